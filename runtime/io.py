@@ -1,0 +1,212 @@
+"""Streaming readers and atomic writers for CSV, TSV and JSONL (optionally .gz), with clear errors.
+
+Every problem with an input file becomes an `InputError` whose message names the file and, where
+it applies, the line and the column, and says what would fix it. The trainer reads its labelled
+data through the same reader, so both sides fail the same way.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import json
+import os
+import sys
+import tempfile
+import zlib
+from pathlib import Path
+from typing import IO, Iterator
+
+csv.field_size_limit(2**31 - 1)  # reviews can be megabytes long; the default cap is 128 KB
+
+FORMATS = ("csv", "tsv", "jsonl")
+
+
+class InputError(ValueError):
+    """A problem with an input file; the message is one line fit for a user."""
+
+
+def detect_format(path: str) -> str:
+    """csv / tsv / jsonl from the file name (a trailing .gz ignored); stdin and unknown -> csv."""
+    name = path.lower().removesuffix(".gz")
+    if name.endswith((".tsv", ".tab")):
+        return "tsv"
+    if name.endswith((".jsonl", ".ndjson", ".json")):
+        return "jsonl"
+    return "csv"
+
+
+class TableReader:
+    """Reads a table row by row. `columns` is known as soon as the reader is built (header read),
+    so a missing column fails before any work is done. `records()` yields (line, {column: value}).
+
+    TSV is read without quote processing by default (`quoting="none"`): tab-separated files such as
+    NSMC hold literal `"` characters. CSV uses standard quoting, strictly: a malformed quote fails.
+    """
+
+    def __init__(self, path: str | Path, fmt: str = "auto", encoding: str = "utf-8", quoting: str = "auto"):
+        self.path = str(path)
+        self.name = "<stdin>" if self.path == "-" else self.path
+        self.format = detect_format(self.path) if fmt == "auto" else fmt
+        if self.format not in FORMATS:
+            raise InputError(f"{self.name}: unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
+        if quoting == "auto":
+            quoting = "none" if self.format == "tsv" else "csv"
+        if quoting not in ("csv", "none"):
+            raise InputError(f"{self.name}: unknown quoting {quoting!r}; use csv or none")
+        self.quoting = quoting
+        self.encoding = encoding
+        self._lines = self._decoded_lines()
+        self._first_record: tuple[int, dict] | None = None
+        self._csv = None
+        self._json_line = 0
+        self.columns = self._read_header()
+
+    # === Lines ===
+    def _open_binary(self) -> IO[bytes]:
+        if self.path == "-":
+            return sys.stdin.buffer
+        try:
+            handle = open(self.path, "rb")
+        except FileNotFoundError:
+            raise InputError(f"{self.name}: no such file") from None
+        except IsADirectoryError:
+            raise InputError(f"{self.name}: is a directory, expected a file") from None
+        except OSError as error:
+            raise InputError(f"{self.name}: cannot open ({error.strerror})") from None
+        if self.path.lower().endswith(".gz"):
+            return gzip.GzipFile(fileobj=handle)
+        return handle
+
+    def _decoded_lines(self) -> Iterator[str]:
+        """Decode line by line so an undecodable byte is reported with its exact line."""
+        binary = self._open_binary()
+        line_number = 0
+        try:
+            for line_number, raw in enumerate(binary, 1):
+                try:
+                    text = raw.decode(self.encoding)
+                except UnicodeDecodeError as error:
+                    raise InputError(
+                        f"{self.name}: line {line_number}: byte 0x{raw[error.start]:02x} at column {error.start + 1} "
+                        f"is not valid {self.encoding}; pass --encoding (for example latin-1)"
+                    ) from None
+                if line_number == 1:
+                    text = text.removeprefix("\ufeff")
+                yield text
+        except (gzip.BadGzipFile, EOFError, zlib.error) as error:
+            raise InputError(f"{self.name}: line {line_number + 1}: corrupt or truncated gzip data ({error})") from None
+        finally:
+            if binary is not sys.stdin.buffer:
+                binary.close()
+
+    # === Header ===
+    def _read_header(self) -> list[str]:
+        if self.format == "jsonl":
+            first = self._next_json(expect_data=True)
+            self._first_record = first
+            return list(first[1])
+        dialect = {"delimiter": "\t" if self.format == "tsv" else ","}
+        if self.quoting == "none":
+            dialect["quoting"] = csv.QUOTE_NONE
+        else:
+            dialect["strict"] = True
+        self._csv = csv.reader(self._lines, **dialect)
+        try:
+            header = next(self._csv, None)
+        except csv.Error as error:
+            raise InputError(f"{self.name}: line 1: malformed header ({error})") from None
+        if header is None:
+            raise InputError(f"{self.name}: file is empty; expected a header row naming the columns")
+        header = [column.strip() for column in header]
+        duplicates = sorted({c for c in header if header.count(c) > 1})
+        if duplicates:
+            raise InputError(f"{self.name}: line 1: duplicate column name(s) {', '.join(duplicates)}")
+        return header
+
+    def require(self, column: str, what: str = "column") -> None:
+        if column not in self.columns:
+            raise InputError(
+                f"{self.name}: no {what} {column!r}; the columns are: {', '.join(map(repr, self.columns))}"
+            )
+
+    # === Records ===
+    def _next_json(self, expect_data: bool = False) -> tuple[int, dict] | None:
+        for line in self._lines:
+            self._json_line += 1
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as error:
+                raise InputError(f"{self.name}: line {self._json_line}: invalid JSON ({error.msg})") from None
+            if not isinstance(record, dict):
+                raise InputError(f"{self.name}: line {self._json_line}: expected a JSON object, found {type(record).__name__}")
+            return self._json_line, record
+        if expect_data:
+            raise InputError(f"{self.name}: file is empty; expected one JSON object per line")
+        return None
+
+    def records(self) -> Iterator[tuple[int, dict]]:
+        """(line number, record) for every data row, in file order. Fails on the first bad row."""
+        count = 0
+        if self.format == "jsonl":
+            record = self._first_record
+            while record is not None:
+                count += 1
+                yield record
+                record = self._next_json()
+        else:
+            width = len(self.columns)
+            while True:
+                try:
+                    row = next(self._csv, None)
+                except csv.Error as error:
+                    raise InputError(
+                        f"{self.name}: line {self._csv.line_num}: malformed {self.format.upper()} ({error}); "
+                        "check the quoting of that row"
+                    ) from None
+                if row is None:
+                    break
+                if not row:  # a blank line
+                    continue
+                if len(row) != width:
+                    raise InputError(
+                        f"{self.name}: line {self._csv.line_num}: expected {width} fields, found {len(row)}; "
+                        "check the delimiter and quoting of that row"
+                    )
+                count += 1
+                yield self._csv.line_num, dict(zip(self.columns, row))
+        if count == 0:
+            raise InputError(f"{self.name}: no data rows (only a header)")
+
+
+class AtomicWriter:
+    """Text output that appears at `path` only when complete: written to a temporary file in the
+    same folder and renamed on success; removed on failure. `path=None` writes to stdout."""
+
+    def __init__(self, path: str | Path | None):
+        self.path = None if path in (None, "-") else Path(path)
+        self._tmp_name: str | None = None
+        self.handle: IO[str] | None = None
+
+    def __enter__(self) -> IO[str]:
+        if self.path is None:
+            self.handle = sys.stdout
+            return self.handle
+        folder = self.path.parent
+        if not folder.is_dir():
+            raise InputError(f"{self.path}: output folder {str(folder)!r} does not exist")
+        fd, self._tmp_name = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".partial", dir=folder)
+        self.handle = os.fdopen(fd, "w", encoding="utf-8", newline="")
+        return self.handle
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if self.path is None:
+            self.handle.flush()
+            return
+        self.handle.close()
+        if exc_type is None:
+            os.replace(self._tmp_name, self.path)
+        else:
+            os.unlink(self._tmp_name)

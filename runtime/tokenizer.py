@@ -1,0 +1,162 @@
+"""The one tokenizer: the trainer vectorizes with it and the runtime serves with it.
+
+A `Tokenizer` is a `TokenizerSpec` (how text becomes tokens) plus a vocabulary (token -> id).
+Both serialize to JSON, never pickle, so a bundle carries exactly what produced its training data.
+
+Ids: 0 is padding, 1 is out-of-vocabulary, the vocabulary starts at 2 in descending frequency.
+`encode` returns right-padded int32 ids of shape (batch, longest row in the batch, at most
+`max_len`) and the int32 length of each row.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from dataclasses import asdict, dataclass, fields
+from itertools import chain
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+
+PAD_ID = 0
+OOV_ID = 1
+FORMAT = "attn-tokenizer/1"
+
+_HTML_BREAK = re.compile(r"<br\s*/?>", re.IGNORECASE)
+# Words keep inner apostrophes ("don't"); \w is Unicode-aware (accents, Hangul, digits).
+_WORD = r"\w+(?:'\w+)*"
+_PATTERNS = {
+    "strip": re.compile(_WORD),  # punctuation, symbols and emoji separate words and vanish
+    "keep": re.compile(_WORD + r"|[^\w\s]"),  # each punctuation mark / emoji is its own token
+}
+
+
+@dataclass(frozen=True)
+class TokenizerSpec:
+    """How text becomes tokens. `truncation` says which side loses tokens beyond `max_len`:
+    "pre" drops from the start (keeps the ending, like Keras' pad_sequences), "post" from the end."""
+
+    max_len: int = 500
+    lowercase: bool = True
+    html_breaks: bool = True
+    punctuation: str = "strip"
+    truncation: str = "pre"
+    pad_id: int = PAD_ID
+    oov_id: int = OOV_ID
+
+    def __post_init__(self) -> None:
+        if self.max_len < 1:
+            raise ValueError(f"tokenizer max_len must be >= 1, got {self.max_len}")
+        if self.punctuation not in _PATTERNS:
+            raise ValueError(f"tokenizer punctuation must be one of {sorted(_PATTERNS)}, got {self.punctuation!r}")
+        if self.truncation not in ("pre", "post"):
+            raise ValueError(f"tokenizer truncation must be 'pre' or 'post', got {self.truncation!r}")
+        if (self.pad_id, self.oov_id) != (PAD_ID, OOV_ID):
+            raise ValueError(f"tokenizer pad/oov ids must be {PAD_ID}/{OOV_ID}")
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "TokenizerSpec":
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"tokenizer spec has unknown field(s) {unknown}; known: {sorted(known)}")
+        return cls(**data)
+
+
+class Tokenizer:
+    """Spec + vocabulary. Build with `Tokenizer.fit(texts, vocab_size, spec)` or load from JSON."""
+
+    def __init__(self, spec: TokenizerSpec, vocab: Sequence[str]):
+        self.spec = spec
+        self.vocab = list(vocab)  # vocab[i] has id i + 2
+        self._index = {token: i + 2 for i, token in enumerate(self.vocab)}
+        if len(self._index) != len(self.vocab):
+            raise ValueError("tokenizer vocabulary holds duplicate tokens")
+        self._pattern = _PATTERNS[spec.punctuation]
+
+    # === Building ===
+    @classmethod
+    def fit(cls, texts: Iterable[str], vocab_size: int, spec: TokenizerSpec | None = None) -> "Tokenizer":
+        """Keep the `vocab_size - 2` most frequent tokens (ids 0 and 1 are padding and OOV).
+        Ties break by the token's text, so the same data always gives the same ids."""
+        if vocab_size < 3:
+            raise ValueError(f"vocab_size must be >= 3 (padding, OOV and one token), got {vocab_size}")
+        spec = spec or TokenizerSpec()
+        probe = cls(spec, [])
+        counts = Counter(chain.from_iterable(probe._split(text) for text in texts))
+        ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+        return cls(spec, [token for token, _ in ranked[: vocab_size - 2]])
+
+    @property
+    def vocab_size(self) -> int:
+        """Number of ids, padding and OOV included (the embedding's input dimension)."""
+        return len(self.vocab) + 2
+
+    # === Text -> tokens -> ids ===
+    def _split(self, text: str) -> list[str]:
+        if not isinstance(text, str):
+            raise TypeError(f"tokenizer expects str, got {type(text).__name__}")
+        if self.spec.lowercase:
+            text = text.lower()
+        if self.spec.html_breaks:
+            text = _HTML_BREAK.sub(" ", text)
+        return self._pattern.findall(text)
+
+    def tokenize(self, text: str) -> list[str]:
+        """The tokens the model sees for `text`, after truncation to `max_len`."""
+        tokens = self._split(text)
+        if len(tokens) > self.spec.max_len:
+            tokens = tokens[-self.spec.max_len :] if self.spec.truncation == "pre" else tokens[: self.spec.max_len]
+        return tokens
+
+    def encode(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Right-padded ids (batch, time) and lengths (batch,), both int32.
+        time = the longest row in this batch (at least 1, at most max_len); empty texts have length 0."""
+        get = self._index.get
+        rows = [[get(token, OOV_ID) for token in self.tokenize(text)] for text in texts]
+        lengths = np.fromiter(map(len, rows), dtype=np.int32, count=len(rows))
+        width = max(int(lengths.max(initial=0)), 1)
+        ids = np.zeros((len(rows), width), dtype=np.int32)
+        ids[np.arange(width) < lengths[:, None]] = np.fromiter(
+            chain.from_iterable(rows), dtype=np.int32, count=int(lengths.sum())
+        )
+        return ids, lengths
+
+    def decode(self, ids: Iterable[int]) -> list[str]:
+        """Ids back to vocabulary tokens (`<oov>` for 1); padding is skipped."""
+        out = []
+        for i in ids:
+            i = int(i)
+            if i == PAD_ID:
+                continue
+            out.append("<oov>" if i == OOV_ID else self.vocab[i - 2])
+        return out
+
+    # === JSON ===
+    def to_dict(self) -> dict:
+        return {"format": FORMAT, "spec": asdict(self.spec), "vocab": self.vocab}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Tokenizer":
+        if not isinstance(data, dict) or data.get("format") != FORMAT:
+            found = data.get("format") if isinstance(data, dict) else type(data).__name__
+            raise ValueError(f"not a tokenizer: expected format {FORMAT!r}, found {found!r}")
+        return cls(TokenizerSpec.from_dict(data["spec"]), data["vocab"])
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps(self.to_dict(), ensure_ascii=False), encoding="utf-8")
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Tokenizer":
+        try:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise FileNotFoundError(f"{path}: tokenizer file not found") from None
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            raise ValueError(f"{path}: not a tokenizer JSON file ({error})") from None
+        try:
+            return cls.from_dict(data)
+        except (ValueError, KeyError, TypeError) as error:
+            raise ValueError(f"{path}: {error}") from None

@@ -1,0 +1,171 @@
+"""attn-export: train a classifier and/or export it as an ONNX bundle.
+
+The commands parse options and report; the work is done by trainer.fit and trainer.export.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter off stderr
+
+import click
+
+from runtime.bundle import BundleError, sha256_of
+from runtime.io import InputError
+from runtime.tokenizer import Tokenizer, TokenizerSpec
+
+ATTENTION_KINDS = ("dot", "scaled_dot", "general", "concat", "location")
+
+
+def _fail(error: Exception) -> None:
+    raise click.ClickException(str(error))
+
+
+def _export(model, config, tokenizer, out, opset, metrics, data):
+    from trainer.export import export_bundle
+
+    manifest = export_bundle(model, config, tokenizer, out, opset=opset, metrics=metrics, data=data,
+                             log=lambda line: click.echo(line, err=True))
+    return manifest
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """Train BiLSTM + attention classifiers and export them as fast ONNX bundles
+    (fused LSTM ops with sequence lengths, parity-checked against Keras)."""
+
+
+@main.command()
+@click.option("--train-data", required=True, type=click.Path(), help="CSV/TSV/JSONL file (.gz ok) or an aclImdb folder.")
+@click.option("--text-column", default="text", show_default=True, help="Column holding the text.")
+@click.option("--label-column", default="label", show_default=True, help="Column holding the label.")
+@click.option("--label-map", default=None, help="Label values to 0/1, e.g. 'neg=0,pos=1' (default: 0/1, neg/pos, negative/positive).")
+@click.option("--quoting", type=click.Choice(["auto", "csv", "none"]), default="auto", show_default=True,
+              help="Quote processing; auto = csv for CSV, none for TSV.")
+@click.option("--test-data", type=click.Path(), default=None,
+              help="Optional held-out file, scored once after training and recorded; never used to select.")
+@click.option("--attention", type=click.Choice(ATTENTION_KINDS), default="concat", show_default=True, help="Attention score function.")
+@click.option("--epochs", type=click.IntRange(1), default=3, show_default=True, help="Training epochs (the best validation epoch is kept).")
+@click.option("--patience", type=click.IntRange(1), default=None, help="Stop after this many epochs without a better validation accuracy.")
+@click.option("--batch-size", type=click.IntRange(1), default=256, show_default=True, help="Rows per training batch.")
+@click.option("--learning-rate", type=click.FloatRange(0, min_open=True), default=1e-3, show_default=True, help="Adam learning rate.")
+@click.option("--max-len", type=click.IntRange(1), default=500, show_default=True, help="Tokens kept per text.")
+@click.option("--truncation", type=click.Choice(["pre", "post"]), default="pre", show_default=True,
+              help="Which side loses tokens beyond --max-len: pre keeps the ending, post the beginning.")
+@click.option("--punctuation", type=click.Choice(["strip", "keep"]), default="strip", show_default=True,
+              help="Drop punctuation, or keep each mark as a token.")
+@click.option("--vocab-size", type=click.IntRange(3), default=10_000, show_default=True, help="Vocabulary size, padding and OOV included.")
+@click.option("--embedding-dim", type=click.IntRange(1), default=128, show_default=True, help="Embedding width.")
+@click.option("--lstm-units", type=click.IntRange(1), default=64, show_default=True, help="Units per LSTM direction.")
+@click.option("--lstm-layers", type=click.IntRange(1), default=2, show_default=True, help="Stacked bidirectional LSTM layers.")
+@click.option("--attention-units", type=click.IntRange(1), default=64, show_default=True, help="Hidden units of concat attention.")
+@click.option("--dense-units", type=click.IntRange(1), default=20, show_default=True, help="Units of the relu layer.")
+@click.option("--dropout", type=click.FloatRange(0, 1, max_open=True), default=0.5, show_default=True, help="Dropout after the relu layer.")
+@click.option("--validation-split", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.1, show_default=True,
+              help="Fraction of the (shuffled) training rows held out for validation.")
+@click.option("--limit", type=click.IntRange(2), default=None, help="Use only this many rows of the shuffled training data.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed for the shuffle, initialisation and dropout.")
+@click.option("--opset", type=click.IntRange(14), default=17, show_default=True, help="ONNX opset of the exported graph.")
+@click.option("--force", is_flag=True, help="Overwrite a non-empty --out folder.")
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Bundle folder to write.")
+def train(**options) -> None:
+    """Train a classifier on labelled text and write an ONNX bundle to --out.
+
+    The folder gets model.onnx and manifest.json (the bundle) and training/ with the Keras model,
+    tokenizer and history, which `attn-export convert` can re-export."""
+    from trainer.data import load_labelled, parse_label_map, read_table, shuffle_split
+    from trainer.export import ExportError, prepare_out_dir
+    from trainer.fit import accuracy, predict_probabilities, save_training_outputs, train_classifier
+    from trainer.models.classifier import ClassifierConfig
+
+    started = time.perf_counter()
+    try:
+        out = prepare_out_dir(options["out"], options["force"])
+        table = dict(text_column=options["text_column"], label_column=options["label_column"],
+                     label_map=parse_label_map(options["label_map"]), quoting=options["quoting"])
+        data = load_labelled(options["train_data"], **table)
+        train_rows, validation_rows = shuffle_split(data, options["validation_split"], options["seed"], options["limit"])
+        test = read_table(options["test_data"], **table) if options["test_data"] else None
+    except (InputError, ExportError, ValueError) as error:
+        _fail(error)
+
+    config = ClassifierConfig(
+        vocab_size=options["vocab_size"], max_len=options["max_len"], embedding_dim=options["embedding_dim"],
+        lstm_units=options["lstm_units"], lstm_layers=options["lstm_layers"], attention=options["attention"],
+        attention_units=options["attention_units"], dense_units=options["dense_units"], dropout=options["dropout"],
+        learning_rate=options["learning_rate"], batch_size=options["batch_size"], epochs=options["epochs"], seed=options["seed"],
+    )
+    spec = TokenizerSpec(max_len=options["max_len"], truncation=options["truncation"], punctuation=options["punctuation"])
+    verbose = 1 if sys.stderr.isatty() else 2
+    result = train_classifier(train_rows, validation_rows, config, spec, patience=options["patience"], verbose=verbose,
+                              log=lambda line: click.echo(line, err=True))
+    metrics = {"validation_accuracy": round(result.validation_accuracy, 5), "best_epoch": result.best_epoch,
+               "train_seconds": round(result.elapsed_s, 1), "history": result.history}
+    if test is not None:
+        probabilities = predict_probabilities(result.model, result.tokenizer, test.texts)
+        metrics["test_accuracy"] = round(accuracy(probabilities, test.labels), 5)
+        metrics["test_rows"] = len(test)
+        metrics["test_data"] = str(options["test_data"])
+    provenance = {
+        "train": str(options["train_data"]),
+        "train_sha256": sha256_of(options["train_data"]) if Path(options["train_data"]).is_file() else None,
+        "train_rows": len(train_rows), "validation_rows": len(validation_rows),
+        "validation_split": options["validation_split"], "limit": options["limit"], "split_seed": options["seed"],
+        "command": "attn-export " + " ".join(sys.argv[1:]),
+    }
+    save_training_outputs(result, out, {"metrics": metrics, "data": provenance})
+    try:
+        _export(result.model, config, result.tokenizer, out, options["opset"], metrics, provenance)
+    except (ExportError, BundleError) as error:
+        _fail(error)
+    test_note = f", test accuracy {metrics['test_accuracy']:.4f}" if test is not None else ""
+    click.echo(
+        f"validation accuracy {result.validation_accuracy:.4f} (epoch {result.best_epoch}){test_note}, "
+        f"elapsed {time.perf_counter() - started:.0f} s, bundle {out}", err=True
+    )
+
+
+@main.command()
+@click.argument("keras_model", type=click.Path())
+@click.option("--tokenizer", "tokenizer_path", required=True, type=click.Path(), help="Tokenizer JSON saved with the model.")
+@click.option("--opset", type=click.IntRange(14), default=17, show_default=True, help="ONNX opset of the exported graph.")
+@click.option("--force", is_flag=True, help="Overwrite a non-empty --out folder.")
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Bundle folder to write.")
+def convert(keras_model: str, tokenizer_path: str, opset: int, force: bool, out: str) -> None:
+    """Export an existing trained Keras classifier (.keras) as an ONNX bundle."""
+    import json
+
+    import keras
+
+    import trainer.attention  # noqa: F401  (registers the attention layers for loading)
+    from trainer.export import ExportError, prepare_out_dir
+    from trainer.models.classifier import config_from_model
+
+    try:
+        tokenizer = Tokenizer.load(tokenizer_path)
+        if not Path(keras_model).is_file():
+            raise ExportError(f"{keras_model}: no such model file")
+        try:
+            model = keras.saving.load_model(keras_model)
+        except Exception as error:  # Keras raises many types for a corrupt archive
+            raise ExportError(f"{keras_model}: cannot load the Keras model ({type(error).__name__}: {str(error)[:200]})") from None
+        try:
+            config = config_from_model(model)
+        except ValueError as error:
+            raise ExportError(f"{keras_model}: {error}") from None
+        history = Path(keras_model).with_name("history.json")
+        recorded = json.loads(history.read_text()) if history.is_file() else {}
+        target = prepare_out_dir(out, force)
+        _export(model, config, tokenizer, target, opset, recorded.get("metrics", {}),
+                recorded.get("data", {"keras_model": str(keras_model)}))
+    except (ExportError, BundleError, ValueError, FileNotFoundError) as error:
+        _fail(error)
+    click.echo(f"bundle {out}", err=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,109 @@
+"""Labelled text for training: CSV/TSV/JSONL tables (optionally .gz) and the aclImdb folder layout.
+
+Tables are read with `runtime.io.TableReader`, the same reader that serves `attn-score`, so a bad
+file fails the same way in both. Labels are mapped to 0/1; an unknown label names its line.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from runtime.io import InputError, TableReader
+
+DEFAULT_LABEL_MAP = {"0": 0, "1": 1, "neg": 0, "pos": 1, "negative": 0, "positive": 1}
+
+
+@dataclass
+class LabelledTexts:
+    texts: list[str]
+    labels: np.ndarray  # (N,) int32, 0 or 1
+    source: str
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def take(self, indices: np.ndarray) -> "LabelledTexts":
+        return LabelledTexts([self.texts[i] for i in indices], self.labels[indices], self.source)
+
+
+def parse_label_map(text: str | None) -> dict[str, int]:
+    """"pos=1,neg=0" -> {"pos": 1, "neg": 0}; None -> the default map (0/1, neg/pos, negative/positive)."""
+    if not text:
+        return dict(DEFAULT_LABEL_MAP)
+    mapping = {}
+    for item in text.split(","):
+        key, sep, value = item.partition("=")
+        if not sep or value.strip() not in ("0", "1"):
+            raise ValueError(f"label map item {item!r} must look like NAME=0 or NAME=1")
+        mapping[key.strip()] = int(value)
+    return mapping
+
+
+def read_table(
+    path: str | Path,
+    text_column: str = "text",
+    label_column: str = "label",
+    label_map: dict[str, int] | None = None,
+    quoting: str = "auto",
+) -> LabelledTexts:
+    """Texts and 0/1 labels from a CSV/TSV/JSONL file. Empty text cells are kept as ""."""
+    label_map = label_map or DEFAULT_LABEL_MAP
+    reader = TableReader(path, quoting=quoting)
+    reader.require(text_column, "text column")
+    reader.require(label_column, "label column")
+    texts, labels = [], []
+    for line, record in reader.records():
+        raw = record.get(label_column)
+        label = label_map.get(str(raw).strip()) if raw is not None else None
+        if label is None:
+            raise InputError(
+                f"{reader.name}: line {line}: unknown label {raw!r} in column {label_column!r}; "
+                f"known labels: {', '.join(sorted(label_map))} (set --label-map)"
+            )
+        text = record.get(text_column)
+        texts.append("" if text is None else str(text))
+        labels.append(label)
+    return LabelledTexts(texts, np.asarray(labels, dtype=np.int32), str(path))
+
+
+def read_aclimdb(root: str | Path, split: str = "train") -> LabelledTexts:
+    """The Large Movie Review Dataset layout: ROOT/{split}/{pos,neg}/*.txt (ROOT/{pos,neg} also works)."""
+    root = Path(root)
+    base = root / split if (root / split).is_dir() else root
+    texts, labels = [], []
+    for name, label in (("neg", 0), ("pos", 1)):
+        folder = base / name
+        if not folder.is_dir():
+            raise InputError(f"{root}: no folder {folder}; expected the aclImdb layout {split}/pos and {split}/neg")
+        for file in sorted(folder.glob("*.txt")):
+            texts.append(file.read_text(encoding="utf-8", errors="replace"))
+            labels.append(label)
+    if not texts:
+        raise InputError(f"{root}: no .txt reviews under {base}/pos or {base}/neg")
+    return LabelledTexts(texts, np.asarray(labels, dtype=np.int32), str(root))
+
+
+def load_labelled(path: str | Path, **table_options) -> LabelledTexts:
+    """A folder is read as aclImdb, anything else as a table."""
+    if Path(path).is_dir():
+        return read_aclimdb(path)
+    return read_table(path, **table_options)
+
+
+def shuffle_split(
+    data: LabelledTexts, validation_fraction: float, seed: int, limit: int | None = None
+) -> tuple[LabelledTexts, LabelledTexts]:
+    """Deterministic shuffle (the shared IMDB file is sorted by label), optional limit, then
+    (train, validation). The validation rows are the last `validation_fraction` of the shuffle."""
+    if not 0 < validation_fraction < 1:
+        raise ValueError(f"validation fraction must be between 0 and 1, got {validation_fraction}")
+    order = np.random.default_rng(seed).permutation(len(data))
+    if limit is not None:
+        order = order[:limit]
+    n_validation = max(1, int(round(len(order) * validation_fraction)))
+    if len(order) - n_validation < 1:
+        raise InputError(f"{data.source}: {len(order)} rows are too few to carve a validation split")
+    return data.take(order[:-n_validation]), data.take(order[-n_validation:])

@@ -1,0 +1,180 @@
+"""Training and evaluation of the classifier.
+
+Texts are vectorized with `runtime.tokenizer.Tokenizer`, the same code that serves the model.
+Batches are length-bucketed: rows of similar length train together, padded to a multiple of
+`BUCKET_STEP`, which cuts the recurrent work on IMDB roughly in half versus padding all to 500
+while keeping the number of distinct shapes (and graph retraces) small.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from runtime.tokenizer import Tokenizer, TokenizerSpec
+from trainer.data import LabelledTexts
+from trainer.models.classifier import ClassifierConfig, build_classifier
+
+BUCKET_STEP = 64
+
+
+@dataclass
+class TrainResult:
+    model: object  # keras.Model with outputs {"probability", "attention"}
+    tokenizer: Tokenizer
+    config: ClassifierConfig
+    history: dict = field(default_factory=dict)
+    validation_accuracy: float = float("nan")
+    best_epoch: int = 0
+    elapsed_s: float = 0.0
+
+
+def length_batches(lengths: np.ndarray, batch_size: int, rng: np.random.Generator | None, window: int = 50) -> list[np.ndarray]:
+    """Index batches of similar length. With `rng`: shuffled rows, sorted inside windows of
+    `window` batches, batch order shuffled. Without: plain sort (evaluation)."""
+    if rng is None:
+        order = np.argsort(lengths, kind="stable")
+        return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+    order = rng.permutation(len(lengths))
+    span = batch_size * window
+    batches = []
+    for start in range(0, len(order), span):
+        chunk = order[start : start + span]
+        chunk = chunk[np.argsort(lengths[chunk], kind="stable")]
+        batches += [chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size)]
+    rng.shuffle(batches)
+    return batches
+
+
+class BucketedBatches:
+    """(ids, labels) batches cut by `length_batches`, each padded to a multiple of BUCKET_STEP.
+    Iterating once is one epoch; with a seed every epoch reshuffles."""
+
+    def __init__(self, ids: np.ndarray, lengths: np.ndarray, labels: np.ndarray, batch_size: int, seed: int | None = None):
+        self.ids, self.lengths, self.labels, self.batch_size = ids, lengths, labels.astype("float32"), batch_size
+        self.rng = None if seed is None else np.random.default_rng(seed)
+        self.count = len(length_batches(lengths, batch_size, None))
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __iter__(self):
+        for rows in length_batches(self.lengths, self.batch_size, self.rng):
+            longest = max(int(self.lengths[rows].max()), 1)
+            width = min(self.ids.shape[1], math.ceil(longest / BUCKET_STEP) * BUCKET_STEP)
+            yield self.ids[rows, :width], self.labels[rows]
+
+
+def feed(batches: BucketedBatches):
+    """(data, steps) for `Model.fit`. TensorFlow gets a tf.data pipeline whose time axis is
+    dynamic (one trace for every width); other backends get an endless generator and a step count."""
+    import keras
+
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        signature = (tf.TensorSpec((None, None), tf.int32), tf.TensorSpec((None,), tf.float32))
+        dataset = tf.data.Dataset.from_generator(lambda: iter(batches), output_signature=signature)
+        return dataset.apply(tf.data.experimental.assert_cardinality(len(batches))).prefetch(2), None
+
+    def endless():
+        while True:
+            yield from batches
+
+    return endless(), len(batches)
+
+
+def train_classifier(
+    train: LabelledTexts,
+    validation: LabelledTexts,
+    config: ClassifierConfig,
+    spec: TokenizerSpec | None = None,
+    patience: int | None = None,
+    verbose: int = 2,
+    log: Callable[[str], None] = print,
+) -> TrainResult:
+    """Fit the tokenizer on `train`, train, keep the weights of the best validation epoch."""
+    import keras
+
+    started = time.perf_counter()
+    keras.utils.set_random_seed(config.seed)
+    spec = spec or TokenizerSpec(max_len=config.max_len)
+    tokenizer = Tokenizer.fit(train.texts, config.vocab_size, spec)
+    config.vocab_size = tokenizer.vocab_size  # a small corpus may hold fewer distinct tokens
+    train_ids, train_lengths = tokenizer.encode(train.texts)
+    val_ids, val_lengths = tokenizer.encode(validation.texts)
+    log(f"data: {len(train)} train / {len(validation)} validation rows, vocabulary {tokenizer.vocab_size}, "
+        f"mean length {train_lengths.mean():.0f} tokens (max {config.max_len})")
+
+    model = build_classifier(config)
+    trainable = keras.Model(model.input, model.output["probability"])
+    trainable.compile(
+        optimizer=keras.optimizers.Adam(config.learning_rate), loss="binary_crossentropy", metrics=[keras.metrics.BinaryAccuracy(name="accuracy")]
+    )
+    train_feed, train_steps = feed(BucketedBatches(train_ids, train_lengths, train.labels, config.batch_size, config.seed))
+    val_feed, val_steps = feed(BucketedBatches(val_ids, val_lengths, validation.labels, config.batch_size))
+    callbacks = [
+        keras.callbacks.EarlyStopping(
+            monitor="val_accuracy", mode="max", patience=patience or config.epochs, restore_best_weights=True
+        )
+    ]
+    history = trainable.fit(
+        train_feed,
+        steps_per_epoch=train_steps,
+        validation_data=val_feed,
+        validation_steps=val_steps,
+        epochs=config.epochs,
+        shuffle=False,  # BucketedBatches shuffles itself, per epoch
+        callbacks=callbacks,
+        verbose=verbose,
+    ).history
+    accuracies = history.get("val_accuracy", [float("nan")])
+    best = int(np.nanargmax(accuracies))
+    return TrainResult(
+        model=model,
+        tokenizer=tokenizer,
+        config=config,
+        history={k: [float(v) for v in values] for k, values in history.items()},
+        validation_accuracy=float(accuracies[best]),
+        best_epoch=best + 1,
+        elapsed_s=time.perf_counter() - started,
+    )
+
+
+def predict_probabilities(model, tokenizer: Tokenizer, texts: list[str], batch_size: int = 256) -> np.ndarray:
+    """Keras probabilities for raw texts through the shared tokenizer (length-sorted batches)."""
+    ids, lengths = tokenizer.encode(texts)
+    probabilities = np.empty(len(texts), dtype=np.float32)
+    for rows in length_batches(lengths, batch_size, rng=None):
+        width = max(int(lengths[rows].max()), 1)
+        probabilities[rows] = np.asarray(model(ids[rows, :width], training=False)["probability"])
+    return probabilities
+
+
+def accuracy(probabilities: np.ndarray, labels: np.ndarray, threshold: float = 0.5) -> float:
+    return float(np.mean((probabilities >= threshold).astype(np.int32) == labels))
+
+
+def save_training_outputs(result: TrainResult, folder: str | Path, extra: dict | None = None) -> Path:
+    """folder/training/{model.keras, tokenizer.json, history.json}: what `attn-export convert` reads."""
+    import json
+
+    target = Path(folder) / "training"
+    target.mkdir(parents=True, exist_ok=True)
+    result.model.save(target / "model.keras")
+    result.tokenizer.save(target / "tokenizer.json")
+    summary = {
+        "config": result.config.to_dict(),
+        "history": result.history,
+        "validation_accuracy": result.validation_accuracy,
+        "best_epoch": result.best_epoch,
+        "elapsed_s": round(result.elapsed_s, 1),
+        **(extra or {}),
+    }
+    (target / "history.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    return target

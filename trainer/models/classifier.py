@@ -1,0 +1,100 @@
+"""BiLSTM + attention sentiment classifier.
+
+tokens (B, T) int32, right-padded with 0
+  -> Embedding (mask_zero)                         (B, T, E)
+  -> N x Bidirectional LSTM, return sequences       (B, T, 2U)
+  -> attention over all states, query = [h_fwd; h_bwd] of the last layer's final states (B, 2U)
+  -> Dense(relu) -> Dropout -> Dense(1, sigmoid)    (B,)
+Outputs: {"probability": (B,), "attention": (B, T)}.
+
+`masked=False` builds the export twin: identical weights, but the recurrent layers see no Keras
+mask (the exported ONNX LSTM gets `sequence_lens` instead). The attention mask is always computed
+from the token ids, so padding never gets attention weight in either form.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+import keras
+from keras import layers, ops
+
+from trainer.attention import make_attention
+
+
+@dataclass
+class ClassifierConfig:
+    vocab_size: int = 10_000
+    max_len: int = 500
+    embedding_dim: int = 128
+    lstm_units: int = 64
+    lstm_layers: int = 2
+    attention: str = "concat"
+    attention_units: int = 64
+    dense_units: int = 20
+    dropout: float = 0.5
+    learning_rate: float = 1e-3
+    batch_size: int = 256
+    epochs: int = 3
+    seed: int = 0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "ClassifierConfig":
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+def build_classifier(config: ClassifierConfig, masked: bool = True) -> keras.Model:
+    """The functional model with outputs {"probability", "attention"}."""
+    tokens = keras.Input(shape=(None,), dtype="int32", name="tokens")
+    mask = ops.not_equal(tokens, 0)  # (B, T)
+    x = layers.Embedding(config.vocab_size, config.embedding_dim, mask_zero=masked, name="embedding")(tokens)
+    for i in range(config.lstm_layers - 1):
+        x = layers.Bidirectional(layers.LSTM(config.lstm_units, return_sequences=True), name=f"bilstm_{i}")(x)
+    last = layers.LSTM(config.lstm_units, return_sequences=True, return_state=True)
+    x, forward_h, _, backward_h, _ = layers.Bidirectional(last, name=f"bilstm_{config.lstm_layers - 1}")(x)
+    query = layers.Concatenate(name="query")([forward_h, backward_h])  # (B, 2U)
+    attention = make_attention(config.attention, config.attention_units, config.max_len)
+    context, weights = attention(x, query, mask)  # (B, 2U), (B, T)
+    hidden = layers.Dense(config.dense_units, activation="relu", name="dense")(context)
+    hidden = layers.Dropout(config.dropout, seed=config.seed, name="dropout")(hidden)
+    probability = layers.Dense(1, activation="sigmoid", name="output")(hidden)
+    probability = ops.squeeze(probability, -1)  # (B,)
+    return keras.Model(tokens, {"probability": probability, "attention": weights}, name="bilstm_attention")
+
+
+def export_twin(model: keras.Model, config: ClassifierConfig) -> keras.Model:
+    """The same network without a Keras mask on the recurrent layers, carrying `model`'s weights."""
+    twin = build_classifier(config, masked=False)
+    twin.set_weights(model.get_weights())
+    return twin
+
+
+def config_from_model(model: keras.Model) -> ClassifierConfig:
+    """Recover the architecture of a saved classifier; refuse a model this exporter does not know."""
+    from trainer.attention import Attention
+
+    known = (layers.InputLayer, layers.Embedding, layers.Bidirectional, layers.Concatenate, layers.Dense, layers.Dropout, Attention)
+    unknown = [f"{layer.name} ({type(layer).__name__})" for layer in model.layers if not isinstance(layer, known)]
+    if unknown:
+        raise ValueError(f"unsupported layer(s) for export: {', '.join(unknown)}")
+    try:
+        embedding = model.get_layer("embedding")
+        attention = model.get_layer("attention")
+        recurrent = [layer for layer in model.layers if isinstance(layer, layers.Bidirectional)]
+        return ClassifierConfig(
+            vocab_size=embedding.input_dim,
+            embedding_dim=embedding.output_dim,
+            lstm_units=recurrent[0].forward_layer.units,
+            lstm_layers=len(recurrent),
+            attention=attention.kind,
+            attention_units=getattr(attention, "units", 64),
+            max_len=getattr(attention, "max_len", 500),
+            dense_units=model.get_layer("dense").units,
+            dropout=model.get_layer("dropout").rate,
+        )
+    except (ValueError, IndexError, AttributeError) as error:
+        raise ValueError(f"not a BiLSTM + attention classifier built by this toolkit ({error})") from None
