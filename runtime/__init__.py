@@ -1,0 +1,75 @@
+"""attn-onnx runtime: score text with exported attention models. Needs onnxruntime, numpy, click.
+
+    import runtime
+    model = runtime.load()                  # the shipped IMDB bundle
+    model.predict(["A wonderful film."])     # -> array([0.97], dtype=float32)
+    model.explain(["A wonderful film."], top_k=3)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from runtime.bundle import Bundle, BundleError
+from runtime.classifier import DEFAULT_BATCH_TOKENS, Classifier
+from runtime.io import InputError
+from runtime.session import ProviderError, available_providers
+
+__all__ = [
+    "load",
+    "shipped_bundles",
+    "Classifier",
+    "Bundle",
+    "BundleError",
+    "InputError",
+    "ProviderError",
+    "available_providers",
+]
+
+DEFAULT_BUNDLE = "imdb"
+# short name -> folder name under the shipped bundles folder
+SHIPPED = {"imdb": "imdb-bilstm-attention"}
+
+
+def _shipped_root() -> Path:
+    """Where the shipped bundles live: `runtime/bundles` in an install (mapped from the repository's
+    `artifacts/` by pyproject.toml), or `artifacts/` beside the package in a source checkout."""
+    installed = Path(__file__).resolve().parent / "bundles"
+    return installed if installed.is_dir() else Path(__file__).resolve().parent.parent / "artifacts"
+
+
+def shipped_bundles() -> dict[str, Path]:
+    """Short name -> folder of each shipped bundle that is installed."""
+    root = _shipped_root()
+    return {name: root / folder for name, folder in SHIPPED.items() if (root / folder / "manifest.json").is_file()}
+
+
+def resolve_bundle_path(path: str | Path | None) -> Path:
+    """None -> the default shipped bundle; a short name ('imdb') -> that shipped bundle; else a folder."""
+    name = DEFAULT_BUNDLE if path is None else str(path)
+    if name in SHIPPED and not Path(name).exists():
+        shipped = shipped_bundles()
+        if name not in shipped:
+            raise BundleError(f"shipped bundle {name!r} is not installed (looked in {_shipped_root()})")
+        return shipped[name]
+    return Path(name)
+
+
+def load(
+    path: str | Path | None = None,
+    *,
+    provider: str = "auto",
+    threads: int = 0,
+    batch_tokens: int = DEFAULT_BATCH_TOKENS,
+    verify: bool = True,
+) -> Classifier:
+    """Load a bundle (a folder, a shipped short name such as 'imdb', or None for the default).
+
+    provider: 'auto' (CUDA when available and working, else CPU), or one of cpu, cuda, tensorrt,
+    openvino, coreml, dml (an unavailable explicit provider raises ProviderError).
+    threads: onnxruntime intra-op threads (0 = onnxruntime's default).
+    batch_tokens: token budget per batch (rows x padded length).
+    verify: check each graph's sha256 against the manifest.
+    """
+    bundle = Bundle.load(resolve_bundle_path(path), verify=verify)
+    return Classifier(bundle, provider=provider, threads=threads, batch_tokens=batch_tokens)

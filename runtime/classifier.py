@@ -1,0 +1,82 @@
+"""Sentiment classifier over an ONNX bundle: length-aware batching, probabilities, explanations."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from runtime.bundle import Bundle, BundleError
+from runtime.session import make_session
+
+DEFAULT_BATCH_TOKENS = 16_384
+
+
+def token_budget_batches(lengths: np.ndarray, batch_tokens: int) -> list[np.ndarray]:
+    """Row indices sorted by length, cut so that rows x (longest row in the batch) <= batch_tokens
+    (a single row longer than the budget forms its own batch)."""
+    order = np.argsort(lengths, kind="stable")
+    batches, start = [], 0
+    while start < len(order):
+        stop = start + 1
+        # sorted ascending: the batch's width is the length of its last row
+        while stop < len(order) and (stop + 1 - start) * max(int(lengths[order[stop]]), 1) <= batch_tokens:
+            stop += 1
+        batches.append(order[start:stop])
+        start = stop
+    return batches
+
+
+class Classifier:
+    """Scores texts with a sentiment bundle. Thread-safe: `predict`, `predict_labels` and `explain`
+    may be called from several threads at once (onnxruntime sessions are)."""
+
+    def __init__(self, bundle: Bundle, provider: str = "auto", threads: int = 0, batch_tokens: int = DEFAULT_BATCH_TOKENS):
+        if bundle.task != "sentiment":
+            raise BundleError(f"{bundle.path}: task is {bundle.task!r}, a Classifier needs a 'sentiment' bundle")
+        if batch_tokens < 1:
+            raise ValueError(f"batch_tokens must be >= 1, got {batch_tokens}")
+        self.bundle = bundle
+        self.tokenizer = bundle.tokenizer
+        self.labels: list[str] = list(bundle.manifest["labels"])
+        self.batch_tokens = batch_tokens
+        self._session, self.provider = make_session(bundle.graph_path("model"), provider, threads)
+
+    def _score(self, texts: Sequence[str], want_attention: bool) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Probabilities (N,) and, if asked, each row's attention over its own tokens."""
+        ids, lengths = self.tokenizer.encode(texts)
+        probabilities = np.empty(len(texts), dtype=np.float32)
+        attention: list[np.ndarray] = [None] * len(texts) if want_attention else []
+        outputs = ["probability", "attention"] if want_attention else ["probability"]
+        for rows in token_budget_batches(lengths, self.batch_tokens):
+            width = max(int(lengths[rows[-1]]), 1)  # pad to this batch's own longest row
+            result = self._session.run(outputs, {"tokens": np.ascontiguousarray(ids[rows, :width])})
+            probabilities[rows] = result[0]
+            if want_attention:
+                for row, weights in zip(rows, result[1]):
+                    attention[row] = weights[: lengths[row]]
+        return probabilities, attention
+
+    def predict(self, texts: Sequence[str]) -> np.ndarray:
+        """Probability of the second label (positive) for each text, float32 (N,)."""
+        return self._score(list(texts), want_attention=False)[0]
+
+    def predict_labels(self, texts: Sequence[str], threshold: float = 0.5) -> list[str]:
+        """Label name for each text: the second label when probability >= threshold."""
+        return [self.labels[int(p >= threshold)] for p in self.predict(texts)]
+
+    def explain(self, texts: Sequence[str], top_k: int = 5) -> list[list[tuple[str, float]]]:
+        """Per text, the `top_k` most attended (token, weight) pairs, highest first. Tokens are the
+        words of the text as the model saw them (after truncation), OOV words included."""
+        return self.score_and_explain(texts, top_k)[1]
+
+    def score_and_explain(self, texts: Sequence[str], top_k: int = 5) -> tuple[np.ndarray, list[list[tuple[str, float]]]]:
+        """Probabilities and explanations from one pass over the model."""
+        texts = list(texts)
+        probabilities, attention = self._score(texts, want_attention=True)
+        explanations = []
+        for text, weights in zip(texts, attention):
+            tokens = self.tokenizer.tokenize(text)
+            top = np.argsort(-weights, kind="stable")[:top_k]
+            explanations.append([(tokens[i], float(weights[i])) for i in top])
+        return probabilities, explanations

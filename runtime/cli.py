@@ -1,0 +1,155 @@
+"""attn-score: batch-score a CSV/TSV/JSONL file (or stdin) with a sentiment bundle.
+
+The command parses and reports; `runtime.Classifier` does the work. Every input row appears exactly
+once in the output, in input order; with -o the file appears only when complete.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+import time
+from itertools import islice
+from typing import Iterator
+
+import click
+
+from runtime.bundle import BundleError
+from runtime.classifier import DEFAULT_BATCH_TOKENS
+from runtime.io import AtomicWriter, InputError, TableReader
+from runtime.session import PROVIDERS, ProviderError
+
+CHUNK_ROWS = 2048  # rows tokenized and scored together; bounds memory for any input size
+
+
+def _pick_text_column(reader: TableReader, requested: str | None) -> str:
+    if requested:
+        reader.require(requested, "text column")
+        return requested
+    if "text" in reader.columns:
+        return "text"
+    if len(reader.columns) == 1:
+        return reader.columns[0]
+    raise InputError(
+        f"{reader.name}: no column 'text'; the columns are: {', '.join(map(repr, reader.columns))} (pick one with --text-column)"
+    )
+
+
+def _rows(reader: TableReader, text_column: str, id_column: str | None) -> Iterator[tuple[str, str]]:
+    """(id, text) per data row; the id is the id column's value or the 1-based row number."""
+    for number, (line, record) in enumerate(reader.records(), 1):
+        if text_column not in record:  # JSONL rows may differ in their keys
+            raise InputError(f"{reader.name}: line {line}: no field {text_column!r} in this row")
+        text = record[text_column]
+        if text is None:  # JSON null: scored as an empty text, never dropped
+            text = ""
+        elif not isinstance(text, str):
+            raise InputError(f"{reader.name}: line {line}: field {text_column!r} is {type(text).__name__}, expected text")
+        row_id = record.get(id_column, "") if id_column else number
+        yield str(row_id), text
+
+
+def _chunks(rows: Iterator, size: int) -> Iterator[list]:
+    while chunk := list(islice(rows, size)):
+        yield chunk
+
+
+class _Output:
+    """CSV or JSONL rows: id, probability, label[, explanation]."""
+
+    def __init__(self, handle, fmt: str, explain: bool):
+        self.handle, self.fmt, self.explain = handle, fmt, explain
+        self.csv = csv.writer(handle, lineterminator="\n") if fmt == "csv" else None
+        self.started = False
+
+    def write(self, row_id: str, probability: float, label: str, explanation=None) -> None:
+        if self.csv and not self.started:  # header with the first row: a failure before it prints nothing
+            self.csv.writerow(["id", "probability", "label"] + (["explanation"] if self.explain else []))
+        self.started = True
+        if self.csv:
+            cells = [row_id, f"{probability:.6f}", label]
+            if self.explain:
+                cells.append(json.dumps([[token, round(weight, 4)] for token, weight in explanation], ensure_ascii=False))
+            self.csv.writerow(cells)
+            return
+        record = {"id": row_id, "probability": round(float(probability), 6), "label": label}
+        if self.explain:
+            record["explanation"] = [{"token": token, "weight": round(weight, 4)} for token, weight in explanation]
+        self.handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.argument("input_path", metavar="INPUT", type=str)
+@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
+              help="Output file, written atomically (temp file + rename). Default: stdout.")
+@click.option("--model", "model", default=None,
+              help="Bundle folder or shipped short name (imdb). Default: the shipped IMDB bundle.")
+@click.option("--text-column", default=None, help="Column with the text. Default: 'text', or the only column.")
+@click.option("--id-column", default=None, help="Column with row ids. Default: 'id' if present, else the row number.")
+@click.option("--threshold", type=click.FloatRange(0, 1), default=0.5, show_default=True,
+              help="Probability at or above which a row gets the positive label.")
+@click.option("--explain", "explain_k", type=click.IntRange(0), default=0, show_default=True,
+              help="Add the K most attended tokens with their weights.")
+@click.option("--format", "output_format", type=click.Choice(["csv", "jsonl"]), default="csv", show_default=True,
+              help="Output format.")
+@click.option("--input-format", type=click.Choice(["auto", "csv", "tsv", "jsonl"]), default="auto", show_default=True,
+              help="Input format; auto decides by file name (.csv, .tsv, .jsonl, optionally .gz), stdin is csv.")
+@click.option("--quoting", type=click.Choice(["auto", "csv", "none"]), default="auto", show_default=True,
+              help="Quote processing: csv (standard quoting), none (literal quotes); auto = csv for CSV, none for TSV.")
+@click.option("--encoding", default="utf-8", show_default=True, help="Text encoding of the input.")
+@click.option("--provider", type=click.Choice(["auto", *PROVIDERS]), default="auto", show_default=True,
+              help="onnxruntime execution provider; an explicit one that is unavailable is an error.")
+@click.option("--threads", type=click.IntRange(0), default=0, show_default=True, help="Intra-op threads (0 = onnxruntime default).")
+@click.option("--batch-tokens", type=click.IntRange(1), default=DEFAULT_BATCH_TOKENS, show_default=True,
+              help="Token budget per batch (rows x padded length).")
+@click.option("--progress/--no-progress", default=None, help="Progress on stderr (default: when stderr is a terminal).")
+def main(input_path, output, model, text_column, id_column, threshold, explain_k, output_format, input_format,
+         quoting, encoding, provider, threads, batch_tokens, progress) -> None:
+    """Score sentiment for every row of INPUT (CSV, TSV or JSONL, optionally .gz; '-' for stdin).
+
+    Writes one row per input row, in input order: id, probability, label (and explanation with
+    --explain). A summary line (rows, rows/s, provider) goes to stderr."""
+    import runtime
+
+    started = time.perf_counter()
+    show_progress, count = False, 0
+    try:
+        classifier = runtime.load(model, provider=provider, threads=threads, batch_tokens=batch_tokens)
+        reader = TableReader(input_path, fmt=input_format, encoding=encoding, quoting=quoting)
+        text_column = _pick_text_column(reader, text_column)
+        if id_column:
+            reader.require(id_column, "id column")
+        elif "id" in reader.columns:
+            id_column = "id"
+        show_progress = sys.stderr.isatty() if progress is None else progress
+        with AtomicWriter(output) as handle:
+            out = _Output(handle, output_format, explain_k > 0)
+            for chunk in _chunks(_rows(reader, text_column, id_column), CHUNK_ROWS):
+                texts = [text for _, text in chunk]
+                if explain_k:
+                    probabilities, explanations = classifier.score_and_explain(texts, explain_k)
+                else:
+                    probabilities, explanations = classifier.predict(texts), [None] * len(texts)
+                for (row_id, _), probability, explanation in zip(chunk, probabilities, explanations):
+                    out.write(row_id, probability, classifier.labels[int(probability >= threshold)], explanation)
+                count += len(chunk)
+                if show_progress:
+                    rate = count / (time.perf_counter() - started)
+                    click.echo(f"\r{count:,} rows scored ({rate:,.0f} rows/s)", err=True, nl=False)
+    except (InputError, BundleError, ProviderError) as error:
+        if show_progress and count:
+            click.echo("", err=True)  # end the progress line before the error
+        raise click.ClickException(str(error)) from None
+    except BrokenPipeError:  # `attn-score x.csv | head`: the reader left; not an error of ours
+        sys.stderr.close()
+        sys.exit(1)
+    elapsed = time.perf_counter() - started
+    if show_progress:
+        click.echo("", err=True)
+    target = output or "stdout"
+    click.echo(f"scored {count:,} rows in {elapsed:.1f} s ({count / elapsed:,.0f} rows/s) with {classifier.provider} -> {target}", err=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,98 @@
+import json
+
+import numpy as np
+import pytest
+
+from runtime.tokenizer import OOV_ID, PAD_ID, Tokenizer, TokenizerSpec
+
+
+def fitted(**spec):
+    texts = ["the cat sat", "the dog sat", "a cat", "zebra"]
+    return Tokenizer.fit(texts, vocab_size=10, spec=TokenizerSpec(**spec))
+
+
+def test_fit_keeps_most_frequent_with_deterministic_ties():
+    tok = Tokenizer.fit(["b a c", "a b", "d"], vocab_size=4)  # a, b: 2 each; c, d: 1 each
+    assert tok.vocab == ["a", "b"]  # ties broken by text, limited to vocab_size - 2
+    assert Tokenizer.fit(["d", "a b", "b a c"], vocab_size=4).vocab == tok.vocab  # order-independent
+
+
+def test_encode_right_pads_to_longest_in_batch_and_returns_lengths():
+    tok = fitted()
+    ids, lengths = tok.encode(["the cat sat", "cat", ""])
+    assert ids.dtype == np.int32 and lengths.dtype == np.int32
+    assert ids.shape == (3, 3)
+    assert lengths.tolist() == [3, 1, 0]
+    assert ids[1, 1:].tolist() == [PAD_ID, PAD_ID] and ids[2].tolist() == [PAD_ID] * 3
+    assert tok.decode(ids[0]) == ["the", "cat", "sat"]
+
+
+def test_unknown_words_get_oov_and_ids_start_at_two():
+    tok = fitted()
+    ids, _ = tok.encode(["the unicorn"])
+    assert ids[0, 0] >= 2 and ids[0, 1] == OOV_ID
+
+
+def test_all_empty_batch_has_width_one():
+    ids, lengths = fitted().encode(["", "   ", "!!!"])
+    assert ids.shape == (3, 1) and lengths.tolist() == [0, 0, 0]
+
+
+@pytest.mark.parametrize("truncation, expected", [("pre", ["c", "d"]), ("post", ["a", "b"])])
+def test_truncation_side(truncation, expected):
+    tok = Tokenizer.fit(["a b c d"], vocab_size=10, spec=TokenizerSpec(max_len=2, truncation=truncation))
+    assert tok.tokenize("a b c d") == expected
+    ids, lengths = tok.encode(["a b c d", "a"])
+    assert ids.shape == (2, 2) and lengths.tolist() == [2, 1]
+    assert tok.decode(ids[0]) == expected
+
+
+def test_lowercase_html_breaks_and_punctuation():
+    strip = Tokenizer.fit([], vocab_size=3)
+    assert strip.tokenize("Great!<br /><br />I DON'T care.") == ["great", "i", "don't", "care"]
+    keep = Tokenizer.fit([], vocab_size=3, spec=TokenizerSpec(punctuation="keep"))
+    assert keep.tokenize("Great!<br/>ok.") == ["great", "!", "ok", "."]
+
+
+def test_unicode_accents_hangul_emoji():
+    keep = Tokenizer.fit(["Café crème 😀 정말 재밌다"], vocab_size=20, spec=TokenizerSpec(punctuation="keep"))
+    assert keep.tokenize("Café crème 😀 정말 재밌다") == ["café", "crème", "😀", "정말", "재밌다"]
+    ids, lengths = keep.encode(["정말 😀", "naïve"])
+    assert lengths.tolist() == [2, 1] and ids[0, 1] >= 2 and ids[1, 0] == OOV_ID
+
+
+def test_one_megabyte_text():
+    tok = fitted(max_len=500)
+    big = "the cat sat " * 90_000  # ~1 MB
+    ids, lengths = tok.encode([big, "dog"])
+    assert ids.shape == (2, 500) and lengths.tolist() == [500, 1]
+
+
+def test_json_round_trip(tmp_path):
+    tok = fitted(max_len=7, truncation="post", punctuation="keep")
+    path = tmp_path / "tok.json"
+    tok.save(path)
+    again = Tokenizer.load(path)
+    assert again.spec == tok.spec and again.vocab == tok.vocab
+    texts = ["the cat sat on the zebra!", "", "ünïcode 😀"]
+    for a, b in zip(tok.encode(texts), again.encode(texts)):
+        np.testing.assert_array_equal(a, b)
+    assert json.loads(path.read_text())["format"] == "attn-tokenizer/1"
+
+
+def test_load_errors_name_the_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="missing.json"):
+        Tokenizer.load(tmp_path / "missing.json")
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    with pytest.raises(ValueError, match="bad.json"):
+        Tokenizer.load(bad)
+    wrong = tmp_path / "wrong.json"
+    wrong.write_text(json.dumps({"format": "attn-tokenizer/1", "spec": {"max_len": 5, "colour": 1}, "vocab": []}))
+    with pytest.raises(ValueError, match="colour"):
+        Tokenizer.load(wrong)
+
+
+def test_non_string_input_is_refused():
+    with pytest.raises(TypeError, match="str"):
+        fitted().encode([None])

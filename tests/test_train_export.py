@@ -1,0 +1,128 @@
+"""Training learns; every attention kind exports to fused LSTM ops with parity; the bundle is guarded."""
+
+import json
+
+import numpy as np
+import onnx
+import pytest
+from click.testing import CliRunner
+
+from conftest import IMDB_TRAIN, train_tiny
+from runtime.bundle import Bundle, BundleError
+from trainer import export as E
+from trainer.attention import KINDS
+from trainer.cli import main as export_cli
+from trainer.fit import accuracy, predict_probabilities
+
+
+def test_tiny_classifier_learns(tiny_result, imdb_split):
+    _, held_out = imdb_split
+    assert len(held_out) == 1000
+    acc = accuracy(predict_probabilities(tiny_result.model, tiny_result.tokenizer, held_out.texts), held_out.labels)
+    assert acc > 0.70, f"accuracy on 1,000 held-out reviews {acc:.3f}"
+
+
+@pytest.fixture(scope="module")
+def small_split(imdb_split):
+    train, held_out = imdb_split
+    return train.take(np.arange(800)), held_out.take(np.arange(200))
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_each_attention_kind_exports_fused_with_parity(kind, small_split, tmp_path):
+    result = train_tiny(*small_split, attention=kind, max_len=48, vocab_size=2000, lstm_units=8, embedding_dim=16)
+    manifest = E.export_bundle(result.model, result.config, result.tokenizer, tmp_path, log=lambda _: None)
+    proto = onnx.load(tmp_path / "model.onnx")
+    onnx.checker.check_model(proto, full_check=True)
+    ops = [node.op_type for node in proto.graph.node]
+    lstms = [node for node in proto.graph.node if node.op_type == "LSTM"]
+    assert len(lstms) == 2 and not {"Loop", "Scan"} & set(ops)
+    for node in lstms:
+        assert node.input[4] == "sequence_lens"
+        assert any(a.name == "direction" and a.s == b"bidirectional" for a in node.attribute)
+    assert [i.name for i in proto.graph.input] == ["tokens"]
+    assert sorted(o.name for o in proto.graph.output) == ["attention", "probability"]
+    assert manifest["parity"]["max_abs_probability"] <= 1e-4
+    assert manifest["parity"]["max_abs_attention"] <= 1e-4
+    assert Bundle.load(tmp_path).manifest["attention"] == kind
+
+
+def test_parity_gate_catches_a_graph_without_sequence_lengths(tiny_result, tmp_path):
+    passes = [p for p in E.PASSES if p is not E.pass_sequence_lens]
+    with pytest.raises(E.ParityError, match=r"output 'probability' differs from Keras by max \|Δ\| = "):
+        E.export_bundle(tiny_result.model, tiny_result.config, tiny_result.tokenizer, tmp_path, passes=passes, log=lambda _: None)
+    assert not (tmp_path / "model.onnx").exists()  # a failed gate writes no bundle
+
+
+def test_tampered_graph_fails_checksum(tiny_bundle, tmp_path):
+    import shutil
+
+    copy = tmp_path / "bundle"
+    shutil.copytree(tiny_bundle, copy)
+    with open(copy / "model.onnx", "ab") as handle:
+        handle.write(b"\0")
+    with pytest.raises(BundleError, match="sha256 does not match"):
+        Bundle.load(copy)
+
+
+def test_manifest_is_validated(tiny_bundle, tmp_path):
+    import shutil
+
+    copy = tmp_path / "bundle"
+    shutil.copytree(tiny_bundle, copy)
+    manifest = json.loads((copy / "manifest.json").read_text())
+    assert manifest["producer"]["tf2onnx"] and manifest["graphs"]["model"]["sha256"]
+    del manifest["labels"]
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(BundleError, match="missing field 'labels'"):
+        Bundle.load(copy)
+    (copy / "manifest.json").write_text("{broken")
+    with pytest.raises(BundleError, match="corrupt manifest"):
+        Bundle.load(copy)
+
+
+def test_cli_train_writes_bundle_and_convert_reexports(tmp_path):
+    runner = CliRunner()
+    out = tmp_path / "b"
+    args = ["train", "--train-data", str(IMDB_TRAIN), "--limit", "300", "--epochs", "1", "--max-len", "40",
+            "--vocab-size", "500", "--embedding-dim", "8", "--lstm-units", "4", "--attention", "dot", "--out", str(out)]
+    result = runner.invoke(export_cli, args)
+    assert result.exit_code == 0, result.output
+    assert "parity: max |Δprobability|" in result.output and "validation accuracy" in result.output
+    assert Bundle.load(out).manifest["data"]["train_rows"] == 270
+
+    again = runner.invoke(export_cli, args)  # existing folder without --force
+    assert again.exit_code != 0 and "pass --force" in again.output
+
+    converted = tmp_path / "c"
+    result = runner.invoke(export_cli, ["convert", str(out / "training" / "model.keras"),
+                                        "--tokenizer", str(out / "training" / "tokenizer.json"), "--out", str(converted)])
+    assert result.exit_code == 0, result.output
+    assert Bundle.load(converted).manifest["attention"] == "dot"
+
+
+def test_cli_convert_errors(tmp_path):
+    runner = CliRunner()
+    tokenizer = tmp_path / "tok.json"
+    from runtime.tokenizer import Tokenizer
+
+    Tokenizer.fit(["a b"], 5).save(tokenizer)
+    missing = runner.invoke(export_cli, ["convert", str(tmp_path / "no.keras"), "--tokenizer", str(tokenizer), "--out", str(tmp_path / "o")])
+    assert missing.exit_code == 1 and "no.keras: no such model file" in missing.output
+    corrupt = tmp_path / "bad.keras"
+    corrupt.write_bytes(b"not a zip")
+    result = runner.invoke(export_cli, ["convert", str(corrupt), "--tokenizer", str(tokenizer), "--out", str(tmp_path / "o")])
+    assert result.exit_code == 1 and "cannot load the Keras model" in result.output
+
+
+def test_cli_rejects_unsupported_layer(tmp_path):
+    import keras
+
+    model = keras.Sequential([keras.Input((None,), dtype="int32"), keras.layers.Embedding(10, 4), keras.layers.GRU(3)])
+    model.save(tmp_path / "gru.keras")
+    from runtime.tokenizer import Tokenizer
+
+    Tokenizer.fit(["a"], 5).save(tmp_path / "tok.json")
+    result = CliRunner().invoke(export_cli, ["convert", str(tmp_path / "gru.keras"), "--tokenizer", str(tmp_path / "tok.json"),
+                                             "--out", str(tmp_path / "o")])
+    assert result.exit_code == 1 and "unsupported layer" in result.output and "GRU" in result.output
