@@ -65,6 +65,8 @@ def main() -> None:
 @click.option("--attention-units", type=click.IntRange(1), default=64, show_default=True, help="Hidden units of concat attention.")
 @click.option("--dense-units", type=click.IntRange(1), default=20, show_default=True, help="Units of the relu layer.")
 @click.option("--dropout", type=click.FloatRange(0, 1, max_open=True), default=0.5, show_default=True, help="Dropout after the relu layer.")
+@click.option("--embedding-dropout", type=click.FloatRange(0, 1, max_open=True), default=0.0, show_default=True,
+              help="Spatial dropout on the embeddings (drops whole embedding channels).")
 @click.option("--validation-split", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.1, show_default=True,
               help="Fraction of the (shuffled) training rows held out for validation.")
 @click.option("--limit", type=click.IntRange(2), default=None, help="Use only this many rows of the shuffled training data.")
@@ -97,6 +99,7 @@ def train(**options) -> None:
         vocab_size=options["vocab_size"], max_len=options["max_len"], embedding_dim=options["embedding_dim"],
         lstm_units=options["lstm_units"], lstm_layers=options["lstm_layers"], attention=options["attention"],
         attention_units=options["attention_units"], dense_units=options["dense_units"], dropout=options["dropout"],
+        embedding_dropout=options["embedding_dropout"],
         learning_rate=options["learning_rate"], batch_size=options["batch_size"], epochs=options["epochs"], seed=options["seed"],
     )
     spec = TokenizerSpec(max_len=options["max_len"], truncation=options["truncation"], punctuation=options["punctuation"])

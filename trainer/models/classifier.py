@@ -33,6 +33,7 @@ class ClassifierConfig:
     attention_units: int = 64
     dense_units: int = 20
     dropout: float = 0.5
+    embedding_dropout: float = 0.0  # SpatialDropout1D on the embeddings (whole channels); 0 = none
     learning_rate: float = 1e-3
     batch_size: int = 256
     epochs: int = 3
@@ -52,6 +53,8 @@ def build_classifier(config: ClassifierConfig, masked: bool = True) -> keras.Mod
     tokens = keras.Input(shape=(None,), dtype="int32", name="tokens")
     mask = ops.not_equal(tokens, 0)  # (B, T)
     x = layers.Embedding(config.vocab_size, config.embedding_dim, mask_zero=masked, name="embedding")(tokens)
+    if config.embedding_dropout:
+        x = layers.SpatialDropout1D(config.embedding_dropout, seed=config.seed, name="embedding_dropout")(x)
     for i in range(config.lstm_layers - 1):
         x = layers.Bidirectional(layers.LSTM(config.lstm_units, return_sequences=True), name=f"bilstm_{i}")(x)
     last = layers.LSTM(config.lstm_units, return_sequences=True, return_state=True)
@@ -77,7 +80,8 @@ def config_from_model(model: keras.Model) -> ClassifierConfig:
     """Recover the architecture of a saved classifier; refuse a model this exporter does not know."""
     from trainer.attention import Attention
 
-    known = (layers.InputLayer, layers.Embedding, layers.Bidirectional, layers.Concatenate, layers.Dense, layers.Dropout, Attention)
+    known = (layers.InputLayer, layers.Embedding, layers.SpatialDropout1D, layers.Bidirectional, layers.Concatenate,
+             layers.Dense, layers.Dropout, Attention)
     unknown = [f"{layer.name} ({type(layer).__name__})" for layer in model.layers if not isinstance(layer, known)]
     if unknown:
         raise ValueError(f"unsupported layer(s) for export: {', '.join(unknown)}")
@@ -95,6 +99,7 @@ def config_from_model(model: keras.Model) -> ClassifierConfig:
             max_len=getattr(attention, "max_len", 500),
             dense_units=model.get_layer("dense").units,
             dropout=model.get_layer("dropout").rate,
+            embedding_dropout=next((l.rate for l in model.layers if isinstance(l, layers.SpatialDropout1D)), 0.0),
         )
     except (ValueError, IndexError, AttributeError) as error:
         raise ValueError(f"not a BiLSTM + attention classifier built by this toolkit ({error})") from None
