@@ -126,3 +126,26 @@ def test_cli_rejects_unsupported_layer(tmp_path):
     result = CliRunner().invoke(export_cli, ["convert", str(tmp_path / "gru.keras"), "--tokenizer", str(tmp_path / "tok.json"),
                                              "--out", str(tmp_path / "o")])
     assert result.exit_code == 1 and "unsupported layer" in result.output and "GRU" in result.output
+
+
+def test_int8_export_quantizes_lstm_and_gates_accuracy(tiny_result, imdb_split, tmp_path, monkeypatch):
+    _, held_out = imdb_split
+    gate_data = (held_out.texts[:300], held_out.labels[:300])
+    args = (tiny_result.model, tiny_result.config, tiny_result.tokenizer)
+    (tmp_path / "ok").mkdir()
+    manifest = E.export_bundle(*args, tmp_path / "ok", quantize="int8", gate_data=gate_data, log=lambda _: None)
+    ops = {node.op_type for node in onnx.load(tmp_path / "ok" / "model.onnx").graph.node}
+    assert "DynamicQuantizeLSTM" in ops and "LSTM" not in ops and not {"Loop", "Scan"} & ops
+    gate = manifest["metrics"]["int8_gate"]
+    assert manifest["precision"] == "int8" and gate["drop_points"] <= 0.5 and gate["rows"] == 300
+    assert gate["int8_accuracy"] == round(E.graph_accuracy(tmp_path / "ok" / "model.onnx", tiny_result.tokenizer, *gate_data), 5)
+
+    # a limit no graph can meet: the gate refuses with both figures, and --force keeps the graph
+    monkeypatch.setattr(E, "MAX_INT8_DROP_POINTS", -1.0)
+    (tmp_path / "refused").mkdir()
+    with pytest.raises(E.QuantizationError, match=r"int8 accuracy drop .* > -1.0 \(fp32 .* % vs int8 .* % on 300 validation rows\)"):
+        E.export_bundle(*args, tmp_path / "refused", quantize="int8", gate_data=gate_data, log=lambda _: None)
+    assert not (tmp_path / "refused" / "model.onnx").exists()
+    (tmp_path / "forced").mkdir()
+    forced = E.export_bundle(*args, tmp_path / "forced", quantize="int8", gate_data=gate_data, force=True, log=lambda _: None)
+    assert forced["metrics"]["int8_gate"]["forced"] is True

@@ -25,12 +25,18 @@ def _fail(error: Exception) -> None:
     raise click.ClickException(str(error))
 
 
-def _export(model, config, tokenizer, out, opset, metrics, data):
+def _export(model, config, tokenizer, out, opset, metrics, data, quantize=None, gate_data=None, force=False):
     from trainer.export import export_bundle
 
-    manifest = export_bundle(model, config, tokenizer, out, opset=opset, metrics=metrics, data=data,
-                             log=lambda line: click.echo(line, err=True))
-    return manifest
+    return export_bundle(model, config, tokenizer, out, opset=opset, metrics=metrics, data=data, quantize=quantize,
+                         gate_data=gate_data, force=force, log=lambda line: click.echo(line, err=True))
+
+
+_QUANTIZE = click.option("--quantize", type=click.Choice(["int8"]), default=None,
+                         help="Ship a dynamically quantized int8 graph; refused if validation accuracy drops more "
+                              "than 0.5 points (unless --force).")
+_FORCE = click.option("--force", is_flag=True,
+                      help="Overwrite a non-empty --out folder, and keep an int8 graph that fails the accuracy gate.")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -72,7 +78,8 @@ def main() -> None:
 @click.option("--limit", type=click.IntRange(2), default=None, help="Use only this many rows of the shuffled training data.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for the shuffle, initialisation and dropout.")
 @click.option("--opset", type=click.IntRange(14), default=17, show_default=True, help="ONNX opset of the exported graph.")
-@click.option("--force", is_flag=True, help="Overwrite a non-empty --out folder.")
+@_QUANTIZE
+@_FORCE
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Bundle folder to write.")
 def train(**options) -> None:
     """Train a classifier on labelled text and write an ONNX bundle to --out.
@@ -122,7 +129,8 @@ def train(**options) -> None:
     }
     save_training_outputs(result, out, {"metrics": metrics, "data": provenance})
     try:
-        _export(result.model, config, result.tokenizer, out, options["opset"], metrics, provenance)
+        _export(result.model, config, result.tokenizer, out, options["opset"], metrics, provenance, options["quantize"],
+                (validation_rows.texts, validation_rows.labels), options["force"])
     except (ExportError, BundleError) as error:
         _fail(error)
     test_note = f", test accuracy {metrics['test_accuracy']:.4f}" if test is not None else ""
@@ -136,9 +144,14 @@ def train(**options) -> None:
 @click.argument("keras_model", type=click.Path())
 @click.option("--tokenizer", "tokenizer_path", required=True, type=click.Path(), help="Tokenizer JSON saved with the model.")
 @click.option("--opset", type=click.IntRange(14), default=17, show_default=True, help="ONNX opset of the exported graph.")
-@click.option("--force", is_flag=True, help="Overwrite a non-empty --out folder.")
+@_QUANTIZE
+@click.option("--validation-data", type=click.Path(), default=None,
+              help="Labelled file (text, label columns) for the int8 gate. Default: the validation split recorded "
+                   "in training/history.json, carved again from its training file.")
+@_FORCE
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Bundle folder to write.")
-def convert(keras_model: str, tokenizer_path: str, opset: int, force: bool, out: str) -> None:
+def convert(keras_model: str, tokenizer_path: str, opset: int, quantize: str | None, validation_data: str | None,
+            force: bool, out: str) -> None:
     """Export an existing trained Keras classifier (.keras) as an ONNX bundle."""
     import json
 
@@ -162,12 +175,29 @@ def convert(keras_model: str, tokenizer_path: str, opset: int, force: bool, out:
             raise ExportError(f"{keras_model}: {error}") from None
         history = Path(keras_model).with_name("history.json")
         recorded = json.loads(history.read_text()) if history.is_file() else {}
+        gate_data = _gate_data(validation_data, recorded.get("data", {})) if quantize else None
         target = prepare_out_dir(out, force)
-        _export(model, config, tokenizer, target, opset, recorded.get("metrics", {}),
-                recorded.get("data", {"keras_model": str(keras_model)}))
-    except (ExportError, BundleError, ValueError, FileNotFoundError) as error:
+        metrics = {k: v for k, v in recorded.get("metrics", {}).items() if k != "int8_gate"}
+        _export(model, config, tokenizer, target, opset, metrics, recorded.get("data", {"keras_model": str(keras_model)}),
+                quantize, gate_data, force)
+    except (ExportError, BundleError, InputError, ValueError, FileNotFoundError) as error:
         _fail(error)
     click.echo(f"bundle {out}", err=True)
+
+
+def _gate_data(validation_data: str | None, provenance: dict):
+    """(texts, labels) for the int8 gate: --validation-data, else the recorded validation split."""
+    from trainer.data import load_labelled, read_table, shuffle_split
+    from trainer.export import ExportError
+
+    if validation_data:
+        data = read_table(validation_data)
+        return data.texts, data.labels
+    if not provenance.get("train"):
+        raise ExportError("--quantize int8 needs --validation-data (no training/history.json next to the model)")
+    _, validation = shuffle_split(load_labelled(provenance["train"]), provenance["validation_split"],
+                                  provenance["split_seed"], provenance.get("limit"))
+    return validation.texts, validation.labels
 
 
 if __name__ == "__main__":

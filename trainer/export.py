@@ -47,6 +47,13 @@ class ParityError(ExportError):
     """ONNX and Keras disagree beyond the tolerance; the message names the output and the figure."""
 
 
+class QuantizationError(ExportError):
+    """int8 loses more accuracy than allowed; the message gives both figures."""
+
+
+MAX_INT8_DROP_POINTS = 0.5
+
+
 @dataclass
 class ExportContext:
     config: ClassifierConfig
@@ -176,6 +183,45 @@ def check_parity(keras_model, onnx_path: str | Path, tokenizer: Tokenizer, toler
     return {f"max_abs_{name}": delta for name, delta in figures.items()} | {"tolerance": tolerance, "rows": len(texts)}
 
 
+# === int8 ===
+def quantize_int8(fp32_path: str | Path, int8_path: str | Path) -> None:
+    """onnxruntime dynamic quantization: LSTM -> DynamicQuantizeLSTM, MatMul -> MatMulInteger
+    (int8 weights, activations quantized per batch at run time)."""
+    import logging
+
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    logging.getLogger().setLevel(logging.ERROR)  # quantize_dynamic logs a pre-processing hint at WARNING
+    quantize_dynamic(str(fp32_path), str(int8_path), weight_type=QuantType.QInt8)
+
+
+def graph_accuracy(onnx_path: str | Path, tokenizer: Tokenizer, texts: list[str], labels: np.ndarray) -> float:
+    """Accuracy of one graph through the runtime's own Classifier (same batching as serving)."""
+    from runtime.bundle import Bundle
+    from runtime.classifier import Classifier
+
+    path = Path(onnx_path)
+    manifest = {"task": "sentiment", "labels": list(LABELS), "graphs": {"model": {"file": path.name}}}
+    classifier = Classifier(Bundle(path.parent, manifest, tokenizer), provider="cpu")
+    return float(np.mean((classifier.predict(texts) >= 0.5).astype(np.int32) == labels))
+
+
+def int8_gate(fp32_path, int8_path, tokenizer, gate_data, force: bool, log) -> dict:
+    """fp32 vs int8 accuracy on `gate_data` (texts, labels); refuse a drop over MAX_INT8_DROP_POINTS."""
+    texts, labels = gate_data
+    fp32 = graph_accuracy(fp32_path, tokenizer, texts, labels)
+    int8 = graph_accuracy(int8_path, tokenizer, texts, labels)
+    drop = 100 * (fp32 - int8)
+    figures = f"fp32 {100 * fp32:.2f} % vs int8 {100 * int8:.2f} % on {len(texts)} validation rows"
+    if drop > MAX_INT8_DROP_POINTS and not force:
+        raise QuantizationError(
+            f"int8 accuracy drop {drop:.2f} points > {MAX_INT8_DROP_POINTS} ({figures}); pass --force to keep it anyway"
+        )
+    log(f"int8 gate: {figures}, drop {drop:.2f} points (limit {MAX_INT8_DROP_POINTS}){' FORCED' if drop > MAX_INT8_DROP_POINTS else ' OK'}")
+    return {"fp32_accuracy": round(fp32, 5), "int8_accuracy": round(int8, 5), "drop_points": round(drop, 3),
+            "rows": len(texts), "forced": drop > MAX_INT8_DROP_POINTS}
+
+
 # === Bundle ===
 def _producer_versions() -> dict:
     import importlib.metadata as md
@@ -210,10 +256,20 @@ def export_bundle(
     metrics: dict | None = None,
     data: dict | None = None,
     passes: list[Pass] | None = None,
+    quantize: str | None = None,
+    gate_data: tuple[list[str], np.ndarray] | None = None,
+    force: bool = False,
     log: Callable[[str], None] = print,
 ) -> dict:
     """Convert, run the passes, gate on parity, write `model.onnx` + `manifest.json`. Returns the manifest.
-    `out_dir` must exist (see `prepare_out_dir`)."""
+    `out_dir` must exist (see `prepare_out_dir`).
+
+    quantize="int8": after the fp32 parity gate, quantize and gate on accuracy over `gate_data`
+    (validation texts and labels); `force` keeps an int8 graph that fails the gate."""
+    if quantize not in (None, "int8"):
+        raise ExportError(f"unknown quantization {quantize!r}; supported: int8")
+    if quantize and gate_data is None:
+        raise ExportError("int8 export needs validation data for its accuracy gate")
     out = Path(out_dir)
     context = ExportContext(config, tokenizer, opset)
     proto = convert_keras(model, context)
@@ -222,18 +278,25 @@ def export_bundle(
     # write next to the target, gate, then move into place: a failed gate leaves no model.onnx
     fd, tmp = tempfile.mkstemp(prefix=".model.", suffix=".onnx", dir=out)
     os.close(fd)
+    tmp_int8 = tmp.replace(".onnx", ".int8.onnx")
+    quantization = None
     try:
         onnx.save(proto, tmp)
         parity = check_parity(model, tmp, tokenizer)
+        log(
+            f"parity: max |Δprobability| = {parity['max_abs_probability']:.2e}, "
+            f"max |Δattention| = {parity['max_abs_attention']:.2e} (tolerance {parity['tolerance']:g}, "
+            f"{parity['rows']} rows) OK"
+        )
+        if quantize:
+            quantize_int8(tmp, tmp_int8)
+            quantization = int8_gate(tmp, tmp_int8, tokenizer, gate_data, force, log)
+            os.replace(tmp_int8, tmp)
         os.replace(tmp, out / "model.onnx")
     finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    log(
-        f"parity: max |Δprobability| = {parity['max_abs_probability']:.2e}, "
-        f"max |Δattention| = {parity['max_abs_attention']:.2e} (tolerance {parity['tolerance']:g}, "
-        f"{parity['rows']} rows) OK"
-    )
+        for leftover in (tmp, tmp_int8):
+            if os.path.exists(leftover):
+                os.unlink(leftover)
     manifest = {
         "format": FORMAT,
         "task": "sentiment",
@@ -253,12 +316,12 @@ def export_bundle(
         "labels": list(LABELS),
         "max_len": tokenizer.spec.max_len,
         "attention": config.attention,
-        "precision": "fp32",
+        "precision": quantize or "fp32",
         "opset": opset,
         "model": config.to_dict(),
-        "metrics": metrics or {},
+        "metrics": (metrics or {}) | ({"int8_gate": quantization} if quantization else {}),
         "data": data or {},
-        "parity": parity,
+        "parity": parity | {"graph": "fp32" if quantize else "shipped"},
         "producer": _producer_versions(),
     }
     write_manifest(out, manifest)
