@@ -28,7 +28,7 @@ __all__ = [
 
 DEFAULT_BUNDLE = "imdb"
 # short name -> folder name under the shipped bundles folder
-SHIPPED = {"imdb": "imdb-bilstm-attention"}
+SHIPPED = {"imdb": "imdb-bilstm-attention", "nsmc": "nsmc-bilstm-attention"}
 
 
 def _shipped_root() -> Path:

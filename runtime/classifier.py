@@ -78,5 +78,5 @@ class Classifier:
         for text, weights in zip(texts, attention):
             tokens = self.tokenizer.tokenize(text)
             top = np.argsort(-weights, kind="stable")[:top_k]
-            explanations.append([(tokens[i], float(weights[i])) for i in top])
+            explanations.append([(self.tokenizer.readable(tokens[i]), float(weights[i])) for i in top])
         return probabilities, explanations

@@ -3,6 +3,14 @@
 A `Tokenizer` is a `TokenizerSpec` (how text becomes tokens) plus a vocabulary (token -> id).
 Both serialize to JSON, never pickle, so a bundle carries exactly what produced its training data.
 
+Two modes split text into tokens:
+  word           regex words (Unicode-aware), punctuation stripped or kept as tokens
+  sentencepiece  a SentencePiece unigram model trained from the data (for agglutinative languages
+                 such as Korean, where whitespace words explode the vocabulary); the model travels
+                 inside the JSON as base64 of its protobuf bytes
+Either way the tokens are looked up in the same vocabulary table, so ids are identical wherever the
+JSON is loaded.
+
 Ids: 0 is padding, 1 is out-of-vocabulary, the vocabulary starts at 2 in descending frequency.
 `encode` returns right-padded int32 ids of shape (batch, longest row in the batch, at most
 `max_len`) and the int32 length of each row.
@@ -10,6 +18,8 @@ Ids: 0 is padding, 1 is out-of-vocabulary, the vocabulary starts at 2 in descend
 
 from __future__ import annotations
 
+import base64
+import io
 import json
 import re
 from collections import Counter
@@ -24,6 +34,8 @@ PAD_ID = 0
 OOV_ID = 1
 FORMAT = "attn-tokenizer/1"
 
+MODES = ("word", "sentencepiece")
+WORD_START = "\u2581"  # SentencePiece's word-start marker
 _HTML_BREAK = re.compile(r"<br\s*/?>", re.IGNORECASE)
 # Words keep inner apostrophes ("don't"); \w is Unicode-aware (accents, Hangul, digits).
 _WORD = r"\w+(?:'\w+)*"
@@ -39,6 +51,7 @@ class TokenizerSpec:
     "pre" drops from the start (keeps the ending, like Keras' pad_sequences), "post" from the end."""
 
     max_len: int = 500
+    mode: str = "word"
     lowercase: bool = True
     html_breaks: bool = True
     punctuation: str = "strip"
@@ -47,6 +60,8 @@ class TokenizerSpec:
     oov_id: int = OOV_ID
 
     def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ValueError(f"tokenizer mode must be one of {', '.join(MODES)}, got {self.mode!r}")
         if self.max_len < 1:
             raise ValueError(f"tokenizer max_len must be >= 1, got {self.max_len}")
         if self.punctuation not in _PATTERNS:
@@ -68,8 +83,15 @@ class TokenizerSpec:
 class Tokenizer:
     """Spec + vocabulary. Build with `Tokenizer.fit(texts, vocab_size, spec)` or load from JSON."""
 
-    def __init__(self, spec: TokenizerSpec, vocab: Sequence[str]):
+    def __init__(self, spec: TokenizerSpec, vocab: Sequence[str], sentencepiece_model: bytes | None = None):
         self.spec = spec
+        self._sentencepiece_model = sentencepiece_model
+        self._sp = None
+        if spec.mode == "sentencepiece":
+            if not sentencepiece_model:
+                raise ValueError("tokenizer mode 'sentencepiece' needs its model")
+            self._sp = _load_sentencepiece(sentencepiece_model)
+            vocab = [self._sp.id_to_piece(i) for i in range(2, self._sp.get_piece_size())]
         self.vocab = list(vocab)  # vocab[i] has id i + 2
         self._index = {token: i + 2 for i, token in enumerate(self.vocab)}
         if len(self._index) != len(self.vocab):
@@ -84,6 +106,8 @@ class Tokenizer:
         if vocab_size < 3:
             raise ValueError(f"vocab_size must be >= 3 (padding, OOV and one token), got {vocab_size}")
         spec = spec or TokenizerSpec()
+        if spec.mode == "sentencepiece":
+            return cls(spec, [], _train_sentencepiece(texts, vocab_size, spec))
         probe = cls(spec, [])
         counts = Counter(chain.from_iterable(probe._split(text) for text in texts))
         ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
@@ -95,14 +119,25 @@ class Tokenizer:
         return len(self.vocab) + 2
 
     # === Text -> tokens -> ids ===
-    def _split(self, text: str) -> list[str]:
+    def _normalize(self, text: str) -> str:
         if not isinstance(text, str):
             raise TypeError(f"tokenizer expects str, got {type(text).__name__}")
         if self.spec.lowercase:
             text = text.lower()
         if self.spec.html_breaks:
             text = _HTML_BREAK.sub(" ", text)
+        return text
+
+    def _split(self, text: str) -> list[str]:
+        text = self._normalize(text)
+        if self._sp is not None:
+            return self._sp.encode(text, out_type=str)
         return self._pattern.findall(text)
+
+    @staticmethod
+    def readable(token: str) -> str:
+        """A token for people: SentencePiece's word-start marker removed."""
+        return token.lstrip(WORD_START) or token
 
     def tokenize(self, text: str) -> list[str]:
         """The tokens the model sees for `text`, after truncation to `max_len`."""
@@ -136,14 +171,19 @@ class Tokenizer:
 
     # === JSON ===
     def to_dict(self) -> dict:
-        return {"format": FORMAT, "spec": asdict(self.spec), "vocab": self.vocab}
+        data = {"format": FORMAT, "spec": asdict(self.spec), "vocab": self.vocab}
+        if self._sentencepiece_model:
+            data["vocab"] = []  # the pieces live in the model
+            data["sentencepiece_model"] = base64.b64encode(self._sentencepiece_model).decode("ascii")
+        return data
 
     @classmethod
     def from_dict(cls, data: dict) -> "Tokenizer":
         if not isinstance(data, dict) or data.get("format") != FORMAT:
             found = data.get("format") if isinstance(data, dict) else type(data).__name__
             raise ValueError(f"not a tokenizer: expected format {FORMAT!r}, found {found!r}")
-        return cls(TokenizerSpec.from_dict(data["spec"]), data["vocab"])
+        model = data.get("sentencepiece_model")
+        return cls(TokenizerSpec.from_dict(data["spec"]), data["vocab"], base64.b64decode(model) if model else None)
 
     def save(self, path: str | Path) -> None:
         Path(path).write_text(json.dumps(self.to_dict(), ensure_ascii=False), encoding="utf-8")
@@ -160,3 +200,40 @@ class Tokenizer:
             return cls.from_dict(data)
         except (ValueError, KeyError, TypeError) as error:
             raise ValueError(f"{path}: {error}") from None
+
+
+# === SentencePiece ===
+def _load_sentencepiece(model: bytes):
+    try:
+        import sentencepiece
+    except ImportError:  # pragma: no cover - it is a dependency; this guards broken environments
+        raise ImportError("tokenizer mode 'sentencepiece' needs the sentencepiece package (pip install sentencepiece)") from None
+    processor = sentencepiece.SentencePieceProcessor(model_proto=model)
+    if processor.pad_id() != PAD_ID or processor.unk_id() != OOV_ID:
+        raise ValueError(f"sentencepiece model must use pad id {PAD_ID} and unknown id {OOV_ID}")
+    return processor
+
+
+def _train_sentencepiece(texts: Iterable[str], vocab_size: int, spec: TokenizerSpec) -> bytes:
+    """A unigram model over the normalized texts; one thread so the same data gives the same model."""
+    import sentencepiece
+
+    normalizer = Tokenizer(TokenizerSpec(**{**asdict(spec), "mode": "word"}), [])
+    model = io.BytesIO()
+    try:
+        sentencepiece.SentencePieceTrainer.train(
+            sentence_iterator=(line for line in map(normalizer._normalize, texts) if line.strip()),
+            model_writer=model,
+            vocab_size=vocab_size,
+            model_type="unigram",
+            character_coverage=0.9995,
+            pad_id=PAD_ID,
+            unk_id=OOV_ID,
+            bos_id=-1,
+            eos_id=-1,
+            num_threads=1,
+            minloglevel=2,
+        )
+    except RuntimeError as error:  # e.g. a vocabulary smaller than the data's distinct characters
+        raise ValueError(f"sentencepiece training failed: {str(error).split('] ')[-1]}") from None
+    return model.getvalue()

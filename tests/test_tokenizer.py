@@ -96,3 +96,46 @@ def test_load_errors_name_the_file(tmp_path):
 def test_non_string_input_is_refused():
     with pytest.raises(TypeError, match="str"):
         fitted().encode([None])
+
+
+# === sentencepiece mode (Korean) ===
+@pytest.fixture(scope="module")
+def korean():
+    from conftest import DATASETS
+    from trainer.data import read_table
+
+    data = read_table(DATASETS / "nsmc" / "ratings_train.tsv.gz", text_column="document")
+    return Tokenizer.fit(data.texts[:5000], 2000, TokenizerSpec(mode="sentencepiece", max_len=40))
+
+
+def test_sentencepiece_korean_round_trip_and_identical_ids(korean, tmp_path):
+    texts = ["정말 재밌다 최고의 영화", "아 더빙.. 진짜 짜증나네요 목소리", "", "Great movie 😀 정말!! ㅋㅋㅋ"]
+    ids, lengths = korean.encode(texts)
+    assert lengths[2] == 0 and all(lengths[[0, 1, 3]] > 0)
+    assert "".join(korean.decode(ids[0])).replace("\u2581", " ").strip() == "정말 재밌다 최고의 영화"
+    path = tmp_path / "ko.json"
+    korean.save(path)
+    assert "sentencepiece_model" in json.loads(path.read_text())  # base64 in JSON, no pickle
+    again = Tokenizer.load(path)
+    for a, b in zip(ids, again.encode(texts)[0]):
+        np.testing.assert_array_equal(a, b)
+    assert again.vocab == korean.vocab and korean.vocab_size == 2000
+
+
+def test_sentencepiece_tokens_are_readable_korean(korean):
+    tokens = [Tokenizer.readable(t) for t in korean.tokenize("정말 재밌다")]
+    assert "".join(tokens) == "정말재밌다" and all(tokens)
+
+
+def test_sentencepiece_training_is_deterministic(korean):
+    from conftest import DATASETS
+    from trainer.data import read_table
+
+    data = read_table(DATASETS / "nsmc" / "ratings_train.tsv.gz", text_column="document")
+    again = Tokenizer.fit(data.texts[:5000], 2000, TokenizerSpec(mode="sentencepiece", max_len=40))
+    assert again.to_dict() == korean.to_dict()
+
+
+def test_sentencepiece_vocab_too_small_is_a_clear_error():
+    with pytest.raises(ValueError, match="sentencepiece training failed: Vocabulary size is smaller"):
+        Tokenizer.fit(["가나다라마바사아자차카타파하 " * 3, "abcdefghijklmnop"], 10, TokenizerSpec(mode="sentencepiece"))

@@ -62,6 +62,9 @@ def main() -> None:
 @click.option("--max-len", type=click.IntRange(1), default=500, show_default=True, help="Tokens kept per text.")
 @click.option("--truncation", type=click.Choice(["pre", "post"]), default="pre", show_default=True,
               help="Which side loses tokens beyond --max-len: pre keeps the ending, post the beginning.")
+@click.option("--tokenizer-mode", type=click.Choice(["word", "sentencepiece"]), default="word", show_default=True,
+              help="word: regex words; sentencepiece: a unigram subword model trained on the training rows "
+                   "(for Korean and other agglutinative languages; --vocab-size sets its size).")
 @click.option("--punctuation", type=click.Choice(["strip", "keep"]), default="strip", show_default=True,
               help="Drop punctuation, or keep each mark as a token.")
 @click.option("--vocab-size", type=click.IntRange(3), default=10_000, show_default=True, help="Vocabulary size, padding and OOV included.")
@@ -109,7 +112,8 @@ def train(**options) -> None:
         embedding_dropout=options["embedding_dropout"],
         learning_rate=options["learning_rate"], batch_size=options["batch_size"], epochs=options["epochs"], seed=options["seed"],
     )
-    spec = TokenizerSpec(max_len=options["max_len"], truncation=options["truncation"], punctuation=options["punctuation"])
+    spec = TokenizerSpec(max_len=options["max_len"], mode=options["tokenizer_mode"], truncation=options["truncation"],
+                         punctuation=options["punctuation"])
     verbose = 1 if sys.stderr.isatty() else 2
     result = train_classifier(train_rows, validation_rows, config, spec, patience=options["patience"], verbose=verbose,
                               log=lambda line: click.echo(line, err=True))

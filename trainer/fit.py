@@ -147,12 +147,13 @@ def train_classifier(
 
 
 def predict_probabilities(model, tokenizer: Tokenizer, texts: list[str], batch_size: int = 256) -> np.ndarray:
-    """Keras probabilities for raw texts through the shared tokenizer (length-sorted batches)."""
+    """Keras probabilities for raw texts through the shared tokenizer: length-sorted batches, each
+    padded to a multiple of BUCKET_STEP (few distinct shapes, so few graph traces)."""
     ids, lengths = tokenizer.encode(texts)
     probabilities = np.empty(len(texts), dtype=np.float32)
     for rows in length_batches(lengths, batch_size, rng=None):
-        width = max(int(lengths[rows].max()), 1)
-        probabilities[rows] = np.asarray(model(ids[rows, :width], training=False)["probability"])
+        width = min(ids.shape[1], math.ceil(max(int(lengths[rows].max()), 1) / BUCKET_STEP) * BUCKET_STEP)
+        probabilities[rows] = np.asarray(model.predict_on_batch(ids[rows, :width])["probability"])
     return probabilities
 
 

@@ -1,0 +1,218 @@
+"""Side-by-side benchmark of the classifier, in one run, on the same texts.
+
+    python -m bench classifier --bundle artifacts/imdb-bilstm-attention \
+        --data ../shared/datasets/imdb/test.csv.gz --limit 2000
+
+Variants, each scored in its own process (peak RSS and import time are its own):
+  (a) keras     the trained Keras model as a user would run it: our tokenizer, every row padded to
+                max_len, model.predict(batch_size=256) (predict_on_batch at batch 1)
+  (a') keras-bucketed  the same model with our length-sorted batches (a stronger baseline, for honesty)
+  (b) loop      tf2onnx's default export of the same masked model (generic Loop), in onnxruntime
+  (c) fp32      our bundle: fused LSTM + sequence_lens, token-budget batches
+  (d) int8      our bundle dynamically quantized (DynamicQuantizeLSTM / MatMulInteger)
+Plus a sgemm roofline measured in the same run with numpy (same thread count).
+Needs the `train` extra (TensorFlow, tf2onnx) for (a) and (b).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import click
+import numpy as np
+
+TARGETS = [  # (what, measure(results), at least / at most, goal)
+    ("(c) / (a) end-to-end throughput", lambda r: _ratio(r, "fp32", "keras", "throughput"), ">=", 5.0),
+    ("(b) / (c) batch-1 p50 latency", lambda r: r["loop"]["latency_p50_ms"] / r["fp32"]["latency_p50_ms"], ">=", 10.0),
+    ("(d) / (c) end-to-end throughput", lambda r: _ratio(r, "int8", "fp32", "throughput"), ">=", 1.5),
+    ("(c) - (d) accuracy, points", lambda r: 100 * (r["fp32"]["accuracy"] - r["int8"]["accuracy"]), "<=", 0.5),
+    ("(a) / (c) peak RSS", lambda r: r["keras"]["peak_rss_mb"] / r["fp32"]["peak_rss_mb"], ">=", 4.0),
+    ("(c) / sgemm GFLOP/s at batch 64", lambda r: r["fp32"]["gflops_batch64"] / r["sgemm_gflops"], ">=", 0.6),
+]
+
+
+def _ratio(results, a, b, key):
+    return results[a][key] / results[b][key]
+
+
+def machine() -> str:
+    model = "unknown CPU"
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        model = platform.processor() or model
+    return f"{model}, {os.cpu_count()} cores, Python {platform.python_version()}"
+
+
+def sgemm_gflops(n: int = 2048, repeats: int = 5) -> float:
+    """Median float32 matmul rate with numpy's BLAS on this machine, now."""
+    a = np.random.default_rng(0).standard_normal((n, n), dtype=np.float32)
+    b = np.random.default_rng(1).standard_normal((n, n), dtype=np.float32)
+    a @ b
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        a @ b
+        times.append(time.perf_counter() - t)
+    return 2 * n**3 / sorted(times)[repeats // 2] / 1e9
+
+
+def flops_per_token(config: dict) -> float:
+    """Multiply-adds x 2 per (valid) token: bidirectional LSTM layers, attention projection of the values."""
+    e, u = config["embedding_dim"], config["lstm_units"]
+    lstm = 0
+    width = e
+    for _ in range(config["lstm_layers"]):
+        lstm += 2 * 4 * (width + u) * u * 2  # 2 directions x 4 gates x (W x + R h)
+        width = 2 * u
+    attention = {"concat": 2 * width * config["attention_units"] + 2 * config["attention_units"]}.get(config["attention"], 2 * width)
+    return float(lstm + attention)
+
+
+def prepare_variants(bundle: Path, work: Path, log) -> dict[str, tuple[str, str]]:
+    """variant -> (worker kind, model path). Builds (b) and (d) from the bundle's Keras model."""
+    import onnx
+
+    from runtime.bundle import Bundle
+    from trainer import export as E
+    from trainer.models.classifier import ClassifierConfig
+
+    keras_model = bundle / "training" / "model.keras"
+    if not keras_model.is_file():
+        raise click.ClickException(f"{bundle}: no training/model.keras; (a) and (b) need the Keras model")
+    manifest = Bundle.load(bundle).manifest
+    variants = {"keras": ("keras", str(keras_model)), "keras-bucketed": ("keras-bucketed", str(keras_model)),
+                "fp32": ("onnx", str(bundle))}
+
+    import keras
+    import tensorflow as tf
+    import tf2onnx
+
+    import trainer.attention  # noqa: F401
+
+    log("building (b): tf2onnx default export of the masked model")
+    model = keras.saving.load_model(keras_model)
+    proto, _ = tf2onnx.convert.from_keras(model, input_signature=(tf.TensorSpec((None, None), tf.int32, name="tokens"),),
+                                          opset=manifest["opset"])
+    context = E.ExportContext(ClassifierConfig.from_dict(manifest["model"]), Bundle.load(bundle).tokenizer)
+    proto = E.pass_name_outputs(proto, context)
+    ops = {node.op_type for node in proto.graph.node}
+    log(f"  (b) holds Loop: {'Loop' in ops}, fused LSTM: {'LSTM' in ops}")
+    variants["loop"] = ("onnx", str(_bundle_copy(bundle, work / "loop", proto)))
+
+    if manifest["precision"] == "fp32":
+        log("building (d): int8 dynamic quantization of (c)")
+        int8_dir = work / "int8"
+        int8_dir.mkdir()
+        E.quantize_int8(bundle / "model.onnx", int8_dir / "model.onnx")
+        variants["int8"] = ("onnx", str(_bundle_copy(bundle, int8_dir, None)))
+    return variants
+
+
+def _bundle_copy(bundle: Path, target: Path, proto) -> Path:
+    """A bundle folder around another graph (the manifest's checksum is skipped by the worker)."""
+    import onnx
+
+    target.mkdir(exist_ok=True)
+    if proto is not None:
+        onnx.save(proto, target / "model.onnx")
+    (target / "manifest.json").write_text((bundle / "manifest.json").read_text())
+    return target
+
+
+def sample_texts(data: str, limit: int, tokenizer, seed: int = 0) -> dict:
+    from trainer.data import read_table
+
+    table = read_table(data)
+    order = np.random.default_rng(seed).permutation(len(table))[:limit]
+    texts = [table.texts[i] for i in order]
+    labels = [int(table.labels[i]) for i in order]
+    lengths = np.array([len(tokenizer.tokenize(t)) for t in texts])
+    median = int(np.median(lengths))
+    typical = [t for t, n in zip(texts, lengths) if abs(n - median) <= 0.1 * median][:50]
+    full = [t for t, n in zip(texts, lengths) if n == tokenizer.spec.max_len][:64]
+    return {"texts": texts, "labels": labels, "typical": typical, "full_length": full, "median_tokens": median,
+            "mean_tokens": float(lengths.mean())}
+
+
+@click.group()
+def main():
+    """Benchmarks that print tables (not part of the test run)."""
+
+
+@main.command()
+@click.option("--bundle", type=click.Path(exists=True, file_okay=False), default="artifacts/imdb-bilstm-attention",
+              show_default=True, help="Bundle with training/model.keras.")
+@click.option("--data", type=click.Path(exists=True), default="../shared/datasets/imdb/test.csv.gz", show_default=True)
+@click.option("--limit", type=int, default=2000, show_default=True, help="Reviews scored per variant.")
+@click.option("--repeats", type=int, default=3, show_default=True, help="Timed repeats (medians are reported).")
+@click.option("--threads", type=int, default=0, show_default=True, help="Threads for every variant (0 = all cores).")
+@click.option("--json-out", type=click.Path(dir_okay=False), default=None, help="Also write the figures as JSON.")
+def classifier(bundle, data, limit, repeats, threads, json_out):
+    """(a) Keras vs (b) tf2onnx Loop vs (c) our fp32 bundle vs (d) int8, side by side."""
+    from runtime.bundle import Bundle
+
+    log = lambda line: click.echo(line, err=True)  # noqa: E731
+    bundle = Path(bundle)
+    manifest = Bundle.load(bundle).manifest
+    threads = threads or os.cpu_count()
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        sample = sample_texts(data, limit, Bundle.load(bundle).tokenizer)
+        (work / "texts.json").write_text(json.dumps(sample))
+        variants = prepare_variants(bundle, work, log)
+        os.environ.setdefault("OMP_NUM_THREADS", str(threads))
+        sgemm = sgemm_gflops()
+        fpt = flops_per_token(manifest["model"])
+        results = {"sgemm_gflops": sgemm}
+        for name, (kind, path) in variants.items():
+            log(f"running {name} ...")
+            command = [sys.executable, "-m", "bench.worker", kind, path, str(work / "texts.json"), "--threads", str(threads),
+                       "--repeats", str(repeats), "--flops-per-token", str(fpt if name == "fp32" else 0)]
+            done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+            if done.returncode != 0:
+                raise click.ClickException(f"variant {name} failed: {done.stderr.strip().splitlines()[-1:]}")
+            results[name] = json.loads(done.stdout)
+    report(results, sample, machine(), threads, limit, repeats, fpt)
+    if json_out:
+        Path(json_out).write_text(json.dumps({"machine": machine(), "threads": threads, "results": results}, indent=2))
+
+
+def report(results, sample, machine_line, threads, limit, repeats, fpt):
+    names = {"keras": "(a) Keras predict, padded", "keras-bucketed": "(a') Keras, length-bucketed", "loop": "(b) tf2onnx Loop", "fp32": "(c) bundle fp32", "int8": "(d) bundle int8"}
+    base = results["keras"]
+    click.echo(f"machine: {machine_line}; threads {threads}; {limit} IMDB test reviews "
+               f"(median {sample['median_tokens']} tokens); medians of {repeats} repeats")
+    click.echo("| variant | load s | reviews/s | x (a) | batch-1 p50 ms | p99 ms | peak RSS MB | accuracy |")
+    click.echo("|---|---|---|---|---|---|---|---|")
+    for key, label in names.items():
+        if key not in results:
+            continue
+        r = results[key]
+        click.echo(f"| {label} | {r['load_s']:.2f} | {r['throughput']:.0f} | {r['throughput'] / base['throughput']:.1f} | "
+                   f"{r['latency_p50_ms']:.1f} | {r['latency_p99_ms']:.1f} | {r['peak_rss_mb']:.0f} | {100 * r['accuracy']:.2f} % |")
+    click.echo(f"roofline: sgemm {results['sgemm_gflops']:.0f} GFLOP/s (numpy, 2048^3); (c) at batch 64 of "
+               f"{len(sample['full_length'])} max-length reviews: {results['fp32'].get('gflops_batch64', float('nan')):.1f} "
+               f"GFLOP/s ({fpt / 1e3:.0f} kFLOP per token)")
+    click.echo("targets:")
+    for description, measure, direction, goal in TARGETS:
+        try:
+            value = measure(results)
+        except KeyError:  # a variant was not run (an int8 bundle has no separate int8 variant)
+            continue
+        ok = value >= goal if direction == ">=" else value <= goal
+        click.echo(f"  {'MET ' if ok else 'MISS'} {description} = {value:.2f} (target {direction} {goal:g})")
+
+
+if __name__ == "__main__":
+    main()
