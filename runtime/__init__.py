@@ -14,11 +14,14 @@ from runtime.bundle import Bundle, BundleError
 from runtime.classifier import DEFAULT_BATCH_TOKENS, Classifier
 from runtime.io import InputError
 from runtime.session import ProviderError, available_providers
+from runtime.translator import Translation, Translator
 
 __all__ = [
     "load",
     "shipped_bundles",
     "Classifier",
+    "Translator",
+    "Translation",
     "Bundle",
     "BundleError",
     "InputError",
@@ -28,7 +31,7 @@ __all__ = [
 
 DEFAULT_BUNDLE = "imdb"
 # short name -> folder name under the shipped bundles folder
-SHIPPED = {"imdb": "imdb-bilstm-attention", "nsmc": "nsmc-bilstm-attention"}
+SHIPPED = {"imdb": "imdb-bilstm-attention", "nsmc": "nsmc-bilstm-attention", "spa-eng": "spa-eng-attention"}
 
 
 def _shipped_root() -> Path:
@@ -62,8 +65,9 @@ def load(
     threads: int = 0,
     batch_tokens: int = DEFAULT_BATCH_TOKENS,
     verify: bool = True,
-) -> Classifier:
-    """Load a bundle (a folder, a shipped short name such as 'imdb', or None for the default).
+) -> Classifier | Translator:
+    """Load a bundle (a folder, a shipped short name such as 'imdb', or None for the default):
+    a Classifier for a sentiment bundle, a Translator for a translation bundle.
 
     provider: 'auto' (CUDA when available and working, else CPU), or one of cpu, cuda, tensorrt,
     openvino, coreml, dml (an unavailable explicit provider raises ProviderError).
@@ -72,4 +76,6 @@ def load(
     verify: check each graph's sha256 against the manifest.
     """
     bundle = Bundle.load(resolve_bundle_path(path), verify=verify)
+    if bundle.task == "translation":
+        return Translator(bundle, provider=provider, threads=threads)
     return Classifier(bundle, provider=provider, threads=threads, batch_tokens=batch_tokens)

@@ -16,7 +16,7 @@ from runtime.tokenizer import Tokenizer
 
 FORMAT = "attn-bundle/1"
 MANIFEST = "manifest.json"
-TASKS = ("sentiment",)
+TASKS = {"sentiment": ("model",), "translation": ("encoder", "decoder_step")}  # task -> graph roles
 
 # field -> (type, required); nested graph entries are checked separately.
 _FIELDS: dict[str, tuple[type | tuple[type, ...], bool]] = {
@@ -24,7 +24,8 @@ _FIELDS: dict[str, tuple[type | tuple[type, ...], bool]] = {
     "task": (str, True),
     "graphs": (dict, True),
     "tokenizer": (dict, True),
-    "labels": (list, True),
+    "labels": (list, False),  # sentiment: the two label names
+    "target_tokenizer": (dict, False),  # translation: the target side's tokenizer
     "max_len": (int, True),
     "attention": (str, True),
     "precision": (str, True),
@@ -66,18 +67,23 @@ def validate_manifest(manifest: dict, where: str = MANIFEST) -> None:
             raise BundleError(f"{where}: field {name!r} should be {getattr(kind, '__name__', kind)}")
     if manifest["task"] not in TASKS:
         raise BundleError(f"{where}: unknown task {manifest['task']!r}; known: {', '.join(TASKS)}")
-    if not manifest["graphs"]:
-        raise BundleError(f"{where}: field 'graphs' lists no graph")
+    missing_roles = [role for role in TASKS[manifest["task"]] if role not in manifest["graphs"]]
+    if missing_roles:
+        raise BundleError(f"{where}: a {manifest['task']} bundle needs graph(s) {', '.join(missing_roles)}")
     for role, graph in manifest["graphs"].items():
         for name, kind in _GRAPH_FIELDS.items():
             if not isinstance(graph, dict) or not isinstance(graph.get(name), kind):
                 raise BundleError(f"{where}: graphs.{role}.{name} is missing or not a {kind.__name__}")
-    if manifest["task"] == "sentiment" and len(manifest["labels"]) != 2:
-        raise BundleError(f"{where}: a sentiment bundle needs 2 labels, found {len(manifest['labels'])}")
-    try:
-        Tokenizer.from_dict(manifest["tokenizer"])
-    except (ValueError, KeyError, TypeError) as error:
-        raise BundleError(f"{where}: field 'tokenizer': {error}") from None
+    if manifest["task"] == "sentiment" and len(manifest.get("labels", [])) != 2:
+        raise BundleError(f"{where}: a sentiment bundle needs 2 labels, found {len(manifest.get('labels', []))}")
+    if manifest["task"] == "translation" and "target_tokenizer" not in manifest:
+        raise BundleError(f"{where}: a translation bundle needs field 'target_tokenizer'")
+    for name in ("tokenizer", "target_tokenizer"):
+        if name in manifest:
+            try:
+                Tokenizer.from_dict(manifest[name])
+            except (ValueError, KeyError, TypeError) as error:
+                raise BundleError(f"{where}: field {name!r}: {error}") from None
 
 
 @dataclass

@@ -100,18 +100,27 @@ class Tokenizer:
 
     # === Building ===
     @classmethod
-    def fit(cls, texts: Iterable[str], vocab_size: int, spec: TokenizerSpec | None = None) -> "Tokenizer":
+    def fit(
+        cls, texts: Iterable[str], vocab_size: int, spec: TokenizerSpec | None = None, reserved: Sequence[str] = ()
+    ) -> "Tokenizer":
         """Keep the `vocab_size - 2` most frequent tokens (ids 0 and 1 are padding and OOV).
-        Ties break by the token's text, so the same data always gives the same ids."""
-        if vocab_size < 3:
-            raise ValueError(f"vocab_size must be >= 3 (padding, OOV and one token), got {vocab_size}")
+        Ties break by the token's text, so the same data always gives the same ids. `reserved`
+        tokens (such as "<s>", "</s>") take the first ids, 2, 3, ...; text never splits into them."""
+        if vocab_size < 3 + len(reserved):
+            raise ValueError(f"vocab_size must be >= {3 + len(reserved)} (padding, OOV, reserved, one token), got {vocab_size}")
         spec = spec or TokenizerSpec()
         if spec.mode == "sentencepiece":
+            if reserved:
+                raise ValueError("reserved tokens are supported in word mode only")
             return cls(spec, [], _train_sentencepiece(texts, vocab_size, spec))
         probe = cls(spec, [])
         counts = Counter(chain.from_iterable(probe._split(text) for text in texts))
-        ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
-        return cls(spec, [token for token, _ in ranked[: vocab_size - 2]])
+        ranked = [token for token, _ in sorted(counts.items(), key=lambda item: (-item[1], item[0])) if token not in reserved]
+        return cls(spec, list(reserved) + ranked[: vocab_size - 2 - len(reserved)])
+
+    def id_of(self, token: str) -> int:
+        """The id of a vocabulary token (OOV id if absent)."""
+        return self._index.get(token, OOV_ID)
 
     @property
     def vocab_size(self) -> int:

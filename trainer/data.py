@@ -107,3 +107,60 @@ def shuffle_split(
     if len(order) - n_validation < 1:
         raise InputError(f"{data.source}: {len(order)} rows are too few to carve a validation split")
     return data.take(order[:-n_validation]), data.take(order[-n_validation:])
+
+
+# === Sentence pairs (translation) ===
+@dataclass
+class SentencePairs:
+    sources: list[str]
+    targets: list[str]
+    source: str
+
+    def __len__(self) -> int:
+        return len(self.sources)
+
+    def take(self, indices) -> "SentencePairs":
+        return SentencePairs([self.sources[i] for i in indices], [self.targets[i] for i in indices], self.source)
+
+
+def read_pairs(path: str | Path, source_column: str, target_column: str) -> SentencePairs:
+    """Source/target sentences from a CSV/TSV/JSONL table (e.g. Tatoeba's eng/spa TSV)."""
+    reader = TableReader(path)
+    reader.require(source_column, "source column")
+    reader.require(target_column, "target column")
+    sources, targets = [], []
+    for line, record in reader.records():
+        source, target = record.get(source_column) or "", record.get(target_column) or ""
+        if not source.strip() or not target.strip():
+            raise InputError(f"{reader.name}: line {line}: empty {source_column if not source.strip() else target_column!r} sentence")
+        sources.append(source)
+        targets.append(target)
+    return SentencePairs(sources, targets, str(path))
+
+
+def split_pairs(pairs: SentencePairs, validation_fraction: float, test_fraction: float, seed: int = 0):
+    """(train, validation, test), carved by sentence group: rows that share a source or a target
+    sentence (case-insensitive) stay in one split, so no sentence leaks across splits. A group's
+    split follows a hash of its first sentence and the seed: deterministic and stable."""
+    import hashlib
+
+    parent = list(range(len(pairs)))
+
+    def find(i):
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    first_seen: dict[tuple[str, str], int] = {}
+    for i, (s, t) in enumerate(zip(pairs.sources, pairs.targets)):
+        for key in (("s", s.strip().lower()), ("t", t.strip().lower())):
+            j = first_seen.setdefault(key, i)
+            parent[find(i)] = find(j)
+    buckets: dict[str, list[int]] = {"train": [], "validation": [], "test": []}
+    for i in range(len(pairs)):
+        root = find(i)
+        key = f"{seed}:{pairs.sources[root].strip().lower()}".encode()
+        u = int.from_bytes(hashlib.sha1(key).digest()[:8], "big") / 2**64
+        buckets["test" if u < test_fraction else "validation" if u < test_fraction + validation_fraction else "train"].append(i)
+    return tuple(pairs.take(buckets[name]) for name in ("train", "validation", "test"))

@@ -56,9 +56,10 @@ MAX_INT8_DROP_POINTS = 0.5
 
 @dataclass
 class ExportContext:
-    config: ClassifierConfig
+    config: object  # ClassifierConfig or Seq2SeqConfig
     tokenizer: Tokenizer
     opset: int = DEFAULT_OPSET
+    input_name: str = "tokens"  # the padded id input that sequence lengths are computed from
     notes: dict = field(default_factory=dict)
 
 
@@ -96,15 +97,15 @@ def pass_sequence_lens(proto: onnx.ModelProto, context: ExportContext) -> onnx.M
     recurrent = [node for node in graph.node if node.op_type in RECURRENT_OPS]
     if not recurrent:
         raise ExportError("the converted graph has no fused LSTM/GRU node; tf2onnx fell back to a loop")
-    lengths = "sequence_lens"
-    zero = helper.make_tensor("tokens_pad_id", TensorProto.INT32, [], [0])
-    axis = helper.make_tensor("tokens_time_axis", TensorProto.INT64, [1], [1])
+    lengths, ids = "sequence_lens", context.input_name
+    zero = helper.make_tensor(f"{ids}_pad_id", TensorProto.INT32, [], [0])
+    axis = helper.make_tensor(f"{ids}_time_axis", TensorProto.INT64, [1], [1])
     graph.initializer.extend([zero, axis])
     nodes = [
-        helper.make_node("Equal", ["tokens", "tokens_pad_id"], ["tokens_is_pad"]),
-        helper.make_node("Not", ["tokens_is_pad"], ["tokens_is_real"]),
-        helper.make_node("Cast", ["tokens_is_real"], ["tokens_is_real_i32"], to=TensorProto.INT32),
-        helper.make_node("ReduceSum", ["tokens_is_real_i32", "tokens_time_axis"], [lengths], keepdims=0),
+        helper.make_node("Equal", [ids, f"{ids}_pad_id"], [f"{ids}_is_pad"]),
+        helper.make_node("Not", [f"{ids}_is_pad"], [f"{ids}_is_real"]),
+        helper.make_node("Cast", [f"{ids}_is_real"], [f"{ids}_is_real_i32"], to=TensorProto.INT32),
+        helper.make_node("ReduceSum", [f"{ids}_is_real_i32", f"{ids}_time_axis"], [lengths], keepdims=0),
     ]
     for node in recurrent:
         inputs = list(node.input) + [""] * (5 - len(node.input))

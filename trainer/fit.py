@@ -70,16 +70,23 @@ class BucketedBatches:
             yield self.ids[rows, :width], self.labels[rows]
 
 
-def feed(batches: BucketedBatches):
-    """(data, steps) for `Model.fit`. TensorFlow gets a tf.data pipeline whose time axis is
-    dynamic (one trace for every width); other backends get an endless generator and a step count."""
+def feed(batches, signature: tuple | None = None):
+    """(data, steps) for `Model.fit` from a re-iterable of batches (one pass = one epoch).
+    TensorFlow gets a tf.data pipeline whose shapes are dynamic (one trace for every width);
+    other backends get an endless generator and a step count. `signature` is a tuple of
+    (shape, dtype) per element, nested like the batches; default: classifier (ids, labels)."""
     import keras
 
+    signature = signature or (((None, None), "int32"), ((None,), "float32"))
     if keras.backend.backend() == "tensorflow":
         import tensorflow as tf
 
-        signature = (tf.TensorSpec((None, None), tf.int32), tf.TensorSpec((None,), tf.float32))
-        dataset = tf.data.Dataset.from_generator(lambda: iter(batches), output_signature=signature)
+        def spec(item):  # a leaf is (shape, dtype name)
+            if isinstance(item[1], str):
+                return tf.TensorSpec(item[0], item[1])
+            return tuple(spec(x) for x in item)
+
+        dataset = tf.data.Dataset.from_generator(lambda: iter(batches), output_signature=spec(signature))
         return dataset.apply(tf.data.experimental.assert_cardinality(len(batches))).prefetch(2), None
 
     def endless():

@@ -141,8 +141,9 @@ def build_encoder(config: Seq2SeqConfig, masked: bool = True) -> keras.Model:
     x = layers.Embedding(config.source_vocab, config.embedding_dim, mask_zero=masked, name="source_embedding")(source)
     lstm = layers.LSTM(config.units, return_sequences=True, return_state=True)
     states, fh, fc, bh, bc = layers.Bidirectional(lstm, name="encoder_lstm")(x)  # (B, S, 2U)
-    h0 = layers.Concatenate(name="h0")([fh, bh])
-    c0 = layers.Concatenate(name="c0")([fc, bc])
+    h0 = layers.Concatenate(name="h")([fh, bh])
+    c0 = layers.Concatenate(name="c")([fc, bc])
+    states = layers.Identity(name="states")(states)  # named outputs: the ONNX graph keeps these names
     return keras.Model(source, {"states": states, "h": h0, "c": c0}, name="encoder")
 
 
@@ -154,9 +155,13 @@ def build_step_model(step: DecoderStep, hidden: int) -> keras.Model:
     states = keras.Input(shape=(None, hidden), name="states")
     mask = keras.Input(shape=(None,), dtype="bool", name="source_mask")
     logits, h2, c2, weights = step(previous, h, c, states, mask)
-    log_probs = ops.log_softmax(logits, axis=-1)
-    return keras.Model([previous, h, c, states, mask],
-                       {"log_probs": log_probs, "h": h2, "c": c2, "attention": weights}, name="decoder_step")
+    outputs = {
+        "log_probs": layers.Activation("log_softmax", name="log_probs")(logits),
+        "next_h": layers.Identity(name="next_h")(h2),
+        "next_c": layers.Identity(name="next_c")(c2),
+        "attention": layers.Identity(name="attention")(weights),
+    }
+    return keras.Model([previous, h, c, states, mask], outputs, name="decoder_step")
 
 
 @dataclass
