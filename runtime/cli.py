@@ -93,8 +93,8 @@ class _Output:
               help="Add the K most attended tokens with their weights.")
 @click.option("--format", "output_format", type=click.Choice(["csv", "jsonl"]), default="csv", show_default=True,
               help="Output format.")
-@click.option("--input-format", type=click.Choice(["auto", "csv", "tsv", "jsonl"]), default="auto", show_default=True,
-              help="Input format; auto decides by file name (.csv, .tsv, .jsonl, optionally .gz), stdin is csv.")
+@click.option("--input-format", type=click.Choice(["auto", "csv", "tsv", "jsonl", "lines"]), default="auto", show_default=True,
+              help="Input format; auto decides by file name (.csv, .tsv, .jsonl, .txt = lines, optionally .gz), stdin is csv.")
 @click.option("--quoting", type=click.Choice(["auto", "csv", "none"]), default="auto", show_default=True,
               help="Quote processing: csv (standard quoting), none (literal quotes); auto = csv for CSV, none for TSV.")
 @click.option("--encoding", default="utf-8", show_default=True, help="Text encoding of the input.")
@@ -116,6 +116,9 @@ def main(input_path, output, model, text_column, id_column, threshold, explain_k
     show_progress, count = False, 0
     try:
         classifier = runtime.load(model, provider=provider, threads=threads, batch_tokens=batch_tokens)
+        if not isinstance(classifier, runtime.Classifier):
+            raise BundleError(f"{classifier.bundle.path}: task is {classifier.bundle.task!r}; attn-score needs a "
+                              "sentiment bundle (use attn-translate for translation)")
         reader = TableReader(input_path, fmt=input_format, encoding=encoding, quoting=quoting)
         text_column = _pick_text_column(reader, text_column)
         if id_column:
@@ -149,6 +152,106 @@ def main(input_path, output, model, text_column, id_column, threshold, explain_k
         click.echo("", err=True)
     target = output or "stdout"
     click.echo(f"scored {count:,} rows in {elapsed:.1f} s ({count / elapsed:,.0f} rows/s) with {classifier.provider} -> {target}", err=True)
+
+
+# === attn-translate ===
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.argument("input_path", metavar="INPUT", type=str)
+@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
+              help="Output file, written atomically (temp file + rename). Default: stdout.")
+@click.option("--model", "model", default="spa-eng", show_default=True, help="Translation bundle folder or shipped short name.")
+@click.option("--text-column", default=None, help="Column with the sentences (CSV/TSV/JSONL). Default: 'text', or the only column.")
+@click.option("--id-column", default=None, help="Column with row ids. Default: 'id' if present, else the row number.")
+@click.option("--input-format", type=click.Choice(["auto", "csv", "tsv", "jsonl", "lines"]), default="auto", show_default=True,
+              help="Input format; auto decides by file name (.txt = one sentence per line), stdin is lines.")
+@click.option("--format", "output_format", type=click.Choice(["txt", "csv", "jsonl"]), default="txt", show_default=True,
+              help="txt: one translation per line; csv/jsonl: id, source, translation, score.")
+@click.option("--beam-size", type=click.IntRange(1), default=4, show_default=True, help="Beam width (1 = greedy).")
+@click.option("--max-length", type=click.IntRange(1), default=None, help="Most target tokens per sentence (default: the bundle's).")
+@click.option("--plot-attention", "plot_dir", type=click.Path(file_okay=False), default=None,
+              help="Write an alignment heatmap PNG per sentence into this folder (needs matplotlib: pip install 'attn-onnx[plot]').")
+@click.option("--quoting", type=click.Choice(["auto", "csv", "none"]), default="auto", show_default=True, help="Quote processing of CSV/TSV input.")
+@click.option("--encoding", default="utf-8", show_default=True, help="Text encoding of the input.")
+@click.option("--provider", type=click.Choice(["auto", *PROVIDERS]), default="auto", show_default=True, help="onnxruntime execution provider.")
+@click.option("--threads", type=click.IntRange(0), default=0, show_default=True, help="Intra-op threads (0 = onnxruntime default).")
+def translate_main(input_path, output, model, text_column, id_column, input_format, output_format, beam_size, max_length,
+                   plot_dir, quoting, encoding, provider, threads) -> None:
+    """Translate every sentence of INPUT (text lines, a CSV/TSV/JSONL column, optionally .gz; '-' for stdin).
+
+    One output row per input row, in input order. A summary line goes to stderr."""
+    import runtime
+
+    started, count = time.perf_counter(), 0
+    try:
+        translator = runtime.load(model, provider=provider, threads=threads)
+        if not isinstance(translator, runtime.Translator):
+            raise BundleError(f"{translator.bundle.path}: task is {translator.bundle.task!r}; attn-translate needs a translation bundle")
+        if input_format == "auto" and input_path == "-":
+            input_format = "lines"
+        reader = TableReader(input_path, fmt=input_format, encoding=encoding, quoting=quoting)
+        text_column = _pick_text_column(reader, text_column)
+        if id_column:
+            reader.require(id_column, "id column")
+        elif "id" in reader.columns:
+            id_column = "id"
+        plotter = _attention_plotter(plot_dir) if plot_dir else None
+        with AtomicWriter(output) as handle:
+            writer = csv.writer(handle, lineterminator="\n") if output_format == "csv" else None
+            for chunk in _chunks(_rows(reader, text_column, id_column), 256):
+                results = translator.translate([text for _, text in chunk], beam_size=beam_size, max_length=max_length,
+                                               return_attention=plotter is not None)
+                for (row_id, text), result in zip(chunk, results):
+                    if writer is not None:
+                        if count == 0:
+                            writer.writerow(["id", "source", "translation", "score"])
+                        writer.writerow([row_id, text, result.text, f"{result.score:.4f}"])
+                    elif output_format == "jsonl":
+                        handle.write(json.dumps({"id": row_id, "source": text, "translation": result.text,
+                                                 "score": round(result.score, 4)}, ensure_ascii=False) + "\n")
+                    else:
+                        handle.write(result.text + "\n")
+                    if plotter is not None:
+                        plotter(row_id, result)
+                    count += 1
+    except (InputError, BundleError, ProviderError) as error:
+        raise click.ClickException(str(error)) from None
+    except BrokenPipeError:
+        sys.stderr.close()
+        sys.exit(1)
+    elapsed = time.perf_counter() - started
+    click.echo(f"translated {count:,} sentences in {elapsed:.1f} s ({count / elapsed:,.1f}/s, beam {beam_size}) "
+               f"with {translator.provider} -> {output or 'stdout'}", err=True)
+
+
+def _attention_plotter(folder: str):
+    """A function writing FOLDER/<id>.png: target tokens (rows) x source tokens (columns), like
+    Fig. 3 of Bahdanau et al. matplotlib is an optional extra, imported only here."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise InputError("--plot-attention needs matplotlib: pip install 'attn-onnx[plot]'") from None
+    from pathlib import Path
+
+    target = Path(folder)
+    target.mkdir(parents=True, exist_ok=True)
+
+    def plot(row_id: str, result) -> None:
+        rows = result.tokens + ["</s>"]
+        weights = result.attention[: len(rows)]
+        figure, axes = plt.subplots(figsize=(1 + 0.45 * max(len(result.source_tokens), 1), 1 + 0.45 * len(rows)))
+        axes.imshow(weights, cmap="gray", vmin=0.0, vmax=1.0, aspect="auto")
+        axes.set_xticks(range(len(result.source_tokens)), result.source_tokens, rotation=90)
+        axes.set_yticks(range(len(rows)), rows)
+        axes.xaxis.tick_top()
+        figure.tight_layout()
+        safe = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in str(row_id))
+        figure.savefig(target / f"{safe}.png", dpi=100)
+        plt.close(figure)
+
+    return plot
 
 
 if __name__ == "__main__":

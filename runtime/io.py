@@ -19,7 +19,7 @@ from typing import IO, Iterator
 
 csv.field_size_limit(2**31 - 1)  # reviews can be megabytes long; the default cap is 128 KB
 
-FORMATS = ("csv", "tsv", "jsonl")
+FORMATS = ("csv", "tsv", "jsonl", "lines")
 
 
 class InputError(ValueError):
@@ -27,8 +27,10 @@ class InputError(ValueError):
 
 
 def detect_format(path: str) -> str:
-    """csv / tsv / jsonl from the file name (a trailing .gz ignored); stdin and unknown -> csv."""
+    """csv / tsv / jsonl / lines (.txt) from the file name (a trailing .gz ignored); stdin and unknown -> csv."""
     name = path.lower().removesuffix(".gz")
+    if name.endswith(".txt"):
+        return "lines"
     if name.endswith((".tsv", ".tab")):
         return "tsv"
     if name.endswith((".jsonl", ".ndjson", ".json")):
@@ -102,6 +104,8 @@ class TableReader:
 
     # === Header ===
     def _read_header(self) -> list[str]:
+        if self.format == "lines":  # plain text: one record per line, in a column named "text"
+            return ["text"]
         if self.format == "jsonl":
             first = self._next_json(expect_data=True)
             self._first_record = first
@@ -150,7 +154,10 @@ class TableReader:
     def records(self) -> Iterator[tuple[int, dict]]:
         """(line number, record) for every data row, in file order. Fails on the first bad row."""
         count = 0
-        if self.format == "jsonl":
+        if self.format == "lines":
+            for count, line in enumerate(self._lines, 1):
+                yield count, {"text": line.rstrip("\r\n")}
+        elif self.format == "jsonl":
             record = self._first_record
             while record is not None:
                 count += 1
@@ -178,7 +185,7 @@ class TableReader:
                 count += 1
                 yield self._csv.line_num, dict(zip(self.columns, row))
         if count == 0:
-            raise InputError(f"{self.name}: no data rows (only a header)")
+            raise InputError(f"{self.name}: no data rows" + ("" if self.format == "lines" else " (only a header)"))
 
 
 class AtomicWriter:

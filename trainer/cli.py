@@ -189,6 +189,90 @@ def convert(keras_model: str, tokenizer_path: str, opset: int, quantize: str | N
     click.echo(f"bundle {out}", err=True)
 
 
+@main.command("train-translator")
+@click.option("--pairs", required=True, type=click.Path(), help="Sentence-pair table, e.g. ../shared/datasets/tatoeba/spa-eng.tsv.gz.")
+@click.option("--source-column", default="spa", show_default=True, help="Column of the source language.")
+@click.option("--target-column", default="eng", show_default=True, help="Column of the target language.")
+@click.option("--style", type=click.Choice(["luong", "bahdanau", "none"]), default="luong", show_default=True,
+              help="Attention: luong (query sₜ), bahdanau (query sₜ₋₁, context fed to the decoder), none (baseline).")
+@click.option("--score", type=click.Choice(["dot", "general", "concat"]), default="general", show_default=True,
+              help="Luong score function (bahdanau always uses concat).")
+@click.option("--epochs", type=click.IntRange(1), default=10, show_default=True, help="Training epochs (best validation loss kept).")
+@click.option("--patience", type=click.IntRange(1), default=2, show_default=True, help="Early stopping patience (epochs).")
+@click.option("--batch-size", type=click.IntRange(1), default=128, show_default=True, help="Pairs per batch.")
+@click.option("--learning-rate", type=click.FloatRange(0, min_open=True), default=2e-3, show_default=True, help="Adam learning rate.")
+@click.option("--embedding-dim", type=click.IntRange(1), default=128, show_default=True, help="Embedding width (both sides).")
+@click.option("--units", type=click.IntRange(1), default=128, show_default=True, help="Encoder units per direction (decoder: twice).")
+@click.option("--source-vocab", type=click.IntRange(5), default=12_000, show_default=True, help="Source vocabulary size.")
+@click.option("--target-vocab", type=click.IntRange(5), default=8_000, show_default=True, help="Target vocabulary size.")
+@click.option("--max-len", type=click.IntRange(2), default=40, show_default=True, help="Most tokens per source and target sentence.")
+@click.option("--validation-fraction", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.05, show_default=True)
+@click.option("--test-fraction", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.05, show_default=True)
+@click.option("--limit", type=click.IntRange(2), default=None, help="Train on this many (shuffled) training pairs only.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed for the split, initialisation and shuffling.")
+@click.option("--beam-size", type=click.IntRange(1), default=4, show_default=True, help="Beam for the test-split BLEU.")
+@click.option("--opset", type=click.IntRange(14), default=17, show_default=True, help="ONNX opset.")
+@click.option("--force", is_flag=True, help="Overwrite a non-empty --out folder.")
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Bundle folder to write.")
+def train_translator_command(**options) -> None:
+    """Train a seq2seq translator, export encoder.onnx + decoder_step.onnx, and report BLEU/chrF
+    on the held-out test split (carved by sentence group; never used to select)."""
+    import numpy as np
+
+    import runtime
+    from trainer.data import read_pairs, split_pairs
+    from trainer.evaluate_seq2seq import evaluate
+    from trainer.export import ExportError, prepare_out_dir
+    from trainer.export_seq2seq import export_translator_bundle
+    from trainer.fit_seq2seq import train_translator
+    from trainer.models.seq2seq import Seq2SeqConfig
+
+    started = time.perf_counter()
+    try:
+        out = prepare_out_dir(options["out"], options["force"])
+        pairs = read_pairs(options["pairs"], options["source_column"], options["target_column"])
+        train_pairs, validation, test = split_pairs(pairs, options["validation_fraction"], options["test_fraction"], options["seed"])
+        if options["limit"]:
+            train_pairs = train_pairs.take(np.random.default_rng(options["seed"]).permutation(len(train_pairs))[: options["limit"]])
+    except (InputError, ExportError, ValueError) as error:
+        _fail(error)
+    config = Seq2SeqConfig(
+        source_vocab=options["source_vocab"], target_vocab=options["target_vocab"], max_source_len=options["max_len"],
+        max_target_len=options["max_len"], embedding_dim=options["embedding_dim"], units=options["units"],
+        style=options["style"], score=options["score"], learning_rate=options["learning_rate"],
+        batch_size=options["batch_size"], epochs=options["epochs"], seed=options["seed"],
+    )
+    result = train_translator(train_pairs, validation, config, patience=options["patience"],
+                              verbose=1 if sys.stderr.isatty() else 2, log=lambda line: click.echo(line, err=True))
+    provenance = {"pairs": str(options["pairs"]), "pairs_sha256": sha256_of(options["pairs"]),
+                  "direction": f"{options['source_column']}->{options['target_column']}", "train_pairs": len(train_pairs),
+                  "validation_pairs": len(validation), "test_pairs": len(test), "split_seed": options["seed"],
+                  "command": "attn-export " + " ".join(sys.argv[1:])}
+    metrics = {"validation_loss": round(result.validation_loss, 4), "best_epoch": result.best_epoch,
+               "train_seconds": round(result.elapsed_s, 1), "history": result.history}
+    try:
+        export_translator_bundle(result, out, opset=options["opset"], metrics=metrics, data=provenance,
+                                 parity_sentences=validation.sources[:50], log=lambda line: click.echo(line, err=True))
+        report = evaluate(runtime.load(out, provider="cpu"), test, beam_size=options["beam_size"])
+    except (ExportError, BundleError) as error:
+        _fail(error)
+    _record_metrics(out, {"test": report})
+    click.echo(f"validation loss {result.validation_loss:.4f} (epoch {result.best_epoch}), test BLEU {report['bleu']:.2f}, "
+               f"chrF {report['chrf']:.2f} (beam {options['beam_size']}, {len(test)} pairs), "
+               f"elapsed {time.perf_counter() - started:.0f} s, bundle {out}", err=True)
+
+
+def _record_metrics(folder: Path, extra: dict) -> None:
+    """Add figures measured on the finished bundle to its manifest (re-validated on write)."""
+    import json
+
+    from runtime.bundle import MANIFEST, write_manifest
+
+    manifest = json.loads((Path(folder) / MANIFEST).read_text(encoding="utf-8"))
+    manifest["metrics"].update(extra)
+    write_manifest(folder, manifest)
+
+
 def _gate_data(validation_data: str | None, provenance: dict):
     """(texts, labels) for the int8 gate: --validation-data, else the recorded validation split."""
     from trainer.data import load_labelled, read_table, shuffle_split
