@@ -240,10 +240,11 @@ def _attention_plotter(folder: str):
 
     def plot(row_id: str, result) -> None:
         rows = result.tokens + ["</s>"]
-        weights = result.attention[: len(rows)]
-        figure, axes = plt.subplots(figsize=(1 + 0.45 * max(len(result.source_tokens), 1), 1 + 0.45 * len(rows)))
+        columns = result.source_tokens or ["(empty)"]
+        weights = result.attention[: len(rows)] if result.source_tokens else [[0.0]] * len(rows)
+        figure, axes = plt.subplots(figsize=(1 + 0.45 * len(columns), 1 + 0.45 * len(rows)))
         axes.imshow(weights, cmap="gray", vmin=0.0, vmax=1.0, aspect="auto")
-        axes.set_xticks(range(len(result.source_tokens)), result.source_tokens, rotation=90)
+        axes.set_xticks(range(len(columns)), columns, rotation=90)
         axes.set_yticks(range(len(rows)), rows)
         axes.xaxis.tick_top()
         figure.tight_layout()

@@ -107,9 +107,9 @@ def test_wrong_task_bundle(tiny_bundle, tmp_path):
     copy = tmp_path / "b"
     shutil.copytree(tiny_bundle, copy)
     manifest = json.loads((copy / "manifest.json").read_text())
-    manifest["task"] = "translation"
+    manifest["task"] = "parsing"
     (copy / "manifest.json").write_text(json.dumps(manifest))
-    with pytest.raises(runtime.BundleError, match="unknown task 'translation'"):
+    with pytest.raises(runtime.BundleError, match="unknown task 'parsing'"):
         runtime.load(copy)
 
 

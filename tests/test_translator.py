@@ -1,0 +1,140 @@
+"""Seq2seq: data split, export parity, greedy/beam decode and their scores, attn-translate."""
+
+import json
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+from click.testing import CliRunner
+
+import runtime
+from conftest import DATASETS
+from runtime.cli import translate_main
+from runtime.translator import Beam, Greedy
+from trainer.data import read_pairs, split_pairs
+
+SPA_ENG = DATASETS / "tatoeba" / "spa-eng.tsv.gz"
+
+
+@pytest.fixture(scope="module")
+def splits():
+    return split_pairs(read_pairs(SPA_ENG, "spa", "eng"), 0.05, 0.05, seed=0)
+
+
+def test_split_keeps_sentence_groups_apart(splits):
+    train, validation, test = splits
+    assert len(train) + len(validation) + len(test) == 117_081
+    for side in ("sources", "targets"):
+        seen = [{s.strip().lower() for s in getattr(part, side)} for part in splits]
+        assert not seen[0] & seen[1] and not seen[0] & seen[2] and not seen[1] & seen[2]
+    assert split_pairs(test, 0.3, 0.3, seed=0)[2].sources == split_pairs(test, 0.3, 0.3, seed=0)[2].sources
+
+
+@pytest.fixture(scope="module", params=["luong", "bahdanau"])
+def tiny(request, splits, tmp_path_factory):
+    from trainer.export_seq2seq import export_translator_bundle
+    from trainer.fit_seq2seq import train_translator
+    from trainer.models.seq2seq import Seq2SeqConfig
+
+    train, validation, _ = splits
+    order = np.random.default_rng(0).permutation(len(train))[:2000]
+    config = Seq2SeqConfig(source_vocab=1500, target_vocab=1000, embedding_dim=16, units=16, style=request.param,
+                           max_source_len=12, max_target_len=12, epochs=2, batch_size=64, learning_rate=1e-2)
+    result = train_translator(train.take(order), validation.take(range(200)), config, verbose=0, log=lambda _: None)
+    out = tmp_path_factory.mktemp(f"translator_{request.param}")
+    manifest = export_translator_bundle(result, out, parity_sentences=validation.sources[:20], log=lambda _: None)
+    return result, out, manifest
+
+
+def test_export_graphs_and_parity(tiny):
+    import onnx
+
+    _, out, manifest = tiny
+    encoder_ops = {n.op_type for n in onnx.load(out / "encoder.onnx").graph.node}
+    step_ops = {n.op_type for n in onnx.load(out / "decoder_step.onnx").graph.node}
+    assert "LSTM" in encoder_ops and not {"Loop", "Scan"} & (encoder_ops | step_ops)
+    assert manifest["parity"]["greedy_sentences_identical"] >= 20
+    assert max(v for k, v in manifest["parity"].items() if k.startswith("max_abs")) <= 1e-4
+
+
+def test_exported_greedy_equals_keras_token_for_token(tiny, splits):
+    from trainer.fit_seq2seq import keras_greedy
+
+    result, out, _ = tiny
+    sentences = splits[2].sources[:40]
+    ours = runtime.load(out, provider="cpu").translate(sentences, beam_size=1)
+    end = result.target_tokenizer.id_of("</s>")
+    theirs = keras_greedy(result.model, result.source_tokenizer, result.target_tokenizer, sentences)
+    assert [t.tokens for t in ours] == [result.target_tokenizer.decode([i for i in ids if i != end]) for ids in theirs]
+
+
+def test_beam_of_one_equals_greedy(tiny, splits):
+    _, out, _ = tiny
+    translator = runtime.load(out, provider="cpu")
+    source, _ = translator.source_tokenizer.encode(splits[2].sources[:30])
+    greedy = translator._decode(source, Greedy(), 12)
+    beam = translator._decode(source, Beam(1), 12)
+    assert [g[0] for g in greedy] == [b[0] for b in beam]
+    np.testing.assert_allclose([g[1] for g in greedy], [b[1] for b in beam], atol=1e-6)
+
+
+def test_beam_scores_are_length_normalised_log_probabilities(tiny, splits):
+    _, out, _ = tiny
+    translator = runtime.load(out, provider="cpu")
+    encoder = ort.InferenceSession(str(out / "encoder.onnx"))
+    step = ort.InferenceSession(str(out / "decoder_step.onnx"))
+    sentences = splits[2].sources[:10]
+    for sentence, result in zip(sentences, translator.translate(sentences, beam_size=3, max_length=12)):
+        source, _ = translator.source_tokenizer.encode([sentence])
+        states, h, c = encoder.run(["states", "h", "c"], {"source": source})
+        ids = [translator.target_tokenizer.id_of(t) for t in result.tokens]
+        ids += [translator.end_id] if len(ids) < 12 else []
+        previous, total = translator.start_id, 0.0
+        for token in ids:  # recompute step by step through the decoder graph
+            log_probs, h, c = step.run(["log_probs", "next_h", "next_c"], {
+                "previous": np.array([previous], np.int32), "h": h, "c": c, "states": states, "source_mask": source != 0})
+            total += float(log_probs[0, token])
+            previous = token
+        assert result.score == pytest.approx(total / len(ids), abs=1e-4)
+
+
+def test_attn_translate_end_to_end(tiny, tmp_path):
+    _, out, _ = tiny
+    source = tmp_path / "sentences.txt"
+    source.write_text("Hola.\n\n¿Dónde está la estación?\nMe gusta leer libros.\n", encoding="utf-8")
+    runner = CliRunner()
+    result = runner.invoke(translate_main, [str(source), "--model", str(out), "--plot-attention", str(tmp_path / "plots")])
+    assert result.exit_code == 0, result.output
+    assert len(result.stdout.splitlines()) == 4 and "translated 4 sentences" in result.output
+    assert sorted(p.name for p in (tmp_path / "plots").iterdir()) == ["1.png", "2.png", "3.png", "4.png"]
+    as_csv = runner.invoke(translate_main, [str(source), "--model", str(out), "--format", "jsonl", "--beam-size", "1"])
+    assert [json.loads(line)["id"] for line in as_csv.stdout.splitlines()] == ["1", "2", "3", "4"]
+    piped = runner.invoke(translate_main, ["-", "--model", str(out)], input="Hola.\nAdiós.\n")
+    assert piped.exit_code == 0 and len(piped.stdout.splitlines()) == 2
+
+
+def test_attn_translate_bad_inputs(tiny, tiny_bundle, tmp_path):
+    _, out, _ = tiny
+    runner = CliRunner()
+    missing = runner.invoke(translate_main, [str(tmp_path / "none.txt"), "--model", str(out)])
+    assert missing.exit_code == 1 and "none.txt: no such file" in missing.output
+    empty = tmp_path / "empty.txt"
+    empty.write_text("")
+    result = runner.invoke(translate_main, [str(empty), "--model", str(out), "-o", str(tmp_path / "o.txt")])
+    assert result.exit_code == 1 and "no data rows" in result.output and not (tmp_path / "o.txt").exists()
+    wrong = runner.invoke(translate_main, [str(empty), "--model", str(tiny_bundle)])
+    assert wrong.exit_code == 1 and "needs a translation bundle" in wrong.output
+    column = tmp_path / "x.csv"
+    column.write_text("id,english\n1,hello\n")
+    result = runner.invoke(translate_main, [str(column), "--model", str(out)])
+    assert result.exit_code == 1 and "the columns are: 'id', 'english'" in result.output
+
+
+def test_attn_score_refuses_a_translation_bundle(tiny, tmp_path):
+    from runtime.cli import main as score_cli
+
+    _, out, _ = tiny
+    source = tmp_path / "in.csv"
+    source.write_text("text\nhola\n")
+    result = CliRunner().invoke(score_cli, [str(source), "--model", str(out)])
+    assert result.exit_code == 1 and "attn-score needs a sentiment bundle" in result.output
