@@ -36,6 +36,18 @@ def _pick_text_column(reader: TableReader, requested: str | None) -> str:
     )
 
 
+def _open_input(path, fmt, encoding, quoting, text_column, id_column) -> tuple[TableReader, str, str | None]:
+    """The reader, the text column and the id column (given, else 'id' when present, else None =
+    row numbers). Fails before any work on a missing file or column."""
+    reader = TableReader(path, fmt=fmt, encoding=encoding, quoting=quoting)
+    text_column = _pick_text_column(reader, text_column)
+    if id_column:
+        reader.require(id_column, "id column")
+    elif "id" in reader.columns:
+        id_column = "id"
+    return reader, text_column, id_column
+
+
 def _rows(reader: TableReader, text_column: str, id_column: str | None) -> Iterator[tuple[str, str]]:
     """(id, text) per data row; the id is the id column's value or the 1-based row number."""
     for number, (line, record) in enumerate(reader.records(), 1):
@@ -119,12 +131,7 @@ def main(input_path, output, model, text_column, id_column, threshold, explain_k
         if not isinstance(classifier, runtime.Classifier):
             raise BundleError(f"{classifier.bundle.path}: task is {classifier.bundle.task!r}; attn-score needs a "
                               "sentiment bundle (use attn-translate for translation)")
-        reader = TableReader(input_path, fmt=input_format, encoding=encoding, quoting=quoting)
-        text_column = _pick_text_column(reader, text_column)
-        if id_column:
-            reader.require(id_column, "id column")
-        elif "id" in reader.columns:
-            id_column = "id"
+        reader, text_column, id_column = _open_input(input_path, input_format, encoding, quoting, text_column, id_column)
         show_progress = sys.stderr.isatty() if progress is None else progress
         with AtomicWriter(output) as handle:
             out = _Output(handle, output_format, explain_k > 0)
@@ -188,12 +195,7 @@ def translate_main(input_path, output, model, text_column, id_column, input_form
             raise BundleError(f"{translator.bundle.path}: task is {translator.bundle.task!r}; attn-translate needs a translation bundle")
         if input_format == "auto" and input_path == "-":
             input_format = "lines"
-        reader = TableReader(input_path, fmt=input_format, encoding=encoding, quoting=quoting)
-        text_column = _pick_text_column(reader, text_column)
-        if id_column:
-            reader.require(id_column, "id column")
-        elif "id" in reader.columns:
-            id_column = "id"
+        reader, text_column, id_column = _open_input(input_path, input_format, encoding, quoting, text_column, id_column)
         plotter = _attention_plotter(plot_dir) if plot_dir else None
         with AtomicWriter(output) as handle:
             writer = csv.writer(handle, lineterminator="\n") if output_format == "csv" else None
