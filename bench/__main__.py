@@ -188,6 +188,44 @@ def classifier(bundle, data, limit, repeats, threads, json_out):
         Path(json_out).write_text(json.dumps({"machine": machine(), "threads": threads, "results": results}, indent=2))
 
 
+@main.command()
+@click.option("--model", default="imdb", show_default=True, help="Bundle folder or shipped short name.")
+@click.option("--data", type=click.Path(exists=True), default="../shared/datasets/imdb/test.csv.gz", show_default=True)
+@click.option("--text-column", default="text", show_default=True)
+@click.option("--label-column", default="label", show_default=True)
+@click.option("--record", is_flag=True, help="Write the figure into the bundle's manifest (metrics.attn_score_test).")
+def accuracy(model, data, text_column, label_column, record):
+    """Accuracy of `attn-score` (a real subprocess, from raw text) against the file's label column."""
+    import csv
+
+    from runtime.io import TableReader
+
+    with tempfile.TemporaryDirectory() as tmp:
+        scores = Path(tmp) / "scores.csv"
+        command = [sys.executable, "-m", "runtime.cli", data, "--model", model, "--text-column", text_column, "-o", str(scores)]
+        started = time.perf_counter()
+        done = subprocess.run(command, capture_output=True, text=True)
+        elapsed = time.perf_counter() - started
+        if done.returncode != 0:
+            raise click.ClickException(done.stderr.strip())
+        with open(scores, newline="", encoding="utf-8") as handle:
+            predicted = [int(row["label"] == "positive") for row in csv.DictReader(handle)]
+    reader = TableReader(data)
+    labels = [int(record_[label_column]) for _, record_ in reader.records()]
+    if len(predicted) != len(labels):
+        raise click.ClickException(f"attn-score wrote {len(predicted)} rows for {len(labels)} input rows")
+    correct = sum(p == y for p, y in zip(predicted, labels))
+    figure = correct / len(labels)
+    click.echo(f"{done.stderr.strip().splitlines()[-1]}")
+    click.echo(f"attn-score accuracy on {data}: {correct}/{len(labels)} = {100 * figure:.2f} % ({elapsed:.0f} s end to end)")
+    if record:
+        import runtime
+        from trainer.cli import _record_metrics
+
+        folder = runtime.resolve_bundle_path(model)
+        _record_metrics(folder, {"attn_score_test": {"data": str(data), "rows": len(labels), "accuracy": round(figure, 5)}})
+
+
 def report(results, sample, machine_line, threads, limit, repeats, fpt):
     names = {"keras": "(a) Keras predict, padded", "keras-bucketed": "(a') Keras, length-bucketed", "loop": "(b) tf2onnx Loop", "fp32": "(c) bundle fp32", "int8": "(d) bundle int8"}
     base = results["keras"]

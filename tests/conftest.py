@@ -10,7 +10,8 @@ import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-DATASETS = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
+# ../shared/datasets beside the repository; ATTN_DATASETS points elsewhere if the checkout lives apart
+DATASETS = Path(os.environ.get("ATTN_DATASETS", Path(__file__).resolve().parents[1].parent / "shared" / "datasets"))
 IMDB_TRAIN = DATASETS / "imdb" / "train.csv.gz"
 IMDB_TEST = DATASETS / "imdb" / "test.csv.gz"
 
