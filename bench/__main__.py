@@ -189,6 +189,55 @@ def classifier(bundle, data, limit, repeats, threads, json_out):
 
 
 @main.command()
+@click.option("--bundle", default="imdb", show_default=True, help="Bundle folder or shipped short name.")
+@click.option("--data", type=click.Path(exists=True), default="../shared/datasets/imdb/test.csv.gz", show_default=True)
+@click.option("--limit", type=int, default=1000, show_default=True)
+@click.option("--repeats", type=int, default=3, show_default=True)
+def tune(bundle, data, limit, repeats):
+    """Throughput of the fp32 bundle over batch token budgets and session settings, and the share of
+    end-to-end time spent tokenizing (medians of repeats, same texts)."""
+    import onnxruntime as ort
+
+    import runtime
+    from runtime import session as session_module
+
+    classifier = runtime.load(bundle, provider="cpu")
+    sample = sample_texts(data, limit, classifier.tokenizer)
+    texts = sample["texts"]
+
+    def rate(scorer) -> float:
+        scorer(texts[:8])
+        times = []
+        for _ in range(repeats):
+            t = time.perf_counter()
+            scorer(texts)
+            times.append(time.perf_counter() - t)
+        return len(texts) / sorted(times)[repeats // 2]
+
+    t = time.perf_counter()
+    for _ in range(repeats):
+        classifier.tokenizer.encode(texts)
+    tokenize_s = (time.perf_counter() - t) / repeats
+    click.echo(f"machine: {machine()}; {limit} reviews (median {sample['median_tokens']} tokens)")
+    click.echo(f"tokenization alone: {len(texts) / tokenize_s:,.0f} reviews/s")
+    click.echo("| setting | reviews/s |")
+    click.echo("|---|---|")
+    for budget in (2048, 4096, 8192, 16384, 32768, 65536):
+        click.echo(f"| batch_tokens {budget} | {rate(runtime.load(bundle, provider='cpu', batch_tokens=budget).predict):.0f} |")
+    for threads in (1, 2):
+        click.echo(f"| threads {threads} | {rate(runtime.load(bundle, provider='cpu', threads=threads).predict):.0f} |")
+    original = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    for name, level in (("graph optimization basic", ort.GraphOptimizationLevel.ORT_ENABLE_BASIC),
+                        ("graph optimization off", ort.GraphOptimizationLevel.ORT_DISABLE_ALL)):
+        session_module.GRAPH_OPTIMIZATION = level
+        click.echo(f"| {name} | {rate(runtime.load(bundle, provider='cpu').predict):.0f} |")
+    session_module.GRAPH_OPTIMIZATION = original
+    session_module.MEMORY_ARENA = False
+    click.echo(f"| CPU memory arena off | {rate(runtime.load(bundle, provider='cpu').predict):.0f} |")
+    session_module.MEMORY_ARENA = True
+
+
+@main.command()
 @click.option("--model", default="imdb", show_default=True, help="Bundle folder or shipped short name.")
 @click.option("--data", type=click.Path(exists=True), default="../shared/datasets/imdb/test.csv.gz", show_default=True)
 @click.option("--text-column", default="text", show_default=True)

@@ -19,6 +19,8 @@ PROVIDERS = {
 }
 _SHORT = {full: short for short, full in PROVIDERS.items()}
 AUTO_PREFERENCE = ("cuda", "cpu")  # TensorRT builds engines at start-up: ask for it explicitly
+GRAPH_OPTIMIZATION = ort.GraphOptimizationLevel.ORT_ENABLE_ALL  # settings `python -m bench tune` compares
+MEMORY_ARENA = True
 
 
 class ProviderError(RuntimeError):
@@ -49,7 +51,8 @@ def make_session(model_path: str | Path, provider: str = "auto", threads: int = 
     GPU, missing CUDA libraries) raises ProviderError; 'auto' falls back to CPU and logs it."""
     chosen = resolve_provider(provider)
     options = ort.SessionOptions()
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.graph_optimization_level = GRAPH_OPTIMIZATION
+    options.enable_cpu_mem_arena = MEMORY_ARENA
     options.intra_op_num_threads = max(0, threads)
     options.log_severity_level = 3  # provider fallbacks are reported by us, not as ORT warnings
     wanted = [PROVIDERS[chosen]] + (["CPUExecutionProvider"] if chosen != "cpu" else [])
