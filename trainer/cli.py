@@ -80,6 +80,9 @@ def main() -> None:
               help="Fraction of the (shuffled) training rows held out for validation.")
 @click.option("--limit", type=click.IntRange(2), default=None, help="Use only this many rows of the shuffled training data.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for the shuffle, initialisation and dropout.")
+@click.option("--refit", is_flag=True,
+              help="After choosing the best epoch count on validation, train again from scratch on all rows "
+                   "(train + validation) for that many epochs and export that model.")
 @click.option("--opset", type=click.IntRange(14), default=17, show_default=True, help="ONNX opset of the exported graph.")
 @_QUANTIZE
 @_FORCE
@@ -92,6 +95,8 @@ def train(**options) -> None:
     from trainer.data import load_labelled, parse_label_map, read_table, shuffle_split
     from trainer.export import ExportError, prepare_out_dir
     from trainer.fit import accuracy, predict_probabilities, save_training_outputs, train_classifier
+    import numpy as np
+
     from trainer.models.classifier import ClassifierConfig
 
     started = time.perf_counter()
@@ -119,6 +124,19 @@ def train(**options) -> None:
                               log=lambda line: click.echo(line, err=True))
     metrics = {"validation_accuracy": round(result.validation_accuracy, 5), "best_epoch": result.best_epoch,
                "train_seconds": round(result.elapsed_s, 1), "history": result.history}
+    if options["refit"]:
+        from dataclasses import replace
+
+        everything = train_rows.take(range(len(train_rows)))
+        everything.texts += validation_rows.texts
+        everything.labels = np.concatenate([train_rows.labels, validation_rows.labels])
+        click.echo(f"refit: {result.best_epoch} epoch(s) on all {len(everything)} rows", err=True)
+        refit_config = replace(config, epochs=result.best_epoch, vocab_size=options["vocab_size"])
+        result = train_classifier(everything, None, refit_config, spec, verbose=verbose, log=lambda line: click.echo(line, err=True))
+        config = refit_config
+        metrics["refit"] = {"rows": len(everything), "epochs": result.best_epoch, "train_seconds": round(result.elapsed_s, 1),
+                            "note": "validation_accuracy and best_epoch come from the selection run; the shipped "
+                                    "model was then trained on train + validation"}
     if test is not None:
         probabilities = predict_probabilities(result.model, result.tokenizer, test.texts)
         metrics["test_accuracy"] = round(accuracy(probabilities, test.labels), 5)
@@ -139,7 +157,8 @@ def train(**options) -> None:
         _fail(error)
     test_note = f", test accuracy {metrics['test_accuracy']:.4f}" if test is not None else ""
     click.echo(
-        f"validation accuracy {result.validation_accuracy:.4f} (epoch {result.best_epoch}){test_note}, "
+        f"validation accuracy {metrics['validation_accuracy']:.4f} (epoch {metrics['best_epoch']})"
+        f"{' then refit on all rows' if options['refit'] else ''}{test_note}, "
         f"elapsed {time.perf_counter() - started:.0f} s, bundle {out}", err=True
     )
 

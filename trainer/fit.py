@@ -98,14 +98,15 @@ def feed(batches, signature: tuple | None = None):
 
 def train_classifier(
     train: LabelledTexts,
-    validation: LabelledTexts,
+    validation: LabelledTexts | None,
     config: ClassifierConfig,
     spec: TokenizerSpec | None = None,
     patience: int | None = None,
     verbose: int = 2,
     log: Callable[[str], None] = print,
 ) -> TrainResult:
-    """Fit the tokenizer on `train`, train, keep the weights of the best validation epoch."""
+    """Fit the tokenizer on `train`, train, keep the weights of the best validation epoch.
+    With `validation=None` (a refit on all rows) train exactly `config.epochs` epochs and keep the last."""
     import keras
 
     started = time.perf_counter()
@@ -114,9 +115,8 @@ def train_classifier(
     tokenizer = Tokenizer.fit(train.texts, config.vocab_size, spec)
     config.vocab_size = tokenizer.vocab_size  # a small corpus may hold fewer distinct tokens
     train_ids, train_lengths = tokenizer.encode(train.texts)
-    val_ids, val_lengths = tokenizer.encode(validation.texts)
-    log(f"data: {len(train)} train / {len(validation)} validation rows, vocabulary {tokenizer.vocab_size}, "
-        f"mean length {train_lengths.mean():.0f} tokens (max {config.max_len})")
+    log(f"data: {len(train)} train / {len(validation) if validation else 0} validation rows, vocabulary "
+        f"{tokenizer.vocab_size}, mean length {train_lengths.mean():.0f} tokens (max {config.max_len})")
 
     model = build_classifier(config)
     trainable = keras.Model(model.input, model.output["probability"])
@@ -124,12 +124,12 @@ def train_classifier(
         optimizer=keras.optimizers.Adam(config.learning_rate), loss="binary_crossentropy", metrics=[keras.metrics.BinaryAccuracy(name="accuracy")]
     )
     train_feed, train_steps = feed(BucketedBatches(train_ids, train_lengths, train.labels, config.batch_size, config.seed))
-    val_feed, val_steps = feed(BucketedBatches(val_ids, val_lengths, validation.labels, config.batch_size))
-    callbacks = [
-        keras.callbacks.EarlyStopping(
-            monitor="val_accuracy", mode="max", patience=patience or config.epochs, restore_best_weights=True
-        )
-    ]
+    val_feed, val_steps, callbacks = None, None, []
+    if validation is not None:
+        val_ids, val_lengths = tokenizer.encode(validation.texts)
+        val_feed, val_steps = feed(BucketedBatches(val_ids, val_lengths, validation.labels, config.batch_size))
+        callbacks.append(keras.callbacks.EarlyStopping(
+            monitor="val_accuracy", mode="max", patience=patience or config.epochs, restore_best_weights=True))
     history = trainable.fit(
         train_feed,
         steps_per_epoch=train_steps,
@@ -140,8 +140,9 @@ def train_classifier(
         callbacks=callbacks,
         verbose=verbose,
     ).history
-    accuracies = history.get("val_accuracy", [float("nan")])
-    best = int(np.nanargmax(accuracies))
+    accuracies = history.get("val_accuracy", [])
+    best = int(np.argmax(accuracies)) if accuracies else len(history["loss"]) - 1
+    accuracies = accuracies or [float("nan")] * (best + 1)
     return TrainResult(
         model=model,
         tokenizer=tokenizer,
