@@ -31,7 +31,12 @@ __all__ = [
 
 DEFAULT_BUNDLE = "imdb"
 # short name -> folder name under the shipped bundles folder
-SHIPPED = {"imdb": "imdb-bilstm-attention", "nsmc": "nsmc-bilstm-attention", "spa-eng": "spa-eng-attention"}
+SHIPPED = {
+    "imdb": "imdb-bilstm-attention",
+    "imdb-int8": "imdb-bilstm-attention-int8",
+    "nsmc": "nsmc-bilstm-attention",
+    "spa-eng": "spa-eng-attention",
+}
 
 
 def _shipped_root() -> Path:

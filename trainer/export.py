@@ -293,6 +293,7 @@ def export_bundle(
             quantize_int8(tmp, tmp_int8)
             quantization = int8_gate(tmp, tmp_int8, tokenizer, gate_data, force, log)
             os.replace(tmp_int8, tmp)
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; a bundle is meant to be read by others
         os.replace(tmp, out / "model.onnx")
     finally:
         for leftover in (tmp, tmp_int8):
