@@ -222,7 +222,7 @@ def tune(bundle, data, limit, repeats):
     click.echo(f"tokenization alone: {len(texts) / tokenize_s:,.0f} reviews/s")
     click.echo("| setting | reviews/s |")
     click.echo("|---|---|")
-    for budget in (2048, 4096, 8192, 16384, 32768, 65536):
+    for budget in (1024, 2048, 4096, 8192, 16384, 65536):
         click.echo(f"| batch_tokens {budget} | {rate(runtime.load(bundle, provider='cpu', batch_tokens=budget).predict):.0f} |")
     for threads in (1, 2):
         click.echo(f"| threads {threads} | {rate(runtime.load(bundle, provider='cpu', threads=threads).predict):.0f} |")
