@@ -79,9 +79,8 @@ def flops_per_token(config: dict) -> float:
     return float(lstm + attention)
 
 
-def prepare_variants(bundle: Path, work: Path, log) -> dict[str, tuple[str, str]]:
+def prepare_variants(bundle: Path, loaded, work: Path, log) -> dict[str, tuple[str, str]]:
     """variant -> (worker kind, model path). Builds (b) and (d) from the bundle's Keras model."""
-    import onnx
 
     from runtime.bundle import Bundle
     from trainer import export as E
@@ -90,7 +89,7 @@ def prepare_variants(bundle: Path, work: Path, log) -> dict[str, tuple[str, str]
     keras_model = bundle / "training" / "model.keras"
     if not keras_model.is_file():
         raise click.ClickException(f"{bundle}: no training/model.keras; (a) and (b) need the Keras model")
-    manifest = Bundle.load(bundle).manifest
+    manifest = loaded.manifest
     variants = {"keras": ("keras", str(keras_model)), "keras-bucketed": ("keras-bucketed", str(keras_model)),
                 "fp32": ("onnx", str(bundle))}
 
@@ -104,7 +103,7 @@ def prepare_variants(bundle: Path, work: Path, log) -> dict[str, tuple[str, str]
     model = keras.saving.load_model(keras_model)
     proto, _ = tf2onnx.convert.from_keras(model, input_signature=(tf.TensorSpec((None, None), tf.int32, name="tokens"),),
                                           opset=manifest["opset"])
-    context = E.ExportContext(ClassifierConfig.from_dict(manifest["model"]), Bundle.load(bundle).tokenizer)
+    context = E.ExportContext(ClassifierConfig.from_dict(manifest["model"]), loaded.tokenizer)
     proto = E.pass_name_outputs(proto, context)
     ops = {node.op_type for node in proto.graph.node}
     log(f"  (b) holds Loop: {'Loop' in ops}, fused LSTM: {'LSTM' in ops}")
@@ -164,13 +163,14 @@ def classifier(bundle, data, limit, repeats, threads, json_out):
 
     log = lambda line: click.echo(line, err=True)  # noqa: E731
     bundle = Path(bundle)
-    manifest = Bundle.load(bundle).manifest
+    loaded = Bundle.load(bundle)
+    manifest = loaded.manifest
     threads = threads or os.cpu_count()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        sample = sample_texts(data, limit, Bundle.load(bundle).tokenizer)
+        sample = sample_texts(data, limit, loaded.tokenizer)
         (work / "texts.json").write_text(json.dumps(sample))
-        variants = prepare_variants(bundle, work, log)
+        variants = prepare_variants(bundle, loaded, work, log)
         os.environ.setdefault("OMP_NUM_THREADS", str(threads))
         sgemm = sgemm_gflops()
         fpt = flops_per_token(manifest["model"])

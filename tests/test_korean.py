@@ -5,7 +5,7 @@ import pytest
 from click.testing import CliRunner
 
 import runtime
-from conftest import DATASETS, train_tiny
+from conftest import DATASETS
 from runtime.cli import main as score_cli
 from runtime.tokenizer import TokenizerSpec
 

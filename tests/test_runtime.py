@@ -15,7 +15,6 @@ import pytest
 from click.testing import CliRunner
 
 import runtime
-from conftest import IMDB_TEST
 from runtime.classifier import token_budget_batches
 from runtime.cli import main as score_cli
 from trainer.fit import predict_probabilities

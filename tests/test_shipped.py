@@ -1,6 +1,5 @@
 """The bundles shipped in artifacts/: they load, verify, classify obvious reviews, and meet their targets."""
 
-import json
 from pathlib import Path
 
 import pytest
