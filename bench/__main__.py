@@ -82,7 +82,6 @@ def flops_per_token(config: dict) -> float:
 def prepare_variants(bundle: Path, loaded, work: Path, log) -> dict[str, tuple[str, str]]:
     """variant -> (worker kind, model path). Builds (b) and (d) from the bundle's Keras model."""
 
-    from runtime.bundle import Bundle
     from trainer import export as E
     from trainer.models.classifier import ClassifierConfig
 
