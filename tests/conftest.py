@@ -10,8 +10,19 @@ import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-# ../shared/datasets beside the repository; ATTN_DATASETS points elsewhere if the checkout lives apart
-DATASETS = Path(os.environ.get("ATTN_DATASETS", Path(__file__).resolve().parents[1].parent / "shared" / "datasets"))
+
+
+def _find_datasets() -> Path:
+    """ATTN_DATASETS if set, else the nearest `shared/datasets` beside the repository or one of its
+    ancestors (../shared/datasets for a checkout next to shared/)."""
+    if os.environ.get("ATTN_DATASETS"):
+        return Path(os.environ["ATTN_DATASETS"])
+    repo = Path(__file__).resolve().parents[1]
+    candidates = [folder / "shared" / "datasets" for folder in repo.parents]
+    return next((c for c in candidates if c.is_dir()), candidates[0])
+
+
+DATASETS = _find_datasets()
 IMDB_TRAIN = DATASETS / "imdb" / "train.csv.gz"
 IMDB_TEST = DATASETS / "imdb" / "test.csv.gz"
 
