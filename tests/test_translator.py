@@ -138,3 +138,21 @@ def test_attn_score_refuses_a_translation_bundle(tiny, tmp_path):
     source.write_text("text\nhola\n")
     result = CliRunner().invoke(score_cli, [str(source), "--model", str(out)])
     assert result.exit_code == 1 and "attn-score needs a sentiment bundle" in result.output
+
+
+def test_teacher_forcing_equals_step_by_step(tiny, splits):
+    """The training graph (scanned) and the exported step model compute the same thing."""
+    import keras
+
+    result, _, _ = tiny
+    from trainer.fit_seq2seq import encode_targets
+
+    source, _ = result.source_tokenizer.encode(splits[1].sources[:8])
+    previous, _, _ = encode_targets(result.target_tokenizer, splits[1].targets[:8])
+    full = np.asarray(keras.ops.log_softmax(result.model.trainer.predict_on_batch([source, previous]), -1))
+    encoded = {k: np.asarray(v) for k, v in result.model.encoder.predict_on_batch(source).items()}
+    step, h, c = result.model.step_model(), encoded["h"], encoded["c"]
+    for t in range(previous.shape[1]):
+        out = step.predict_on_batch([previous[:, t], h, c, encoded["states"], source != 0])
+        h, c = np.asarray(out["next_h"]), np.asarray(out["next_c"])
+        np.testing.assert_allclose(np.asarray(out["log_probs"]), full[:, t], atol=1e-4)

@@ -125,7 +125,15 @@ class TeacherForcing(layers.Layer):
             return carry, carry
 
         start = ops.concatenate([h, c, ops.zeros((ops.shape(h)[0], self.step.feature_size))], -1)
-        _, carries = ops.scan(body, start, ops.transpose(previous, (1, 0)))  # (T, B, 2U + F)
+        steps = ops.transpose(previous, (1, 0))  # (T, B)
+        if keras.backend.backend() == "tensorflow":
+            # tf.scan stacks one TensorArray entry per step; Keras' TF scan rewrites one entry for the
+            # carry each step, and training through it crashed TensorFlow (segfault) now and then.
+            import tensorflow as tf
+
+            carries = tf.scan(lambda carry, ids: body(carry, ids)[0], steps, initializer=start)
+        else:
+            _, carries = ops.scan(body, start, steps)  # (T, B, 2U + F)
         return self.step.project(ops.transpose(carries[:, :, 2 * units :], (1, 0, 2)))  # (B, T, V)
 
     def build(self, previous_shape, h_shape, c_shape, states_shape, source_mask_shape):
