@@ -54,3 +54,11 @@ def test_int8_variant_passed_its_gate():
     bundle = Bundle.load(ARTIFACTS / "imdb-bilstm-attention-int8")
     gate = bundle.manifest["metrics"]["int8_gate"]
     assert bundle.manifest["precision"] == "int8" and gate["drop_points"] <= 0.5 and not gate["forced"]
+
+
+def test_shipped_translator_translates():
+    translator = runtime.load("spa-eng")
+    results = translator.translate(["¿Dónde está la estación?", "Tengo un perro."], beam_size=4)
+    assert results[0].text == "where is the station?"
+    assert "dog" in results[1].tokens
+    assert Bundle.load(ARTIFACTS / "spa-eng-attention").manifest["metrics"]["test"]["bleu"] > 30
