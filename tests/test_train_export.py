@@ -153,3 +153,15 @@ def test_int8_export_quantizes_lstm_and_gates_accuracy(tiny_result, imdb_split, 
     (tmp_path / "forced").mkdir()
     forced = E.export_bundle(*args, tmp_path / "forced", quantize="int8", gate_data=gate_data, force=True, log=lambda _: None)
     assert forced["metrics"]["int8_gate"]["forced"] is True
+
+
+def test_cli_refit_trains_on_train_plus_validation(tmp_path):
+    out = tmp_path / "r"
+    result = CliRunner().invoke(export_cli, [
+        "train", "--train-data", str(IMDB_TRAIN), "--limit", "300", "--epochs", "2", "--max-len", "30",
+        "--vocab-size", "300", "--embedding-dim", "8", "--lstm-units", "4", "--refit", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    manifest = Bundle.load(out).manifest
+    refit = manifest["metrics"]["refit"]
+    assert refit["rows"] == 300 and refit["epochs"] == manifest["metrics"]["best_epoch"] == manifest["model"]["epochs"]
+    assert manifest["data"]["train_rows"] == 270  # the selection run's split is still recorded

@@ -92,7 +92,7 @@ def train(**options) -> None:
 
     The folder gets model.onnx and manifest.json (the bundle) and training/ with the Keras model,
     tokenizer and history, which `attn-export convert` can re-export."""
-    from trainer.data import load_labelled, parse_label_map, read_table, shuffle_split
+    from trainer.data import LabelledTexts, load_labelled, parse_label_map, read_table, shuffle_split
     from trainer.export import ExportError, prepare_out_dir
     from trainer.fit import accuracy, predict_probabilities, save_training_outputs, train_classifier
     import numpy as np
@@ -127,9 +127,8 @@ def train(**options) -> None:
     if options["refit"]:
         from dataclasses import replace
 
-        everything = train_rows.take(range(len(train_rows)))
-        everything.texts += validation_rows.texts
-        everything.labels = np.concatenate([train_rows.labels, validation_rows.labels])
+        everything = LabelledTexts(train_rows.texts + validation_rows.texts,
+                                   np.concatenate([train_rows.labels, validation_rows.labels]), data.source)
         click.echo(f"refit: {result.best_epoch} epoch(s) on all {len(everything)} rows", err=True)
         refit_config = replace(config, epochs=result.best_epoch, vocab_size=options["vocab_size"])
         result = train_classifier(everything, None, refit_config, spec, verbose=verbose, log=lambda line: click.echo(line, err=True))
