@@ -38,8 +38,9 @@ def tiny(request, splits, tmp_path_factory):
 
     train, validation, _ = splits
     order = np.random.default_rng(0).permutation(len(train))[:2000]
+    # bahdanau also trains with dropout: the exported (inference) graphs must still match Keras.
     config = Seq2SeqConfig(source_vocab=1500, target_vocab=1000, embedding_dim=16, units=16, style=request.param,
-                           max_source_len=12, max_target_len=12, epochs=2, batch_size=64, learning_rate=1e-2)
+                           dropout=0.3 if request.param == "bahdanau" else 0.0, max_source_len=12, max_target_len=12, epochs=2, batch_size=64, learning_rate=1e-2)
     result = train_translator(train.take(order), validation.take(range(200)), config, verbose=0, log=lambda _: None)
     out = tmp_path_factory.mktemp(f"translator_{request.param}")
     manifest = export_translator_bundle(result, out, parity_sentences=validation.sources[:20], log=lambda _: None)
@@ -156,3 +157,6 @@ def test_teacher_forcing_equals_step_by_step(tiny, splits):
         out = step.predict_on_batch([previous[:, t], h, c, encoded["states"], source != 0])
         h, c = np.asarray(out["next_h"]), np.asarray(out["next_c"])
         np.testing.assert_allclose(np.asarray(out["log_probs"]), full[:, t], atol=1e-4)
+    if result.model.config.dropout:  # dropout acts while training only
+        noisy = np.asarray(keras.ops.log_softmax(result.model.trainer([source, previous], training=True), -1))
+        assert np.abs(noisy - full).max() > 1e-3

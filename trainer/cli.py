@@ -221,6 +221,8 @@ def convert(keras_model: str, tokenizer_path: str, opset: int, quantize: str | N
 @click.option("--learning-rate", type=click.FloatRange(0, min_open=True), default=2e-3, show_default=True, help="Adam learning rate.")
 @click.option("--embedding-dim", type=click.IntRange(1), default=128, show_default=True, help="Embedding width (both sides).")
 @click.option("--units", type=click.IntRange(1), default=128, show_default=True, help="Encoder units per direction (decoder: twice).")
+@click.option("--dropout", type=click.FloatRange(0, 1, max_open=True), default=0.2, show_default=True,
+              help="Dropout on source embeddings, encoder states and decoder outputs while training.")
 @click.option("--source-vocab", type=click.IntRange(5), default=12_000, show_default=True, help="Source vocabulary size.")
 @click.option("--target-vocab", type=click.IntRange(5), default=8_000, show_default=True, help="Target vocabulary size.")
 @click.option("--max-len", type=click.IntRange(2), default=40, show_default=True, help="Most tokens per source and target sentence.")
@@ -257,6 +259,7 @@ def train_translator_command(**options) -> None:
     config = Seq2SeqConfig(
         source_vocab=options["source_vocab"], target_vocab=options["target_vocab"], max_source_len=options["max_len"],
         max_target_len=options["max_len"], embedding_dim=options["embedding_dim"], units=options["units"],
+        dropout=options["dropout"],
         style=options["style"], score=options["score"], learning_rate=options["learning_rate"],
         batch_size=options["batch_size"], epochs=options["epochs"], seed=options["seed"],
     )

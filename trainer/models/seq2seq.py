@@ -32,6 +32,7 @@ class Seq2SeqConfig:
     units: int = 128  # per encoder direction; the decoder has 2 x units
     style: str = "luong"
     score: str = "general"
+    dropout: float = 0.0  # on source embeddings, encoder states and the decoder's output features (training only)
     learning_rate: float = 2e-3
     batch_size: int = 128
     epochs: int = 10
@@ -42,6 +43,8 @@ class Seq2SeqConfig:
             raise ValueError(f"unknown attention style {self.style!r}; choose one of {', '.join(STYLES)}")
         if self.style == "bahdanau":
             self.score = "concat"
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -109,11 +112,13 @@ class DecoderStep(layers.Layer):
 class TeacherForcing(layers.Layer):
     """Runs `DecoderStep` over the gold previous tokens (B, T) -> logits (B, T, V)."""
 
-    def __init__(self, step: DecoderStep, **kwargs):
+    def __init__(self, step: DecoderStep, dropout: float = 0.0, **kwargs):
         super().__init__(**kwargs)
         self.step = step
+        self.rate = dropout
+        self.dropout = layers.Dropout(dropout)
 
-    def call(self, previous, h, c, states, source_mask):
+    def call(self, previous, h, c, states, source_mask, training=None):
         # The carry is [h; c; feature] in one tensor and is also what each step emits: Keras' TF scan
         # wants outputs shaped like the carry. The projection to the vocabulary then runs once over
         # all steps, outside the loop.
@@ -134,7 +139,8 @@ class TeacherForcing(layers.Layer):
             carries = tf.scan(lambda carry, ids: body(carry, ids)[0], steps, initializer=start)
         else:
             _, carries = ops.scan(body, start, steps)  # (T, B, 2U + F)
-        return self.step.project(ops.transpose(carries[:, :, 2 * units :], (1, 0, 2)))  # (B, T, V)
+        features = self.dropout(ops.transpose(carries[:, :, 2 * units :], (1, 0, 2)), training=training)
+        return self.step.project(features)  # (B, T, V)
 
     def build(self, previous_shape, h_shape, c_shape, states_shape, source_mask_shape):
         if not self.step.built:
@@ -147,8 +153,10 @@ class TeacherForcing(layers.Layer):
 def build_encoder(config: Seq2SeqConfig, masked: bool = True) -> keras.Model:
     source = keras.Input(shape=(None,), dtype="int32", name="source")
     x = layers.Embedding(config.source_vocab, config.embedding_dim, mask_zero=masked, name="source_embedding")(source)
+    x = layers.Dropout(config.dropout, name="embedding_dropout")(x)  # identity at inference: nothing to export
     lstm = layers.LSTM(config.units, return_sequences=True, return_state=True)
     states, fh, fc, bh, bc = layers.Bidirectional(lstm, name="encoder_lstm")(x)  # (B, S, 2U)
+    states = layers.Dropout(config.dropout, name="states_dropout")(states)
     h0 = layers.Concatenate(name="h")([fh, bh])
     c0 = layers.Concatenate(name="c")([fc, bc])
     states = layers.Identity(name="states")(states)  # named outputs: the ONNX graph keeps these names
@@ -190,5 +198,5 @@ def build_seq2seq(config: Seq2SeqConfig) -> Seq2Seq:
     previous = keras.Input(shape=(None,), dtype="int32", name="previous")
     encoded = encoder(source)
     mask = ops.not_equal(source, 0)
-    logits = TeacherForcing(step, name="teacher_forcing")(previous, encoded["h"], encoded["c"], encoded["states"], mask)
+    logits = TeacherForcing(step, config.dropout, name="teacher_forcing")(previous, encoded["h"], encoded["c"], encoded["states"], mask)
     return Seq2Seq(config, encoder, step, keras.Model([source, previous], logits, name="seq2seq"))
