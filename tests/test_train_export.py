@@ -165,3 +165,47 @@ def test_cli_refit_trains_on_train_plus_validation(tmp_path):
     refit = manifest["metrics"]["refit"]
     assert refit["rows"] == 300 and refit["epochs"] == manifest["metrics"]["best_epoch"] == manifest["model"]["epochs"]
     assert manifest["data"]["train_rows"] == 270  # the selection run's split is still recorded
+
+
+def test_ensemble_averages_its_members_and_exports_with_parity(small_split, tmp_path):
+    """--members: each member keeps its own weights; the combined output is their numpy mean; the
+    export has every member's LSTMs fused with sequence lengths and matches the Keras ensemble."""
+    from trainer.fit import train_ensemble
+    from trainer.models.classifier import ClassifierConfig, build_classifier, member_config
+    from conftest import TINY
+    from runtime.tokenizer import TokenizerSpec
+
+    train, validation = small_split
+    config = ClassifierConfig(**{**TINY, "epochs": 1, "members": 2})
+    result = train_ensemble(train, validation, config, TokenizerSpec(max_len=TINY["max_len"]), verbose=0, log=lambda _: None)
+    assert result.config.members == 2 and len(result.member_epochs) == 2
+    ids, _ = result.tokenizer.encode(validation.texts[:16])
+    outputs = [result.model.get_layer(f"member_{k}")(ids, training=False) for k in range(2)]
+    assert np.abs(np.asarray(outputs[0]["probability"]) - np.asarray(outputs[1]["probability"])).max() > 1e-4  # different seeds
+    combined = result.model(ids, training=False)
+    for name in ("probability", "attention"):
+        np.testing.assert_allclose(np.asarray(combined[name]), np.mean([np.asarray(o[name]) for o in outputs], 0), atol=1e-6)
+    # a member alone is the single network of its seed
+    single = build_classifier(member_config(result.config, 1))
+    single.set_weights(result.model.get_layer("member_1").get_weights())
+    np.testing.assert_allclose(np.asarray(single(ids, training=False)["probability"]), np.asarray(outputs[1]["probability"]), atol=1e-6)
+
+    manifest = E.export_bundle(result.model, result.config, result.tokenizer, tmp_path, log=lambda _: None)
+    ops = [n.op_type for n in onnx.load(tmp_path / "model.onnx").graph.node]
+    assert ops.count("LSTM") == 2 * result.config.lstm_layers and "Loop" not in ops
+    assert manifest["model"]["members"] == 2 and manifest["parity"]["max_abs_probability"] <= 1e-4
+
+
+def test_cli_ensemble_refit_trains_each_member_for_its_own_epochs(tmp_path):
+    out = tmp_path / "e"
+    result = CliRunner().invoke(export_cli, [
+        "train", "--train-data", str(IMDB_TRAIN), "--limit", "300", "--epochs", "2", "--max-len", "30",
+        "--vocab-size", "300", "--embedding-dim", "8", "--lstm-units", "4", "--members", "2", "--refit", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    metrics = Bundle.load(out).manifest["metrics"]
+    assert metrics["refit"]["epochs"] == metrics["members"]["epochs"] and len(metrics["members"]["validation_accuracy"]) == 2
+    # the saved Keras ensemble re-exports through `convert` (its config is recovered from the members)
+    again = CliRunner().invoke(export_cli, ["convert", str(out / "training" / "model.keras"), "--tokenizer",
+                                            str(out / "training" / "tokenizer.json"), "--out", str(tmp_path / "c")])
+    assert again.exit_code == 0, again.output
+    assert Bundle.load(tmp_path / "c").manifest["model"]["members"] == 2

@@ -160,3 +160,58 @@ def test_teacher_forcing_equals_step_by_step(tiny, splits):
     if result.model.config.dropout:  # dropout acts while training only
         noisy = np.asarray(keras.ops.log_softmax(result.model.trainer([source, previous], training=True), -1))
         assert np.abs(noisy - full).max() > 1e-3
+
+
+class _Echo:
+    """A stand-in translator (not the code under test): returns the given outputs, in order."""
+
+    def __init__(self, outputs):
+        self.outputs = outputs
+
+    def translate(self, sentences, beam_size=4):
+        from types import SimpleNamespace
+
+        assert len(sentences) == len(self.outputs)
+        return [SimpleNamespace(text=t, source_tokens=s.split()) for s, t in zip(sentences, self.outputs)]
+
+
+def test_evaluate_scores_and_buckets(splits):
+    from trainer.evaluate_seq2seq import evaluate
+
+    test = splits[2].take(range(300))
+    perfect = evaluate(_Echo(test.targets), test)
+    assert perfect["bleu"] == 100.0 and perfect["chrf"] == 100.0 and perfect["sentences"] == 300
+    assert sum(b["sentences"] for b in perfect["bleu_by_source_length"].values()) == 300
+    assert all(b["bleu"] == 100.0 for b in perfect["bleu_by_source_length"].values())
+    # a translator that drops each sentence's last word scores below, in every bucket
+    clipped = evaluate(_Echo([" ".join(t.split()[:-1]) for t in test.targets]), test)
+    assert 20 < clipped["bleu"] < 90 and all(b["bleu"] < 100 for b in clipped["bleu_by_source_length"].values())
+
+
+def test_compare_translators_table_plot_and_split_check(tiny, tmp_path):
+    import shutil
+
+    from runtime.bundle import MANIFEST, write_manifest
+    from trainer.cli import main as export_cli
+
+    _, out, _ = tiny
+    buckets = {"1-5": {"bleu": 40.0, "sentences": 10}, "6-10": {"bleu": 30.0, "sentences": 5}}
+    folders = []
+    for name, bleu, seed in (("att", 35.0, 0), ("none", 25.0, 0), ("other", 20.0, 1)):
+        folder = tmp_path / name
+        shutil.copytree(out, folder)
+        manifest = json.loads((folder / MANIFEST).read_text())
+        manifest["data"] = {"pairs_sha256": "x", "direction": "spa->eng", "split_seed": seed, "test_pairs": 15}
+        manifest["metrics"]["test"] = {"bleu": bleu, "chrf": bleu + 10, "bleu_by_source_length": {
+            k: {**v, "bleu": v["bleu"] - (35.0 - bleu)} for k, v in buckets.items()}}
+        write_manifest(folder, manifest)
+        folders.append(str(folder))
+    plot = tmp_path / "bleu.png"
+    result = CliRunner().invoke(export_cli, ["compare-translators", *folders[:2], "--name", "attention",
+                                                             "--name", "none", "--plot", str(plot)])
+    assert result.exit_code == 0, result.output
+    assert "| attention | 35.00 | 45.00 | 40.00 | 30.00 |" in result.stdout
+    assert "| none | 25.00 | 35.00 | 30.00 | 20.00 |" in result.stdout and "1-5 (10)" in result.stdout
+    assert plot.read_bytes()[:4] == b"\x89PNG"
+    mixed = CliRunner().invoke(export_cli, ["compare-translators", folders[0], folders[2], "--name", "a", "--name", "b"])
+    assert mixed.exit_code == 1 and "different test split" in mixed.output

@@ -80,6 +80,9 @@ def main() -> None:
               help="Fraction of the (shuffled) training rows held out for validation.")
 @click.option("--limit", type=click.IntRange(2), default=None, help="Use only this many rows of the shuffled training data.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for the shuffle, initialisation and dropout.")
+@click.option("--members", type=click.IntRange(1), default=1, show_default=True,
+              help="Train this many networks (seeds --seed, --seed+1, …) on one tokenizer and ship their average "
+                   "as one graph (an ensemble: N× the inference cost).")
 @click.option("--refit", is_flag=True,
               help="After choosing the best epoch count on validation, train again from scratch on all rows "
                    "(train + validation) for that many epochs and export that model.")
@@ -94,7 +97,7 @@ def train(**options) -> None:
     tokenizer and history, which `attn-export convert` can re-export."""
     from trainer.data import LabelledTexts, load_labelled, parse_label_map, read_table, shuffle_split
     from trainer.export import ExportError, prepare_out_dir
-    from trainer.fit import accuracy, predict_probabilities, save_training_outputs, train_classifier
+    from trainer.fit import accuracy, predict_probabilities, save_training_outputs, train_ensemble
     import numpy as np
 
     from trainer.models.classifier import ClassifierConfig
@@ -114,26 +117,32 @@ def train(**options) -> None:
         vocab_size=options["vocab_size"], max_len=options["max_len"], embedding_dim=options["embedding_dim"],
         lstm_units=options["lstm_units"], lstm_layers=options["lstm_layers"], attention=options["attention"],
         attention_units=options["attention_units"], dense_units=options["dense_units"], dropout=options["dropout"],
-        embedding_dropout=options["embedding_dropout"],
+        embedding_dropout=options["embedding_dropout"], members=options["members"],
         learning_rate=options["learning_rate"], batch_size=options["batch_size"], epochs=options["epochs"], seed=options["seed"],
     )
     spec = TokenizerSpec(max_len=options["max_len"], mode=options["tokenizer_mode"], truncation=options["truncation"],
                          punctuation=options["punctuation"])
     verbose = 1 if sys.stderr.isatty() else 2
-    result = train_classifier(train_rows, validation_rows, config, spec, patience=options["patience"], verbose=verbose,
-                              log=lambda line: click.echo(line, err=True))
+    result = train_ensemble(train_rows, validation_rows, config, spec, patience=options["patience"], verbose=verbose,
+                            log=lambda line: click.echo(line, err=True))
+    config = result.config
     metrics = {"validation_accuracy": round(result.validation_accuracy, 5), "best_epoch": result.best_epoch,
                "train_seconds": round(result.elapsed_s, 1), "history": result.history}
+    if config.members > 1:
+        metrics["members"] = {"epochs": result.member_epochs, "validation_accuracy": [
+            round(a, 5) for a in result.history["member_validation_accuracy"]]}
     if options["refit"]:
         from dataclasses import replace
 
         everything = LabelledTexts(train_rows.texts + validation_rows.texts,
                                    np.concatenate([train_rows.labels, validation_rows.labels]), data.source)
-        click.echo(f"refit: {result.best_epoch} epoch(s) on all {len(everything)} rows", err=True)
-        refit_config = replace(config, epochs=result.best_epoch, vocab_size=options["vocab_size"])
-        result = train_classifier(everything, None, refit_config, spec, verbose=verbose, log=lambda line: click.echo(line, err=True))
-        config = refit_config
-        metrics["refit"] = {"rows": len(everything), "epochs": result.best_epoch, "train_seconds": round(result.elapsed_s, 1),
+        epochs = result.member_epochs
+        click.echo(f"refit: {', '.join(map(str, epochs))} epoch(s) on all {len(everything)} rows", err=True)
+        result = train_ensemble(everything, None, replace(config, vocab_size=options["vocab_size"]), spec, epochs=epochs,
+                                verbose=verbose, log=lambda line: click.echo(line, err=True))
+        config = result.config
+        metrics["refit"] = {"rows": len(everything), "epochs": epochs if config.members > 1 else epochs[0],
+                            "train_seconds": round(result.elapsed_s, 1),
                             "note": "validation_accuracy and best_epoch come from the selection run; the shipped "
                                     "model was then trained on train + validation"}
     if test is not None:
@@ -281,6 +290,36 @@ def train_translator_command(**options) -> None:
     click.echo(f"validation loss {result.validation_loss:.4f} (epoch {result.best_epoch}), test BLEU {report['bleu']:.2f}, "
                f"chrF {report['chrf']:.2f} (beam {options['beam_size']}, {len(test)} pairs), "
                f"elapsed {time.perf_counter() - started:.0f} s, bundle {out}", err=True)
+
+
+@main.command("compare-translators")
+@click.argument("bundles", nargs=-1, required=True, type=click.Path(file_okay=False))
+@click.option("--name", "names", multiple=True, help="Label per bundle, in order (default: the bundle's attention style).")
+@click.option("--plot", type=click.Path(dir_okay=False), default=None, help="Write BLEU by source length as a PNG (needs matplotlib).")
+def compare_translators(bundles: tuple[str, ...], names: tuple[str, ...], plot: str | None) -> None:
+    """Print a markdown table of the test-split BLEU / chrF (overall and by source length) that
+    train-translator recorded in each bundle, e.g. attention vs the no-attention baseline; refuses
+    bundles evaluated on different test splits."""
+    from runtime.bundle import Bundle
+    from trainer.evaluate_seq2seq import comparison_table, plot_bleu_by_length, test_reports
+
+    if names and len(names) != len(bundles):
+        _fail(ValueError(f"{len(names)} --name value(s) for {len(bundles)} bundle(s)"))
+    try:
+        manifests = [Bundle.load(b).manifest for b in bundles]
+        labels = list(names) or [m.get("attention", Path(b).name) for m, b in zip(manifests, bundles)]
+        if len(set(labels)) != len(labels):
+            raise ValueError(f"two bundles share the label {labels}; give each a --name")
+        reports = test_reports(dict(zip(labels, manifests)))
+    except (BundleError, ValueError) as error:
+        _fail(error)
+    click.echo(comparison_table(reports), nl=False)
+    if plot:
+        try:
+            plot_bleu_by_length(reports, plot)
+        except ImportError:
+            _fail(ImportError("--plot needs matplotlib: pip install 'attn-onnx[plot]'"))
+        click.echo(f"plot {plot}", err=True)
 
 
 def _record_metrics(folder: Path, extra: dict) -> None:

@@ -22,7 +22,7 @@ def evaluate(translator, pairs: SentencePairs, beam_size: int = 4) -> dict:
     hypotheses = [r.text for r in results]
     overall = {
         "bleu": round(sacrebleu.corpus_bleu(hypotheses, [pairs.targets], lowercase=True).score, 2),
-        "chrf": round(sacrebleu.corpus_chrf(hypotheses, [[t.lower() for t in pairs.targets]]).score, 2),
+        "chrf": round(sacrebleu.corpus_chrf([h.lower() for h in hypotheses], [[t.lower() for t in pairs.targets]]).score, 2),
         "sentences": len(pairs),
         "beam_size": beam_size,
     }
@@ -36,6 +36,40 @@ def evaluate(translator, pairs: SentencePairs, beam_size: int = 4) -> dict:
     return overall
 
 
+SPLIT_KEYS = ("pairs_sha256", "direction", "split_seed", "test_pairs")
+
+
+def test_reports(manifests: dict[str, dict]) -> dict[str, dict]:
+    """The recorded test-split reports of translation bundles, checked to come from one test split
+    (same pairs file, direction, split seed and size), so their figures can be compared."""
+    reports, split = {}, None
+    for name, manifest in manifests.items():
+        report = manifest.get("metrics", {}).get("test")
+        if manifest.get("task") != "translation" or not report:
+            raise ValueError(f"{name}: not a translation bundle with a recorded test-split evaluation")
+        this = tuple(manifest.get("data", {}).get(k) for k in SPLIT_KEYS)
+        if split is not None and this != split[1]:
+            raise ValueError(f"{name}: evaluated on a different test split than {split[0]} "
+                             f"({', '.join(SPLIT_KEYS)}: {this} vs {split[1]})")
+        split = split or (name, this)
+        reports[name] = report
+    return reports
+
+
+def comparison_table(reports: dict[str, dict]) -> str:
+    """Markdown: BLEU / chrF overall and BLEU per source-length bucket, one row per model."""
+    buckets = list(dict.fromkeys(b for r in reports.values() for b in r["bleu_by_source_length"]))
+    first = next(iter(reports.values()))["bleu_by_source_length"]
+    header = ["model", "BLEU", "chrF"] + [f"{b} ({first.get(b, {}).get('sentences', 0)})" for b in buckets]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for name, report in reports.items():
+        cells = [name, f"{report['bleu']:.2f}", f"{report['chrf']:.2f}"]
+        cells += [f"{report['bleu_by_source_length'][b]['bleu']:.2f}" if b in report["bleu_by_source_length"] else "–"
+                  for b in buckets]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def plot_bleu_by_length(reports: dict[str, dict], path: str | Path) -> None:
     """BLEU per source-length bucket, one line per model (the shape of Bahdanau et al.'s Fig. 2)."""
     import matplotlib
@@ -46,8 +80,9 @@ def plot_bleu_by_length(reports: dict[str, dict], path: str | Path) -> None:
     figure, axes = plt.subplots(figsize=(6, 4))
     for name, report in reports.items():
         buckets = report["bleu_by_source_length"]
-        axes.plot(list(buckets), [b["bleu"] for b in buckets.values()], marker="o", label=name)
-    axes.set_xlabel("source sentence length (tokens)")
+        ticks = [f"{bucket}\n({b['sentences']})" for bucket, b in buckets.items()]
+        axes.plot(ticks, [b["bleu"] for b in buckets.values()], marker="o", label=name)
+    axes.set_xlabel("source sentence length (tokens; test sentences)")
     axes.set_ylabel("BLEU")
     axes.grid(alpha=0.3)
     axes.legend()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
@@ -18,7 +18,7 @@ import numpy as np
 
 from runtime.tokenizer import Tokenizer, TokenizerSpec
 from trainer.data import LabelledTexts
-from trainer.models.classifier import ClassifierConfig, build_classifier
+from trainer.models.classifier import ClassifierConfig, build_classifier, combine_members, member_config
 
 BUCKET_STEP = 64
 
@@ -32,6 +32,7 @@ class TrainResult:
     validation_accuracy: float = float("nan")
     best_epoch: int = 0
     elapsed_s: float = 0.0
+    member_epochs: list[int] = field(default_factory=list)  # an ensemble's epoch count per member
 
 
 def length_batches(lengths: np.ndarray, batch_size: int, rng: np.random.Generator | None, window: int = 50) -> list[np.ndarray]:
@@ -104,15 +105,17 @@ def train_classifier(
     patience: int | None = None,
     verbose: int = 2,
     log: Callable[[str], None] = print,
+    tokenizer: Tokenizer | None = None,
 ) -> TrainResult:
-    """Fit the tokenizer on `train`, train, keep the weights of the best validation epoch.
-    With `validation=None` (a refit on all rows) train exactly `config.epochs` epochs and keep the last."""
+    """Fit the tokenizer on `train` (unless one is given), train, keep the weights of the best
+    validation epoch. With `validation=None` (a refit on all rows) train exactly `config.epochs`
+    epochs and keep the last."""
     import keras
 
     started = time.perf_counter()
     keras.utils.set_random_seed(config.seed)
-    spec = spec or TokenizerSpec(max_len=config.max_len)
-    tokenizer = Tokenizer.fit(train.texts, config.vocab_size, spec)
+    if tokenizer is None:
+        tokenizer = Tokenizer.fit(train.texts, config.vocab_size, spec or TokenizerSpec(max_len=config.max_len))
     config.vocab_size = tokenizer.vocab_size  # a small corpus may hold fewer distinct tokens
     train_ids, train_lengths = tokenizer.encode(train.texts)
     log(f"data: {len(train)} train / {len(validation) if validation else 0} validation rows, vocabulary "
@@ -151,6 +154,52 @@ def train_classifier(
         validation_accuracy=float(accuracies[best]),
         best_epoch=best + 1,
         elapsed_s=time.perf_counter() - started,
+        member_epochs=[best + 1],
+    )
+
+
+def train_ensemble(
+    train: LabelledTexts,
+    validation: LabelledTexts | None,
+    config: ClassifierConfig,
+    spec: TokenizerSpec | None = None,
+    patience: int | None = None,
+    epochs: list[int] | None = None,
+    verbose: int = 2,
+    log: Callable[[str], None] = print,
+) -> TrainResult:
+    """`config.members` networks (seeds seed, seed+1, …) on one tokenizer fitted on `train`, each
+    keeping its own best validation epoch, combined into one model whose outputs are their means.
+    With `validation=None` member k trains exactly `epochs[k]` epochs (a refit). With one member this
+    is `train_classifier`. The returned validation accuracy is the combined model's."""
+    if config.members == 1:
+        return train_classifier(train, validation, replace(config, epochs=epochs[0]) if epochs else config, spec,
+                                patience, verbose, log)
+    started = time.perf_counter()
+    results, tokenizer = [], None
+    for k in range(config.members):
+        member = member_config(config, k)
+        if epochs:
+            member.epochs = epochs[k]
+        log(f"member {k + 1}/{config.members} (seed {member.seed})")
+        result = train_classifier(train, validation, member, spec, patience, verbose, log, tokenizer=tokenizer)
+        tokenizer = result.tokenizer
+        results.append(result)
+        if validation is not None:
+            log(f"member {k + 1}: validation accuracy {result.validation_accuracy:.4f} (epoch {result.best_epoch})")
+    config = replace(config, vocab_size=tokenizer.vocab_size)
+    model = combine_members([r.model for r in results], config)
+    score = accuracy(predict_probabilities(model, tokenizer, validation.texts), validation.labels) if validation else float("nan")
+    return TrainResult(
+        model=model,
+        tokenizer=tokenizer,
+        config=config,
+        history={"members": [r.history for r in results],
+                 "member_validation_accuracy": [r.validation_accuracy for r in results]},
+        validation_accuracy=score,
+        best_epoch=max(r.best_epoch for r in results),
+        elapsed_s=time.perf_counter() - started,
+        member_epochs=[r.best_epoch for r in results],
     )
 
 

@@ -7,6 +7,10 @@ tokens (B, T) int32, right-padded with 0
   -> Dense(relu) -> Dropout -> Dense(1, sigmoid)    (B,)
 Outputs: {"probability": (B,), "attention": (B, T)}.
 
+`members=N` (N > 1) builds an ensemble: N such networks (sub-models `member_0` … `member_{N-1}`,
+trained separately with seeds seed … seed+N-1 on one shared tokenizer) reading the same tokens;
+both outputs are the members' means. One graph, the same inputs and outputs as a single model.
+
 `masked=False` builds the export twin: identical weights, but the recurrent layers see no Keras
 mask (the exported ONNX LSTM gets `sequence_lens` instead). The attention mask is always computed
 from the token ids, so padding never gets attention weight in either form.
@@ -14,7 +18,7 @@ from the token ids, so padding never gets attention weight in either form.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 
 import keras
 from keras import layers, ops
@@ -38,6 +42,7 @@ class ClassifierConfig:
     batch_size: int = 256
     epochs: int = 3
     seed: int = 0
+    members: int = 1  # > 1: an ensemble of this many networks, outputs averaged
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -50,6 +55,8 @@ class ClassifierConfig:
 
 def build_classifier(config: ClassifierConfig, masked: bool = True) -> keras.Model:
     """The functional model with outputs {"probability", "attention"}."""
+    if config.members > 1:
+        return _build_ensemble(config, masked)
     tokens = keras.Input(shape=(None,), dtype="int32", name="tokens")
     mask = ops.not_equal(tokens, 0)  # (B, T)
     x = layers.Embedding(config.vocab_size, config.embedding_dim, mask_zero=masked, name="embedding")(tokens)
@@ -69,6 +76,33 @@ def build_classifier(config: ClassifierConfig, masked: bool = True) -> keras.Mod
     return keras.Model(tokens, {"probability": probability, "attention": weights}, name="bilstm_attention")
 
 
+def member_config(config: ClassifierConfig, k: int) -> ClassifierConfig:
+    """The single-network config of ensemble member k (its own seed)."""
+    return replace(config, members=1, seed=config.seed + k)
+
+
+def _build_ensemble(config: ClassifierConfig, masked: bool) -> keras.Model:
+    tokens = keras.Input(shape=(None,), dtype="int32", name="tokens")
+    outputs = []
+    for k in range(config.members):
+        member = build_classifier(member_config(config, k), masked)
+        member.name = f"member_{k}"
+        outputs.append(member(tokens))
+    probability = layers.Average(name="probability")([o["probability"] for o in outputs])
+    attention = layers.Average(name="attention")([o["attention"] for o in outputs])
+    return keras.Model(tokens, {"probability": probability, "attention": attention}, name="bilstm_attention_ensemble")
+
+
+def combine_members(models: list[keras.Model], config: ClassifierConfig) -> keras.Model:
+    """An ensemble model (config.members == len(models)) carrying each trained member's weights."""
+    if config.members != len(models):
+        raise ValueError(f"config says {config.members} members, got {len(models)} models")
+    ensemble = build_classifier(config)
+    for k, model in enumerate(models):
+        ensemble.get_layer(f"member_{k}").set_weights(model.get_weights())
+    return ensemble
+
+
 def export_twin(model: keras.Model, config: ClassifierConfig) -> keras.Model:
     """The same network without a Keras mask on the recurrent layers, carrying `model`'s weights."""
     twin = build_classifier(config, masked=False)
@@ -80,6 +114,10 @@ def config_from_model(model: keras.Model) -> ClassifierConfig:
     """Recover the architecture of a saved classifier; refuse a model this exporter does not know."""
     from trainer.attention import Attention
 
+    members = [layer for layer in model.layers if isinstance(layer, keras.Model)]
+    if members and [m.name for m in members] == [f"member_{k}" for k in range(len(members))]:
+        first = config_from_model(members[0])
+        return replace(first, members=len(members))
     known = (layers.InputLayer, layers.Embedding, layers.SpatialDropout1D, layers.Bidirectional, layers.Concatenate,
              layers.Dense, layers.Dropout, Attention)
     unknown = [f"{layer.name} ({type(layer).__name__})" for layer in model.layers if not isinstance(layer, known)]
