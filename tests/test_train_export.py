@@ -209,3 +209,30 @@ def test_cli_ensemble_refit_trains_each_member_for_its_own_epochs(tmp_path):
                                             str(out / "training" / "tokenizer.json"), "--out", str(tmp_path / "c")])
     assert again.exit_code == 0, again.output
     assert Bundle.load(tmp_path / "c").manifest["model"]["members"] == 2
+
+
+def test_cli_combine_averages_bundles_that_share_a_tokenizer(tmp_path):
+    import runtime
+
+    common = ["train", "--train-data", str(IMDB_TRAIN), "--limit", "300", "--epochs", "1", "--max-len", "30",
+              "--vocab-size", "300", "--embedding-dim", "8", "--lstm-units", "4"]
+    a, b, c = tmp_path / "a", tmp_path / "b", tmp_path / "c"
+    assert CliRunner().invoke(export_cli, common + ["--members", "2", "--out", str(a)]).exit_code == 0
+    shared = ["--seed", "5", "--split-seed", "0", "--tokenizer", str(a / "training" / "tokenizer.json")]
+    result = CliRunner().invoke(export_cli, common + shared + ["--out", str(b)])
+    assert result.exit_code == 0, result.output
+    assert Bundle.load(b).manifest["data"]["split_seed"] == 0
+    result = CliRunner().invoke(export_cli, ["combine", str(a), str(b), "--out", str(c)])
+    assert result.exit_code == 0, result.output
+    assert Bundle.load(c).manifest["model"]["members"] == 3
+    assert [n.op_type for n in onnx.load(c / "model.onnx").graph.node].count("LSTM") == 6
+    texts = ["a great film with brilliant actors", "awful and boring", "", "the plot was bad but the music was good"]
+    pa, pb, pc = (runtime.load(x, provider="cpu").predict(texts) for x in (a, b, c))
+    np.testing.assert_allclose(pc, (2 * pa + pb) / 3, atol=1e-5)  # every network counts once
+
+    # a model with its own tokenizer (another split, so another vocabulary) is refused, naming the fix
+    other = tmp_path / "o"
+    assert CliRunner().invoke(export_cli, common + ["--seed", "1", "--out", str(other)]).exit_code == 0
+    refused = CliRunner().invoke(export_cli, ["combine", str(a), str(other), "--out", str(tmp_path / "x")])
+    assert refused.exit_code == 1 and "tokenizer differs" in refused.output and "--tokenizer" in refused.output
+    assert not (tmp_path / "x").exists()

@@ -80,6 +80,10 @@ def main() -> None:
               help="Fraction of the (shuffled) training rows held out for validation.")
 @click.option("--limit", type=click.IntRange(2), default=None, help="Use only this many rows of the shuffled training data.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for the shuffle, initialisation and dropout.")
+@click.option("--split-seed", type=int, default=None, help="Seed of the train/validation split only (default: --seed).")
+@click.option("--tokenizer", "tokenizer_path", type=click.Path(dir_okay=False), default=None,
+              help="Use this tokenizer JSON (e.g. another bundle's training/tokenizer.json) instead of fitting one, "
+                   "so the new model shares its ids (needed to combine models).")
 @click.option("--members", type=click.IntRange(1), default=1, show_default=True,
               help="Train this many networks (seeds --seed, --seed+1, …) on one tokenizer and ship their average "
                    "as one graph (an ensemble: N× the inference cost).")
@@ -108,10 +112,15 @@ def train(**options) -> None:
         table = dict(text_column=options["text_column"], label_column=options["label_column"],
                      label_map=parse_label_map(options["label_map"]), quoting=options["quoting"])
         data = load_labelled(options["train_data"], **table)
-        train_rows, validation_rows = shuffle_split(data, options["validation_split"], options["seed"], options["limit"])
+        split_seed = options["seed"] if options["split_seed"] is None else options["split_seed"]
+        train_rows, validation_rows = shuffle_split(data, options["validation_split"], split_seed, options["limit"])
         test = read_table(options["test_data"], **table) if options["test_data"] else None
-    except (InputError, ExportError, ValueError) as error:
+        given = Tokenizer.load(options["tokenizer_path"]) if options["tokenizer_path"] else None
+    except (InputError, ExportError, ValueError, OSError) as error:
         _fail(error)
+    if given is not None and given.spec.max_len != options["max_len"]:
+        click.echo(f"--tokenizer: using its max length {given.spec.max_len} (not --max-len {options['max_len']})", err=True)
+        options["max_len"] = given.spec.max_len
 
     config = ClassifierConfig(
         vocab_size=options["vocab_size"], max_len=options["max_len"], embedding_dim=options["embedding_dim"],
@@ -124,7 +133,7 @@ def train(**options) -> None:
                          punctuation=options["punctuation"])
     verbose = 1 if sys.stderr.isatty() else 2
     result = train_ensemble(train_rows, validation_rows, config, spec, patience=options["patience"], verbose=verbose,
-                            log=lambda line: click.echo(line, err=True))
+                            log=lambda line: click.echo(line, err=True), tokenizer=given)
     config = result.config
     metrics = {"validation_accuracy": round(result.validation_accuracy, 5), "best_epoch": result.best_epoch,
                "train_seconds": round(result.elapsed_s, 1), "history": result.history}
@@ -139,7 +148,7 @@ def train(**options) -> None:
         epochs = result.member_epochs
         click.echo(f"refit: {', '.join(map(str, epochs))} epoch(s) on all {len(everything)} rows", err=True)
         result = train_ensemble(everything, None, replace(config, vocab_size=options["vocab_size"]), spec, epochs=epochs,
-                                verbose=verbose, log=lambda line: click.echo(line, err=True))
+                                verbose=verbose, log=lambda line: click.echo(line, err=True), tokenizer=given)
         config = result.config
         metrics["refit"] = {"rows": len(everything), "epochs": epochs if config.members > 1 else epochs[0],
                             "train_seconds": round(result.elapsed_s, 1),
@@ -154,7 +163,7 @@ def train(**options) -> None:
         "train": str(options["train_data"]),
         "train_sha256": sha256_of(options["train_data"]) if Path(options["train_data"]).is_file() else None,
         "train_rows": len(train_rows), "validation_rows": len(validation_rows),
-        "validation_split": options["validation_split"], "limit": options["limit"], "split_seed": options["seed"],
+        "validation_split": options["validation_split"], "limit": options["limit"], "split_seed": split_seed,
         "command": "attn-export " + " ".join(sys.argv[1:]),
     }
     save_training_outputs(result, out, {"metrics": metrics, "data": provenance})
@@ -214,6 +223,60 @@ def convert(keras_model: str, tokenizer_path: str, opset: int, quantize: str | N
     except (ExportError, BundleError, InputError, ValueError, FileNotFoundError) as error:
         _fail(error)
     click.echo(f"bundle {out}", err=True)
+
+
+@main.command()
+@click.argument("bundles", nargs=-1, required=True, type=click.Path(file_okay=False))
+@click.option("--opset", type=click.IntRange(14), default=17, show_default=True, help="ONNX opset of the exported graph.")
+@_FORCE
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Bundle folder to write.")
+def combine(bundles: tuple[str, ...], opset: int, force: bool, out: str) -> None:
+    """Combine trained classifier bundles (single models or ensembles, each with its training/
+    folder) into one ensemble bundle whose outputs are the mean of all their networks. They must
+    share one tokenizer (train the later ones with `--tokenizer`) and one architecture."""
+    import json
+    from dataclasses import replace
+
+    import keras
+
+    import trainer.attention  # noqa: F401  (registers the attention layers for loading)
+    from trainer.export import ExportError, prepare_out_dir
+    from trainer.models.classifier import combine_members, config_from_model
+
+    ignored = ("seed", "epochs", "members", "learning_rate", "batch_size")
+    try:
+        if len(bundles) < 2:
+            raise ExportError("combine needs at least two bundles")
+        members, tokenizer, architecture, sources = [], None, None, []
+        for folder in bundles:
+            training = Path(folder) / "training"
+            if not (training / "model.keras").is_file() or not (training / "tokenizer.json").is_file():
+                raise ExportError(f"{folder}: no training/model.keras and training/tokenizer.json to combine")
+            these = Tokenizer.load(training / "tokenizer.json")
+            if tokenizer is not None and these.to_dict() != tokenizer.to_dict():
+                raise ExportError(f"{folder}: its tokenizer differs from {bundles[0]}'s; train it with "
+                                  f"--tokenizer {Path(bundles[0]) / 'training' / 'tokenizer.json'}")
+            tokenizer = tokenizer or these
+            model = keras.saving.load_model(training / "model.keras")
+            config = config_from_model(model)
+            shape = {k: v for k, v in config.to_dict().items() if k not in ignored}
+            if architecture is not None and shape != architecture:
+                raise ExportError(f"{folder}: architecture {shape} differs from {bundles[0]}'s {architecture}")
+            architecture = architecture or shape
+            nested = [model.get_layer(f"member_{k}") for k in range(config.members)] if config.members > 1 else [model]
+            members += nested
+            history = json.loads((training / "history.json").read_text()) if (training / "history.json").is_file() else {}
+            sources.append({"bundle": str(folder), "networks": len(nested), "metrics": {
+                k: v for k, v in history.get("metrics", {}).items() if k != "history"}, "data": history.get("data", {})})
+        config = replace(config, members=len(members))
+        ensemble = combine_members(members, config)
+        target = prepare_out_dir(out, force)
+        metrics = {"combined_from": sources}
+        data = {"combined_from": [s["bundle"] for s in sources], "command": "attn-export " + " ".join(sys.argv[1:])}
+        _export(ensemble, config, tokenizer, target, opset, metrics, data, force=force)
+    except (ExportError, BundleError, ValueError, OSError) as error:
+        _fail(error)
+    click.echo(f"{len(members)} networks from {len(bundles)} bundles, bundle {out}", err=True)
 
 
 @main.command("train-translator")

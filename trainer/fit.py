@@ -167,16 +167,18 @@ def train_ensemble(
     epochs: list[int] | None = None,
     verbose: int = 2,
     log: Callable[[str], None] = print,
+    tokenizer: Tokenizer | None = None,
 ) -> TrainResult:
     """`config.members` networks (seeds seed, seed+1, …) on one tokenizer fitted on `train`, each
     keeping its own best validation epoch, combined into one model whose outputs are their means.
     With `validation=None` member k trains exactly `epochs[k]` epochs (a refit). With one member this
-    is `train_classifier`. The returned validation accuracy is the combined model's."""
+    is `train_classifier`. The returned validation accuracy is the combined model's. A given
+    `tokenizer` is used as it is instead of fitting one."""
     if config.members == 1:
         return train_classifier(train, validation, replace(config, epochs=epochs[0]) if epochs else config, spec,
-                                patience, verbose, log)
+                                patience, verbose, log, tokenizer=tokenizer)
     started = time.perf_counter()
-    results, tokenizer = [], None
+    results = []
     for k in range(config.members):
         member = member_config(config, k)
         if epochs:
@@ -189,7 +191,10 @@ def train_ensemble(
             log(f"member {k + 1}: validation accuracy {result.validation_accuracy:.4f} (epoch {result.best_epoch})")
     config = replace(config, vocab_size=tokenizer.vocab_size)
     model = combine_members([r.model for r in results], config)
-    score = accuracy(predict_probabilities(model, tokenizer, validation.texts), validation.labels) if validation else float("nan")
+    score = float("nan")
+    if validation is not None:
+        score = accuracy(predict_probabilities(model, tokenizer, validation.texts), validation.labels)
+        log(f"ensemble of {config.members}: validation accuracy {score:.4f}")
     return TrainResult(
         model=model,
         tokenizer=tokenizer,
