@@ -56,9 +56,14 @@ def test_int8_variant_passed_its_gate():
     assert bundle.manifest["precision"] == "int8" and gate["drop_points"] <= 0.5 and not gate["forced"]
 
 
-def test_shipped_translator_translates():
+def test_shipped_translator_translates_and_its_attention_aligns():
     translator = runtime.load("spa-eng")
-    results = translator.translate(["¿Dónde está la estación?", "Tengo un perro."], beam_size=4)
-    assert results[0].text == "where is the station?"
-    assert "dog" in results[1].tokens
-    assert Bundle.load(ARTIFACTS / "spa-eng-attention").manifest["metrics"]["test"]["bleu"] > 30
+    results = translator.translate(["¿Dónde está la estación?", "El perro está durmiendo en el sofá."], beam_size=4,
+                                   return_attention=True)
+    assert "station" in results[0].tokens and "dog" in results[1].tokens
+    # the weight that produced a word sits on the word it translates (not collapsed onto one position)
+    for result, target, source in ((results[0], "station", "estación"), (results[1], "dog", "perro"),
+                                   (results[1], "sleeping", "durmiendo")):
+        row = result.attention[result.tokens.index(target)]
+        assert result.source_tokens[int(row.argmax())] == source
+    assert Bundle.load(ARTIFACTS / "spa-eng-attention").manifest["metrics"]["test"]["bleu"] >= 35
