@@ -21,9 +21,9 @@ NEGATIVE = [
 ]
 
 
-# IMDB: the issue's target. NSMC: the seed tutorial's 84.47 % (the 86.5 % target is not reached yet).
+# The issues' targets: IMDB 88.5 %, NSMC 86.5 %, measured through attn-score and recorded by `bench accuracy --record`.
 @pytest.mark.parametrize("name, folder, minimum", [("imdb", "imdb-bilstm-attention", 0.885),
-                                                   ("nsmc", "nsmc-bilstm-attention", 0.8447)])
+                                                   ("nsmc", "nsmc-bilstm-attention", 0.865)])
 def test_shipped_bundle_verifies_and_records_its_target(name, folder, minimum):
     bundle = Bundle.load(ARTIFACTS / folder, verify=True)  # checksums verified
     assert runtime.shipped_bundles()[name].name == folder

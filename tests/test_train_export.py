@@ -224,7 +224,7 @@ def test_cli_combine_averages_bundles_that_share_a_tokenizer(tmp_path):
     assert Bundle.load(b).manifest["data"]["split_seed"] == 0
     result = CliRunner().invoke(export_cli, ["combine", str(a), str(b), "--out", str(c)])
     assert result.exit_code == 0, result.output
-    assert Bundle.load(c).manifest["model"]["members"] == 3
+    assert Bundle.load(c).manifest["model"]["members"] == 3 and Bundle.load(c).manifest["model"]["max_len"] == 30
     assert [n.op_type for n in onnx.load(c / "model.onnx").graph.node].count("LSTM") == 6
     texts = ["a great film with brilliant actors", "awful and boring", "", "the plot was bad but the music was good"]
     pa, pb, pc = (runtime.load(x, provider="cpu").predict(texts) for x in (a, b, c))

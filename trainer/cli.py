@@ -268,7 +268,8 @@ def combine(bundles: tuple[str, ...], opset: int, force: bool, out: str) -> None
             history = json.loads((training / "history.json").read_text()) if (training / "history.json").is_file() else {}
             sources.append({"bundle": str(folder), "networks": len(nested), "metrics": {
                 k: v for k, v in history.get("metrics", {}).items() if k != "history"}, "data": history.get("data", {})})
-        config = replace(config, members=len(members))
+        # what a saved model cannot tell (max_len of a non-location score) comes from the tokenizer
+        config = replace(config, members=len(members), max_len=tokenizer.spec.max_len)
         ensemble = combine_members(members, config)
         target = prepare_out_dir(out, force)
         metrics = {"combined_from": sources}
