@@ -30,7 +30,16 @@ def _pick_text_column(reader: TableReader, requested: str | None) -> str:
     if "text" in reader.columns:
         return "text"
     if len(reader.columns) == 1:
-        return reader.columns[0]
+        only = reader.columns[0]
+        if not only.strip() or any(c.isspace() for c in only.strip()):
+            # a header is a name; a line with spaces is most likely the first text of a header-less
+            # file, which reading it as a header would silently drop
+            raise InputError(
+                f"{reader.name}: line 1 ({only[:40]!r}) looks like a text, not a column name; for one text per "
+                f"line use --input-format lines (a .txt file is read so), or name it with --text-column if it is the header"
+            )
+        click.echo(f"{reader.name}: scoring the only column, {only!r} (line 1 is its header)", err=True)
+        return only
     raise InputError(
         f"{reader.name}: no column 'text'; the columns are: {', '.join(map(repr, reader.columns))} (pick one with --text-column)"
     )
