@@ -234,50 +234,17 @@ def combine(bundles: tuple[str, ...], opset: int, force: bool, out: str) -> None
     """Combine trained classifier bundles (single models or ensembles, each with its training/
     folder) into one ensemble bundle whose outputs are the mean of all their networks. They must
     share one tokenizer (train the later ones with `--tokenizer`) and one architecture."""
-    import json
-    from dataclasses import replace
-
-    import keras
-
-    import trainer.attention  # noqa: F401  (registers the attention layers for loading)
     from trainer.export import ExportError, prepare_out_dir
-    from trainer.models.classifier import combine_members, config_from_model
+    from trainer.fit import combine_trained
 
-    ignored = ("seed", "epochs", "members", "learning_rate", "batch_size")
     try:
-        if len(bundles) < 2:
-            raise ExportError("combine needs at least two bundles")
-        members, tokenizer, architecture, sources = [], None, None, []
-        for folder in bundles:
-            training = Path(folder) / "training"
-            if not (training / "model.keras").is_file() or not (training / "tokenizer.json").is_file():
-                raise ExportError(f"{folder}: no training/model.keras and training/tokenizer.json to combine")
-            these = Tokenizer.load(training / "tokenizer.json")
-            if tokenizer is not None and these.to_dict() != tokenizer.to_dict():
-                raise ExportError(f"{folder}: its tokenizer differs from {bundles[0]}'s; train it with "
-                                  f"--tokenizer {Path(bundles[0]) / 'training' / 'tokenizer.json'}")
-            tokenizer = tokenizer or these
-            model = keras.saving.load_model(training / "model.keras")
-            config = config_from_model(model)
-            shape = {k: v for k, v in config.to_dict().items() if k not in ignored}
-            if architecture is not None and shape != architecture:
-                raise ExportError(f"{folder}: architecture {shape} differs from {bundles[0]}'s {architecture}")
-            architecture = architecture or shape
-            nested = [model.get_layer(f"member_{k}") for k in range(config.members)] if config.members > 1 else [model]
-            members += nested
-            history = json.loads((training / "history.json").read_text()) if (training / "history.json").is_file() else {}
-            sources.append({"bundle": str(folder), "networks": len(nested), "metrics": {
-                k: v for k, v in history.get("metrics", {}).items() if k != "history"}, "data": history.get("data", {})})
-        # what a saved model cannot tell (max_len of a non-location score) comes from the tokenizer
-        config = replace(config, members=len(members), max_len=tokenizer.spec.max_len)
-        ensemble = combine_members(members, config)
+        ensemble, config, tokenizer, sources = combine_trained(bundles)
         target = prepare_out_dir(out, force)
-        metrics = {"combined_from": sources}
         data = {"combined_from": [s["bundle"] for s in sources], "command": "attn-export " + " ".join(sys.argv[1:])}
-        _export(ensemble, config, tokenizer, target, opset, metrics, data, force=force)
+        _export(ensemble, config, tokenizer, target, opset, {"combined_from": sources}, data, force=force)
     except (ExportError, BundleError, ValueError, OSError) as error:
         _fail(error)
-    click.echo(f"{len(members)} networks from {len(bundles)} bundles, bundle {out}", err=True)
+    click.echo(f"{config.members} networks from {len(bundles)} bundles, bundle {out}", err=True)
 
 
 @main.command("train-translator")

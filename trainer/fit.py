@@ -241,3 +241,43 @@ def save_training_outputs(result: TrainResult, folder: str | Path, extra: dict |
     }
     (target / "history.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     return target
+
+
+def combine_trained(folders) -> tuple[object, ClassifierConfig, Tokenizer, list[dict]]:
+    """Read the training/ folders that `save_training_outputs` wrote (single models or ensembles)
+    and combine every network into one ensemble: (model, config, tokenizer, one summary per folder).
+    All must share one tokenizer and one architecture; ValueError names the folder otherwise."""
+    import json
+
+    import keras
+
+    import trainer.attention  # noqa: F401  (registers the attention layers for loading)
+    from trainer.models.classifier import config_from_model
+
+    ignored = ("seed", "epochs", "members", "learning_rate", "batch_size")
+    if len(folders) < 2:
+        raise ValueError("combine needs at least two bundles")
+    members, tokenizer, architecture, sources, config = [], None, None, [], None
+    for folder in folders:
+        training = Path(folder) / "training"
+        if not (training / "model.keras").is_file() or not (training / "tokenizer.json").is_file():
+            raise ValueError(f"{folder}: no training/model.keras and training/tokenizer.json to combine")
+        these = Tokenizer.load(training / "tokenizer.json")
+        if tokenizer is not None and these.to_dict() != tokenizer.to_dict():
+            raise ValueError(f"{folder}: its tokenizer differs from {folders[0]}'s; train it with "
+                             f"--tokenizer {Path(folders[0]) / 'training' / 'tokenizer.json'}")
+        tokenizer = tokenizer or these
+        model = keras.saving.load_model(training / "model.keras")
+        config = config_from_model(model)
+        shape = {k: v for k, v in config.to_dict().items() if k not in ignored}
+        if architecture is not None and shape != architecture:
+            raise ValueError(f"{folder}: architecture {shape} differs from {folders[0]}'s {architecture}")
+        architecture = architecture or shape
+        nested = [model.get_layer(f"member_{k}") for k in range(config.members)] if config.members > 1 else [model]
+        members += nested
+        history = json.loads((training / "history.json").read_text()) if (training / "history.json").is_file() else {}
+        sources.append({"bundle": str(folder), "networks": len(nested), "data": history.get("data", {}),
+                        "metrics": {k: v for k, v in history.get("metrics", {}).items() if k != "history"}})
+    # what a saved model cannot tell (max_len of a non-location score) comes from the tokenizer
+    config = replace(config, members=len(members), max_len=tokenizer.spec.max_len)
+    return combine_members(members, config), config, tokenizer, sources
