@@ -195,10 +195,7 @@ def classifier(bundle, data, limit, repeats, threads, json_out):
 def tune(bundle, data, limit, repeats):
     """Throughput of the fp32 bundle over batch token budgets and session settings, and the share of
     end-to-end time spent tokenizing (medians of repeats, same texts)."""
-    import onnxruntime as ort
-
     import runtime
-    from runtime import session as session_module
 
     classifier = runtime.load(bundle, provider="cpu")
     sample = sample_texts(data, limit, classifier.tokenizer)
@@ -225,15 +222,11 @@ def tune(bundle, data, limit, repeats):
         click.echo(f"| batch_tokens {budget} | {rate(runtime.load(bundle, provider='cpu', batch_tokens=budget).predict):.0f} |")
     for threads in (1, 2):
         click.echo(f"| threads {threads} | {rate(runtime.load(bundle, provider='cpu', threads=threads).predict):.0f} |")
-    original = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    for name, level in (("graph optimization basic", ort.GraphOptimizationLevel.ORT_ENABLE_BASIC),
-                        ("graph optimization off", ort.GraphOptimizationLevel.ORT_DISABLE_ALL)):
-        session_module.GRAPH_OPTIMIZATION = level
-        click.echo(f"| {name} | {rate(runtime.load(bundle, provider='cpu').predict):.0f} |")
-    session_module.GRAPH_OPTIMIZATION = original
-    session_module.MEMORY_ARENA = False
-    click.echo(f"| CPU memory arena off | {rate(runtime.load(bundle, provider='cpu').predict):.0f} |")
-    session_module.MEMORY_ARENA = True
+    for name, options in (("graph optimization basic", {"optimization": "basic"}),
+                          ("graph optimization off", {"optimization": "off"}),
+                          ("CPU memory arena off", {"memory_arena": False})):
+        scorer = runtime.load(bundle, provider="cpu", session_options=runtime.SessionOptions(**options)).predict
+        click.echo(f"| {name} | {rate(scorer):.0f} |")
 
 
 @main.command()
@@ -337,6 +330,11 @@ def report(results, sample, machine_line, threads, limit, repeats, fpt):
             continue
         ok = value >= goal if direction == ">=" else value <= goal
         click.echo(f"  {'MET ' if ok else 'MISS'} {description} = {value:.2f} (target {direction} {goal:g})")
+
+
+from bench.cli_bench import cli as _cli  # noqa: E402  (python -m bench cli: attn-score end to end vs in-memory)
+
+main.add_command(_cli)
 
 
 if __name__ == "__main__":

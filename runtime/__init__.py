@@ -13,7 +13,7 @@ from pathlib import Path
 from runtime.bundle import Bundle, BundleError
 from runtime.classifier import DEFAULT_BATCH_TOKENS, Classifier
 from runtime.io import InputError
-from runtime.session import ProviderError, available_providers
+from runtime.session import ProviderError, SessionOptions, available_providers
 from runtime.translator import Translation, Translator
 
 __all__ = [
@@ -26,6 +26,7 @@ __all__ = [
     "BundleError",
     "InputError",
     "ProviderError",
+    "SessionOptions",
     "available_providers",
 ]
 
@@ -70,6 +71,7 @@ def load(
     threads: int = 0,
     batch_tokens: int = DEFAULT_BATCH_TOKENS,
     verify: bool = True,
+    session_options: SessionOptions | dict | None = None,
 ) -> Classifier | Translator:
     """Load a bundle (a folder, a shipped short name such as 'imdb', or None for the default):
     a Classifier for a sentiment bundle, a Translator for a translation bundle.
@@ -79,8 +81,10 @@ def load(
     threads: onnxruntime intra-op threads (0 = onnxruntime's default).
     batch_tokens: token budget per batch (rows x padded length).
     verify: check each graph's sha256 against the manifest.
+    session_options: onnxruntime settings, `runtime.SessionOptions(threads=1, optimization="basic",
+    memory_arena=False)` or a dict of those fields (a non-zero `threads` above overrides its threads).
     """
     bundle = Bundle.load(resolve_bundle_path(path), verify=verify)
     if bundle.task == "translation":
-        return Translator(bundle, provider=provider, threads=threads)
-    return Classifier(bundle, provider=provider, threads=threads, batch_tokens=batch_tokens)
+        return Translator(bundle, provider=provider, threads=threads, session_options=session_options)
+    return Classifier(bundle, provider=provider, threads=threads, batch_tokens=batch_tokens, session_options=session_options)

@@ -31,7 +31,8 @@ class Classifier:
     """Scores texts with a sentiment bundle. Thread-safe: `predict`, `predict_labels` and `explain`
     may be called from several threads at once (onnxruntime sessions are)."""
 
-    def __init__(self, bundle: Bundle, provider: str = "auto", threads: int = 0, batch_tokens: int = DEFAULT_BATCH_TOKENS):
+    def __init__(self, bundle: Bundle, provider: str = "auto", threads: int = 0, batch_tokens: int = DEFAULT_BATCH_TOKENS,
+                 session_options=None):
         if bundle.task != "sentiment":
             raise BundleError(f"{bundle.path}: task is {bundle.task!r}, a Classifier needs a 'sentiment' bundle")
         if batch_tokens < 1:
@@ -40,7 +41,7 @@ class Classifier:
         self.tokenizer = bundle.tokenizer
         self.labels: list[str] = list(bundle.manifest["labels"])
         self.batch_tokens = batch_tokens
-        self._session, self.provider = make_session(bundle.graph_path("model"), provider, threads)
+        self._session, self.provider = make_session(bundle.graph_path("model"), provider, threads, session_options)
 
     def _score(self, texts: Sequence[str], want_attention: bool) -> tuple[np.ndarray, list[np.ndarray]]:
         """Probabilities (N,) and, if asked, each row's attention over its own tokens."""

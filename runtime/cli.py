@@ -14,11 +14,16 @@ from typing import Iterator
 
 import click
 
+from runtime import catalog
 from runtime.bundle import BundleError
+from runtime.catalog import version
 from runtime.classifier import DEFAULT_BATCH_TOKENS
 from runtime.io import AtomicWriter, InputError, TableReader
+from runtime.parquet import ParquetOutput, ParquetReader, is_parquet
+from runtime.progress import Progress
+from runtime.progress import wanted as progress_wanted
 from runtime.pipeline import DEFAULT_CHUNK_ROWS, plan_threads, score_rows, translate_rows
-from runtime.session import PROVIDERS, ProviderError
+from runtime.session import OPTIMIZATION_LEVELS, PROVIDERS, ProviderError, SessionOptions
 
 
 
@@ -47,7 +52,10 @@ def _pick_text_column(reader: TableReader, requested: str | None) -> str:
 def _open_input(path, fmt, encoding, quoting, text_column, id_column) -> tuple[TableReader, str, str | None]:
     """The reader, the text column and the id column (given, else 'id' when present, else None =
     row numbers). Fails before any work on a missing file or column."""
-    reader = TableReader(path, fmt=fmt, encoding=encoding, quoting=quoting)
+    if fmt == "parquet" or (fmt == "auto" and is_parquet(path)):
+        reader = ParquetReader(path)  # streamed by row group; pyarrow is the `parquet` extra
+    else:
+        reader = TableReader(path, fmt=fmt, encoding=encoding, quoting=quoting)
     text_column = _pick_text_column(reader, text_column)
     if id_column:
         reader.require(id_column, "id column")
@@ -105,7 +113,10 @@ class _Output:
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
-@click.argument("input_path", metavar="INPUT", type=str)
+@click.argument("input_path", metavar="INPUT", type=str, required=False)
+@click.version_option(version(), "--version", prog_name="attn-score", message="%(prog)s (attn-onnx) %(version)s")
+@click.option("--list-models", is_flag=True, help="List the shipped models (and the --model folder) with task, languages, "
+              "accuracy, precision and size, then exit.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
               help="Output file, written atomically (temp file + rename). Default: stdout.")
 @click.option("--model", "model", default=None,
@@ -116,75 +127,116 @@ class _Output:
               help="Probability at or above which a row gets the positive label.")
 @click.option("--explain", "explain_k", type=click.IntRange(0), default=0, show_default=True,
               help="Add the K most attended tokens with their weights.")
-@click.option("--format", "output_format", type=click.Choice(["csv", "jsonl"]), default="csv", show_default=True,
-              help="Output format.")
-@click.option("--input-format", type=click.Choice(["auto", "csv", "tsv", "jsonl", "lines"]), default="auto", show_default=True,
-              help="Input format; auto decides by file name (.csv, .tsv, .jsonl, .txt = lines, optionally .gz), stdin is csv.")
+@click.option("--format", "output_format", type=click.Choice(["csv", "jsonl", "parquet"]), default="csv", show_default=True,
+              help="Output format (parquet needs -o and pip install 'attn-onnx[parquet]').")
+@click.option("--input-format", type=click.Choice(["auto", "csv", "tsv", "jsonl", "lines", "parquet"]), default="auto", show_default=True,
+              help="Input format; auto decides by file name (.csv, .tsv, .jsonl, .txt = lines, optionally .gz; .parquet), stdin is csv.")
 @click.option("--quoting", type=click.Choice(["auto", "csv", "none"]), default="auto", show_default=True,
               help="Quote processing: csv (standard quoting), none (literal quotes); auto = csv for CSV, none for TSV.")
 @click.option("--encoding", default="utf-8", show_default=True, help="Text encoding of the input.")
 @click.option("--provider", type=click.Choice(["auto", *PROVIDERS]), default="auto", show_default=True,
               help="onnxruntime execution provider; an explicit one that is unavailable is an error.")
 @click.option("--threads", type=click.IntRange(0), default=0, show_default=True, help="Intra-op threads (0 = onnxruntime default).")
+@click.option("--graph-optimization", type=click.Choice(list(OPTIMIZATION_LEVELS)), default="all", show_default=True,
+              help="onnxruntime graph optimization level.")
+@click.option("--memory-arena/--no-memory-arena", default=True, show_default=True,
+              help="onnxruntime's CPU memory arena (off: lower peak memory, slower allocation).")
 @click.option("--batch-tokens", type=click.IntRange(1), default=DEFAULT_BATCH_TOKENS, show_default=True,
               help="Token budget per batch (rows x padded length).")
 @click.option("--workers", type=click.IntRange(0), default=0, show_default=True,
               help="Inference workers (0 = one per core on CPU, 1 on a GPU); reading and tokenizing run beside them.")
 @click.option("--chunk-rows", type=click.IntRange(1), default=DEFAULT_CHUNK_ROWS, show_default=True,
               help="Rows read, tokenized and length-sorted together; memory stays within (workers + 4) chunks.")
+@click.option("--report", "report_path", type=click.Path(dir_okay=False), default=None,
+              help="Also write a self-contained HTML report: words shaded by attention, most attended words, "
+                   "histogram (needs pip install 'attn-onnx[report]').")
+@click.option("--report-rows", type=click.IntRange(1), default=200, show_default=True,
+              help="Rows shown in the report: a uniform random sample (seed 0) when the input has more.")
 @click.option("--progress/--no-progress", default=None, help="Progress on stderr (default: when stderr is a terminal).")
-def main(input_path, output, model, text_column, id_column, threshold, explain_k, output_format, input_format,
-         quoting, encoding, provider, threads, batch_tokens, workers, chunk_rows, progress) -> None:
+def main(input_path, list_models, output, model, text_column, id_column, threshold, explain_k, output_format, input_format,
+         quoting, encoding, provider, threads, graph_optimization, memory_arena, batch_tokens, workers, chunk_rows, report_path,
+         report_rows, progress) -> None:
     """Score sentiment for every row of INPUT (CSV, TSV or JSONL, optionally .gz; '-' for stdin).
 
     Writes one row per input row, in input order: id, probability, label (and explanation with
     --explain). A summary line (rows, rows/s, provider) goes to stderr."""
     import runtime
 
+    if list_models:
+        try:
+            click.echo(catalog.table(catalog.listing(model)))
+        except BundleError as error:
+            raise click.ClickException(str(error)) from None
+        return
+    if input_path is None:
+        raise click.UsageError("Missing argument 'INPUT'.")
     started = time.perf_counter()
-    show_progress, count = False, 0
+    count, bar = 0, None
     try:
         workers, threads = plan_threads(workers, threads, provider)
-        classifier = runtime.load(model, provider=provider, threads=threads, batch_tokens=batch_tokens)
+        options = SessionOptions(threads=threads, optimization=graph_optimization, memory_arena=memory_arena)
+        classifier = runtime.load(model, provider=provider, batch_tokens=batch_tokens, session_options=options)
         if not isinstance(classifier, runtime.Classifier):
             raise BundleError(f"{classifier.bundle.path}: task is {classifier.bundle.task!r}; attn-score needs a "
                               "sentiment bundle (use attn-translate for translation)")
         reader, text_column, id_column = _open_input(input_path, input_format, encoding, quoting, text_column, id_column)
-        show_progress = sys.stderr.isatty() if progress is None else progress
+        report = _report(classifier, report_path, report_rows, input_path, output) if report_path else None
+        bar = Progress(progress_wanted(progress), reader.size, "rows", desc="scoring")
+        if output_format == "parquet" and output in (None, "-"):
+            raise InputError("--format parquet writes a file: pass -o FILE.parquet")
         with AtomicWriter(output) as handle:
-            out = _Output(handle, output_format, explain_k > 0)
-            scored = score_rows(classifier, _rows(reader, text_column, id_column), explain_k, workers=workers, chunk_rows=chunk_rows)
-            for chunk, probabilities, _, explanations in scored:
+            out = ParquetOutput(handle.buffer, explain_k > 0) if output_format == "parquet" else _Output(handle, output_format, explain_k > 0)
+            scored = score_rows(classifier, _rows(reader, text_column, id_column), explain_k, workers=workers,
+                                chunk_rows=chunk_rows, position=reader.position, want_attention=report is not None)
+            for chunk, probabilities, attention, explanations, position in scored:
                 for (row_id, _), probability, explanation in zip(chunk, probabilities, explanations):
                     out.write(row_id, probability, classifier.labels[int(probability >= threshold)], explanation)
                 count += len(chunk)
-                if show_progress:
-                    rate = count / (time.perf_counter() - started)
-                    click.echo(f"\r{plural(count, 'row')} scored ({rate:,.0f} rows/s)", err=True, nl=False)
+                bar.advance(len(chunk), position)
+                if report is not None:
+                    report.add(chunk, probabilities, attention, threshold)
+            if output_format == "parquet":
+                out.close()  # the footer, before the file is renamed into place
+        if report is not None:
+            report.write(report_path, reader.name)
     except (InputError, BundleError, ProviderError) as error:
-        if show_progress and count:
-            click.echo("", err=True)  # end the progress line before the error
+        if bar is not None:
+            bar.close()  # end the progress line before the error
         raise click.ClickException(str(error)) from None
     except BrokenPipeError:  # `attn-score x.csv | head`: the reader left; not an error of ours
         sys.stderr.close()
         sys.exit(1)
+    finally:
+        if bar is not None:
+            bar.close()
     elapsed = time.perf_counter() - started
-    if show_progress:
-        click.echo("", err=True)
     target = output or "stdout"
     click.echo(f"scored {plural(count, 'row')} in {elapsed:.1f} s ({count / elapsed:,.0f} rows/s) with {classifier.provider} -> {target}", err=True)
+
+
+def _report(classifier, path: str, rows: int, input_path: str, output: str | None):
+    """The report collector; its file may be neither the input nor the output."""
+    from pathlib import Path
+
+    from runtime.report import Report
+
+    target = Path(path).resolve()
+    if (input_path != "-" and target == Path(input_path).resolve()) or (output not in (None, "-") and target == Path(output).resolve()):
+        raise InputError(f"{path}: --report would overwrite the {'input' if target == Path(input_path).resolve() else 'output'}; pick another name")
+    return Report(classifier, rows=rows)
 
 
 # === attn-translate ===
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("input_path", metavar="INPUT", type=str)
+@click.version_option(version(), "--version", prog_name="attn-translate", message="%(prog)s (attn-onnx) %(version)s")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
               help="Output file, written atomically (temp file + rename). Default: stdout.")
 @click.option("--model", "model", default="spa-eng", show_default=True, help="Translation bundle folder or shipped short name.")
 @click.option("--text-column", default=None, help="Column with the sentences (CSV/TSV/JSONL). Default: 'text', or the only column.")
 @click.option("--id-column", default=None, help="Column with row ids. Default: 'id' if present, else the row number.")
-@click.option("--input-format", type=click.Choice(["auto", "csv", "tsv", "jsonl", "lines"]), default="auto", show_default=True,
-              help="Input format; auto decides by file name (.txt = one sentence per line), stdin is lines.")
+@click.option("--input-format", type=click.Choice(["auto", "csv", "tsv", "jsonl", "lines", "parquet"]), default="auto", show_default=True,
+              help="Input format; auto decides by file name (.txt = one sentence per line, .parquet), stdin is lines.")
 @click.option("--format", "output_format", type=click.Choice(["txt", "csv", "jsonl"]), default="txt", show_default=True,
               help="txt: one translation per line; csv/jsonl: id, source, translation, score.")
 @click.option("--beam-size", type=click.IntRange(1), default=4, show_default=True, help="Beam width (1 = greedy).")
@@ -195,30 +247,38 @@ def main(input_path, output, model, text_column, id_column, threshold, explain_k
 @click.option("--encoding", default="utf-8", show_default=True, help="Text encoding of the input.")
 @click.option("--provider", type=click.Choice(["auto", *PROVIDERS]), default="auto", show_default=True, help="onnxruntime execution provider.")
 @click.option("--threads", type=click.IntRange(0), default=0, show_default=True, help="Intra-op threads (0 = onnxruntime default).")
+@click.option("--graph-optimization", type=click.Choice(list(OPTIMIZATION_LEVELS)), default="all", show_default=True,
+              help="onnxruntime graph optimization level.")
+@click.option("--memory-arena/--no-memory-arena", default=True, show_default=True,
+              help="onnxruntime's CPU memory arena (off: lower peak memory, slower allocation).")
 @click.option("--workers", type=click.IntRange(0), default=0, show_default=True,
               help="Translation workers (0 = one per core on CPU, 1 on a GPU).")
+@click.option("--progress/--no-progress", default=None, help="Progress on stderr (default: when stderr is a terminal).")
 def translate_main(input_path, output, model, text_column, id_column, input_format, output_format, beam_size, max_length,
-                   plot_dir, quoting, encoding, provider, threads, workers) -> None:
+                   plot_dir, quoting, encoding, provider, threads, graph_optimization, memory_arena, workers, progress) -> None:
     """Translate every sentence of INPUT (text lines, a CSV/TSV/JSONL column, optionally .gz; '-' for stdin).
 
     One output row per input row, in input order. A summary line goes to stderr."""
     import runtime
 
-    started, count = time.perf_counter(), 0
+    started, count, bar = time.perf_counter(), 0, None
     try:
         workers, threads = plan_threads(workers, threads, provider)
-        translator = runtime.load(model, provider=provider, threads=threads)
+        options = SessionOptions(threads=threads, optimization=graph_optimization, memory_arena=memory_arena)
+        translator = runtime.load(model, provider=provider, session_options=options)
         if not isinstance(translator, runtime.Translator):
             raise BundleError(f"{translator.bundle.path}: task is {translator.bundle.task!r}; attn-translate needs a translation bundle")
         if input_format == "auto" and input_path == "-":
             input_format = "lines"
         reader, text_column, id_column = _open_input(input_path, input_format, encoding, quoting, text_column, id_column)
         plotter = _attention_plotter(plot_dir) if plot_dir else None
+        bar = Progress(progress_wanted(progress), reader.size, "sentences", desc="translating")
         with AtomicWriter(output) as handle:
             writer = csv.writer(handle, lineterminator="\n") if output_format == "csv" else None
             translated = translate_rows(translator, _rows(reader, text_column, id_column), workers=workers, chunk_rows=128,
-                                        beam_size=beam_size, max_length=max_length, return_attention=plotter is not None)
-            for chunk, results in translated:
+                                        position=reader.position, beam_size=beam_size, max_length=max_length,
+                                        return_attention=plotter is not None)
+            for chunk, results, position in translated:
                 for (row_id, text), result in zip(chunk, results):
                     if writer is not None:
                         if count == 0:
@@ -232,11 +292,17 @@ def translate_main(input_path, output, model, text_column, id_column, input_form
                     if plotter is not None:
                         plotter(row_id, result)
                     count += 1
+                bar.advance(len(chunk), position)
     except (InputError, BundleError, ProviderError) as error:
+        if bar is not None:
+            bar.close()
         raise click.ClickException(str(error)) from None
     except BrokenPipeError:
         sys.stderr.close()
         sys.exit(1)
+    finally:
+        if bar is not None:
+            bar.close()
     elapsed = time.perf_counter() - started
     click.echo(f"translated {plural(count, 'sentence')} in {elapsed:.1f} s ({count / elapsed:,.1f}/s, beam {beam_size}) "
                f"with {translator.provider} -> {output or 'stdout'}", err=True)

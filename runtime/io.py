@@ -38,6 +38,17 @@ def detect_format(path: str) -> str:
     return "csv"
 
 
+def _stdin_binary() -> IO[bytes]:
+    """stdin's bytes through a reader of our own on fd 0 (left open). The streaming pipeline reads
+    on a daemon thread; had it been blocked inside sys.stdin.buffer at Ctrl-C, the interpreter would
+    abort at exit ("could not acquire lock for <stdin> at interpreter shutdown")."""
+    try:
+        fd = sys.stdin.fileno()
+    except (AttributeError, OSError, ValueError):  # a replaced stdin (click's CliRunner)
+        return sys.stdin.buffer
+    return open(fd, "rb", closefd=False)
+
+
 class TableReader:
     """Reads a table row by row. `columns` is known as soon as the reader is built (header read),
     so a missing column fails before any work is done. `records()` yields (line, {column: value}).
@@ -67,7 +78,7 @@ class TableReader:
     # === Lines ===
     def _open_binary(self) -> IO[bytes]:
         if self.path == "-":
-            return sys.stdin.buffer
+            return _stdin_binary()
         try:
             handle = open(self.path, "rb")
         except FileNotFoundError:
@@ -76,9 +87,27 @@ class TableReader:
             raise InputError(f"{self.name}: is a directory, expected a file") from None
         except OSError as error:
             raise InputError(f"{self.name}: cannot open ({error.strerror})") from None
+        self._raw = handle  # the file on disk: its position is the progress bar's (compressed bytes for .gz)
         if self.path.lower().endswith(".gz"):
             return gzip.GzipFile(fileobj=handle)
         return handle
+
+    @property
+    def size(self) -> int | None:
+        """Bytes of the input file on disk (compressed for .gz); None for stdin and non-files."""
+        raw = getattr(self, "_raw", None)
+        try:
+            return os.fstat(raw.fileno()).st_size if raw is not None and os.path.isfile(self.path) else None
+        except OSError:
+            return None
+
+    def position(self) -> int | None:
+        """Bytes of the input file read so far (compressed for .gz); None when unknown."""
+        raw = getattr(self, "_raw", None)
+        try:
+            return raw.tell() if raw is not None and not raw.closed else self.size
+        except (OSError, ValueError):
+            return None
 
     def _decoded_lines(self) -> Iterator[str]:
         """Decode line by line so an undecodable byte is reported with its exact line."""

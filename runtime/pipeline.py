@@ -21,7 +21,7 @@ import os
 import queue
 import threading
 from itertools import islice
-from typing import Callable, Iterable, Iterator, TypeVar
+from typing import Callable, Iterable, Iterator, NamedTuple, TypeVar
 
 from runtime.session import resolve_provider
 
@@ -109,7 +109,10 @@ def ordered_map(chunks: Iterable, prepare: Callable, work: Callable, workers: in
     try:
         while True:
             while index not in pending:
-                got, chunk, result = results.get()
+                try:  # wake up now and then: a Ctrl-C delivered to another thread is acted on only
+                    got, chunk, result = results.get(timeout=0.2)  # when this (main) thread runs Python
+                except queue.Empty:
+                    continue
                 pending[got] = (chunk, result)
             chunk, result = pending.pop(index)
             if chunk is _END:
@@ -127,35 +130,45 @@ def ordered_map(chunks: Iterable, prepare: Callable, work: Callable, workers: in
             thread.join(timeout=5)  # be blocked on its input (stdin) and stops at its next chunk
 
 
+class Scored(NamedTuple):
+    chunk: list  # (id, text) pairs
+    probabilities: object  # float32 (rows,)
+    attention: list  # per row its attention over its own tokens (when asked for), else []
+    explanations: list  # per row its top-k (token, weight) pairs, or None
+    position: int | None  # bytes of the input read once this chunk was (for progress)
+
+
 def score_rows(classifier, rows: Iterable[tuple[str, str]], explain_k: int = 0, want_attention: bool = False,
-               workers: int = 2, chunk_rows: int = DEFAULT_CHUNK_ROWS) -> Iterator[tuple[list, object, list, list]]:
-    """attn-score's pipeline: (chunk of (id, text), probabilities, attention rows or [], top-k
-    explanations or Nones) per chunk, in input order. Tokenizing runs on the reader thread;
-    scoring and the explanations on the workers."""
+               workers: int = 2, chunk_rows: int = DEFAULT_CHUNK_ROWS, position: Callable[[], int | None] | None = None
+               ) -> Iterator[Scored]:
+    """attn-score's pipeline: a `Scored` per chunk, in input order. Tokenizing runs on the reader
+    thread; scoring and the explanations on the workers. `position()` is read on the reader thread
+    just after each chunk."""
     attention_wanted = want_attention or explain_k > 0
 
     def prepare(chunk):
-        return classifier.tokenizer.encode([text for _, text in chunk])
+        encoded = classifier.tokenizer.encode([text for _, text in chunk])
+        return chunk, encoded, position() if position else None
 
     def work(item):
-        chunk, (ids, lengths) = item
+        chunk, (ids, lengths), at = item
         probabilities, attention = classifier.score_encoded(ids, lengths, want_attention=attention_wanted)
         if explain_k:
             explanations = classifier.top_attended([text for _, text in chunk], attention, explain_k)
         else:
             explanations = [None] * len(chunk)
-        return probabilities, attention, explanations
+        return Scored(chunk, probabilities, attention, explanations, at)
 
-    for chunk, (probabilities, attention, explanations) in ordered_map(
-        chunked(rows, chunk_rows), lambda chunk: (chunk, prepare(chunk)), work, workers
-    ):
-        yield chunk, probabilities, attention, explanations
+    for _, scored in ordered_map(chunked(rows, chunk_rows), prepare, work, workers):
+        yield scored
 
 
 def translate_rows(translator, rows: Iterable[tuple[str, str]], workers: int = 2, chunk_rows: int = 256,
-                   **options) -> Iterator[tuple[list, list]]:
-    """attn-translate's pipeline: (chunk of (id, text), translations) per chunk, in input order."""
-    def work(chunk):
-        return translator.translate([text for _, text in chunk], **options)
+                   position: Callable[[], int | None] | None = None, **options) -> Iterator[tuple[list, list, int | None]]:
+    """attn-translate's pipeline: (chunk of (id, text), translations, input position) per chunk, in input order."""
+    def work(item):
+        chunk, at = item
+        return chunk, translator.translate([text for _, text in chunk], **options), at
 
-    yield from ordered_map(chunked(rows, chunk_rows), lambda chunk: chunk, work, workers)
+    for _, result in ordered_map(chunked(rows, chunk_rows), lambda chunk: (chunk, position() if position else None), work, workers):
+        yield result

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 import onnxruntime as ort
@@ -19,8 +20,60 @@ PROVIDERS = {
 }
 _SHORT = {full: short for short, full in PROVIDERS.items()}
 AUTO_PREFERENCE = ("cuda", "cpu")  # TensorRT builds engines at start-up: ask for it explicitly
-GRAPH_OPTIMIZATION = ort.GraphOptimizationLevel.ORT_ENABLE_ALL  # settings `python -m bench tune` compares
-MEMORY_ARENA = True
+OPTIMIZATION_LEVELS = {
+    "off": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
+    "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
+    "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
+    "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
+}
+
+
+@dataclass(frozen=True)
+class SessionOptions:
+    """onnxruntime session settings, passed explicitly (`runtime.load(..., session_options=...)`,
+    the commands' --threads / --graph-optimization / --no-memory-arena); `python -m bench tune`
+    compares them.
+
+    threads: intra-op threads (0 = onnxruntime's default, one per core)
+    inter_op_threads: threads across independent nodes (0 = default; used only by a parallel executor)
+    optimization: graph optimization level: off, basic, extended, all
+    memory_arena: onnxruntime's CPU memory arena (faster reuse, higher peak memory)
+    """
+
+    threads: int = 0
+    inter_op_threads: int = 0
+    optimization: str = "all"
+    memory_arena: bool = True
+
+    def __post_init__(self) -> None:
+        if self.optimization not in OPTIMIZATION_LEVELS:
+            raise ValueError(f"optimization must be one of {', '.join(OPTIMIZATION_LEVELS)}, got {self.optimization!r}")
+        if self.threads < 0 or self.inter_op_threads < 0:
+            raise ValueError("threads must be >= 0 (0 = onnxruntime's default)")
+
+    @classmethod
+    def of(cls, value: "SessionOptions | dict | None", threads: int = 0) -> "SessionOptions":
+        """SessionOptions from an instance, a dict of its fields, or None (defaults); a non-zero
+        `threads` (the older keyword) sets the intra-op threads."""
+        if value is None:
+            value = cls()
+        elif isinstance(value, dict):
+            unknown = sorted(set(value) - {f.name for f in fields(cls)})
+            if unknown:
+                raise ValueError(f"unknown session option(s) {unknown}; known: {[f.name for f in fields(cls)]}")
+            value = cls(**value)
+        elif not isinstance(value, cls):
+            raise TypeError(f"session_options must be runtime.SessionOptions or a dict, got {type(value).__name__}")
+        return replace(value, threads=threads) if threads else value
+
+    def to_ort(self) -> ort.SessionOptions:
+        options = ort.SessionOptions()
+        options.graph_optimization_level = OPTIMIZATION_LEVELS[self.optimization]
+        options.enable_cpu_mem_arena = self.memory_arena
+        options.intra_op_num_threads = self.threads
+        options.inter_op_num_threads = self.inter_op_threads
+        options.log_severity_level = 3  # provider fallbacks are reported by us, not as ORT warnings
+        return options
 
 
 class ProviderError(RuntimeError):
@@ -46,15 +99,13 @@ def resolve_provider(choice: str) -> str:
     return choice
 
 
-def make_session(model_path: str | Path, provider: str = "auto", threads: int = 0) -> tuple[ort.InferenceSession, str]:
+def make_session(model_path: str | Path, provider: str = "auto", threads: int = 0,
+                 session_options: SessionOptions | dict | None = None) -> tuple[ort.InferenceSession, str]:
     """(session, provider actually used). An explicit provider that onnxruntime did not take (no
-    GPU, missing CUDA libraries) raises ProviderError; 'auto' falls back to CPU and logs it."""
+    GPU, missing CUDA libraries) raises ProviderError; 'auto' falls back to CPU and logs it.
+    `session_options` (SessionOptions or a dict of its fields); a non-zero `threads` overrides its threads."""
     chosen = resolve_provider(provider)
-    options = ort.SessionOptions()
-    options.graph_optimization_level = GRAPH_OPTIMIZATION
-    options.enable_cpu_mem_arena = MEMORY_ARENA
-    options.intra_op_num_threads = max(0, threads)
-    options.log_severity_level = 3  # provider fallbacks are reported by us, not as ORT warnings
+    options = SessionOptions.of(session_options, threads=max(0, threads)).to_ort()
     wanted = [PROVIDERS[chosen]] + (["CPUExecutionProvider"] if chosen != "cpu" else [])
     session = ort.InferenceSession(str(model_path), sess_options=options, providers=wanted)
     used = _SHORT.get(session.get_providers()[0], session.get_providers()[0])

@@ -77,7 +77,7 @@ class Beam:
 class Translator:
     """Translates sentences with a translation bundle. Thread-safe like the Classifier."""
 
-    def __init__(self, bundle: Bundle, provider: str = "auto", threads: int = 0, batch_size: int = 64):
+    def __init__(self, bundle: Bundle, provider: str = "auto", threads: int = 0, batch_size: int = 64, session_options=None):
         if bundle.task != "translation":
             raise BundleError(f"{bundle.path}: task is {bundle.task!r}, a Translator needs a 'translation' bundle")
         self.bundle = bundle
@@ -87,8 +87,8 @@ class Translator:
         self.end_id = self.target_tokenizer.id_of(END)
         self.max_length = int(bundle.manifest["model"].get("max_target_len", 40))
         self.batch_size = batch_size
-        self._encoder, self.provider = make_session(bundle.graph_path("encoder"), provider, threads)
-        self._step, _ = make_session(bundle.graph_path("decoder_step"), provider, threads)
+        self._encoder, self.provider = make_session(bundle.graph_path("encoder"), provider, threads, session_options)
+        self._step, _ = make_session(bundle.graph_path("decoder_step"), provider, threads, session_options)
 
     def translate(self, sentences: Sequence[str], beam_size: int = 4, max_length: int | None = None,
                   return_attention: bool = False) -> list[Translation]:

@@ -15,6 +15,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up
 import click
 
 from runtime.bundle import BundleError, sha256_of
+from runtime.catalog import version
 from runtime.io import InputError
 from runtime.tokenizer import Tokenizer, TokenizerSpec
 
@@ -40,6 +41,7 @@ _FORCE = click.option("--force", is_flag=True,
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(version(), "--version", prog_name="attn-export", message="%(prog)s (attn-onnx) %(version)s")
 def main() -> None:
     """Train BiLSTM + attention classifiers and export them as fast ONNX bundles
     (fused LSTM ops with sequence lengths, parity-checked against Keras)."""

@@ -1,0 +1,75 @@
+"""The models a user can run: shipped bundles and any bundle folder, with task, languages,
+headline accuracy, precision and size (`attn-score --list-models`), and the package version."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from runtime.bundle import Bundle, BundleError
+
+# Shipped bundles predate a `languages` manifest field: what their data is in.
+SHIPPED_LANGUAGES = {"imdb": "en", "imdb-int8": "en", "nsmc": "ko", "spa-eng": "es -> en"}
+
+
+def version() -> str:
+    """The installed attn-onnx version ('unknown' in a checkout that was never installed)."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed
+
+    try:
+        return installed("attn-onnx")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def _score(manifest: dict) -> str:
+    metrics = manifest.get("metrics") or {}
+    if manifest.get("task") == "translation":
+        test = metrics.get("test") or {}
+        return f"BLEU {test['bleu']:.2f} (test)" if "bleu" in test else "-"
+    for key, where in (("attn_score_test", "test, attn-score"), ("test_accuracy", "test"), ("validation_accuracy", "validation")):
+        value = metrics.get(key)
+        if isinstance(value, dict):
+            value = value.get("accuracy")
+        if isinstance(value, (int, float)):
+            return f"{100 * value:.2f} % ({where})"
+    return "-"
+
+
+def describe(path: str | Path, name: str | None = None) -> dict:
+    """One row of the listing for a bundle folder (a broken folder says why instead of failing)."""
+    folder = Path(path)
+    row = {"name": name or folder.name, "path": str(folder)}
+    try:
+        bundle = Bundle.load(folder, verify=False)
+    except BundleError as error:
+        return {**row, "task": "-", "languages": "-", "score": "-", "precision": "-", "size": "-", "problem": str(error)}
+    manifest = bundle.manifest
+    size = sum(f.stat().st_size for f in folder.glob("*.onnx"))
+    languages = manifest.get("languages") or SHIPPED_LANGUAGES.get(name or "", "-")
+    if isinstance(languages, (list, tuple)):
+        languages = ", ".join(languages)
+    return {**row, "task": bundle.task, "languages": languages, "score": _score(manifest),
+            "precision": manifest.get("precision", "-"), "size": f"{size / 2**20:.1f} MB"}
+
+
+def listing(extra: str | None = None) -> list[dict]:
+    """Every installed shipped bundle, then `extra` (a --model folder or short name) if not among them."""
+    import runtime
+
+    rows = [describe(folder, name) for name, folder in runtime.shipped_bundles().items()]
+    if extra:
+        folder = runtime.resolve_bundle_path(extra)
+        if all(Path(row["path"]).resolve() != folder.resolve() for row in rows):
+            rows.append(describe(folder))
+    return rows
+
+
+def table(rows: list[dict]) -> str:
+    columns = [("name", "name"), ("task", "task"), ("languages", "languages"), ("score", "accuracy / BLEU"),
+               ("precision", "precision"), ("size", "size"), ("path", "folder")]
+    cells = [[title for _, title in columns]] + [[str(row[key]) for key, _ in columns] for row in rows]
+    widths = [max(len(line[i]) for line in cells) for i in range(len(columns))]
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip() for line in cells]
+    lines += [f"{row['name']}: {row['problem']}" for row in rows if "problem" in row]
+    return "\n".join(lines)

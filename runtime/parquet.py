@@ -1,0 +1,115 @@
+"""Parquet input and output for the commands (the `parquet` extra: pyarrow, imported only here).
+
+Reading is streamed by row group (`ParquetFile.iter_batches`), never the whole table; the reader
+offers what `runtime.io.TableReader` offers (columns, require, records, size, position), so the
+commands treat both alike: same column options, same row order, same errors. Writing goes through
+the caller's temporary file (`AtomicWriter`), one row group per chunk of rows.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Iterator
+
+from runtime.io import InputError
+
+BATCH_ROWS = 4096
+INSTALL = "pip install 'attn-onnx[parquet]'"
+
+
+def is_parquet(path: str) -> bool:
+    return str(path).lower().endswith((".parquet", ".pq"))
+
+
+def _pyarrow(what: str):
+    try:
+        import pyarrow
+        import pyarrow.parquet
+    except ImportError:
+        raise InputError(f"{what} needs pyarrow: {INSTALL}") from None
+    return pyarrow, pyarrow.parquet
+
+
+class ParquetReader:
+    """A Parquet file row by row: `columns` from its schema; `records()` yields (row number, {column: value})."""
+
+    format = "parquet"
+
+    def __init__(self, path: str | Path):
+        self.path = str(path)
+        self.name = "<stdin>" if self.path == "-" else self.path
+        if self.path == "-":
+            raise InputError("<stdin>: Parquet input must be a file (its index is at the end); pass the file name")
+        self._pa, pq = _pyarrow(f"{self.name}: reading Parquet")
+        if not os.path.exists(self.path):
+            raise InputError(f"{self.name}: no such file")
+        if os.path.isdir(self.path):
+            raise InputError(f"{self.name}: is a directory, expected a file")
+        try:
+            self._file = pq.ParquetFile(self.path)
+        except (self._pa.ArrowException, OSError) as error:
+            raise InputError(f"{self.name}: not a readable Parquet file ({str(error).splitlines()[0]})") from None
+        self.columns = list(self._file.schema_arrow.names)
+        self.rows = self._file.metadata.num_rows
+        self._size = os.path.getsize(self.path)
+        self._done = 0
+
+    def require(self, column: str, what: str = "column") -> None:
+        if column not in self.columns:
+            raise InputError(f"{self.name}: no {what} {column!r}; the columns are: {', '.join(map(repr, self.columns))}")
+
+    @property
+    def size(self) -> int:
+        return self._size
+
+    def position(self) -> int:
+        """Bytes, in proportion to the rows read (row groups are read whole)."""
+        return self._size if not self.rows else int(self._size * self._done / self.rows)
+
+    def records(self) -> Iterator[tuple[int, dict]]:
+        number = 0
+        try:
+            for batch in self._file.iter_batches(batch_size=BATCH_ROWS):
+                for record in batch.to_pylist():
+                    number += 1
+                    self._done = number
+                    yield number, record
+        except (self._pa.ArrowException, OSError) as error:
+            raise InputError(f"{self.name}: row {number + 1}: cannot read Parquet data ({str(error).splitlines()[0]})") from None
+        if number == 0:
+            raise InputError(f"{self.name}: no data rows")
+
+
+class ParquetOutput:
+    """attn-score's rows (id, probability, label[, explanation as a list of {token, weight}]) as
+    Parquet into `handle` (the binary buffer of the caller's temporary file). Rows are buffered and
+    written a row group at a time; `close()` writes the footer, without which the file is unreadable."""
+
+    def __init__(self, handle, explain: bool, row_group_rows: int = 8192):
+        pa, pq = _pyarrow("--format parquet")
+        self.pa, self.explain, self.row_group_rows = pa, explain, row_group_rows
+        fields = [pa.field("id", pa.string()), pa.field("probability", pa.float32()), pa.field("label", pa.string())]
+        if explain:
+            fields.append(pa.field("explanation", pa.list_(pa.struct([("token", pa.string()), ("weight", pa.float32())]))))
+        self.schema = pa.schema(fields)
+        self.writer = pq.ParquetWriter(handle, self.schema, compression="zstd")
+        self.columns: dict[str, list] = {field.name: [] for field in fields}
+
+    def write(self, row_id: str, probability: float, label: str, explanation=None) -> None:
+        self.columns["id"].append(str(row_id))
+        self.columns["probability"].append(float(probability))
+        self.columns["label"].append(label)
+        if self.explain:
+            self.columns["explanation"].append([{"token": token, "weight": float(weight)} for token, weight in explanation])
+        if len(self.columns["id"]) >= self.row_group_rows:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.columns["id"]:
+            self.writer.write_table(self.pa.table(self.columns, schema=self.schema))
+            self.columns = {name: [] for name in self.columns}
+
+    def close(self) -> None:
+        self.flush()
+        self.writer.close()
