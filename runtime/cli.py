@@ -10,7 +10,6 @@ import csv
 import json
 import sys
 import time
-from itertools import islice
 from typing import Iterator
 
 import click
@@ -19,9 +18,9 @@ from runtime.bundle import BundleError
 from runtime.classifier import DEFAULT_BATCH_TOKENS
 from runtime.io import InputError, TableReader
 from runtime.output import Interrupted, OutputError, OutputFile, exit_code
+from runtime.pipeline import DEFAULT_CHUNK_ROWS, plan_threads, score_rows, translate_rows
 from runtime.session import PROVIDERS, ProviderError
 
-CHUNK_ROWS = 2048  # rows tokenized and scored together; bounds memory for any input size
 
 
 def _pick_text_column(reader: TableReader, requested: str | None) -> str:
@@ -76,11 +75,6 @@ def _interrupted(error: BaseException, output: str | None) -> None:
     """Ctrl-C, SIGTERM, SIGHUP: one line, exit 128 + the signal number (no -o file was left)."""
     click.echo(f"\ninterrupted{'; ' + output + ' not written' if output and output != '-' else ''}", err=True)
     sys.exit(exit_code(error))
-
-
-def _chunks(rows: Iterator, size: int) -> Iterator[list]:
-    while chunk := list(islice(rows, size)):
-        yield chunk
 
 
 def plural(count: int, noun: str) -> str:
@@ -141,9 +135,13 @@ class _Output:
 @click.option("--threads", type=click.IntRange(0), default=0, show_default=True, help="Intra-op threads (0 = onnxruntime default).")
 @click.option("--batch-tokens", type=click.IntRange(1), default=DEFAULT_BATCH_TOKENS, show_default=True,
               help="Token budget per batch (rows x padded length).")
+@click.option("--workers", type=click.IntRange(0), default=0, show_default=True,
+              help="Inference workers (0 = one per core on CPU, 1 on a GPU); reading and tokenizing run beside them.")
+@click.option("--chunk-rows", type=click.IntRange(1), default=DEFAULT_CHUNK_ROWS, show_default=True,
+              help="Rows read, tokenized and length-sorted together; memory stays within (workers + 4) chunks.")
 @click.option("--progress/--no-progress", default=None, help="Progress on stderr (default: when stderr is a terminal).")
 def main(input_path, output, model, text_column, id_column, threshold, explain_k, output_format, input_format,
-         quoting, encoding, provider, threads, batch_tokens, progress) -> None:
+         quoting, encoding, provider, threads, batch_tokens, workers, chunk_rows, progress) -> None:
     """Score sentiment for every row of INPUT (CSV, TSV or JSONL, optionally .gz; '-' for stdin).
 
     Writes one row per input row, in input order: id, probability, label (and explanation with
@@ -153,6 +151,7 @@ def main(input_path, output, model, text_column, id_column, threshold, explain_k
     started = time.perf_counter()
     show_progress, count = False, 0
     try:
+        workers, threads = plan_threads(workers, threads, provider)
         classifier = runtime.load(model, provider=provider, threads=threads, batch_tokens=batch_tokens)
         if not isinstance(classifier, runtime.Classifier):
             raise BundleError(f"{classifier.bundle.path}: task is {classifier.bundle.task!r}; attn-score needs a "
@@ -161,12 +160,8 @@ def main(input_path, output, model, text_column, id_column, threshold, explain_k
         show_progress = sys.stderr.isatty() if progress is None else progress
         with OutputFile(output, inputs=[input_path]) as handle:
             out = _Output(handle, output_format, explain_k > 0)
-            for chunk in _chunks(_rows(reader, text_column, id_column), CHUNK_ROWS):
-                texts = [text for _, text in chunk]
-                if explain_k:
-                    probabilities, explanations = classifier.score_and_explain(texts, explain_k)
-                else:
-                    probabilities, explanations = classifier.predict(texts), [None] * len(texts)
+            scored = score_rows(classifier, _rows(reader, text_column, id_column), explain_k, workers=workers, chunk_rows=chunk_rows)
+            for chunk, probabilities, _, explanations in scored:
                 for (row_id, _), probability, explanation in zip(chunk, probabilities, explanations):
                     out.write(row_id, probability, classifier.labels[int(probability >= threshold)], explanation)
                 count += len(chunk)
@@ -209,8 +204,10 @@ def main(input_path, output, model, text_column, id_column, threshold, explain_k
 @click.option("--encoding", default="utf-8", show_default=True, help="Text encoding of the input.")
 @click.option("--provider", type=click.Choice(["auto", *PROVIDERS]), default="auto", show_default=True, help="onnxruntime execution provider.")
 @click.option("--threads", type=click.IntRange(0), default=0, show_default=True, help="Intra-op threads (0 = onnxruntime default).")
+@click.option("--workers", type=click.IntRange(0), default=0, show_default=True,
+              help="Translation workers (0 = one per core on CPU, 1 on a GPU).")
 def translate_main(input_path, output, model, text_column, id_column, input_format, output_format, beam_size, max_length,
-                   plot_dir, quoting, encoding, provider, threads) -> None:
+                   plot_dir, quoting, encoding, provider, threads, workers) -> None:
     """Translate every sentence of INPUT (text lines, a CSV/TSV/JSONL column, optionally .gz; '-' for stdin).
 
     One output row per input row, in input order. A summary line goes to stderr."""
@@ -218,6 +215,7 @@ def translate_main(input_path, output, model, text_column, id_column, input_form
 
     started, count = time.perf_counter(), 0
     try:
+        workers, threads = plan_threads(workers, threads, provider)
         translator = runtime.load(model, provider=provider, threads=threads)
         if not isinstance(translator, runtime.Translator):
             raise BundleError(f"{translator.bundle.path}: task is {translator.bundle.task!r}; attn-translate needs a translation bundle")
@@ -227,9 +225,9 @@ def translate_main(input_path, output, model, text_column, id_column, input_form
         plotter = _attention_plotter(plot_dir) if plot_dir else None
         with OutputFile(output, inputs=[input_path]) as handle:
             writer = csv.writer(handle, lineterminator="\n") if output_format == "csv" else None
-            for chunk in _chunks(_rows(reader, text_column, id_column), 256):
-                results = translator.translate([text for _, text in chunk], beam_size=beam_size, max_length=max_length,
-                                               return_attention=plotter is not None)
+            translated = translate_rows(translator, _rows(reader, text_column, id_column), workers=workers, chunk_rows=128,
+                                        beam_size=beam_size, max_length=max_length, return_attention=plotter is not None)
+            for chunk, results in translated:
                 for (row_id, text), result in zip(chunk, results):
                     if writer is not None:
                         if count == 0:
