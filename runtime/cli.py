@@ -76,6 +76,16 @@ def _chunks(rows: Iterator, size: int) -> Iterator[list]:
         yield chunk
 
 
+def plural(count: int, noun: str) -> str:
+    """'1 row', '2,000 rows'."""
+    return f"{count:,} {noun}{'' if count == 1 else 's'}"
+
+
+def explanation_records(explanation) -> list[dict]:
+    """The one explanation format, for every output format: [{"token": ..., "weight": ...}, ...]."""
+    return [{"token": token, "weight": round(float(weight), 4)} for token, weight in explanation]
+
+
 class _Output:
     """CSV or JSONL rows: id, probability, label[, explanation]."""
 
@@ -91,12 +101,12 @@ class _Output:
         if self.csv:
             cells = [row_id, f"{probability:.6f}", label]
             if self.explain:
-                cells.append(json.dumps([[token, round(weight, 4)] for token, weight in explanation], ensure_ascii=False))
+                cells.append(json.dumps(explanation_records(explanation), ensure_ascii=False))
             self.csv.writerow(cells)
             return
         record = {"id": row_id, "probability": round(float(probability), 6), "label": label}
         if self.explain:
-            record["explanation"] = [{"token": token, "weight": round(weight, 4)} for token, weight in explanation]
+            record["explanation"] = explanation_records(explanation)
         self.handle.write(json.dumps(record, ensure_ascii=False) + "\n")
 
 
@@ -155,7 +165,7 @@ def main(input_path, output, model, text_column, id_column, threshold, explain_k
                 count += len(chunk)
                 if show_progress:
                     rate = count / (time.perf_counter() - started)
-                    click.echo(f"\r{count:,} rows scored ({rate:,.0f} rows/s)", err=True, nl=False)
+                    click.echo(f"\r{plural(count, 'row')} scored ({rate:,.0f} rows/s)", err=True, nl=False)
     except (InputError, BundleError, ProviderError) as error:
         if show_progress and count:
             click.echo("", err=True)  # end the progress line before the error
@@ -167,7 +177,7 @@ def main(input_path, output, model, text_column, id_column, threshold, explain_k
     if show_progress:
         click.echo("", err=True)
     target = output or "stdout"
-    click.echo(f"scored {count:,} rows in {elapsed:.1f} s ({count / elapsed:,.0f} rows/s) with {classifier.provider} -> {target}", err=True)
+    click.echo(f"scored {plural(count, 'row')} in {elapsed:.1f} s ({count / elapsed:,.0f} rows/s) with {classifier.provider} -> {target}", err=True)
 
 
 # === attn-translate ===
@@ -230,7 +240,7 @@ def translate_main(input_path, output, model, text_column, id_column, input_form
         sys.stderr.close()
         sys.exit(1)
     elapsed = time.perf_counter() - started
-    click.echo(f"translated {count:,} sentences in {elapsed:.1f} s ({count / elapsed:,.1f}/s, beam {beam_size}) "
+    click.echo(f"translated {plural(count, 'sentence')} in {elapsed:.1f} s ({count / elapsed:,.1f}/s, beam {beam_size}) "
                f"with {translator.provider} -> {output or 'stdout'}", err=True)
 
 

@@ -67,6 +67,9 @@ def main() -> None:
                    "(for Korean and other agglutinative languages; --vocab-size sets its size).")
 @click.option("--punctuation", type=click.Choice(["strip", "keep"]), default="strip", show_default=True,
               help="Drop punctuation, or keep each mark as a token.")
+@click.option("--join-clitics", is_flag=True,
+              help="Tokenizer maps treebank-tokenized text to raw text (\"does n't\" -> \"doesn't\", \"-lrb-\" -> \"(\"), "
+                   "so SST-2-style data and raw text give the same tokens; recorded in the bundle's tokenizer.")
 @click.option("--vocab-size", type=click.IntRange(3), default=10_000, show_default=True, help="Vocabulary size, padding and OOV included.")
 @click.option("--embedding-dim", type=click.IntRange(1), default=128, show_default=True, help="Embedding width.")
 @click.option("--lstm-units", type=click.IntRange(1), default=64, show_default=True, help="Units per LSTM direction.")
@@ -130,7 +133,7 @@ def train(**options) -> None:
         learning_rate=options["learning_rate"], batch_size=options["batch_size"], epochs=options["epochs"], seed=options["seed"],
     )
     spec = TokenizerSpec(max_len=options["max_len"], mode=options["tokenizer_mode"], truncation=options["truncation"],
-                         punctuation=options["punctuation"])
+                         punctuation=options["punctuation"], join_clitics=options["join_clitics"])
     verbose = 1 if sys.stderr.isatty() else 2
     result = train_ensemble(train_rows, validation_rows, config, spec, patience=options["patience"], verbose=verbose,
                             log=lambda line: click.echo(line, err=True), tokenizer=given)
