@@ -12,6 +12,7 @@ File format (JSON lines): a header {"tokenizers": [tokenizer JSON, ...]}, then o
 from __future__ import annotations
 
 import json
+import re
 import sys
 import unicodedata
 from dataclasses import replace
@@ -62,6 +63,11 @@ ADVERSARIAL: list[tuple[str, str]] = [
     ("mixed scripts", "Hello Привет Γειά שלום مرحبا नमस्ते こんにちは 안녕하세요"),
     ("devanagari marks", "नमस्ते हिन्दी क़ ख़"),
     ("thai", "ภาพยนตร์เรื่องนี้ดีมาก"),
+    ("treebank clitics", "it does n't work , it 's bad ; they 're , we 've , i 'm , you 'll , he 'd . "
+     "DOES N'T IT 'S -LRB- aside -RRB- -lsb- x -rsb- -lcb- y -rcb- -Lrb- n't 's alone"),
+    ("clitics and spaces", "do\tn't do\u00a0n't do\u3000's do\x85'll do\u200bn't do n'ta it 'sx it 's_ it 'd9 x n't"),
+    ("curly apostrophes", "doesn’t it‘s ʼtis don ’t it ’s “quoted”"),
+    ("clitics after non-words", "! n't 1 's é 'd ö n't _ 're 👍 'm"),
     ("long word", "a" * 5000),
     ("many tokens", " ".join(f"word{i % 97}" for i in range(1200))),
     ("long review", "This movie was great. " * 700),
@@ -81,6 +87,8 @@ def spec_variants(tokenizer: Tokenizer) -> list[Tokenizer]:
         replace(spec, punctuation="keep"),
         replace(spec, lowercase=False, html_breaks=False),
         replace(spec, lowercase=False, punctuation="keep", truncation="post", max_len=300),
+        replace(spec, join_clitics=True),
+        replace(spec, join_clitics=True, lowercase=False, punctuation="keep"),
     ]
     return [Tokenizer(variant, tokenizer.vocab) for variant in variants]
 
@@ -122,6 +130,22 @@ def corpus_rows(tokenizers: list[Tokenizer], imdb_texts: list[str]) -> Iterable[
         yield 1, name, text
     for name, text in code_point_texts():
         yield 3, name, text
+    for name, text in clitic_case_texts():
+        yield 4, name, text
+        yield 5, name, text
+
+
+def clitic_case_texts() -> Iterable[tuple[str, str]]:
+    """join_clitics' patterns ignore case: every code point that Python's IGNORECASE matches to a
+    letter of the clitics, in each clitic position."""
+    letters = sorted(set("ntsrevmld"))
+    every = (chr(cp) for cp in range(0x110000) if not 0xD800 <= cp <= 0xDFFF)
+    candidates = [ch for ch in every if re.fullmatch(f"(?i)[{''.join(letters)}]", ch)]
+    for letter in letters:
+        matches = [ch for ch in candidates if re.fullmatch(f"(?i){letter}", ch)]
+        for clitic in ("n't", "'s", "'re", "'ve", "'m", "'ll", "'d"):
+            if letter in clitic:
+                yield f"clitic {clitic} with {letter}", " ".join("it " + clitic.replace(letter, m) for m in matches)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ export const OOV_ID = 1;
 const WORD_START = "\u2581";
 const SPEC_DEFAULTS = {
   max_len: 500, mode: "word", lowercase: true, html_breaks: true, punctuation: "strip", truncation: "pre", pad_id: 0, oov_id: 1,
+  join_clitics: false,
 };
 
 function inRanges(ranges, cp) {
@@ -41,6 +42,14 @@ const PATTERNS = {
 };
 const HTML_BREAK = new RegExp(`<br[${S}]*/?>`, "giu");
 const ASCII = /^[\x00-\x7f]*$/;
+// join_clitics (as runtime/tokenizer.py): curly apostrophes become straight, treebank clitics rejoin
+// ("does n't" -> "doesn't"), treebank brackets become brackets ("-lrb-" -> "("). Python's IGNORECASE
+// matches "\u017f" (long s) for "s" in the clitics, as JS's "iu" does; the brackets match ASCII case only
+// (a long s there makes Python's lookup fail: noted in the README).
+const CURLY_APOSTROPHE = /[\u2019\u2018\u02bc]/gu;
+const DETACHED_CLITIC = new RegExp(`(?<=[${W}])[${S}]+(n't|'s|'re|'ve|'m|'ll|'d)(?![${W}])`, "giu");
+const PTB_BRACKETS = { "-lrb-": "(", "-rrb-": ")", "-lsb-": "[", "-rsb-": "]", "-lcb-": "{", "-rcb-": "}" };
+const PTB_BRACKET = /-lrb-|-rrb-|-lsb-|-rsb-|-lcb-|-rcb-/gi;
 
 // Python's str.lower() of a capital sigma (U+03A3): final sigma when a cased letter precedes it and
 // none follows (case-ignorable characters skipped on both sides), as CPython's handle_capital_sigma.
@@ -97,6 +106,11 @@ export class Tokenizer {
     if (typeof text !== "string") throw new TypeError(`tokenizer expects a string, got ${typeof text}`);
     if (this.spec.lowercase) text = pythonLower(text);
     if (this.spec.html_breaks) text = text.replace(HTML_BREAK, " ");
+    if (this.spec.join_clitics) {
+      text = text.replace(CURLY_APOSTROPHE, "'");
+      text = text.replace(DETACHED_CLITIC, "$1");
+      text = text.replace(PTB_BRACKET, (match) => PTB_BRACKETS[match.toLowerCase()]);
+    }
     return text;
   }
 
