@@ -23,22 +23,15 @@ from runtime.session import PROVIDERS, ProviderError
 
 
 def _pick_text_column(reader: TableReader, requested: str | None) -> str:
-    if requested:
-        reader.require(requested, "text column")
-        return requested
-    if "text" in reader.columns:
-        return "text"
-    if len(reader.columns) == 1:
-        only = reader.columns[0]
-        if not only.strip() or any(c.isspace() for c in only.strip()):
-            # a header is a name; a line with spaces is most likely the first text of a header-less
-            # file, which reading it as a header would silently drop
-            raise InputError(
-                f"{reader.name}: line 1 ({only[:40]!r}) looks like a text, not a column name; for one text per "
-                f"line use --input-format lines (a .txt file is read so), or name it with --text-column if it is the header"
-            )
-        click.echo(f"{reader.name}: scoring the only column, {only!r} (line 1 is its header)", err=True)
-        return only
+    column = requested or "text"
+    if reader.headerless and reader.name != "<stdin>":
+        click.echo(f"{reader.name}: one column and line 1 is not named {column!r}: every line is a text, line 1 "
+                   f"included (name the column with --text-column if line 1 is its header)", err=True)
+    if reader.format == "jsonl" and not requested and reader.columns == [reader.columns[0]] != ["text"]:
+        return reader.columns[0]  # JSON keys are names: the only one is the text
+    if requested or len(reader.columns) == 1 or "text" in reader.columns:
+        reader.require(column, "text column")
+        return column
     raise InputError(
         f"{reader.name}: no column 'text'; the columns are: {', '.join(map(repr, reader.columns))} (pick one with --text-column)"
     )
@@ -47,7 +40,7 @@ def _pick_text_column(reader: TableReader, requested: str | None) -> str:
 def _open_input(path, fmt, encoding, quoting, text_column, id_column) -> tuple[TableReader, str, str | None]:
     """The reader, the text column and the id column (given, else 'id' when present, else None =
     row numbers). Fails before any work on a missing file or column."""
-    reader = TableReader(path, fmt=fmt, encoding=encoding, quoting=quoting)
+    reader = TableReader(path, fmt=fmt, encoding=encoding, quoting=quoting, text_column=text_column or "text")
     text_column = _pick_text_column(reader, text_column)
     if id_column:
         reader.require(id_column, "id column")
@@ -110,7 +103,8 @@ class _Output:
               help="Output file, written atomically (temp file + rename). Default: stdout.")
 @click.option("--model", "model", default=None,
               help="Bundle folder or shipped short name (imdb). Default: the shipped IMDB bundle.")
-@click.option("--text-column", default=None, help="Column with the text. Default: 'text', or the only column.")
+@click.option("--text-column", default=None, help="Column with the text. Default: 'text'. A one-column input whose line 1 "
+              "is not this name has no header: every line is a text.")
 @click.option("--id-column", default=None, help="Column with row ids. Default: 'id' if present, else the row number.")
 @click.option("--threshold", type=click.FloatRange(0, 1), default=0.5, show_default=True,
               help="Probability at or above which a row gets the positive label.")
@@ -119,7 +113,8 @@ class _Output:
 @click.option("--format", "output_format", type=click.Choice(["csv", "jsonl"]), default="csv", show_default=True,
               help="Output format.")
 @click.option("--input-format", type=click.Choice(["auto", "csv", "tsv", "jsonl", "lines"]), default="auto", show_default=True,
-              help="Input format; auto decides by file name (.csv, .tsv, .jsonl, .txt = lines, optionally .gz), stdin is csv.")
+              help="Input format; auto decides by file name (.csv, .tsv, .jsonl, .txt = lines, optionally .gz); stdin is a "
+                   "table when line 1 is a JSON object or a header naming the text column, else one text per line.")
 @click.option("--quoting", type=click.Choice(["auto", "csv", "none"]), default="auto", show_default=True,
               help="Quote processing: csv (standard quoting), none (literal quotes); auto = csv for CSV, none for TSV.")
 @click.option("--encoding", default="utf-8", show_default=True, help="Text encoding of the input.")
@@ -181,10 +176,12 @@ def main(input_path, output, model, text_column, id_column, threshold, explain_k
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
               help="Output file, written atomically (temp file + rename). Default: stdout.")
 @click.option("--model", "model", default="spa-eng", show_default=True, help="Translation bundle folder or shipped short name.")
-@click.option("--text-column", default=None, help="Column with the sentences (CSV/TSV/JSONL). Default: 'text', or the only column.")
+@click.option("--text-column", default=None, help="Column with the sentences (CSV/TSV/JSONL). Default: 'text'. A one-column "
+              "input whose line 1 is not this name has no header: every line is a sentence.")
 @click.option("--id-column", default=None, help="Column with row ids. Default: 'id' if present, else the row number.")
 @click.option("--input-format", type=click.Choice(["auto", "csv", "tsv", "jsonl", "lines"]), default="auto", show_default=True,
-              help="Input format; auto decides by file name (.txt = one sentence per line), stdin is lines.")
+              help="Input format; auto decides by file name (.txt = one sentence per line); stdin is a table when line 1 "
+                   "is a JSON object or a header naming the text column, else one sentence per line.")
 @click.option("--format", "output_format", type=click.Choice(["txt", "csv", "jsonl"]), default="txt", show_default=True,
               help="txt: one translation per line; csv/jsonl: id, source, translation, score.")
 @click.option("--beam-size", type=click.IntRange(1), default=4, show_default=True, help="Beam width (1 = greedy).")
@@ -210,8 +207,6 @@ def translate_main(input_path, output, model, text_column, id_column, input_form
         translator = runtime.load(model, provider=provider, threads=threads)
         if not isinstance(translator, runtime.Translator):
             raise BundleError(f"{translator.bundle.path}: task is {translator.bundle.task!r}; attn-translate needs a translation bundle")
-        if input_format == "auto" and input_path == "-":
-            input_format = "lines"
         reader, text_column, id_column = _open_input(input_path, input_format, encoding, quoting, text_column, id_column)
         plotter = _attention_plotter(plot_dir) if plot_dir else None
         with AtomicWriter(output) as handle:

@@ -56,3 +56,39 @@ def test_empty_source_line_gives_an_empty_translation():
         empty = translator.translate(["", "Hola."], beam_size=beam, return_attention=True)[0]
         assert (empty.text, empty.tokens, empty.score, empty.source_tokens) == ("", [], 0.0, [])
         assert empty.attention.shape == (1, 0)
+
+
+# === one stdin / one-column rule, both commands ===
+@pytest.mark.parametrize("command", ["score", "translate"])
+@pytest.mark.parametrize("given", ["great\nawful\n", "Great movie\nTerrible movie\n", "Muy bien, gracias\nNo\n"])
+def test_stdin_without_a_header_is_one_text_per_line_for_both_commands(command, given):
+    args = ["-", "--format", "jsonl"] + (["--beam-size", "1"] if command == "translate" else [])
+    result = run(score_cli if command == "score" else translate_main, args, given)
+    assert result.exit_code == 0, result.output
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [r["id"] for r in records] == ["1", "2"]  # line 1 is a text, never a header
+    if command == "translate":
+        assert [r["source"] for r in records] == given.splitlines()
+
+
+@pytest.mark.parametrize("command", ["score", "translate"])
+def test_stdin_table_with_a_header_naming_the_text_column(command):
+    args = ["-", "--format", "jsonl"] + (["--beam-size", "1"] if command == "translate" else [])
+    cli = score_cli if command == "score" else translate_main
+    table = run(cli, args, 'id,text\nx7,"Hola, amigo"\nx8,Gracias\n')
+    assert table.exit_code == 0, table.output
+    assert [json.loads(line)["id"] for line in table.stdout.splitlines()] == ["x7", "x8"]
+    jsonl = run(cli, args, '{"id": "j1", "text": "Hola"}\n')
+    assert jsonl.exit_code == 0 and json.loads(jsonl.stdout)["id"] == "j1"
+
+
+def test_one_column_csv_file_whose_line_1_is_a_text_keeps_it(tmp_path):
+    source = tmp_path / "reviews.csv"
+    source.write_text('great\n"awful, really"\n')
+    result = run(score_cli, [str(source)])
+    assert result.exit_code == 0, result.output
+    assert [r["id"] for r in read_csv(result.stdout)] == ["1", "2"]
+    assert "every line is a text, line 1 included" in result.stderr
+    named = tmp_path / "named.csv"
+    named.write_text('text\n"awful, really"\n')
+    assert len(read_csv(run(score_cli, [str(named)]).stdout)) == 1
