@@ -16,7 +16,8 @@ import click
 
 from runtime.bundle import BundleError
 from runtime.classifier import DEFAULT_BATCH_TOKENS
-from runtime.io import AtomicWriter, InputError, TableReader
+from runtime.io import InputError, TableReader
+from runtime.output import Interrupted, OutputError, OutputFile, exit_code
 from runtime.pipeline import DEFAULT_CHUNK_ROWS, plan_threads, score_rows, translate_rows
 from runtime.session import PROVIDERS, ProviderError
 
@@ -61,6 +62,12 @@ def _rows(reader: TableReader, text_column: str, id_column: str | None) -> Itera
             raise InputError(f"{reader.name}: line {line}: field {text_column!r} is {type(text).__name__}, expected text")
         row_id = record.get(id_column, "") if id_column else number
         yield str(row_id), text
+
+
+def _interrupted(error: BaseException, output: str | None) -> None:
+    """Ctrl-C, SIGTERM, SIGHUP: one line, exit 128 + the signal number (no -o file was left)."""
+    click.echo(f"\ninterrupted{'; ' + output + ' not written' if output and output != '-' else ''}", err=True)
+    sys.exit(exit_code(error))
 
 
 def plural(count: int, noun: str) -> str:
@@ -146,7 +153,7 @@ def main(input_path, output, model, text_column, id_column, threshold, explain_k
                               "sentiment bundle (use attn-translate for translation)")
         reader, text_column, id_column = _open_input(input_path, input_format, encoding, quoting, text_column, id_column)
         show_progress = sys.stderr.isatty() if progress is None else progress
-        with AtomicWriter(output) as handle:
+        with OutputFile(output, inputs=[input_path]) as handle:
             out = _Output(handle, output_format, explain_k > 0)
             scored = score_rows(classifier, _rows(reader, text_column, id_column), explain_k, workers=workers, chunk_rows=chunk_rows)
             for chunk, probabilities, _, explanations in scored:
@@ -156,10 +163,12 @@ def main(input_path, output, model, text_column, id_column, threshold, explain_k
                 if show_progress:
                     rate = count / (time.perf_counter() - started)
                     click.echo(f"\r{plural(count, 'row')} scored ({rate:,.0f} rows/s)", err=True, nl=False)
-    except (InputError, BundleError, ProviderError) as error:
+    except (InputError, BundleError, ProviderError, OutputError) as error:
         if show_progress and count:
             click.echo("", err=True)  # end the progress line before the error
         raise click.ClickException(str(error)) from None
+    except (KeyboardInterrupt, Interrupted) as error:  # the output file was removed on the way out
+        _interrupted(error, output)
     except BrokenPipeError:  # `attn-score x.csv | head`: the reader left; not an error of ours
         sys.stderr.close()
         sys.exit(1)
@@ -209,7 +218,7 @@ def translate_main(input_path, output, model, text_column, id_column, input_form
             raise BundleError(f"{translator.bundle.path}: task is {translator.bundle.task!r}; attn-translate needs a translation bundle")
         reader, text_column, id_column = _open_input(input_path, input_format, encoding, quoting, text_column, id_column)
         plotter = _attention_plotter(plot_dir) if plot_dir else None
-        with AtomicWriter(output) as handle:
+        with OutputFile(output, inputs=[input_path]) as handle:
             writer = csv.writer(handle, lineterminator="\n") if output_format == "csv" else None
             translated = translate_rows(translator, _rows(reader, text_column, id_column), workers=workers, chunk_rows=128,
                                         beam_size=beam_size, max_length=max_length, return_attention=plotter is not None)
@@ -227,8 +236,10 @@ def translate_main(input_path, output, model, text_column, id_column, input_form
                     if plotter is not None:
                         plotter(row_id, result)
                     count += 1
-    except (InputError, BundleError, ProviderError) as error:
+    except (InputError, BundleError, ProviderError, OutputError) as error:
         raise click.ClickException(str(error)) from None
+    except (KeyboardInterrupt, Interrupted) as error:
+        _interrupted(error, output)
     except BrokenPipeError:
         sys.stderr.close()
         sys.exit(1)

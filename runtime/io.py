@@ -13,10 +13,11 @@ import itertools
 import json
 import os
 import sys
-import tempfile
 import zlib
 from pathlib import Path
 from typing import IO, Iterator
+
+from runtime.output import OutputFile
 
 csv.field_size_limit(2**31 - 1)  # reviews can be megabytes long; the default cap is 128 KB
 
@@ -211,8 +212,10 @@ class TableReader:
                     ) from None
                 if row is None:
                     break
-                if not row:  # a blank line
-                    continue
+                if not row:  # a blank line: in a one-column file, an empty text (scored, never dropped)
+                    if width != 1:
+                        continue
+                    row = [""]
                 if len(row) != width:
                     raise InputError(
                         f"{self.name}: line {self._csv.line_num}: expected {width} fields, found {len(row)}; "
@@ -224,32 +227,4 @@ class TableReader:
             raise InputError(f"{self.name}: no data rows" + ("" if self.format == "lines" else " (only a header)"))
 
 
-class AtomicWriter:
-    """Text output that appears at `path` only when complete: written to a temporary file in the
-    same folder and renamed on success; removed on failure. `path=None` writes to stdout."""
-
-    def __init__(self, path: str | Path | None):
-        self.path = None if path in (None, "-") else Path(path)
-        self._tmp_name: str | None = None
-        self.handle: IO[str] | None = None
-
-    def __enter__(self) -> IO[str]:
-        if self.path is None:
-            self.handle = sys.stdout
-            return self.handle
-        folder = self.path.parent
-        if not folder.is_dir():
-            raise InputError(f"{self.path}: output folder {str(folder)!r} does not exist")
-        fd, self._tmp_name = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".partial", dir=folder)
-        self.handle = os.fdopen(fd, "w", encoding="utf-8", newline="")
-        return self.handle
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if self.path is None:
-            self.handle.flush()
-            return
-        self.handle.close()
-        if exc_type is None:
-            os.replace(self._tmp_name, self.path)
-        else:
-            os.unlink(self._tmp_name)
+AtomicWriter = OutputFile  # the output writer lives in runtime/output.py
