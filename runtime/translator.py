@@ -59,13 +59,17 @@ class Translator:
 
     def translate(self, sentences: Sequence[str], beam_size: int = 4, max_length: int | None = None,
                   return_attention: bool = False) -> list[Translation]:
-        """Translate each sentence (beam_size 1 = greedy). Batches are sorted by source length."""
+        """Translate each sentence (beam_size 1 = greedy). Batches are sorted by source length. A
+        sentence with no tokens (empty, blank) gets an empty translation without decoding."""
         sentences = list(sentences)
         if beam_size < 1:
             raise ValueError(f"beam size must be >= 1, got {beam_size}")
         ids, lengths = self.source_tokenizer.encode(sentences) if sentences else (np.zeros((0, 1), np.int32), np.zeros(0, np.int32))
         results: list[Translation | None] = [None] * len(sentences)
+        for row in np.flatnonzero(lengths == 0):  # nothing to translate: an empty translation, never an invention
+            results[row] = Translation("", [], 0.0, [], np.zeros((1, 0), np.float32) if return_attention else None)
         order = np.argsort(lengths, kind="stable")
+        order = order[lengths[order] > 0]
         for start in range(0, len(order), self.batch_size):
             rows = order[start : start + self.batch_size]
             width = max(int(lengths[rows].max()), 1)
