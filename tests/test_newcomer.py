@@ -92,3 +92,15 @@ def test_one_column_csv_file_whose_line_1_is_a_text_keeps_it(tmp_path):
     named = tmp_path / "named.csv"
     named.write_text('text\n"awful, really"\n')
     assert len(read_csv(run(score_cli, [str(named)]).stdout)) == 1
+
+
+# === --model foo names the shipped models ===
+@pytest.mark.parametrize("command", ["score", "translate"])
+def test_unknown_model_error_lists_the_shipped_models(command, tmp_path):
+    cli = score_cli if command == "score" else translate_main
+    result = run(cli, ["-", "--model", "foo"], "Hola\n")
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    line = result.output.strip()
+    assert len(line.splitlines()) == 1 and "foo" in line
+    for name in ("imdb", "imdb-int8", "nsmc", "spa-eng"):
+        assert name in line
