@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import sys
 import time
 from typing import Iterator
@@ -67,7 +68,14 @@ def _rows(reader: TableReader, text_column: str, id_column: str | None) -> Itera
 def _interrupted(error: BaseException, output: str | None) -> None:
     """Ctrl-C, SIGTERM, SIGHUP: one line, exit 128 + the signal number (no -o file was left)."""
     click.echo(f"\ninterrupted{'; ' + output + ' not written' if output and output != '-' else ''}", err=True)
-    sys.exit(exit_code(error))
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    # leave now: a normal interpreter exit would tear down onnxruntime under worker threads still in
+    # a batch (seen as "terminate called ..." and SIGABRT instead of 128+N)
+    os._exit(exit_code(error))
 
 
 def plural(count: int, noun: str) -> str:
