@@ -335,6 +335,9 @@ def report(results, sample, machine_line, threads, limit, repeats, fpt):
 from bench.cli_bench import cli as _cli  # noqa: E402  (python -m bench cli: attn-score end to end vs in-memory)
 
 main.add_command(_cli)
+from bench.web import web as _web  # noqa: E402  (selenium is imported only when it runs)
+
+main.add_command(_web)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import sys
 import time
 from typing import Iterator
@@ -18,7 +19,8 @@ from runtime import catalog
 from runtime.bundle import BundleError
 from runtime.catalog import version
 from runtime.classifier import DEFAULT_BATCH_TOKENS
-from runtime.io import AtomicWriter, InputError, TableReader
+from runtime.io import InputError, TableReader
+from runtime.output import Interrupted, OutputError, OutputFile, exit_code
 from runtime.parquet import ParquetOutput, ParquetReader, is_parquet
 from runtime.progress import Progress
 from runtime.progress import wanted as progress_wanted
@@ -28,22 +30,15 @@ from runtime.session import OPTIMIZATION_LEVELS, PROVIDERS, ProviderError, Sessi
 
 
 def _pick_text_column(reader: TableReader, requested: str | None) -> str:
-    if requested:
-        reader.require(requested, "text column")
-        return requested
-    if "text" in reader.columns:
-        return "text"
-    if len(reader.columns) == 1:
-        only = reader.columns[0]
-        if not only.strip() or any(c.isspace() for c in only.strip()):
-            # a header is a name; a line with spaces is most likely the first text of a header-less
-            # file, which reading it as a header would silently drop
-            raise InputError(
-                f"{reader.name}: line 1 ({only[:40]!r}) looks like a text, not a column name; for one text per "
-                f"line use --input-format lines (a .txt file is read so), or name it with --text-column if it is the header"
-            )
-        click.echo(f"{reader.name}: scoring the only column, {only!r} (line 1 is its header)", err=True)
-        return only
+    column = requested or "text"
+    if reader.headerless and reader.name != "<stdin>":
+        click.echo(f"{reader.name}: one column and line 1 is not named {column!r}: every line is a text, line 1 "
+                   f"included (name the column with --text-column if line 1 is its header)", err=True)
+    if reader.format == "jsonl" and not requested and reader.columns == [reader.columns[0]] != ["text"]:
+        return reader.columns[0]  # JSON keys are names: the only one is the text
+    if requested or len(reader.columns) == 1 or "text" in reader.columns:
+        reader.require(column, "text column")
+        return column
     raise InputError(
         f"{reader.name}: no column 'text'; the columns are: {', '.join(map(repr, reader.columns))} (pick one with --text-column)"
     )
@@ -55,7 +50,7 @@ def _open_input(path, fmt, encoding, quoting, text_column, id_column) -> tuple[T
     if fmt == "parquet" or (fmt == "auto" and is_parquet(path)):
         reader = ParquetReader(path)  # streamed by row group; pyarrow is the `parquet` extra
     else:
-        reader = TableReader(path, fmt=fmt, encoding=encoding, quoting=quoting)
+        reader = TableReader(path, fmt=fmt, encoding=encoding, quoting=quoting, text_column=text_column or "text")
     text_column = _pick_text_column(reader, text_column)
     if id_column:
         reader.require(id_column, "id column")
@@ -76,6 +71,19 @@ def _rows(reader: TableReader, text_column: str, id_column: str | None) -> Itera
             raise InputError(f"{reader.name}: line {line}: field {text_column!r} is {type(text).__name__}, expected text")
         row_id = record.get(id_column, "") if id_column else number
         yield str(row_id), text
+
+
+def _interrupted(error: BaseException, output: str | None) -> None:
+    """Ctrl-C, SIGTERM, SIGHUP: one line, exit 128 + the signal number (no -o file was left)."""
+    click.echo(f"\ninterrupted{'; ' + output + ' not written' if output and output != '-' else ''}", err=True)
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    # leave now: a normal interpreter exit would tear down onnxruntime under worker threads still in
+    # a batch (seen as "terminate called ..." and SIGABRT instead of 128+N)
+    os._exit(exit_code(error))
 
 
 def plural(count: int, noun: str) -> str:
@@ -121,7 +129,8 @@ class _Output:
               help="Output file, written atomically (temp file + rename). Default: stdout.")
 @click.option("--model", "model", default=None,
               help="Bundle folder or shipped short name (imdb). Default: the shipped IMDB bundle.")
-@click.option("--text-column", default=None, help="Column with the text. Default: 'text', or the only column.")
+@click.option("--text-column", default=None, help="Column with the text. Default: 'text'. A one-column input whose line 1 "
+              "is not this name has no header: every line is a text.")
 @click.option("--id-column", default=None, help="Column with row ids. Default: 'id' if present, else the row number.")
 @click.option("--threshold", type=click.FloatRange(0, 1), default=0.5, show_default=True,
               help="Probability at or above which a row gets the positive label.")
@@ -130,7 +139,8 @@ class _Output:
 @click.option("--format", "output_format", type=click.Choice(["csv", "jsonl", "parquet"]), default="csv", show_default=True,
               help="Output format (parquet needs -o and pip install 'attn-onnx[parquet]').")
 @click.option("--input-format", type=click.Choice(["auto", "csv", "tsv", "jsonl", "lines", "parquet"]), default="auto", show_default=True,
-              help="Input format; auto decides by file name (.csv, .tsv, .jsonl, .txt = lines, optionally .gz; .parquet), stdin is csv.")
+              help="Input format; auto decides by file name (.csv, .tsv, .jsonl, .txt = lines, optionally .gz; .parquet); stdin is a "
+                   "table when line 1 is a JSON object or a header naming the text column, else one text per line.")
 @click.option("--quoting", type=click.Choice(["auto", "csv", "none"]), default="auto", show_default=True,
               help="Quote processing: csv (standard quoting), none (literal quotes); auto = csv for CSV, none for TSV.")
 @click.option("--encoding", default="utf-8", show_default=True, help="Text encoding of the input.")
@@ -184,7 +194,7 @@ def main(input_path, list_models, output, model, text_column, id_column, thresho
         bar = Progress(progress_wanted(progress), reader.size, "rows", desc="scoring")
         if output_format == "parquet" and output in (None, "-"):
             raise InputError("--format parquet writes a file: pass -o FILE.parquet")
-        with AtomicWriter(output) as handle:
+        with OutputFile(output, inputs=[input_path]) as handle:
             out = ParquetOutput(handle.buffer, explain_k > 0) if output_format == "parquet" else _Output(handle, output_format, explain_k > 0)
             scored = score_rows(classifier, _rows(reader, text_column, id_column), explain_k, workers=workers,
                                 chunk_rows=chunk_rows, position=reader.position, want_attention=report is not None)
@@ -199,10 +209,12 @@ def main(input_path, list_models, output, model, text_column, id_column, thresho
                 out.close()  # the footer, before the file is renamed into place
         if report is not None:
             report.write(report_path, reader.name)
-    except (InputError, BundleError, ProviderError) as error:
+    except (InputError, BundleError, ProviderError, OutputError) as error:
         if bar is not None:
             bar.close()  # end the progress line before the error
         raise click.ClickException(str(error)) from None
+    except (KeyboardInterrupt, Interrupted) as error:  # the output file was removed on the way out
+        _interrupted(error, output)
     except BrokenPipeError:  # `attn-score x.csv | head`: the reader left; not an error of ours
         sys.stderr.close()
         sys.exit(1)
@@ -233,10 +245,12 @@ def _report(classifier, path: str, rows: int, input_path: str, output: str | Non
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
               help="Output file, written atomically (temp file + rename). Default: stdout.")
 @click.option("--model", "model", default="spa-eng", show_default=True, help="Translation bundle folder or shipped short name.")
-@click.option("--text-column", default=None, help="Column with the sentences (CSV/TSV/JSONL). Default: 'text', or the only column.")
+@click.option("--text-column", default=None, help="Column with the sentences (CSV/TSV/JSONL). Default: 'text'. A one-column "
+              "input whose line 1 is not this name has no header: every line is a sentence.")
 @click.option("--id-column", default=None, help="Column with row ids. Default: 'id' if present, else the row number.")
 @click.option("--input-format", type=click.Choice(["auto", "csv", "tsv", "jsonl", "lines", "parquet"]), default="auto", show_default=True,
-              help="Input format; auto decides by file name (.txt = one sentence per line, .parquet), stdin is lines.")
+              help="Input format; auto decides by file name (.txt = one sentence per line, .parquet); stdin is a table when line 1 "
+                   "is a JSON object or a header naming the text column, else one sentence per line.")
 @click.option("--format", "output_format", type=click.Choice(["txt", "csv", "jsonl"]), default="txt", show_default=True,
               help="txt: one translation per line; csv/jsonl: id, source, translation, score.")
 @click.option("--beam-size", type=click.IntRange(1), default=4, show_default=True, help="Beam width (1 = greedy).")
@@ -268,12 +282,10 @@ def translate_main(input_path, output, model, text_column, id_column, input_form
         translator = runtime.load(model, provider=provider, session_options=options)
         if not isinstance(translator, runtime.Translator):
             raise BundleError(f"{translator.bundle.path}: task is {translator.bundle.task!r}; attn-translate needs a translation bundle")
-        if input_format == "auto" and input_path == "-":
-            input_format = "lines"
         reader, text_column, id_column = _open_input(input_path, input_format, encoding, quoting, text_column, id_column)
         plotter = _attention_plotter(plot_dir) if plot_dir else None
         bar = Progress(progress_wanted(progress), reader.size, "sentences", desc="translating")
-        with AtomicWriter(output) as handle:
+        with OutputFile(output, inputs=[input_path]) as handle:
             writer = csv.writer(handle, lineterminator="\n") if output_format == "csv" else None
             translated = translate_rows(translator, _rows(reader, text_column, id_column), workers=workers, chunk_rows=128,
                                         position=reader.position, beam_size=beam_size, max_length=max_length,
@@ -293,10 +305,12 @@ def translate_main(input_path, output, model, text_column, id_column, input_form
                         plotter(row_id, result)
                     count += 1
                 bar.advance(len(chunk), position)
-    except (InputError, BundleError, ProviderError) as error:
+    except (InputError, BundleError, ProviderError, OutputError) as error:
         if bar is not None:
             bar.close()
         raise click.ClickException(str(error)) from None
+    except (KeyboardInterrupt, Interrupted) as error:
+        _interrupted(error, output)
     except BrokenPipeError:
         sys.stderr.close()
         sys.exit(1)

@@ -14,7 +14,8 @@ from collections import Counter
 from datetime import datetime, timezone
 from pathlib import Path
 
-from runtime.io import AtomicWriter, InputError
+from runtime.io import InputError
+from runtime.output import OutputFile
 
 INSTALL = "pip install 'attn-onnx[report]'"
 BINS = 20
@@ -77,5 +78,5 @@ class Report:
             labels=sorted(self.labels.items()), ranking=ranking, bars=bars, top_per_row=TOP_PER_ROW)
 
     def write(self, path: str, source: str) -> None:
-        with AtomicWriter(path) as handle:
+        with OutputFile(path, inputs=[source]) as handle:
             handle.write(self.render(source))
