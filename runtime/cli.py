@@ -34,8 +34,8 @@ def _pick_text_column(reader: TableReader, requested: str | None) -> str:
     if reader.headerless and reader.name != "<stdin>":
         click.echo(f"{reader.name}: one column and line 1 is not named {column!r}: every line is a text, line 1 "
                    f"included (name the column with --text-column if line 1 is its header)", err=True)
-    if reader.format == "jsonl" and not requested and reader.columns == [reader.columns[0]] != ["text"]:
-        return reader.columns[0]  # JSON keys are names: the only one is the text
+    if reader.format in ("jsonl", "parquet") and not requested and reader.columns == [reader.columns[0]] != ["text"]:
+        return reader.columns[0]  # JSON keys and Parquet columns are names: the only one is the text
     if requested or len(reader.columns) == 1 or "text" in reader.columns:
         reader.require(column, "text column")
         return column

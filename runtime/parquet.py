@@ -3,7 +3,7 @@
 Reading is streamed by row group (`ParquetFile.iter_batches`), never the whole table; the reader
 offers what `runtime.io.TableReader` offers (columns, require, records, size, position), so the
 commands treat both alike: same column options, same row order, same errors. Writing goes through
-the caller's temporary file (`AtomicWriter`), one row group per chunk of rows.
+the caller's temporary file (`runtime.output.OutputFile`), one row group per chunk of rows.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ class ParquetReader:
     """A Parquet file row by row: `columns` from its schema; `records()` yields (row number, {column: value})."""
 
     format = "parquet"
+    headerless = False  # column names come from the schema
 
     def __init__(self, path: str | Path):
         self.path = str(path)

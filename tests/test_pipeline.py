@@ -107,7 +107,9 @@ def test_cli_sigint_mid_run_leaves_no_output_and_no_temp_file(tiny_bundle, tmp_p
     out = tmp_path / "out.csv"
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     process = subprocess.Popen([sys.executable, "-m", "runtime.cli", "-", "--model", str(tiny_bundle), "-o", str(out),
-                                "--chunk-rows", "64"], stdin=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=tmp_path)
+                                "--chunk-rows", "64"], stdin=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=tmp_path,
+                               # a test run started in the background inherits SIGINT ignored; a user's shell does not
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         process.stdin.write(("text\n" + "\n".join(reviews(3000)) + "\n").encode())
         process.stdin.flush()

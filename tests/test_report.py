@@ -47,8 +47,13 @@ def test_report_in_headless_chromium(tiny_bundle, chromium, tmp_path):
             weights = [float(w.get_attribute("data-weight")) for w in words]
             expected = classifier.score_and_explain([text], top_k=len(words))[1][0]
             assert max(weights) == round(expected[0][1], 4)
-            alphas = [float(re.search(r"rgba\([^)]*,\s*([\d.]+)\)", w.get_attribute("style")).group(1)) for w in words]
-            assert alphas[weights.index(max(weights))] == 1.0
+            shades = [float(w.get_attribute("data-shade")) for w in words]
+            darkest = words[weights.index(max(weights))]
+            assert shades[weights.index(max(weights))] == 1.0
+            assert darkest.value_of_css_property("background-color") in ("rgb(255, 140, 0)", "rgba(255, 140, 0, 1)")
+            if min(shades) < 0.5:  # a faint word is painted faint
+                faint = words[shades.index(min(shades))].value_of_css_property("background-color")
+                assert faint.startswith("rgba(255, 140, 0, 0"), faint
 
     histogram = chromium.find_elements("css selector", "#histogram rect")
     assert len(histogram) == 20
