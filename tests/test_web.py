@@ -183,3 +183,36 @@ def test_js_int8_is_as_close_to_the_fp32_model_as_python_int8(parity_texts, pyth
     assert float(abs(js - fp32).mean()) <= float(abs(python - fp32).mean()), figures
     assert _max_gap(js_attention, fp32_attention) <= _max_gap(python_attention, fp32_attention), figures
     assert np.mean((js >= 0.5) == (python >= 0.5)) >= 0.99, figures
+
+
+_CLASSIFY_IN_PAGE = """
+const [bundle, texts, done] = arguments;
+(async () => {
+  const { loadBundle } = await import(new URL("../src/index.js", location.href).href);
+  const model = await loadBundle(new URL(bundle, location.href));
+  done(await model.classify(texts));
+})().catch((error) => done({error: String(error)}));
+"""
+
+
+def test_chromium_fp32_equals_python_within_1e_5(chromium, serve, parity_texts, python_fp32):
+    """The same check inside Chromium itself (its V8 runs the tokenizer, its WASM the graph), on 100
+    of the parity reviews, the adversarial texts (1 MB one included) and an empty text."""
+    import numpy as np
+
+    from web_corpus import ADVERSARIAL
+
+    texts, _ = parity_texts
+    probability, attention = python_fp32
+    extra = [text for _, text in ADVERSARIAL]
+    extra_probability, extra_attention = _python_scores(FP32, extra)
+    chromium.get(serve() + "web/demo/")
+    _wait_scored(chromium, chromium.find_element("id", "review").get_attribute("value"))
+    results = chromium.execute_async_script(_CLASSIFY_IN_PAGE, "../../artifacts/imdb-bilstm-attention/", texts[:100] + extra)
+    assert "error" not in results, results
+    tokenizer = runtime_tokenizer()
+    assert [r["tokens"] for r in results] == [tokenizer.tokenize(t) for t in texts[:100] + extra]
+    expected_p = np.concatenate([probability[:100], extra_probability])
+    expected_a = list(attention[:100]) + list(extra_attention)
+    assert float(abs(np.array([r["probability"] for r in results]) - expected_p).max()) <= 1e-5
+    assert _max_gap([np.array(r["attention"]) for r in results], expected_a) <= 1e-5
