@@ -10,13 +10,14 @@ import sys
 import time
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter off stderr
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # keep TensorFlow's C++ chatter (cuInit on CPU machines) off stderr
 
 import click
 
 from runtime.bundle import BundleError, sha256_of
 from runtime.io import InputError
 from runtime.tokenizer import Tokenizer, TokenizerSpec
+from trainer.console import TrainGroup, chance_warning
 
 ATTENTION_KINDS = ("dot", "scaled_dot", "general", "concat", "location")
 
@@ -39,7 +40,7 @@ _FORCE = click.option("--force", is_flag=True,
                       help="Overwrite a non-empty --out folder, and keep an int8 graph that fails the accuracy gate.")
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=TrainGroup, context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
     """Train BiLSTM + attention classifiers and export them as fast ONNX bundles
     (fused LSTM ops with sequence lengths, parity-checked against Keras)."""
@@ -206,6 +207,9 @@ def train(**options) -> None:
         f"{' then refit on all rows' if options['refit'] else ''}{test_note}, "
         f"elapsed {time.perf_counter() - started:.0f} s, bundle {out}", err=True
     )
+    warning = chance_warning(metrics["validation_accuracy"], validation_rows.labels)
+    if warning:
+        click.echo(warning, err=True)
 
 
 @main.command()
@@ -351,7 +355,7 @@ def train_translator_command(**options) -> None:
                f"elapsed {time.perf_counter() - started:.0f} s, bundle {out}", err=True)
 
 
-@main.command("compare-translators")
+@main.command("compare-translators", cls=click.Command)  # reads bundles: no TensorFlow
 @click.argument("bundles", nargs=-1, required=True, type=click.Path(file_okay=False))
 @click.option("--name", "names", multiple=True, help="Label per bundle, in order (default: the bundle's attention style).")
 @click.option("--plot", type=click.Path(dir_okay=False), default=None, help="Write BLEU by source length as a PNG (needs matplotlib).")
