@@ -50,6 +50,13 @@ def test_js_tokenizer_reproduces_the_conformance_corpus(imdb_test, tmp_path):
     assert f'"rows":{rows}' in done.stdout
 
 
+def test_js_library_refuses_tampered_korean_and_translator_bundles():
+    """sha256 mismatch, a sentencepiece tokenizer and a translator bundle: one clear message each."""
+    done = node("web/test/errors.mjs")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "ok"
+
+
 def runtime_tokenizer():
     import runtime
 
@@ -126,6 +133,11 @@ def _python_scores(bundle: Path, texts):
     return runtime.load(str(bundle), provider="cpu")._score(texts, want_attention=True)
 
 
+@pytest.fixture(scope="module")
+def python_fp32(parity_texts):
+    return _python_scores(FP32, parity_texts[0])
+
+
 def _js_scores(bundle: Path, texts_path: Path, tmp_path: Path):
     import json
 
@@ -143,9 +155,9 @@ def _max_gap(a, b) -> float:
 
 
 @pytest.mark.slow
-def test_js_fp32_equals_python_within_1e_5(parity_texts, tmp_path):
+def test_js_fp32_equals_python_within_1e_5(parity_texts, python_fp32, tmp_path):
     texts, path = parity_texts
-    probability, attention = _python_scores(FP32, texts)
+    probability, attention = python_fp32
     js_probability, js_attention = _js_scores(FP32, path, tmp_path)
     assert [len(a) for a in js_attention] == [len(a) for a in attention]
     assert float(abs(js_probability - probability).max()) <= 1e-5
@@ -153,14 +165,14 @@ def test_js_fp32_equals_python_within_1e_5(parity_texts, tmp_path):
 
 
 @pytest.mark.slow
-def test_js_int8_is_as_close_to_the_fp32_model_as_python_int8(parity_texts, tmp_path):
+def test_js_int8_is_as_close_to_the_fp32_model_as_python_int8(parity_texts, python_fp32, tmp_path):
     """Dynamic int8 cannot match across kernels to 1e-5: onnxruntime's x86 int8 kernels and its WASM
     ones round differently (and activations are quantized per batch). The JS int8 must stay at least
     as close to the fp32 model as the Python int8 does, and agree with Python's labels on >= 99 %."""
     import numpy as np
 
     texts, path = parity_texts
-    fp32, fp32_attention = _python_scores(FP32, texts)
+    fp32, fp32_attention = python_fp32
     python, python_attention = _python_scores(INT8, texts)
     js, js_attention = _js_scores(INT8, path, tmp_path)
     python_gap, js_gap = float(abs(python - fp32).max()), float(abs(js - fp32).max())
