@@ -2,8 +2,8 @@
 
     import runtime
     model = runtime.load()                  # the shipped IMDB bundle
-    model.predict(["A wonderful film."])     # -> array([0.97], dtype=float32)
-    model.explain(["A wonderful film."], top_k=3)
+    model.predict(["A wonderful, moving film."])   # float32 array, P(positive): [0.9176...]
+    model.explain(["A wonderful, moving film."], top_k=2)   # [[('film', 0.302...), ('moving', 0.269...)]]
 """
 
 from __future__ import annotations
