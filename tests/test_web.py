@@ -48,6 +48,7 @@ def test_js_tokenizer_reproduces_the_conformance_corpus(imdb_test, tmp_path):
     done = node("web/test/conformance.mjs", str(corpus))
     assert done.returncode == 0, done.stderr
     assert f'"rows":{rows}' in done.stdout
+    corpus.unlink()  # ~140 MB; pytest keeps the last runs' temporary folders
 
 
 def test_js_library_refuses_tampered_korean_and_translator_bundles():
