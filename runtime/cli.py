@@ -19,6 +19,7 @@ from runtime import catalog
 from runtime.bundle import BundleError
 from runtime.catalog import version
 from runtime.classifier import DEFAULT_BATCH_TOKENS
+from runtime.columns import TRANSLATE_COLUMNS, KeptColumns
 from runtime.io import InputError, TableReader
 from runtime.output import Interrupted, OutputError, OutputFile, exit_code
 from runtime.parquet import ParquetOutput, ParquetReader, is_parquet
@@ -59,9 +60,12 @@ def _open_input(path, fmt, encoding, quoting, text_column, id_column) -> tuple[T
     return reader, text_column, id_column
 
 
-def _rows(reader: TableReader, text_column: str, id_column: str | None) -> Iterator[tuple[str, str]]:
-    """(id, text) per data row; the id is the id column's value or the 1-based row number."""
+def _rows(reader: TableReader, text_column: str, id_column: str | None, kept: KeptColumns | None = None) -> Iterator[tuple[str, str]]:
+    """(id, text) per data row; the id is the id column's value or the 1-based row number. With
+    `kept`, each row's kept values are pushed for the writer."""
     for number, (line, record) in enumerate(reader.records(), 1):
+        if kept is not None:
+            kept.push(record)
         if text_column not in record:  # JSONL rows may differ in their keys
             raise InputError(f"{reader.name}: line {line}: no field {text_column!r} in this row")
         text = record[text_column]
@@ -97,27 +101,36 @@ def explanation_records(explanation) -> list[dict]:
 
 
 class _Output:
-    """CSV or JSONL rows: id, probability, label[, explanation]."""
+    """CSV or JSONL rows: id, [kept input columns,] probability, label[, explanation]."""
 
-    def __init__(self, handle, fmt: str, explain: bool):
-        self.handle, self.fmt, self.explain = handle, fmt, explain
+    def __init__(self, handle, fmt: str, explain: bool, kept: KeptColumns | None = None):
+        self.handle, self.fmt, self.explain, self.kept = handle, fmt, explain, kept
         self.csv = csv.writer(handle, lineterminator="\n") if fmt == "csv" else None
         self.started = False
 
     def write(self, row_id: str, probability: float, label: str, explanation=None) -> None:
         if self.csv and not self.started:  # header with the first row: a failure before it prints nothing
-            self.csv.writerow(["id", "probability", "label"] + (["explanation"] if self.explain else []))
+            self.csv.writerow(["id"] + (self.kept.output_names if self.kept else []) + ["probability", "label"]
+                              + (["explanation"] if self.explain else []))
         self.started = True
+        values = self.kept.pop() if self.kept else []
         if self.csv:
-            cells = [row_id, f"{probability:.6f}", label]
+            cells = [row_id] + [KeptColumns.cell(value) for value in values] + [f"{probability:.6f}", label]
             if self.explain:
                 cells.append(json.dumps(explanation_records(explanation), ensure_ascii=False))
             self.csv.writerow(cells)
             return
-        record = {"id": row_id, "probability": round(float(probability), 6), "label": label}
+        record = {"id": row_id, **dict(zip(self.kept.output_names if self.kept else [], values)),
+                  "probability": round(float(probability), 6), "label": label}
         if self.explain:
             record["explanation"] = explanation_records(explanation)
         self.handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+
+
+_KEEP_COLUMNS = click.option("--keep-columns", default=None, metavar="A,B",
+                             help="Copy these input columns to the output, after id (an output name they clash with gets "
+                                  "an input_ prefix).")
+_KEEP_ALL = click.option("--keep-all", is_flag=True, help="Copy every input column (but the id column) to the output.")
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -163,9 +176,11 @@ class _Output:
 @click.option("--report-rows", type=click.IntRange(1), default=200, show_default=True,
               help="Rows shown in the report: a uniform random sample (seed 0) when the input has more.")
 @click.option("--progress/--no-progress", default=None, help="Progress on stderr (default: when stderr is a terminal).")
+@_KEEP_COLUMNS
+@_KEEP_ALL
 def main(input_path, list_models, output, model, text_column, id_column, threshold, explain_k, output_format, input_format,
          quoting, encoding, provider, threads, graph_optimization, memory_arena, batch_tokens, workers, chunk_rows, report_path,
-         report_rows, progress) -> None:
+         report_rows, progress, keep_columns, keep_all) -> None:
     """Score sentiment for every row of INPUT (CSV, TSV or JSONL, optionally .gz; '-' for stdin).
 
     Writes one row per input row, in input order: id, probability, label (and explanation with
@@ -190,13 +205,17 @@ def main(input_path, list_models, output, model, text_column, id_column, thresho
             raise BundleError(f"{classifier.bundle.path}: task is {classifier.bundle.task!r}; attn-score needs a "
                               "sentiment bundle (use attn-translate for translation)")
         reader, text_column, id_column = _open_input(input_path, input_format, encoding, quoting, text_column, id_column)
+        kept = KeptColumns.choose(reader.name, reader.columns, keep_columns, keep_all, id_column)
         report = _report(classifier, report_path, report_rows, input_path, output) if report_path else None
         bar = Progress(progress_wanted(progress), reader.size, "rows", desc="scoring")
         if output_format == "parquet" and output in (None, "-"):
             raise InputError("--format parquet writes a file: pass -o FILE.parquet")
         with OutputFile(output, inputs=[input_path]) as handle:
-            out = ParquetOutput(handle.buffer, explain_k > 0) if output_format == "parquet" else _Output(handle, output_format, explain_k > 0)
-            scored = score_rows(classifier, _rows(reader, text_column, id_column), explain_k, workers=workers,
+            if output_format == "parquet":
+                out = ParquetOutput(handle.buffer, explain_k > 0, kept, getattr(reader, "arrow_types", None))
+            else:
+                out = _Output(handle, output_format, explain_k > 0, kept)
+            scored = score_rows(classifier, _rows(reader, text_column, id_column, kept), explain_k, workers=workers,
                                 chunk_rows=chunk_rows, position=reader.position, want_attention=report is not None)
             for chunk, probabilities, attention, explanations, position in scored:
                 for (row_id, _), probability, explanation in zip(chunk, probabilities, explanations):
@@ -268,8 +287,11 @@ def _report(classifier, path: str, rows: int, input_path: str, output: str | Non
 @click.option("--workers", type=click.IntRange(0), default=0, show_default=True,
               help="Translation workers (0 = one per core on CPU, 1 on a GPU).")
 @click.option("--progress/--no-progress", default=None, help="Progress on stderr (default: when stderr is a terminal).")
+@_KEEP_COLUMNS
+@_KEEP_ALL
 def translate_main(input_path, output, model, text_column, id_column, input_format, output_format, beam_size, max_length,
-                   plot_dir, quoting, encoding, provider, threads, graph_optimization, memory_arena, workers, progress) -> None:
+                   plot_dir, quoting, encoding, provider, threads, graph_optimization, memory_arena, workers, progress,
+                   keep_columns, keep_all) -> None:
     """Translate every sentence of INPUT (text lines, a CSV/TSV/JSONL column, optionally .gz; '-' for stdin).
 
     One output row per input row, in input order. A summary line goes to stderr."""
@@ -283,22 +305,28 @@ def translate_main(input_path, output, model, text_column, id_column, input_form
         if not isinstance(translator, runtime.Translator):
             raise BundleError(f"{translator.bundle.path}: task is {translator.bundle.task!r}; attn-translate needs a translation bundle")
         reader, text_column, id_column = _open_input(input_path, input_format, encoding, quoting, text_column, id_column)
+        kept = KeptColumns.choose(reader.name, reader.columns, keep_columns, keep_all, id_column, TRANSLATE_COLUMNS)
+        if kept is not None and output_format == "txt":
+            raise InputError("--keep-columns/--keep-all need --format csv or jsonl (txt is one translation per line)")
+        kept_names = kept.output_names if kept else []
         plotter = _attention_plotter(plot_dir) if plot_dir else None
         bar = Progress(progress_wanted(progress), reader.size, "sentences", desc="translating")
         with OutputFile(output, inputs=[input_path]) as handle:
             writer = csv.writer(handle, lineterminator="\n") if output_format == "csv" else None
-            translated = translate_rows(translator, _rows(reader, text_column, id_column), workers=workers, chunk_rows=128,
+            translated = translate_rows(translator, _rows(reader, text_column, id_column, kept), workers=workers, chunk_rows=128,
                                         position=reader.position, beam_size=beam_size, max_length=max_length,
                                         return_attention=plotter is not None)
             for chunk, results, position in translated:
                 for (row_id, text), result in zip(chunk, results):
+                    values = kept.pop() if kept else []
                     if writer is not None:
                         if count == 0:
-                            writer.writerow(["id", "source", "translation", "score"])
-                        writer.writerow([row_id, text, result.text, f"{result.score:.4f}"])
+                            writer.writerow(["id", *kept_names, "source", "translation", "score"])
+                        writer.writerow([row_id, *map(KeptColumns.cell, values), text, result.text, f"{result.score:.4f}"])
                     elif output_format == "jsonl":
-                        handle.write(json.dumps({"id": row_id, "source": text, "translation": result.text,
-                                                 "score": round(result.score, 4)}, ensure_ascii=False) + "\n")
+                        handle.write(json.dumps({"id": row_id, **dict(zip(kept_names, values)), "source": text,
+                                                 "translation": result.text, "score": round(result.score, 4)},
+                                                ensure_ascii=False) + "\n")
                     else:
                         handle.write(result.text + "\n")
                     if plotter is not None:

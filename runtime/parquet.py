@@ -52,6 +52,7 @@ class ParquetReader:
         except (self._pa.ArrowException, OSError) as error:
             raise InputError(f"{self.name}: not a readable Parquet file ({str(error).splitlines()[0]})") from None
         self.columns = list(self._file.schema_arrow.names)
+        self.arrow_types = {field.name: field.type for field in self._file.schema_arrow}  # kept columns keep their types
         self.rows = self._file.metadata.num_rows
         self._size = os.path.getsize(self.path)
         self._done = 0
@@ -83,14 +84,20 @@ class ParquetReader:
 
 
 class ParquetOutput:
-    """attn-score's rows (id, probability, label[, explanation as a list of {token, weight}]) as
-    Parquet into `handle` (the binary buffer of the caller's temporary file). Rows are buffered and
-    written a row group at a time; `close()` writes the footer, without which the file is unreadable."""
+    """attn-score's rows (id, [kept input columns,] probability, label[, explanation as a list of
+    {token, weight}]) as Parquet into `handle` (the binary buffer of the caller's temporary file).
+    Kept columns have their input type when the input is Parquet (`kept_types`), else are text as
+    in CSV (null stays null). Rows are buffered and written a row group at a time; `close()` writes
+    the footer, without which the file is unreadable."""
 
-    def __init__(self, handle, explain: bool, row_group_rows: int = 8192):
+    def __init__(self, handle, explain: bool, kept=None, kept_types: dict | None = None, row_group_rows: int = 8192):
         pa, pq = _pyarrow("--format parquet")
-        self.pa, self.explain, self.row_group_rows = pa, explain, row_group_rows
-        fields = [pa.field("id", pa.string()), pa.field("probability", pa.float32()), pa.field("label", pa.string())]
+        self.pa, self.explain, self.kept, self.row_group_rows = pa, explain, kept, row_group_rows
+        self.kept_as_text = kept is not None and kept_types is None
+        fields = [pa.field("id", pa.string())]
+        if kept is not None:
+            fields += [pa.field(out, kept_types[name] if kept_types else pa.string()) for name, out in zip(kept.names, kept.output_names)]
+        fields += [pa.field("probability", pa.float32()), pa.field("label", pa.string())]
         if explain:
             fields.append(pa.field("explanation", pa.list_(pa.struct([("token", pa.string()), ("weight", pa.float32())]))))
         self.schema = pa.schema(fields)
@@ -99,6 +106,9 @@ class ParquetOutput:
 
     def write(self, row_id: str, probability: float, label: str, explanation=None) -> None:
         self.columns["id"].append(str(row_id))
+        if self.kept is not None:
+            for name, value in zip(self.kept.output_names, self.kept.pop()):
+                self.columns[name].append(None if value is None else self.kept.cell(value) if self.kept_as_text else value)
         self.columns["probability"].append(float(probability))
         self.columns["label"].append(label)
         if self.explain:

@@ -33,7 +33,8 @@ def test_parquet_in_and_out_match_csv(tiny_bundle, tmp_path):
     source = tmp_path / "in.parquet"
     parquet_input(source)
     runner = CliRunner()
-    options = ["--model", str(tiny_bundle), "--text-column", "body", "--id-column", "review_id", "--explain", "2", "--chunk-rows", "128"]
+    options = ["--model", str(tiny_bundle), "--text-column", "body", "--id-column", "review_id", "--explain", "2", "--chunk-rows", "128",
+               "--keep-columns", "stars"]
     as_csv = runner.invoke(score_main, [str(source), *options])
     assert as_csv.exit_code == 0, as_csv.output
     expected = list(csv.DictReader(io.StringIO(as_csv.stdout)))
@@ -41,8 +42,10 @@ def test_parquet_in_and_out_match_csv(tiny_bundle, tmp_path):
     done = runner.invoke(score_main, [str(source), *options, "--format", "parquet", "-o", str(out)])
     assert done.exit_code == 0, done.output
     table = pq.read_table(out)
-    assert table.column_names == ["id", "probability", "label", "explanation"]
+    assert table.column_names == ["id", "stars", "probability", "label", "explanation"]  # --keep-columns, as in CSV
+    assert table.schema.field("stars").type == pa.int64()  # a kept column keeps its Parquet type
     rows = table.to_pylist()
+    assert [r["stars"] for r in rows] == list(range(1000)) and [int(r["stars"]) for r in expected] == list(range(1000))
     assert [r["id"] for r in rows] == [r["id"] for r in expected] == [f"p{i}" for i in range(1000)]
     assert [r["label"] for r in rows] == [r["label"] for r in expected]
     np.testing.assert_allclose([r["probability"] for r in rows], [float(r["probability"]) for r in expected], atol=1e-6)
