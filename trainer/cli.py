@@ -313,7 +313,8 @@ def train_translator_command(**options) -> None:
                "train_seconds": round(result.elapsed_s, 1), "history": result.history}
     try:
         export_translator_bundle(result, out, opset=options["opset"], metrics=metrics, data=provenance,
-                                 parity_sentences=validation.sources[:50], log=lambda line: click.echo(line, err=True))
+                                 parity_sentences=validation.sources[:50], force=options["force"],
+                                 log=lambda line: click.echo(line, err=True))
         report = evaluate(runtime.load(out, provider="cpu"), test, beam_size=options["beam_size"])
     except (ExportError, BundleError) as error:
         _fail(error)
