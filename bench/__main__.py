@@ -274,6 +274,45 @@ def accuracy(model, data, text_column, label_column, record):
         _record_metrics(folder, {"attn_score_test": {"data": str(data), "rows": len(labels), "accuracy": round(figure, 5)}})
 
 
+@main.command()
+@click.option("--model", "models", multiple=True, default=["imdb"], show_default=True,
+              help="Bundle folder or shipped short name; repeat to compare models side by side.")
+@click.option("--failures", type=click.IntRange(0), default=0, show_default=True,
+              help="Also print up to this many failing cases per test type (of the last model).")
+@click.option("--json-out", type=click.Path(dir_okay=False), default=None, help="Also write the rates as JSON.")
+def behaviour(models, failures, json_out):
+    """Behavioural suite (CheckList-style): pass rate per test type (vocabulary, negation, contrast,
+    invariance) of each sentiment bundle, side by side."""
+    import runtime
+    from bench.behaviour import TESTS, evaluate, expand
+
+    cases = expand()
+    table = {}
+    for model in models:
+        try:
+            classifier = runtime.load(model)
+        except (runtime.BundleError, OSError) as error:
+            raise click.ClickException(str(error)) from None
+        if not isinstance(classifier, runtime.Classifier):
+            raise click.ClickException(f"{model}: not a sentiment bundle")
+        table[model] = evaluate(classifier, cases)
+    click.echo(f"behavioural suite: {len(cases)} cases, {len(TESTS)} test types")
+    click.echo("| test type | cases | " + " | ".join(models) + " |")
+    click.echo("|---|---|" + "---|" * len(models))
+    for name in [test.name for test in TESTS] + ["overall"]:
+        first = table[models[0]][name]
+        rates = " | ".join(f"{100 * table[m][name].rate:.1f} %" for m in models)
+        label = f"**{name}**" if name == "overall" else name
+        click.echo(f"| {label} | {first.cases} | {rates} |")
+    if failures:
+        for name, result in table[models[-1]].items():
+            for line in result.failures[:failures]:
+                click.echo(f"FAIL [{name}] {line}")
+    if json_out:
+        Path(json_out).write_text(json.dumps({m: {name: {"cases": r.cases, "passed": r.passed, "rate": round(r.rate, 4)}
+                                                  for name, r in results.items()} for m, results in table.items()}, indent=2))
+
+
 def report(results, sample, machine_line, threads, limit, repeats, fpt):
     names = {"keras": "(a) Keras predict, padded", "keras-bucketed": "(a') Keras, length-bucketed", "loop": "(b) tf2onnx Loop", "fp32": "(c) bundle fp32", "int8": "(d) bundle int8"}
     base = results["keras"]
@@ -298,6 +337,11 @@ def report(results, sample, machine_line, threads, limit, repeats, fpt):
             continue
         ok = value >= goal if direction == ">=" else value <= goal
         click.echo(f"  {'MET ' if ok else 'MISS'} {description} = {value:.2f} (target {direction} {goal:g})")
+
+
+from bench.web import web as _web  # noqa: E402  (selenium is imported only when it runs)
+
+main.add_command(_web)
 
 
 if __name__ == "__main__":

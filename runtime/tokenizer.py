@@ -36,7 +36,16 @@ FORMAT = "attn-tokenizer/1"
 
 MODES = ("word", "sentencepiece")
 WORD_START = "\u2581"  # SentencePiece's word-start marker
+_NO_SPACE_BEFORE = re.compile(r" ([.,!?;:%)\]}'»])")
+_NO_SPACE_AFTER = re.compile(r"([¿¡(\[{«]) ")
 _HTML_BREAK = re.compile(r"<br\s*/?>", re.IGNORECASE)
+# join_clitics: Penn-Treebank-tokenized text (SST-2: "does n't", "it 's", "-lrb-") and raw text
+# ("doesn't", "it's", "(") become the same string before splitting, so one model can train on both
+# and serve raw text. Curly apostrophes count as straight ones ("doesn’t" = "doesn't").
+_CURLY_APOSTROPHE = re.compile("[\u2019\u2018\u02bc]")
+_DETACHED_CLITIC = re.compile(r"(?<=\w)\s+(n't|'s|'re|'ve|'m|'ll|'d)\b", re.IGNORECASE)
+_PTB_BRACKETS = {"-lrb-": "(", "-rrb-": ")", "-lsb-": "[", "-rsb-": "]", "-lcb-": "{", "-rcb-": "}"}
+_PTB_BRACKET = re.compile("|".join(map(re.escape, _PTB_BRACKETS)), re.IGNORECASE)
 # Words keep inner apostrophes ("don't"); \w is Unicode-aware (accents, Hangul, digits).
 _WORD = r"\w+(?:'\w+)*"
 _PATTERNS = {
@@ -48,7 +57,10 @@ _PATTERNS = {
 @dataclass(frozen=True)
 class TokenizerSpec:
     """How text becomes tokens. `truncation` says which side loses tokens beyond `max_len`:
-    "pre" drops from the start (keeps the ending, like Keras' pad_sequences), "post" from the end."""
+    "pre" drops from the start (keeps the ending, like Keras' pad_sequences), "post" from the end.
+    `join_clitics` maps treebank-tokenized text to raw text ("do n't" -> "don't", "-lrb-" -> "("),
+    so data such as SST-2 and user text give the same tokens (off by default: older bundles keep
+    exactly the tokens they were trained on)."""
 
     max_len: int = 500
     mode: str = "word"
@@ -58,6 +70,7 @@ class TokenizerSpec:
     truncation: str = "pre"
     pad_id: int = PAD_ID
     oov_id: int = OOV_ID
+    join_clitics: bool = False
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -135,6 +148,10 @@ class Tokenizer:
             text = text.lower()
         if self.spec.html_breaks:
             text = _HTML_BREAK.sub(" ", text)
+        if self.spec.join_clitics:
+            text = _CURLY_APOSTROPHE.sub("'", text)
+            text = _DETACHED_CLITIC.sub(r"\1", text)
+            text = _PTB_BRACKET.sub(lambda match: _PTB_BRACKETS[match.group(0).lower()], text)
         return text
 
     def _split(self, text: str) -> list[str]:
@@ -178,6 +195,13 @@ class Tokenizer:
             out.append("<oov>" if i == OOV_ID else self.vocab[i - 2])
         return out
 
+    def decode_text(self, ids: Iterable[int]) -> str:
+        """Ids back to text: SentencePiece's detokenizer (spaces and case as they were), or in word
+        mode the words joined by spaces, none before closing punctuation or after opening."""
+        if self._sp is not None:
+            return self._sp.decode([int(i) for i in ids if int(i) != PAD_ID])
+        return detokenize(self.decode(ids))
+
     # === JSON ===
     def to_dict(self) -> dict:
         data = {"format": FORMAT, "spec": asdict(self.spec), "vocab": self.vocab}
@@ -209,6 +233,11 @@ class Tokenizer:
             return cls.from_dict(data)
         except (ValueError, KeyError, TypeError) as error:
             raise ValueError(f"{path}: {error}") from None
+
+
+def detokenize(tokens: Sequence[str]) -> str:
+    """Word tokens back to text: spaces between words, none before closing punctuation or after opening."""
+    return _NO_SPACE_AFTER.sub(r"\1", _NO_SPACE_BEFORE.sub(r"\1", " ".join(tokens)))
 
 
 # === SentencePiece ===

@@ -139,3 +139,21 @@ def test_sentencepiece_training_is_deterministic(korean):
 def test_sentencepiece_vocab_too_small_is_a_clear_error():
     with pytest.raises(ValueError, match="sentencepiece training failed: Vocabulary size is smaller"):
         Tokenizer.fit(["가나다라마바사아자차카타파하 " * 3, "abcdefghijklmnop"], 10, TokenizerSpec(mode="sentencepiece"))
+
+
+def test_join_clitics_gives_treebank_and_raw_text_the_same_tokens():
+    # SST-2 is lower-cased and treebank-tokenized; users type raw text: one spec field makes them meet
+    joined = Tokenizer(TokenizerSpec(join_clitics=True), [])
+    pairs = [("it does n't work , and it 's not -lrb- really -rrb- fun", "It doesn't work, and it's not (really) fun"),
+             ("i ca n't say i 'm sure they 've got it , wo n't you ?", "I can't say I'm sure they've got it, won't you?"),
+             ("she 'd say we 'll see what you 're doing", "She’d say we’ll see what you’re doing")]
+    for treebank, raw in pairs:
+        assert joined.tokenize(treebank) == joined.tokenize(raw)
+    assert joined.tokenize("does n't") == ["doesn't"]
+    assert joined.tokenize("the '70s and rock 'n' roll") == ["the", "70s", "and", "rock", "n", "roll"]
+    plain = Tokenizer(TokenizerSpec(), [])  # off by default: older bundles keep their tokens
+    assert plain.tokenize("does n't") == ["does", "n't"]
+    keep = Tokenizer(TokenizerSpec(join_clitics=True, punctuation="keep"), [])
+    assert keep.tokenize("great -lrb- really -rrb- !") == keep.tokenize("great (really)!") == ["great", "(", "really", ")", "!"]
+    spec = TokenizerSpec(join_clitics=True)
+    assert Tokenizer.from_dict(json.loads(json.dumps(Tokenizer(spec, ["a"]).to_dict()))).spec == spec  # travels in the JSON

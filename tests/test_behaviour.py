@@ -1,0 +1,88 @@
+"""The behavioural suite (bench/behaviour.py): its expansion, and the shipped default kept above floors."""
+
+import re
+
+import pytest
+from click.testing import CliRunner
+
+import runtime
+from bench.__main__ import main as bench_cli
+from bench.behaviour import TESTS, BehaviourTest, evaluate, expand, fill
+
+# The shipped default (IMDB-only BiLSTM) measured 51.2 % overall; floors sit a few points below each
+# measured rate so that a retrain which loses vocabulary, negation or invariance fails here.
+FLOORS = {
+    "vocabulary: positive words": 0.86,
+    "vocabulary: negative words": 0.85,
+    "negated positive": 0.10,
+    "negation: contractions and intensifiers": 0.24,
+    "negation of negatives: contractions": 0.05,
+    "contrast: ..., but ...": 0.43,
+    "invariance: names": 0.84,
+    "invariance: punctuation": 0.95,
+    "invariance: casing": 0.95,
+    "overall": 0.48,
+}
+
+
+@pytest.fixture(scope="module")
+def default_results():
+    return evaluate(runtime.load())
+
+
+def test_expansion_is_deterministic_complete_and_labelled():
+    cases = expand()
+    assert cases == expand() and cases != expand(seed=1)
+    assert {case.test for case in cases} == {test.name for test in TESTS}
+    for test in TESTS:
+        mine = [case for case in cases if case.test == test.name]
+        assert len(mine) == test.cap and len({case.text for case in mine}) == test.cap  # no duplicates
+    assert 1200 <= len(cases) <= 1400
+    for case in cases:
+        assert "{" not in case.text and not re.search(r"\b[Aa] [aeiou]", case.text)
+        if case.test.startswith("invariance"):
+            assert case.expected is None and case.variant and case.variant != case.text
+        else:
+            assert case.expected in (0, 1) and case.variant is None
+    # the clause after "but" decides a contrast case
+    contrast = [case for case in cases if case.test.startswith("contrast")]
+    assert {case.expected for case in contrast} == {0, 1}
+    for case in contrast:
+        after = case.text.split(", but ")[1]
+        assert case.expected == (not re.search(r"hated|disliked|despised|regretted|\b(bad|terrible|awful|boring|dull|horrible|"
+                                               r"poor|disappointing|stupid|weak|dreadful|annoying|pathetic|lame|tedious|bland)\b", after))
+    assert all(case.expected == 0 for case in cases if case.test == "negated positive")
+
+
+def test_fill_expands_every_slot_combination():
+    assert fill("{Pos}!")[:2] == ["Good!", "Great!"]
+    assert len(fill("The {noun} was not {pos}.")) == 12 * 16
+    assert "It is not bad, not bad at all." not in fill("It is not {negatable}, not {negatable2} at all.")  # differ
+    assert "What an awful movie!" in fill("What a {neg} {noun}!") and "What a awful movie!" not in fill("What a {neg} {noun}!")
+    small = BehaviourTest("t", "vocabulary", ("I {pv} it.",), 1, 3, "")
+    assert [case.text for case in expand([small])] == [case.text for case in expand([small])] and len(expand([small])) == 3
+
+
+def test_shipped_default_stays_above_its_behaviour_floors(default_results):
+    rates = {name: result.rate for name, result in default_results.items()}
+    below = {name: f"{100 * rates[name]:.1f} % < {100 * floor:.0f} %" for name, floor in FLOORS.items() if rates[name] < floor}
+    assert not below, f"behavioural suite regressed: {below}"
+    assert default_results["overall"].cases == len(expand())
+
+
+def test_bench_behaviour_prints_rates_per_type_side_by_side(tmp_path):
+    out = tmp_path / "rates.json"
+    result = CliRunner().invoke(bench_cli, ["behaviour", "--model", "imdb", "--model", "imdb-int8", "--failures", "1",
+                                            "--json-out", str(out)])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert "| test type | cases | imdb | imdb-int8 |" in lines
+    for test in TESTS:
+        assert any(line.startswith(f"| {test.name} | {test.cap} | ") for line in lines)
+    assert any(line.startswith("FAIL [negated negative]") for line in lines)
+    import json
+
+    figures = json.loads(out.read_text())
+    assert set(figures) == {"imdb", "imdb-int8"} and figures["imdb"]["overall"]["cases"] == len(expand())
+    missing = CliRunner().invoke(bench_cli, ["behaviour", "--model", str(tmp_path / "nothing")])
+    assert missing.exit_code != 0 and "Traceback" not in missing.output
