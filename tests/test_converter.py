@@ -93,10 +93,10 @@ class _Identity(Converter):
         return {f"max_abs_{k}": v for k, v in parity.check().items()}
 
     def manifest_fields(self):
-        from runtime.tokenizer import Tokenizer
+        from trainer.tokenizer_fit import fit_tokenizer
 
         return {"labels": ["negative", "positive"], "max_len": 4, "attention": "none",
-                "tokenizer": Tokenizer.fit(["a b"], 5).to_dict()}
+                "tokenizer": fit_tokenizer(["a b"], 5).to_dict()}
 
 
 def test_outline_gates_before_anything_is_written(tmp_path):

@@ -109,9 +109,9 @@ def test_cli_train_writes_bundle_and_convert_reexports(tmp_path):
 def test_cli_convert_errors(tmp_path):
     runner = CliRunner()
     tokenizer = tmp_path / "tok.json"
-    from runtime.tokenizer import Tokenizer
+    from trainer.tokenizer_fit import fit_tokenizer
 
-    Tokenizer.fit(["a b"], 5).save(tokenizer)
+    fit_tokenizer(["a b"], 5).save(tokenizer)
     missing = runner.invoke(export_cli, ["convert", str(tmp_path / "no.keras"), "--tokenizer", str(tokenizer), "--out", str(tmp_path / "o")])
     assert missing.exit_code == 1 and "no.keras: no such model file" in missing.output
     corrupt = tmp_path / "bad.keras"
@@ -125,9 +125,9 @@ def test_cli_rejects_unsupported_layer(tmp_path):
 
     model = keras.Sequential([keras.Input((None,), dtype="int32"), keras.layers.Embedding(10, 4), keras.layers.GRU(3)])
     model.save(tmp_path / "gru.keras")
-    from runtime.tokenizer import Tokenizer
+    from trainer.tokenizer_fit import fit_tokenizer
 
-    Tokenizer.fit(["a"], 5).save(tmp_path / "tok.json")
+    fit_tokenizer(["a"], 5).save(tmp_path / "tok.json")
     result = CliRunner().invoke(export_cli, ["convert", str(tmp_path / "gru.keras"), "--tokenizer", str(tmp_path / "tok.json"),
                                              "--out", str(tmp_path / "o")])
     assert result.exit_code == 1 and "unsupported layer" in result.output and "GRU" in result.output
@@ -213,6 +213,7 @@ def test_cli_combine_averages_bundles_that_share_a_tokenizer(tmp_path):
 
     import runtime
     from runtime.tokenizer import Tokenizer
+    from trainer.tokenizer_fit import fit_tokenizer
 
     common = ["train", "--train-data", str(IMDB_TRAIN), "--limit", "300", "--epochs", "1", "--max-len", "30",
               "--vocab-size", "300", "--embedding-dim", "8", "--lstm-units", "4"]
@@ -233,7 +234,7 @@ def test_cli_combine_averages_bundles_that_share_a_tokenizer(tmp_path):
     # a model with its own tokenizer (here: b with a tokenizer fitted on other texts) is refused, naming the fix
     other = tmp_path / "o"
     shutil.copytree(b, other)
-    Tokenizer.fit(texts, 300, Tokenizer.load(b / "training" / "tokenizer.json").spec).save(other / "training" / "tokenizer.json")
+    fit_tokenizer(texts, 300, Tokenizer.load(b / "training" / "tokenizer.json").spec).save(other / "training" / "tokenizer.json")
     refused = CliRunner().invoke(export_cli, ["combine", str(a), str(other), "--out", str(tmp_path / "x")])
     assert refused.exit_code == 1 and "tokenizer differs" in refused.output and "--tokenizer" in refused.output
     assert not (tmp_path / "x").exists()
