@@ -5,25 +5,30 @@ The commands parse options and report; the work is done by trainer.fit and train
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # keep TensorFlow's C++ chatter (cuInit on CPU machines) off stderr
-
 import click
 
-from runtime.bundle import BundleError, sha256_of
-from runtime.io import InputError
+from runtime.bundle import sha256_of
+from runtime.errors import AttnError
 from runtime.tokenizer import Tokenizer, TokenizerSpec
 from trainer.console import TrainGroup, chance_warning
 
 ATTENTION_KINDS = ("dot", "scaled_dot", "general", "concat", "location")
 
 
-def _fail(error: Exception) -> None:
-    raise click.ClickException(str(error))
+class Commands(TrainGroup):
+    """The one place attn-export reports errors: anything under the `AttnError` root (bad input,
+    bundle, export, parity, quantization), and file-system errors, become one line and exit 1;
+    anything else is a bug and keeps its traceback."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except (AttnError, OSError) as error:
+            raise click.ClickException(str(error)) from None
 
 
 def _export(model, config, tokenizer, out, opset, metrics, data, quantize=None, gate_data=None, force=False):
@@ -40,7 +45,7 @@ _FORCE = click.option("--force", is_flag=True,
                       help="Overwrite a non-empty --out folder, and keep an int8 graph that fails the accuracy gate.")
 
 
-@click.group(cls=TrainGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=Commands, context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
     """Train BiLSTM + attention classifiers and export them as fast ONNX bundles
     (fused LSTM ops with sequence lengths, parity-checked against Keras)."""
@@ -112,32 +117,29 @@ def train(**options) -> None:
     The folder gets model.onnx and manifest.json (the bundle) and training/ with the Keras model,
     tokenizer and history, which `attn-export convert` can re-export."""
     from trainer.data import load_labelled, parse_label_map, read_table, shuffle_split
-    from trainer.export import ExportError, prepare_out_dir
+    from trainer.converter import prepare_out_dir
     from trainer.fit import accuracy, predict_probabilities, save_training_outputs, train_ensemble
 
     from trainer.models.classifier import ClassifierConfig
 
     started = time.perf_counter()
-    try:
-        out = prepare_out_dir(options["out"], options["force"])
-        table = dict(text_column=options["text_column"], label_column=options["label_column"],
-                     label_map=parse_label_map(options["label_map"]), quoting=options["quoting"])
-        data = load_labelled(options["train_data"], **table)
-        split_seed = options["seed"] if options["split_seed"] is None else options["split_seed"]
-        train_rows, validation_rows = shuffle_split(data, options["validation_split"], split_seed, options["limit"])
-        own_validation_rows = validation_rows
-        extra_table = {**table, "text_column": options["extra_text_column"] or options["text_column"],
-                       "label_column": options["extra_label_column"] or options["label_column"]}
-        extra = {kind: read_table(options[f"extra_{kind}_data"], **extra_table)
-                 for kind in ("train", "validation") if options[f"extra_{kind}_data"]}
-        if "train" in extra:
-            train_rows = train_rows + extra["train"]
-        if "validation" in extra:
-            validation_rows = validation_rows + extra["validation"]
-        test = read_table(options["test_data"], **table) if options["test_data"] else None
-        given = Tokenizer.load(options["tokenizer_path"]) if options["tokenizer_path"] else None
-    except (InputError, ExportError, ValueError, OSError) as error:
-        _fail(error)
+    out = prepare_out_dir(options["out"], options["force"])
+    table = dict(text_column=options["text_column"], label_column=options["label_column"],
+                 label_map=parse_label_map(options["label_map"]), quoting=options["quoting"])
+    data = load_labelled(options["train_data"], **table)
+    split_seed = options["seed"] if options["split_seed"] is None else options["split_seed"]
+    train_rows, validation_rows = shuffle_split(data, options["validation_split"], split_seed, options["limit"])
+    own_validation_rows = validation_rows
+    extra_table = {**table, "text_column": options["extra_text_column"] or options["text_column"],
+                   "label_column": options["extra_label_column"] or options["label_column"]}
+    extra = {kind: read_table(options[f"extra_{kind}_data"], **extra_table)
+             for kind in ("train", "validation") if options[f"extra_{kind}_data"]}
+    if "train" in extra:
+        train_rows = train_rows + extra["train"]
+    if "validation" in extra:
+        validation_rows = validation_rows + extra["validation"]
+    test = read_table(options["test_data"], **table) if options["test_data"] else None
+    given = Tokenizer.load(options["tokenizer_path"]) if options["tokenizer_path"] else None
     if given is not None and given.spec.max_len != options["max_len"]:
         click.echo(f"--tokenizer: using its max length {given.spec.max_len} (not --max-len {options['max_len']})", err=True)
         options["max_len"] = given.spec.max_len
@@ -196,11 +198,8 @@ def train(**options) -> None:
         "command": "attn-export " + " ".join(sys.argv[1:]),
     }
     save_training_outputs(result, out, {"metrics": metrics, "data": provenance})
-    try:
-        _export(result.model, config, result.tokenizer, out, options["opset"], metrics, provenance, options["quantize"],
-                (validation_rows.texts, validation_rows.labels), options["force"])
-    except (ExportError, BundleError) as error:
-        _fail(error)
+    _export(result.model, config, result.tokenizer, out, options["opset"], metrics, provenance, options["quantize"],
+            (validation_rows.texts, validation_rows.labels), options["force"])
     test_note = f", test accuracy {metrics['test_accuracy']:.4f}" if test is not None else ""
     click.echo(
         f"validation accuracy {metrics['validation_accuracy']:.4f} (epoch {metrics['best_epoch']})"
@@ -230,30 +229,27 @@ def convert(keras_model: str, tokenizer_path: str, opset: int, quantize: str | N
     import keras
 
     import trainer.attention  # noqa: F401  (registers the attention layers for loading)
-    from trainer.export import ExportError, prepare_out_dir
+    from trainer.converter import ExportError, prepare_out_dir
     from trainer.models.classifier import config_from_model
 
+    tokenizer = Tokenizer.load(tokenizer_path)
+    if not Path(keras_model).is_file():
+        raise ExportError(f"{keras_model}: no such model file")
     try:
-        tokenizer = Tokenizer.load(tokenizer_path)
-        if not Path(keras_model).is_file():
-            raise ExportError(f"{keras_model}: no such model file")
-        try:
-            model = keras.saving.load_model(keras_model)
-        except Exception as error:  # Keras raises many types for a corrupt archive
-            raise ExportError(f"{keras_model}: cannot load the Keras model ({type(error).__name__}: {str(error)[:200]})") from None
-        try:
-            config = config_from_model(model)
-        except ValueError as error:
-            raise ExportError(f"{keras_model}: {error}") from None
-        history = Path(keras_model).with_name("history.json")
-        recorded = json.loads(history.read_text()) if history.is_file() else {}
-        gate_data = _gate_data(validation_data, recorded.get("data", {})) if quantize else None
-        target = prepare_out_dir(out, force)
-        metrics = {k: v for k, v in recorded.get("metrics", {}).items() if k != "int8_gate"}
-        _export(model, config, tokenizer, target, opset, metrics, recorded.get("data", {"keras_model": str(keras_model)}),
-                quantize, gate_data, force)
-    except (ExportError, BundleError, InputError, ValueError, FileNotFoundError) as error:
-        _fail(error)
+        model = keras.saving.load_model(keras_model)
+    except Exception as error:  # Keras raises many types for a corrupt archive
+        raise ExportError(f"{keras_model}: cannot load the Keras model ({type(error).__name__}: {str(error)[:200]})") from None
+    try:
+        config = config_from_model(model)
+    except ValueError as error:
+        raise ExportError(f"{keras_model}: {error}") from None
+    history = Path(keras_model).with_name("history.json")
+    recorded = json.loads(history.read_text()) if history.is_file() else {}
+    gate_data = _gate_data(validation_data, recorded.get("data", {})) if quantize else None
+    target = prepare_out_dir(out, force)
+    metrics = {k: v for k, v in recorded.get("metrics", {}).items() if k != "int8_gate"}
+    _export(model, config, tokenizer, target, opset, metrics, recorded.get("data", {"keras_model": str(keras_model)}),
+            quantize, gate_data, force)
     click.echo(f"bundle {out}", err=True)
 
 
@@ -266,16 +262,13 @@ def combine(bundles: tuple[str, ...], opset: int, force: bool, out: str) -> None
     """Combine trained classifier bundles (single models or ensembles, each with its training/
     folder) into one ensemble bundle whose outputs are the mean of all their networks. They must
     share one tokenizer (train the later ones with `--tokenizer`) and one architecture."""
-    from trainer.export import ExportError, prepare_out_dir
+    from trainer.converter import prepare_out_dir
     from trainer.fit import combine_trained
 
-    try:
-        ensemble, config, tokenizer, sources = combine_trained(bundles)
-        target = prepare_out_dir(out, force)
-        data = {"combined_from": [s["bundle"] for s in sources], "command": "attn-export " + " ".join(sys.argv[1:])}
-        _export(ensemble, config, tokenizer, target, opset, {"combined_from": sources}, data, force=force)
-    except (ExportError, BundleError, ValueError, OSError) as error:
-        _fail(error)
+    ensemble, config, tokenizer, sources = combine_trained(bundles)
+    target = prepare_out_dir(out, force)
+    data = {"combined_from": [s["bundle"] for s in sources], "command": "attn-export " + " ".join(sys.argv[1:])}
+    _export(ensemble, config, tokenizer, target, opset, {"combined_from": sources}, data, force=force)
     click.echo(f"{config.members} networks from {len(bundles)} bundles, bundle {out}", err=True)
 
 
@@ -314,20 +307,17 @@ def train_translator_command(**options) -> None:
     import runtime
     from trainer.data import read_pairs, split_pairs
     from trainer.evaluate_seq2seq import evaluate
-    from trainer.export import ExportError, prepare_out_dir
+    from trainer.converter import prepare_out_dir
     from trainer.export_seq2seq import export_translator_bundle
     from trainer.fit_seq2seq import train_translator
     from trainer.models.seq2seq import Seq2SeqConfig
 
     started = time.perf_counter()
-    try:
-        out = prepare_out_dir(options["out"], options["force"])
-        pairs = read_pairs(options["pairs"], options["source_column"], options["target_column"])
-        train_pairs, validation, test = split_pairs(pairs, options["validation_fraction"], options["test_fraction"], options["seed"])
-        if options["limit"]:
-            train_pairs = train_pairs.take(np.random.default_rng(options["seed"]).permutation(len(train_pairs))[: options["limit"]])
-    except (InputError, ExportError, ValueError) as error:
-        _fail(error)
+    out = prepare_out_dir(options["out"], options["force"])
+    pairs = read_pairs(options["pairs"], options["source_column"], options["target_column"])
+    train_pairs, validation, test = split_pairs(pairs, options["validation_fraction"], options["test_fraction"], options["seed"])
+    if options["limit"]:
+        train_pairs = train_pairs.take(np.random.default_rng(options["seed"]).permutation(len(train_pairs))[: options["limit"]])
     config = Seq2SeqConfig(
         source_vocab=options["source_vocab"], target_vocab=options["target_vocab"], max_source_len=options["max_len"],
         max_target_len=options["max_len"], embedding_dim=options["embedding_dim"], units=options["units"],
@@ -343,13 +333,10 @@ def train_translator_command(**options) -> None:
                   "command": "attn-export " + " ".join(sys.argv[1:])}
     metrics = {"validation_loss": round(result.validation_loss, 4), "best_epoch": result.best_epoch,
                "train_seconds": round(result.elapsed_s, 1), "history": result.history}
-    try:
-        export_translator_bundle(result, out, opset=options["opset"], metrics=metrics, data=provenance,
-                                 parity_sentences=validation.sources[:50], force=options["force"],
-                                 log=lambda line: click.echo(line, err=True))
-        report = evaluate(runtime.load(out, provider="cpu"), test, beam_size=options["beam_size"])
-    except (ExportError, BundleError) as error:
-        _fail(error)
+    export_translator_bundle(result, out, opset=options["opset"], metrics=metrics, data=provenance,
+                             parity_sentences=validation.sources[:50], force=options["force"],
+                             log=lambda line: click.echo(line, err=True))
+    report = evaluate(runtime.load(out, provider="cpu"), test, beam_size=options["beam_size"])
     _record_metrics(out, {"test": report})
     click.echo(f"validation loss {result.validation_loss:.4f} (epoch {result.best_epoch}), test BLEU {report['bleu']:.2f}, "
                f"chrF {report['chrf']:.2f} (beam {options['beam_size']}, {len(test)} pairs), "
@@ -368,21 +355,18 @@ def compare_translators(bundles: tuple[str, ...], names: tuple[str, ...], plot: 
     from trainer.evaluate_seq2seq import comparison_table, plot_bleu_by_length, test_reports
 
     if names and len(names) != len(bundles):
-        _fail(ValueError(f"{len(names)} --name value(s) for {len(bundles)} bundle(s)"))
-    try:
-        manifests = [Bundle.load(b).manifest for b in bundles]
-        labels = list(names) or [m.get("attention", Path(b).name) for m, b in zip(manifests, bundles)]
-        if len(set(labels)) != len(labels):
-            raise ValueError(f"two bundles share the label {labels}; give each a --name")
-        reports = test_reports(dict(zip(labels, manifests)))
-    except (BundleError, ValueError) as error:
-        _fail(error)
+        raise click.UsageError(f"{len(names)} --name value(s) for {len(bundles)} bundle(s)")
+    manifests = [Bundle.load(b).manifest for b in bundles]
+    labels = list(names) or [m.get("attention", Path(b).name) for m, b in zip(manifests, bundles)]
+    if len(set(labels)) != len(labels):
+        raise click.UsageError(f"two bundles share the label {labels}; give each a --name")
+    reports = test_reports(dict(zip(labels, manifests)))
     click.echo(comparison_table(reports), nl=False)
     if plot:
         try:
             plot_bleu_by_length(reports, plot)
         except ImportError:
-            _fail(ImportError("--plot needs matplotlib: pip install 'attn-onnx[plot]'"))
+            raise click.ClickException("--plot needs matplotlib: pip install 'attn-onnx[plot]'") from None
         click.echo(f"plot {plot}", err=True)
 
 
@@ -400,7 +384,7 @@ def _record_metrics(folder: Path, extra: dict) -> None:
 def _gate_data(validation_data: str | None, provenance: dict):
     """(texts, labels) for the int8 gate: --validation-data, else the recorded validation split."""
     from trainer.data import load_labelled, read_table, shuffle_split
-    from trainer.export import ExportError
+    from trainer.converter import ExportError
 
     if validation_data:
         data = read_table(validation_data)
