@@ -13,10 +13,13 @@ import click
 
 from runtime.bundle import sha256_of
 from runtime.errors import AttnError
-from runtime.tokenizer import Tokenizer, TokenizerSpec
+from runtime.tokenizer import MODES, Tokenizer, TokenizerSpec
+from trainer.config import KINDS, SCORES, STYLES, ClassifierConfig, Seq2SeqConfig
+from trainer.converter import DEFAULT_OPSET
 from trainer.console import TrainGroup, chance_warning
 
-ATTENTION_KINDS = ("dot", "scaled_dot", "general", "concat", "location")
+# Every default below comes from these dataclasses (one source per setting; trainer/config.py).
+C, S, T = ClassifierConfig, Seq2SeqConfig, TokenizerSpec
 
 
 class Commands(TrainGroup):
@@ -42,7 +45,10 @@ _QUANTIZE = click.option("--quantize", type=click.Choice(["int8"]), default=None
                          help="Ship a dynamically quantized int8 graph; refused if validation accuracy drops more "
                               "than 0.5 points (unless --force).")
 _FORCE = click.option("--force", is_flag=True,
-                      help="Overwrite a non-empty --out folder, and keep an int8 graph that fails the accuracy gate.")
+                      help="Overwrite a non-empty --out folder (and keep an int8 graph that fails the accuracy gate).")
+_OPSET = click.option("--opset", type=click.IntRange(14), default=DEFAULT_OPSET, show_default=True,
+                      help="ONNX opset of the exported graphs.")
+_OUT = click.option("--out", required=True, type=click.Path(file_okay=False), help="Bundle folder to write.")
 
 
 @click.group(cls=Commands, context_settings={"help_option_names": ["-h", "--help"]})
@@ -68,49 +74,49 @@ def main() -> None:
                    "(e.g. SST-2 dev). --refit never trains on them.")
 @click.option("--extra-text-column", default=None, help="Text column of the extra files (default: --text-column).")
 @click.option("--extra-label-column", default=None, help="Label column of the extra files (default: --label-column).")
-@click.option("--attention", type=click.Choice(ATTENTION_KINDS), default="concat", show_default=True, help="Attention score function.")
-@click.option("--epochs", type=click.IntRange(1), default=3, show_default=True, help="Training epochs (the best validation epoch is kept).")
+@click.option("--attention", type=click.Choice(KINDS), default=C.attention, show_default=True, help="Attention score function.")
+@click.option("--epochs", type=click.IntRange(1), default=C.epochs, show_default=True, help="Training epochs (the best validation epoch is kept).")
 @click.option("--patience", type=click.IntRange(1), default=None, help="Stop after this many epochs without a better validation accuracy.")
-@click.option("--batch-size", type=click.IntRange(1), default=256, show_default=True, help="Rows per training batch.")
-@click.option("--learning-rate", type=click.FloatRange(0, min_open=True), default=1e-3, show_default=True, help="Adam learning rate.")
-@click.option("--max-len", type=click.IntRange(1), default=500, show_default=True, help="Tokens kept per text.")
-@click.option("--truncation", type=click.Choice(["pre", "post"]), default="pre", show_default=True,
+@click.option("--batch-size", type=click.IntRange(1), default=C.batch_size, show_default=True, help="Rows per training batch.")
+@click.option("--learning-rate", type=click.FloatRange(0, min_open=True), default=C.learning_rate, show_default=True, help="Adam learning rate.")
+@click.option("--max-len", type=click.IntRange(1), default=C.max_len, show_default=True, help="Tokens kept per text.")
+@click.option("--truncation", type=click.Choice(["pre", "post"]), default=T.truncation, show_default=True,
               help="Which side loses tokens beyond --max-len: pre keeps the ending, post the beginning.")
-@click.option("--tokenizer-mode", type=click.Choice(["word", "sentencepiece"]), default="word", show_default=True,
+@click.option("--tokenizer-mode", type=click.Choice(MODES), default=T.mode, show_default=True,
               help="word: regex words; sentencepiece: a unigram subword model trained on the training rows "
                    "(for Korean and other agglutinative languages; --vocab-size sets its size).")
-@click.option("--punctuation", type=click.Choice(["strip", "keep"]), default="strip", show_default=True,
+@click.option("--punctuation", type=click.Choice(["strip", "keep"]), default=T.punctuation, show_default=True,
               help="Drop punctuation, or keep each mark as a token.")
 @click.option("--join-clitics", is_flag=True,
               help="Tokenizer maps treebank-tokenized text to raw text (\"does n't\" -> \"doesn't\", \"-lrb-\" -> \"(\"), "
                    "so SST-2-style data and raw text give the same tokens; recorded in the bundle's tokenizer.")
-@click.option("--vocab-size", type=click.IntRange(3), default=10_000, show_default=True, help="Vocabulary size, padding and OOV included.")
-@click.option("--embedding-dim", type=click.IntRange(1), default=128, show_default=True, help="Embedding width.")
-@click.option("--lstm-units", type=click.IntRange(1), default=64, show_default=True, help="Units per LSTM direction.")
-@click.option("--lstm-layers", type=click.IntRange(1), default=2, show_default=True, help="Stacked bidirectional LSTM layers.")
-@click.option("--attention-units", type=click.IntRange(1), default=64, show_default=True, help="Hidden units of concat attention.")
-@click.option("--dense-units", type=click.IntRange(1), default=20, show_default=True, help="Units of the relu layer.")
-@click.option("--dropout", type=click.FloatRange(0, 1, max_open=True), default=0.5, show_default=True, help="Dropout after the relu layer.")
-@click.option("--embedding-dropout", type=click.FloatRange(0, 1, max_open=True), default=0.0, show_default=True,
+@click.option("--vocab-size", type=click.IntRange(3), default=C.vocab_size, show_default=True, help="Vocabulary size, padding and OOV included.")
+@click.option("--embedding-dim", type=click.IntRange(1), default=C.embedding_dim, show_default=True, help="Embedding width.")
+@click.option("--lstm-units", type=click.IntRange(1), default=C.lstm_units, show_default=True, help="Units per LSTM direction.")
+@click.option("--lstm-layers", type=click.IntRange(1), default=C.lstm_layers, show_default=True, help="Stacked bidirectional LSTM layers.")
+@click.option("--attention-units", type=click.IntRange(1), default=C.attention_units, show_default=True, help="Hidden units of concat attention.")
+@click.option("--dense-units", type=click.IntRange(1), default=C.dense_units, show_default=True, help="Units of the relu layer.")
+@click.option("--dropout", type=click.FloatRange(0, 1, max_open=True), default=C.dropout, show_default=True, help="Dropout after the relu layer.")
+@click.option("--embedding-dropout", type=click.FloatRange(0, 1, max_open=True), default=C.embedding_dropout, show_default=True,
               help="Spatial dropout on the embeddings (drops whole embedding channels).")
 @click.option("--validation-split", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.1, show_default=True,
               help="Fraction of the (shuffled) training rows held out for validation.")
 @click.option("--limit", type=click.IntRange(2), default=None, help="Use only this many rows of the shuffled training data.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed for the shuffle, initialisation and dropout.")
+@click.option("--seed", type=int, default=C.seed, show_default=True, help="Seed for the shuffle, initialisation and dropout.")
 @click.option("--split-seed", type=int, default=None, help="Seed of the train/validation split only (default: --seed).")
 @click.option("--tokenizer", "tokenizer_path", type=click.Path(dir_okay=False), default=None,
               help="Use this tokenizer JSON (e.g. another bundle's training/tokenizer.json) instead of fitting one, "
                    "so the new model shares its ids (needed to combine models).")
-@click.option("--members", type=click.IntRange(1), default=1, show_default=True,
+@click.option("--members", type=click.IntRange(1), default=C.members, show_default=True,
               help="Train this many networks (seeds --seed, --seed+1, …) on one tokenizer and ship their average "
                    "as one graph (an ensemble: N× the inference cost).")
 @click.option("--refit", is_flag=True,
               help="After choosing the best epoch count on validation, train again from scratch on all rows "
                    "(train + validation) for that many epochs and export that model.")
-@click.option("--opset", type=click.IntRange(14), default=17, show_default=True, help="ONNX opset of the exported graph.")
+@_OPSET
 @_QUANTIZE
 @_FORCE
-@click.option("--out", required=True, type=click.Path(file_okay=False), help="Bundle folder to write.")
+@_OUT
 def train(**options) -> None:
     """Train a classifier on labelled text and write an ONNX bundle to --out.
 
@@ -119,8 +125,6 @@ def train(**options) -> None:
     from trainer.data import load_labelled, parse_label_map, read_table, shuffle_split
     from trainer.converter import prepare_out_dir
     from trainer.fit import accuracy, predict_probabilities, save_training_outputs, train_ensemble
-
-    from trainer.models.classifier import ClassifierConfig
 
     started = time.perf_counter()
     out = prepare_out_dir(options["out"], options["force"])
@@ -214,13 +218,13 @@ def train(**options) -> None:
 @main.command()
 @click.argument("keras_model", type=click.Path())
 @click.option("--tokenizer", "tokenizer_path", required=True, type=click.Path(), help="Tokenizer JSON saved with the model.")
-@click.option("--opset", type=click.IntRange(14), default=17, show_default=True, help="ONNX opset of the exported graph.")
+@_OPSET
 @_QUANTIZE
 @click.option("--validation-data", type=click.Path(), default=None,
               help="Labelled file (text, label columns) for the int8 gate. Default: the validation split recorded "
                    "in training/history.json, carved again from its training file.")
 @_FORCE
-@click.option("--out", required=True, type=click.Path(file_okay=False), help="Bundle folder to write.")
+@_OUT
 def convert(keras_model: str, tokenizer_path: str, opset: int, quantize: str | None, validation_data: str | None,
             force: bool, out: str) -> None:
     """Export an existing trained Keras classifier (.keras) as an ONNX bundle."""
@@ -255,9 +259,9 @@ def convert(keras_model: str, tokenizer_path: str, opset: int, quantize: str | N
 
 @main.command()
 @click.argument("bundles", nargs=-1, required=True, type=click.Path(file_okay=False))
-@click.option("--opset", type=click.IntRange(14), default=17, show_default=True, help="ONNX opset of the exported graph.")
+@_OPSET
 @_FORCE
-@click.option("--out", required=True, type=click.Path(file_okay=False), help="Bundle folder to write.")
+@_OUT
 def combine(bundles: tuple[str, ...], opset: int, force: bool, out: str) -> None:
     """Combine trained classifier bundles (single models or ensembles, each with its training/
     folder) into one ensemble bundle whose outputs are the mean of all their networks. They must
@@ -276,29 +280,29 @@ def combine(bundles: tuple[str, ...], opset: int, force: bool, out: str) -> None
 @click.option("--pairs", required=True, type=click.Path(), help="Sentence-pair table, e.g. ../shared/datasets/tatoeba/spa-eng.tsv.gz.")
 @click.option("--source-column", default="spa", show_default=True, help="Column of the source language.")
 @click.option("--target-column", default="eng", show_default=True, help="Column of the target language.")
-@click.option("--style", type=click.Choice(["luong", "bahdanau", "none"]), default="luong", show_default=True,
+@click.option("--style", type=click.Choice(STYLES), default=S.style, show_default=True,
               help="Attention: luong (query sₜ), bahdanau (query sₜ₋₁, context fed to the decoder), none (baseline).")
-@click.option("--score", type=click.Choice(["dot", "general", "concat"]), default="general", show_default=True,
+@click.option("--score", type=click.Choice(SCORES), default=S.score, show_default=True,
               help="Luong score function (bahdanau always uses concat).")
-@click.option("--epochs", type=click.IntRange(1), default=10, show_default=True, help="Training epochs (best validation loss kept).")
+@click.option("--epochs", type=click.IntRange(1), default=S.epochs, show_default=True, help="Training epochs (best validation loss kept).")
 @click.option("--patience", type=click.IntRange(1), default=2, show_default=True, help="Early stopping patience (epochs).")
-@click.option("--batch-size", type=click.IntRange(1), default=128, show_default=True, help="Pairs per batch.")
-@click.option("--learning-rate", type=click.FloatRange(0, min_open=True), default=2e-3, show_default=True, help="Adam learning rate.")
-@click.option("--embedding-dim", type=click.IntRange(1), default=128, show_default=True, help="Embedding width (both sides).")
-@click.option("--units", type=click.IntRange(1), default=128, show_default=True, help="Encoder units per direction (decoder: twice).")
-@click.option("--dropout", type=click.FloatRange(0, 1, max_open=True), default=0.2, show_default=True,
+@click.option("--batch-size", type=click.IntRange(1), default=S.batch_size, show_default=True, help="Pairs per batch.")
+@click.option("--learning-rate", type=click.FloatRange(0, min_open=True), default=S.learning_rate, show_default=True, help="Adam learning rate.")
+@click.option("--embedding-dim", type=click.IntRange(1), default=S.embedding_dim, show_default=True, help="Embedding width (both sides).")
+@click.option("--units", type=click.IntRange(1), default=S.units, show_default=True, help="Encoder units per direction (decoder: twice).")
+@click.option("--dropout", type=click.FloatRange(0, 1, max_open=True), default=S.dropout, show_default=True,
               help="Dropout on source embeddings, encoder states and decoder outputs while training.")
-@click.option("--source-vocab", type=click.IntRange(5), default=12_000, show_default=True, help="Source vocabulary size.")
-@click.option("--target-vocab", type=click.IntRange(5), default=8_000, show_default=True, help="Target vocabulary size.")
-@click.option("--max-len", type=click.IntRange(2), default=40, show_default=True, help="Most tokens per source and target sentence.")
+@click.option("--source-vocab", type=click.IntRange(5), default=S.source_vocab, show_default=True, help="Source vocabulary size.")
+@click.option("--target-vocab", type=click.IntRange(5), default=S.target_vocab, show_default=True, help="Target vocabulary size.")
+@click.option("--max-len", type=click.IntRange(2), default=S.max_source_len, show_default=True, help="Most tokens per source and target sentence.")
 @click.option("--validation-fraction", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.05, show_default=True)
 @click.option("--test-fraction", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.05, show_default=True)
 @click.option("--limit", type=click.IntRange(2), default=None, help="Train on this many (shuffled) training pairs only.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed for the split, initialisation and shuffling.")
+@click.option("--seed", type=int, default=S.seed, show_default=True, help="Seed for the split, initialisation and shuffling.")
 @click.option("--beam-size", type=click.IntRange(1), default=4, show_default=True, help="Beam for the test-split BLEU.")
-@click.option("--opset", type=click.IntRange(14), default=17, show_default=True, help="ONNX opset.")
-@click.option("--force", is_flag=True, help="Overwrite a non-empty --out folder.")
-@click.option("--out", required=True, type=click.Path(file_okay=False), help="Bundle folder to write.")
+@_OPSET
+@_FORCE
+@_OUT
 def train_translator_command(**options) -> None:
     """Train a seq2seq translator, export encoder.onnx + decoder_step.onnx, and report BLEU/chrF
     on the held-out test split (carved by sentence group; never used to select)."""
@@ -310,7 +314,6 @@ def train_translator_command(**options) -> None:
     from trainer.converter import prepare_out_dir
     from trainer.export_seq2seq import export_translator_bundle
     from trainer.fit_seq2seq import train_translator
-    from trainer.models.seq2seq import Seq2SeqConfig
 
     started = time.perf_counter()
     out = prepare_out_dir(options["out"], options["force"])
