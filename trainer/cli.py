@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import sys
 import time
+from dataclasses import fields
 from pathlib import Path
 
 import click
@@ -122,95 +123,38 @@ def train(**options) -> None:
 
     The folder gets model.onnx and manifest.json (the bundle) and training/ with the Keras model,
     tokenizer and history, which `attn-export convert` can re-export."""
-    from trainer.data import load_labelled, parse_label_map, read_table, shuffle_split
     from trainer.converter import prepare_out_dir
-    from trainer.fit import accuracy, predict_probabilities, save_training_outputs, train_ensemble
+    from trainer.fit import save_training_outputs
+    from trainer.recipe import load_classifier_data, train_and_evaluate
 
     started = time.perf_counter()
     out = prepare_out_dir(options["out"], options["force"])
-    table = dict(text_column=options["text_column"], label_column=options["label_column"],
-                 label_map=parse_label_map(options["label_map"]), quoting=options["quoting"])
-    data = load_labelled(options["train_data"], **table)
-    split_seed = options["seed"] if options["split_seed"] is None else options["split_seed"]
-    train_rows, validation_rows = shuffle_split(data, options["validation_split"], split_seed, options["limit"])
-    own_validation_rows = validation_rows
-    extra_table = {**table, "text_column": options["extra_text_column"] or options["text_column"],
-                   "label_column": options["extra_label_column"] or options["label_column"]}
-    extra = {kind: read_table(options[f"extra_{kind}_data"], **extra_table)
-             for kind in ("train", "validation") if options[f"extra_{kind}_data"]}
-    if "train" in extra:
-        train_rows = train_rows + extra["train"]
-    if "validation" in extra:
-        validation_rows = validation_rows + extra["validation"]
-    test = read_table(options["test_data"], **table) if options["test_data"] else None
+    data = load_classifier_data(
+        options["train_data"], validation_split=options["validation_split"], limit=options["limit"],
+        split_seed=options["seed"] if options["split_seed"] is None else options["split_seed"],
+        **{k: options[k] for k in ("text_column", "label_column", "label_map", "quoting", "test_data", "extra_train_data",
+                                   "extra_validation_data", "extra_text_column", "extra_label_column")})
     given = Tokenizer.load(options["tokenizer_path"]) if options["tokenizer_path"] else None
     if given is not None and given.spec.max_len != options["max_len"]:
         click.echo(f"--tokenizer: using its max length {given.spec.max_len} (not --max-len {options['max_len']})", err=True)
         options["max_len"] = given.spec.max_len
-
-    config = ClassifierConfig(
-        vocab_size=options["vocab_size"], max_len=options["max_len"], embedding_dim=options["embedding_dim"],
-        lstm_units=options["lstm_units"], lstm_layers=options["lstm_layers"], attention=options["attention"],
-        attention_units=options["attention_units"], dense_units=options["dense_units"], dropout=options["dropout"],
-        embedding_dropout=options["embedding_dropout"], members=options["members"],
-        learning_rate=options["learning_rate"], batch_size=options["batch_size"], epochs=options["epochs"], seed=options["seed"],
-    )
+    config = ClassifierConfig(**{f.name: options[f.name] for f in fields(ClassifierConfig)})
     spec = TokenizerSpec(max_len=options["max_len"], mode=options["tokenizer_mode"], truncation=options["truncation"],
                          punctuation=options["punctuation"], join_clitics=options["join_clitics"])
-    verbose = 1 if sys.stderr.isatty() else 2
-    result = train_ensemble(train_rows, validation_rows, config, spec, patience=options["patience"], verbose=verbose,
-                            log=lambda line: click.echo(line, err=True), tokenizer=given)
-    config = result.config
-    metrics = {"validation_accuracy": round(result.validation_accuracy, 5), "best_epoch": result.best_epoch,
-               "train_seconds": round(result.elapsed_s, 1), "history": result.history}
-    if config.members > 1:
-        metrics["members"] = {"epochs": result.member_epochs, "validation_accuracy": [
-            round(a, 5) for a in result.history["member_validation_accuracy"]]}
-    if "validation" in extra:  # the pooled figure selects; each part is recorded too
-        metrics["validation_accuracy_by_source"] = {
-            rows.source: round(accuracy(predict_probabilities(result.model, result.tokenizer, rows.texts), rows.labels), 5)
-            for rows in (own_validation_rows, extra["validation"])}
-        click.echo(f"validation accuracy by source: {metrics['validation_accuracy_by_source']}", err=True)
-    if options["refit"]:
-        from dataclasses import replace
-
-        # the extra validation rows (e.g. SST-2 dev) stay held out: they are a dev set, not training data
-        everything = train_rows + own_validation_rows
-        epochs = result.member_epochs
-        held = f" (--extra-validation-data's {len(extra['validation'])} rows held out)" if "validation" in extra else ""
-        click.echo(f"refit: {', '.join(map(str, epochs))} epoch(s) on all {len(everything)} rows{held}", err=True)
-        result = train_ensemble(everything, None, replace(config, vocab_size=options["vocab_size"]), spec, epochs=epochs,
-                                verbose=verbose, log=lambda line: click.echo(line, err=True), tokenizer=given)
-        config = result.config
-        metrics["refit"] = {"rows": len(everything), "epochs": epochs if config.members > 1 else epochs[0],
-                            "train_seconds": round(result.elapsed_s, 1),
-                            "note": "validation_accuracy and best_epoch come from the selection run; the shipped "
-                                    "model was then trained on train + validation"
-                                    + (" (not on the extra validation rows)" if "validation" in extra else "")}
-    if test is not None:
-        probabilities = predict_probabilities(result.model, result.tokenizer, test.texts)
-        metrics["test_accuracy"] = round(accuracy(probabilities, test.labels), 5)
-        metrics["test_rows"] = len(test)
-        metrics["test_data"] = str(options["test_data"])
-    provenance = {
-        "train": str(options["train_data"]),
-        "train_sha256": sha256_of(options["train_data"]) if Path(options["train_data"]).is_file() else None,
-        "train_rows": len(train_rows), "validation_rows": len(validation_rows),
-        "validation_split": options["validation_split"], "limit": options["limit"], "split_seed": split_seed,
-        **{f"extra_{kind}": {"file": str(options[f"extra_{kind}_data"]), "rows": len(rows),
-                             "sha256": sha256_of(options[f"extra_{kind}_data"])} for kind, rows in extra.items()},
-        "command": "attn-export " + " ".join(sys.argv[1:]),
-    }
+    result, metrics = train_and_evaluate(data, config, spec, patience=options["patience"], refit=options["refit"],
+                                         tokenizer=given, test_name=options["test_data"],
+                                         verbose=1 if sys.stderr.isatty() else 2, log=lambda line: click.echo(line, err=True))
+    provenance = data.provenance | {"command": "attn-export " + " ".join(sys.argv[1:])}
     save_training_outputs(result, out, {"metrics": metrics, "data": provenance})
-    _export(result.model, config, result.tokenizer, out, options["opset"], metrics, provenance, options["quantize"],
-            (validation_rows.texts, validation_rows.labels), options["force"])
-    test_note = f", test accuracy {metrics['test_accuracy']:.4f}" if test is not None else ""
+    _export(result.model, result.config, result.tokenizer, out, options["opset"], metrics, provenance, options["quantize"],
+            (data.validation.texts, data.validation.labels), options["force"])
+    test_note = f", test accuracy {metrics['test_accuracy']:.4f}" if data.test is not None else ""
     click.echo(
         f"validation accuracy {metrics['validation_accuracy']:.4f} (epoch {metrics['best_epoch']})"
         f"{' then refit on all rows' if options['refit'] else ''}{test_note}, "
         f"elapsed {time.perf_counter() - started:.0f} s, bundle {out}", err=True
     )
-    warning = chance_warning(metrics["validation_accuracy"], validation_rows.labels)
+    warning = chance_warning(metrics["validation_accuracy"], data.validation.labels)
     if warning:
         click.echo(warning, err=True)
 
