@@ -20,13 +20,14 @@ from runtime.bundle import BundleError
 from runtime.catalog import version
 from runtime.classifier import DEFAULT_BATCH_TOKENS
 from runtime.columns import TRANSLATE_COLUMNS, KeptColumns
+from runtime.errors import AttnError
 from runtime.io import InputError, TableReader
-from runtime.output import Interrupted, OutputError, OutputFile, exit_code
+from runtime.output import Interrupted, OutputFile, exit_code
 from runtime.parquet import ParquetOutput, ParquetReader, is_parquet
+from runtime.pipeline import DEFAULT_CHUNK_ROWS, plan_threads, score_rows, translate_rows
 from runtime.progress import Progress
 from runtime.progress import wanted as progress_wanted
-from runtime.pipeline import DEFAULT_CHUNK_ROWS, plan_threads, score_rows, translate_rows
-from runtime.session import OPTIMIZATION_LEVELS, PROVIDERS, ProviderError, SessionOptions
+from runtime.session import OPTIMIZATION_LEVELS, PROVIDERS, SessionOptions
 
 
 
@@ -228,7 +229,7 @@ def main(input_path, list_models, output, model, text_column, id_column, thresho
                 out.close()  # the footer, before the file is renamed into place
         if report is not None:
             report.write(report_path, reader.name)
-    except (InputError, BundleError, ProviderError, OutputError) as error:
+    except AttnError as error:  # the one root of what a user can fix (runtime/errors.py)
         if bar is not None:
             bar.close()  # end the progress line before the error
         raise click.ClickException(str(error)) from None
@@ -333,7 +334,7 @@ def translate_main(input_path, output, model, text_column, id_column, input_form
                         plotter(row_id, result)
                     count += 1
                 bar.advance(len(chunk), position)
-    except (InputError, BundleError, ProviderError, OutputError) as error:
+    except AttnError as error:  # the one root of what a user can fix (runtime/errors.py)
         if bar is not None:
             bar.close()
         raise click.ClickException(str(error)) from None

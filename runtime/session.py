@@ -8,6 +8,8 @@ from pathlib import Path
 
 import onnxruntime as ort
 
+from runtime.errors import AttnError
+
 log = logging.getLogger("runtime")
 
 PROVIDERS = {
@@ -76,7 +78,7 @@ class SessionOptions:
         return options
 
 
-class ProviderError(RuntimeError):
+class ProviderError(AttnError, RuntimeError):
     """An explicitly requested execution provider is not available."""
 
 
