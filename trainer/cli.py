@@ -54,6 +54,7 @@ _OUT = click.option("--out", required=True, type=click.Path(file_okay=False), he
 
 
 @click.group(cls=Commands, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(version(), "--version", prog_name="attn-export", message="%(prog)s (attn-onnx) %(version)s")
 def main() -> None:
     """Train BiLSTM + attention classifiers and export them as fast ONNX bundles
     (fused LSTM ops with sequence lengths, parity-checked against Keras)."""
