@@ -12,6 +12,7 @@ import gzip
 import itertools
 import json
 import os
+import stat
 import sys
 import zlib
 from pathlib import Path
@@ -111,6 +112,11 @@ class TableReader:
         except OSError as error:
             raise InputError(f"{self.name}: cannot open ({error.strerror})") from None
         self._raw = handle  # the file on disk: its position is the progress bar's (compressed bytes for .gz)
+        try:
+            info = os.fstat(handle.fileno())
+            self._size = info.st_size if stat.S_ISREG(info.st_mode) else None
+        except OSError:
+            self._size = None
         if self.path.lower().endswith(".gz"):
             return gzip.GzipFile(fileobj=handle)
         return handle
@@ -118,11 +124,7 @@ class TableReader:
     @property
     def size(self) -> int | None:
         """Bytes of the input file on disk (compressed for .gz); None for stdin and non-files."""
-        raw = getattr(self, "_raw", None)
-        try:
-            return os.fstat(raw.fileno()).st_size if raw is not None and os.path.isfile(self.path) else None
-        except OSError:
-            return None
+        return getattr(self, "_size", None)
 
     def position(self) -> int | None:
         """Bytes of the input file read so far (compressed for .gz); None when unknown."""

@@ -148,5 +148,9 @@ def test_progress_bar_counts_input_bytes_to_the_end(tiny_bundle, tmp_path):
         assert quiet.exit_code == 0 and quiet.stderr.strip().startswith("scored 3,000 rows") and "%" not in quiet.stderr
         assert quiet.stdout == shown.stdout
 
+    plain = tmp_path / "in.csv"  # a plain file is closed once read: the bar still ends at 100 %
+    plain.write_text("text\nfine\ngood\n")
+    done = runner.invoke(score_main, [str(plain), "--model", str(tiny_bundle), "--progress"])
+    assert done.exit_code == 0 and "100%" in done.stderr.replace("\r", "\n").splitlines()[-2], done.stderr
     stdin = runner.invoke(score_main, ["-", "--model", str(tiny_bundle), "--progress"], "text\nfine\ngood\n")
     assert stdin.exit_code == 0 and "2 rows" in stdin.stderr.replace("\r", "\n")  # no size known: rows counted
