@@ -2,8 +2,8 @@
 
     import runtime
     model = runtime.load()                  # the shipped IMDB bundle
-    model.predict(["A wonderful film."])     # -> array([0.97], dtype=float32)
-    model.explain(["A wonderful film."], top_k=3)
+    model.predict(["A wonderful, moving film."])   # float32 array, P(positive): [0.9176...]
+    model.explain(["A wonderful, moving film."], top_k=2)   # [[('film', 0.302...), ('moving', 0.269...)]]
 """
 
 from __future__ import annotations
@@ -38,6 +38,8 @@ SHIPPED = {
     "nsmc": "nsmc-bilstm-attention",
     "spa-eng": "spa-eng-attention",
 }
+
+IN_WHEEL = ("imdb", "imdb-int8")  # what `pip install .` carries (pyproject.toml package-data); the rest: a checkout
 
 
 def _shipped_root() -> Path:
@@ -75,7 +77,11 @@ def resolve_bundle_path(path: str | Path | None) -> Path:
         return installed[name]
     listed = ", ".join(f"{short} ({'installed' if short in installed else 'not installed'})" for short in SHIPPED)
     if name in SHIPPED:
-        raise BundleError(f"shipped bundle {name!r} is not installed (looked in {_shipped_root()}); the shipped models are: {listed}")
+        raise BundleError(
+            f"shipped model {name!r} is not in this install (looked in {_shipped_root()}): the wheel carries the "
+            f"English models only ({', '.join(IN_WHEEL)}) to stay light; use a checkout of the repository "
+            f"(pip install -e .) or pass the bundle folder (--model path/to/artifacts/{SHIPPED[name]})"
+        )
     hint = f"; for the folder {name!r} here, write ./{name}" if Path(name).is_dir() else ""
     raise BundleError(f"{name}: not a shipped model name (a folder is given as a path, e.g. ./{name}); "
                       f"the shipped models are: {listed}{hint}")
