@@ -101,15 +101,16 @@ def resolve_provider(choice: str) -> str:
     return choice
 
 
-def make_session(model_path: str | Path, provider: str = "auto", threads: int = 0,
+def make_session(model: str | Path | bytes, provider: str = "auto", threads: int = 0,
                  session_options: SessionOptions | dict | None = None) -> tuple[ort.InferenceSession, str]:
-    """(session, provider actually used). An explicit provider that onnxruntime did not take (no
-    GPU, missing CUDA libraries) raises ProviderError; 'auto' falls back to CPU and logs it.
-    `session_options` (SessionOptions or a dict of its fields); a non-zero `threads` overrides its threads."""
+    """(session, provider actually used) for a graph file or its bytes. An explicit provider that
+    onnxruntime did not take (no GPU, missing CUDA libraries) raises ProviderError; 'auto' falls
+    back to CPU and logs it. `session_options`: SessionOptions or a dict of its fields; a non-zero
+    `threads` overrides its threads."""
     chosen = resolve_provider(provider)
     options = SessionOptions.of(session_options, threads=max(0, threads)).to_ort()
     wanted = [PROVIDERS[chosen]] + (["CPUExecutionProvider"] if chosen != "cpu" else [])
-    session = ort.InferenceSession(str(model_path), sess_options=options, providers=wanted)
+    session = ort.InferenceSession(model if isinstance(model, bytes) else str(model), sess_options=options, providers=wanted)
     used = _SHORT.get(session.get_providers()[0], session.get_providers()[0])
     if used != chosen:
         if provider != "auto":
