@@ -114,18 +114,19 @@ class Tokenizer:
     # === Building ===
     @classmethod
     def fit(
-        cls, texts: Iterable[str], vocab_size: int, spec: TokenizerSpec | None = None, reserved: Sequence[str] = ()
+        cls, texts: Iterable[str], vocab_size: int, spec: TokenizerSpec | None = None, reserved: Sequence[str] = (),
+        byte_fallback: bool = False,
     ) -> "Tokenizer":
         """Keep the `vocab_size - 2` most frequent tokens (ids 0 and 1 are padding and OOV).
         Ties break by the token's text, so the same data always gives the same ids. `reserved`
-        tokens (such as "<s>", "</s>") take the first ids, 2, 3, ...; text never splits into them."""
+        tokens (such as "<s>", "</s>") take the first ids, 2, 3, ...; text never splits into them.
+        SentencePiece mode: `byte_fallback` spells characters outside the pieces as UTF-8 byte pieces,
+        so no text needs the OOV id (a target vocabulary that can never produce `<oov>`)."""
         if vocab_size < 3 + len(reserved):
             raise ValueError(f"vocab_size must be >= {3 + len(reserved)} (padding, OOV, reserved, one token), got {vocab_size}")
         spec = spec or TokenizerSpec()
         if spec.mode == "sentencepiece":
-            if reserved:
-                raise ValueError("reserved tokens are supported in word mode only")
-            return cls(spec, [], _train_sentencepiece(texts, vocab_size, spec))
+            return cls(spec, [], _train_sentencepiece(texts, vocab_size, spec, reserved, byte_fallback))
         probe = cls(spec, [])
         counts = Counter(chain.from_iterable(probe._split(text) for text in texts))
         ranked = [token for token, _ in sorted(counts.items(), key=lambda item: (-item[1], item[0])) if token not in reserved]
@@ -252,8 +253,10 @@ def _load_sentencepiece(model: bytes):
     return processor
 
 
-def _train_sentencepiece(texts: Iterable[str], vocab_size: int, spec: TokenizerSpec) -> bytes:
-    """A unigram model over the normalized texts; one thread so the same data gives the same model."""
+def _train_sentencepiece(texts: Iterable[str], vocab_size: int, spec: TokenizerSpec, reserved: Sequence[str] = (),
+                         byte_fallback: bool = False) -> bytes:
+    """A unigram model over the normalized texts; one thread so the same data gives the same model.
+    `reserved` become control symbols (ids 2, 3, ...: never produced from text, dropped by decoding)."""
     import sentencepiece
 
     normalizer = Tokenizer(TokenizerSpec(**{**asdict(spec), "mode": "word"}), [])
@@ -269,6 +272,9 @@ def _train_sentencepiece(texts: Iterable[str], vocab_size: int, spec: TokenizerS
             unk_id=OOV_ID,
             bos_id=-1,
             eos_id=-1,
+            control_symbols=list(reserved),
+            byte_fallback=byte_fallback,
+            hard_vocab_limit=False,  # vocab_size is an upper bound: small data gets fewer pieces
             num_threads=1,
             minloglevel=2,
         )

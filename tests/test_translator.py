@@ -32,16 +32,20 @@ def test_split_keeps_sentence_groups_apart(splits):
 @pytest.fixture(scope="module", params=["luong", "bahdanau"])
 def tiny(request, splits, tmp_path_factory):
     from trainer.export_seq2seq import export_translator_bundle
-    from trainer.fit_seq2seq import train_translator
+    from trainer.fit_seq2seq import save_translator_training, train_translator
     from trainer.models.seq2seq import Seq2SeqConfig
 
     train, validation, _ = splits
     order = np.random.default_rng(0).permutation(len(train))[:2000]
     # bahdanau also trains with dropout: the exported (inference) graphs must still match Keras.
+    # luong keeps the shipped bundle's tokenizers (lower-cased words), bahdanau the default (cased subwords).
+    bahdanau = request.param == "bahdanau"
     config = Seq2SeqConfig(source_vocab=1500, target_vocab=1000, embedding_dim=16, units=16, style=request.param,
-                           dropout=0.3 if request.param == "bahdanau" else 0.0, max_source_len=12, max_target_len=12, epochs=2, batch_size=64, learning_rate=1e-2)
+                           tokenizer="sentencepiece" if bahdanau else "word", lowercase=not bahdanau,
+                           dropout=0.3 if bahdanau else 0.0, max_source_len=12, max_target_len=12, epochs=2, batch_size=64, learning_rate=1e-2)
     result = train_translator(train.take(order), validation.take(range(200)), config, verbose=0, log=lambda _: None)
     out = tmp_path_factory.mktemp(f"translator_{request.param}")
+    save_translator_training(result, out)
     manifest = export_translator_bundle(result, out, parity_sentences=validation.sources[:20], log=lambda _: None)
     return result, out, manifest
 
@@ -66,6 +70,38 @@ def test_exported_greedy_equals_keras_token_for_token(tiny, splits):
     end = result.target_tokenizer.id_of("</s>")
     theirs = keras_greedy(result.model, result.source_tokenizer, result.target_tokenizer, sentences)
     assert [t.tokens for t in ours] == [result.target_tokenizer.decode([i for i in ids if i != end]) for ids in theirs]
+
+
+def test_subword_translator_is_cased_and_never_says_oov(tiny, splits):
+    result, out, manifest = tiny
+    translator = runtime.load(out, provider="cpu")
+    target = translator.target_tokenizer
+    if manifest["target_tokenizer"]["spec"]["mode"] != "sentencepiece":
+        # the shipped bundle's kind (lower-cased words) is still served, <oov> and all
+        assert translator.source_tokenizer.spec.lowercase and target.spec.mode == "word"
+        return
+    assert not target.spec.lowercase and not translator.source_tokenizer.spec.lowercase
+    names = "Tom met Mary in Boston."
+    assert target.decode_text(target.encode([names])[0][0]) == names  # pieces keep the capitals
+    invented = ["Zorblax quiffendó los flimbretes de Qwazú.", "¡Grumpfel! ¿Xyloquenta ñuñú?"] + splits[2].sources[:40]
+    for beam in (1, 4):
+        translations = translator.translate(invented, beam_size=beam, return_attention=True)
+        for t in translations:
+            assert "<oov>" not in t.text and 1 not in t.ids and "⁇" not in t.text
+            assert len(t.target_labels) == len(t.attention) and len(t.source_labels) == t.attention.shape[1]
+            assert not any(label.startswith("▁") for label in t.source_labels + t.target_labels)
+        assert sum(any(ch.isupper() for ch in t.text) for t in translations) >= len(translations) // 2
+
+
+def test_training_folder_rebuilds_the_keras_model(tiny, splits):
+    from trainer.fit_seq2seq import keras_greedy, load_translator_training
+
+    result, out, _ = tiny
+    again = load_translator_training(out)
+    sentences = splits[2].sources[:10]
+    assert again.target_tokenizer.to_dict() == result.target_tokenizer.to_dict()
+    assert keras_greedy(again.model, again.source_tokenizer, again.target_tokenizer, sentences) == \
+        keras_greedy(result.model, result.source_tokenizer, result.target_tokenizer, sentences)
 
 
 def test_beam_scores_at_least_greedy(tiny, splits):

@@ -24,8 +24,10 @@ STYLES = ("luong", "bahdanau", "none")
 
 @dataclass
 class Seq2SeqConfig:
-    source_vocab: int = 12_000
-    target_vocab: int = 8_000
+    source_vocab: int = 8_000  # an upper bound for sentencepiece (small data gets fewer pieces)
+    target_vocab: int = 4_000
+    tokenizer: str = "sentencepiece"  # both sides: sentencepiece (subwords, no <oov> on the target) or word
+    lowercase: bool = False  # cased by default: output keeps names' capitals
     max_source_len: int = 40
     max_target_len: int = 40
     embedding_dim: int = 128
@@ -43,6 +45,8 @@ class Seq2SeqConfig:
             raise ValueError(f"unknown attention style {self.style!r}; choose one of {', '.join(STYLES)}")
         if self.style == "bahdanau":
             self.score = "concat"
+        if self.tokenizer not in ("word", "sentencepiece"):
+            raise ValueError(f"unknown tokenizer {self.tokenizer!r}; choose word or sentencepiece")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
 
