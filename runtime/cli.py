@@ -17,10 +17,12 @@ import click
 
 from runtime.bundle import BundleError
 from runtime.classifier import DEFAULT_BATCH_TOKENS
+from runtime.columns import TRANSLATE_COLUMNS, KeptColumns
+from runtime.errors import AttnError
 from runtime.io import InputError, TableReader
-from runtime.output import Interrupted, OutputError, OutputFile, exit_code
+from runtime.output import Interrupted, OutputFile, exit_code
 from runtime.pipeline import DEFAULT_CHUNK_ROWS, plan_threads, score_rows, translate_rows
-from runtime.session import PROVIDERS, ProviderError
+from runtime.session import PROVIDERS
 
 
 
@@ -51,9 +53,12 @@ def _open_input(path, fmt, encoding, quoting, text_column, id_column) -> tuple[T
     return reader, text_column, id_column
 
 
-def _rows(reader: TableReader, text_column: str, id_column: str | None) -> Iterator[tuple[str, str]]:
-    """(id, text) per data row; the id is the id column's value or the 1-based row number."""
+def _rows(reader: TableReader, text_column: str, id_column: str | None, kept: KeptColumns | None = None) -> Iterator[tuple[str, str]]:
+    """(id, text) per data row; the id is the id column's value or the 1-based row number. With
+    `kept`, each row's kept values are pushed for the writer."""
     for number, (line, record) in enumerate(reader.records(), 1):
+        if kept is not None:
+            kept.push(record)
         if text_column not in record:  # JSONL rows may differ in their keys
             raise InputError(f"{reader.name}: line {line}: no field {text_column!r} in this row")
         text = record[text_column]
@@ -89,27 +94,36 @@ def explanation_records(explanation) -> list[dict]:
 
 
 class _Output:
-    """CSV or JSONL rows: id, probability, label[, explanation]."""
+    """CSV or JSONL rows: id, [kept input columns,] probability, label[, explanation]."""
 
-    def __init__(self, handle, fmt: str, explain: bool):
-        self.handle, self.fmt, self.explain = handle, fmt, explain
+    def __init__(self, handle, fmt: str, explain: bool, kept: KeptColumns | None = None):
+        self.handle, self.fmt, self.explain, self.kept = handle, fmt, explain, kept
         self.csv = csv.writer(handle, lineterminator="\n") if fmt == "csv" else None
         self.started = False
 
     def write(self, row_id: str, probability: float, label: str, explanation=None) -> None:
         if self.csv and not self.started:  # header with the first row: a failure before it prints nothing
-            self.csv.writerow(["id", "probability", "label"] + (["explanation"] if self.explain else []))
+            self.csv.writerow(["id"] + (self.kept.output_names if self.kept else []) + ["probability", "label"]
+                              + (["explanation"] if self.explain else []))
         self.started = True
+        values = self.kept.pop() if self.kept else []
         if self.csv:
-            cells = [row_id, f"{probability:.6f}", label]
+            cells = [row_id] + [KeptColumns.cell(value) for value in values] + [f"{probability:.6f}", label]
             if self.explain:
                 cells.append(json.dumps(explanation_records(explanation), ensure_ascii=False))
             self.csv.writerow(cells)
             return
-        record = {"id": row_id, "probability": round(float(probability), 6), "label": label}
+        record = {"id": row_id, **dict(zip(self.kept.output_names if self.kept else [], values)),
+                  "probability": round(float(probability), 6), "label": label}
         if self.explain:
             record["explanation"] = explanation_records(explanation)
         self.handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+
+
+_KEEP_COLUMNS = click.option("--keep-columns", default=None, metavar="A,B",
+                             help="Copy these input columns to the output, after id (an output name they clash with gets "
+                                  "an input_ prefix).")
+_KEEP_ALL = click.option("--keep-all", is_flag=True, help="Copy every input column (but the id column) to the output.")
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -143,8 +157,10 @@ class _Output:
 @click.option("--chunk-rows", type=click.IntRange(1), default=DEFAULT_CHUNK_ROWS, show_default=True,
               help="Rows read, tokenized and length-sorted together; memory stays within (workers + 4) chunks.")
 @click.option("--progress/--no-progress", default=None, help="Progress on stderr (default: when stderr is a terminal).")
+@_KEEP_COLUMNS
+@_KEEP_ALL
 def main(input_path, output, model, text_column, id_column, threshold, explain_k, output_format, input_format,
-         quoting, encoding, provider, threads, batch_tokens, workers, chunk_rows, progress) -> None:
+         quoting, encoding, provider, threads, batch_tokens, workers, chunk_rows, progress, keep_columns, keep_all) -> None:
     """Score sentiment for every row of INPUT (CSV, TSV or JSONL, optionally .gz; '-' for stdin).
 
     Writes one row per input row, in input order: id, probability, label (and explanation with
@@ -160,10 +176,11 @@ def main(input_path, output, model, text_column, id_column, threshold, explain_k
             raise BundleError(f"{classifier.bundle.path}: task is {classifier.bundle.task!r}; attn-score needs a "
                               "sentiment bundle (use attn-translate for translation)")
         reader, text_column, id_column = _open_input(input_path, input_format, encoding, quoting, text_column, id_column)
+        kept = KeptColumns.choose(reader.name, reader.columns, keep_columns, keep_all, id_column)
         show_progress = sys.stderr.isatty() if progress is None else progress
         with OutputFile(output, inputs=[input_path]) as handle:
-            out = _Output(handle, output_format, explain_k > 0)
-            scored = score_rows(classifier, _rows(reader, text_column, id_column), explain_k, workers=workers, chunk_rows=chunk_rows)
+            out = _Output(handle, output_format, explain_k > 0, kept)
+            scored = score_rows(classifier, _rows(reader, text_column, id_column, kept), explain_k, workers=workers, chunk_rows=chunk_rows)
             for chunk, probabilities, _, explanations in scored:
                 for (row_id, _), probability, explanation in zip(chunk, probabilities, explanations):
                     out.write(row_id, probability, classifier.labels[int(probability >= threshold)], explanation)
@@ -171,7 +188,7 @@ def main(input_path, output, model, text_column, id_column, threshold, explain_k
                 if show_progress:
                     rate = count / (time.perf_counter() - started)
                     click.echo(f"\r{plural(count, 'row')} scored ({rate:,.0f} rows/s)", err=True, nl=False)
-    except (InputError, BundleError, ProviderError, OutputError) as error:
+    except AttnError as error:  # the one root of what a user can fix (runtime/errors.py)
         if show_progress and count:
             click.echo("", err=True)  # end the progress line before the error
         raise click.ClickException(str(error)) from None
@@ -211,8 +228,10 @@ def main(input_path, output, model, text_column, id_column, threshold, explain_k
 @click.option("--threads", type=click.IntRange(0), default=0, show_default=True, help="Intra-op threads (0 = onnxruntime default).")
 @click.option("--workers", type=click.IntRange(0), default=0, show_default=True,
               help="Translation workers (0 = one per core on CPU, 1 on a GPU).")
+@_KEEP_COLUMNS
+@_KEEP_ALL
 def translate_main(input_path, output, model, text_column, id_column, input_format, output_format, beam_size, max_length,
-                   plot_dir, quoting, encoding, provider, threads, workers) -> None:
+                   plot_dir, quoting, encoding, provider, threads, workers, keep_columns, keep_all) -> None:
     """Translate every sentence of INPUT (text lines, a CSV/TSV/JSONL column, optionally .gz; '-' for stdin).
 
     One output row per input row, in input order. A summary line goes to stderr."""
@@ -225,26 +244,32 @@ def translate_main(input_path, output, model, text_column, id_column, input_form
         if not isinstance(translator, runtime.Translator):
             raise BundleError(f"{translator.bundle.path}: task is {translator.bundle.task!r}; attn-translate needs a translation bundle")
         reader, text_column, id_column = _open_input(input_path, input_format, encoding, quoting, text_column, id_column)
+        kept = KeptColumns.choose(reader.name, reader.columns, keep_columns, keep_all, id_column, TRANSLATE_COLUMNS)
+        if kept is not None and output_format == "txt":
+            raise InputError("--keep-columns/--keep-all need --format csv or jsonl (txt is one translation per line)")
+        kept_names = kept.output_names if kept else []
         plotter = _attention_plotter(plot_dir) if plot_dir else None
         with OutputFile(output, inputs=[input_path]) as handle:
             writer = csv.writer(handle, lineterminator="\n") if output_format == "csv" else None
-            translated = translate_rows(translator, _rows(reader, text_column, id_column), workers=workers, chunk_rows=128,
+            translated = translate_rows(translator, _rows(reader, text_column, id_column, kept), workers=workers, chunk_rows=128,
                                         beam_size=beam_size, max_length=max_length, return_attention=plotter is not None)
             for chunk, results in translated:
                 for (row_id, text), result in zip(chunk, results):
+                    values = kept.pop() if kept else []
                     if writer is not None:
                         if count == 0:
-                            writer.writerow(["id", "source", "translation", "score"])
-                        writer.writerow([row_id, text, result.text, f"{result.score:.4f}"])
+                            writer.writerow(["id", *kept_names, "source", "translation", "score"])
+                        writer.writerow([row_id, *map(KeptColumns.cell, values), text, result.text, f"{result.score:.4f}"])
                     elif output_format == "jsonl":
-                        handle.write(json.dumps({"id": row_id, "source": text, "translation": result.text,
-                                                 "score": round(result.score, 4)}, ensure_ascii=False) + "\n")
+                        handle.write(json.dumps({"id": row_id, **dict(zip(kept_names, values)), "source": text,
+                                                 "translation": result.text, "score": round(result.score, 4)},
+                                                ensure_ascii=False) + "\n")
                     else:
                         handle.write(result.text + "\n")
                     if plotter is not None:
                         plotter(row_id, result)
                     count += 1
-    except (InputError, BundleError, ProviderError, OutputError) as error:
+    except AttnError as error:  # the one root of what a user can fix (runtime/errors.py)
         raise click.ClickException(str(error)) from None
     except (KeyboardInterrupt, Interrupted) as error:
         _interrupted(error, output)

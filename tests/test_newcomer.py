@@ -4,12 +4,18 @@
 import csv
 import io
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from runtime.cli import main as score_cli
 from runtime.cli import translate_main
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def run(command, args, input_text=None):
@@ -104,3 +110,104 @@ def test_unknown_model_error_lists_the_shipped_models(command, tmp_path):
     assert len(line.splitlines()) == 1 and "foo" in line
     for name in ("imdb", "imdb-int8", "nsmc", "spa-eng"):
         assert name in line
+
+
+# === attn-export in the light install ===
+BLOCK_TRAIN_EXTRA = """
+import sys
+class _Missing:
+    def find_spec(self, name, path=None, target=None):
+        if name.split('.')[0] in ('tensorflow', 'keras', 'tf2onnx', 'onnx'):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+sys.meta_path.insert(0, _Missing())
+sys.argv = ['attn-export'] + sys.argv[1:]
+from trainer.cli import main
+main()
+"""
+
+
+@pytest.mark.parametrize("command", ["train", "convert", "combine", "train-translator"])
+def test_attn_export_without_the_train_extra_is_one_line(command, tmp_path):
+    args = {"train": ["--train-data", "x.csv", "--out", str(tmp_path / "o")],
+            "convert": ["m.keras", "--tokenizer", "t.json", "--out", str(tmp_path / "o")],
+            "combine": ["a", "b", "--out", str(tmp_path / "o")],
+            "train-translator": ["--pairs", "p.tsv", "--out", str(tmp_path / "o")]}[command]
+    done = subprocess.run([sys.executable, "-c", BLOCK_TRAIN_EXTRA, command, *args], capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(REPO)}, cwd=tmp_path)
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert f"attn-export {command} needs the training extra" in done.stderr
+    assert "pip install 'attn-onnx[train]'" in done.stderr
+    helped = subprocess.run([sys.executable, "-c", BLOCK_TRAIN_EXTRA, command, "--help"], capture_output=True, text=True,
+                            env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert helped.returncode == 0 and "Usage: attn-export" in helped.stdout
+
+
+# === training: quiet TensorFlow, and a warning for a model at chance ===
+def test_chance_warning_on_constructed_figures():
+    from trainer.console import chance_warning
+
+    balanced = [0] * 48 + [1] * 52
+    assert "within 2 points" in chance_warning(0.53, balanced) and "majority class 1 (0.5200" in chance_warning(0.53, balanced)
+    assert chance_warning(0.54, balanced) is not None  # exactly 2 points: still warned
+    assert chance_warning(0.5401, balanced) is None and chance_warning(0.88, balanced) is None
+    skewed = [1] * 90 + [0] * 10
+    assert chance_warning(0.90, skewed) and chance_warning(0.10, skewed) and chance_warning(0.95, skewed) is None
+
+
+@pytest.mark.slow
+def test_real_training_run_is_quiet_and_warns_at_chance(tmp_path):
+    """The real entry point in a fresh process: no TensorFlow C++ start-up lines on stderr, and a
+    model that cannot beat the majority class (every text identical, 90 % one label) is warned about."""
+    data = tmp_path / "same.csv"
+    data.write_text("text,label\n" + "".join(f"the same words,{int(i % 10 != 0)}\n" for i in range(60)))
+    done = subprocess.run(
+        [sys.executable, "-m", "trainer.cli", "train", "--train-data", str(data), "--epochs", "1", "--max-len", "4",
+         "--vocab-size", "8", "--embedding-dim", "2", "--lstm-units", "2", "--lstm-layers", "1", "--attention", "dot",
+         "--dense-units", "2", "--validation-split", "0.5", "--out", str(tmp_path / "b")],
+        capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)}, cwd=tmp_path, timeout=600)
+    assert done.returncode == 0, done.stderr
+    for noise in ("cuInit", "absl::InitializeLog", "cudart_stub", "oneDNN", "cpu_feature_guard"):
+        assert noise not in done.stderr, done.stderr
+    assert "validation accuracy" in done.stderr
+    assert done.stderr.strip().splitlines()[-1].startswith("warning: validation accuracy"), done.stderr
+
+
+# === --keep-columns / --keep-all ===
+TABLE = 'id,text,stars,label,user\nr1,"A wonderful, moving film.",5,pos,ann\nr2,Dull and far too long.,1,neg,bob\n'
+
+
+def test_keep_columns_copies_input_columns_beside_the_scores_csv_and_jsonl():
+    as_csv = run(score_cli, ["-", "--keep-columns", "user,text,label"], TABLE)
+    assert as_csv.exit_code == 0, as_csv.output
+    assert as_csv.stdout.splitlines()[0] == "id,user,text,input_label,probability,label"
+    rows = read_csv(as_csv.stdout)
+    assert [(r["id"], r["user"], r["text"], r["input_label"]) for r in rows] == [
+        ("r1", "ann", "A wonderful, moving film.", "pos"), ("r2", "bob", "Dull and far too long.", "neg")]
+    as_jsonl = run(score_cli, ["-", "--keep-all", "--format", "jsonl", "--explain", "1"], TABLE)
+    records = [json.loads(line) for line in as_jsonl.stdout.splitlines()]
+    assert list(records[0]) == ["id", "text", "stars", "input_label", "user", "probability", "label", "explanation"]
+    assert records[1]["stars"] == "1" and records[1]["text"] == "Dull and far too long."
+    assert [float(r["probability"]) for r in rows] == [r["probability"] for r in records]
+
+
+def test_keep_columns_from_jsonl_keeps_json_values_and_translate_keeps_too(tmp_path):
+    source = tmp_path / "in.jsonl"
+    source.write_text('{"id": 1, "text": "Hola.", "meta": {"n": 2}, "n": 3}\n{"id": 2, "text": "", "n": null}\n')
+    scored = run(score_cli, [str(source), "--keep-columns", "meta,n"])
+    assert [(r["meta"], r["n"]) for r in read_csv(scored.stdout)] == [('{"n": 2}', "3"), ("", "")]
+    translated = run(translate_main, [str(source), "--keep-all", "--format", "jsonl", "--beam-size", "1"])
+    assert translated.exit_code == 0, translated.output
+    records = [json.loads(line) for line in translated.stdout.splitlines()]
+    assert [(r["text"], r["meta"] if "meta" in r else None, r["n"]) for r in records] == [("Hola.", {"n": 2}, 3), ("", None, None)]
+    assert records[1]["translation"] == ""
+    as_txt = run(translate_main, [str(source), "--keep-all"])
+    assert as_txt.exit_code == 1 and "--format csv or jsonl" in as_txt.output
+
+
+def test_keep_columns_unknown_column_is_one_line_listing_the_columns(tmp_path):
+    out = tmp_path / "o.csv"
+    result = run(score_cli, ["-", "--keep-columns", "user,nope", "-o", str(out)], TABLE)
+    assert result.exit_code == 1 and len(result.output.strip().splitlines()) == 1
+    assert "no column 'nope'; the columns are: 'id', 'text', 'stars', 'label', 'user'" in result.output
+    assert not out.exists()

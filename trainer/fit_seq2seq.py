@@ -11,6 +11,7 @@ from typing import Callable
 import numpy as np
 
 from runtime.tokenizer import Tokenizer, TokenizerSpec
+from trainer.tokenizer_fit import fit_tokenizer
 from trainer.data import SentencePairs
 from trainer.fit import feed, length_batches
 from trainer.models.seq2seq import Seq2Seq, Seq2SeqConfig, build_seq2seq
@@ -36,9 +37,9 @@ def make_tokenizers(pairs: SentencePairs, config: Seq2SeqConfig) -> tuple[Tokeni
     Word: punctuation kept as tokens."""
     common = dict(mode=config.tokenizer, lowercase=config.lowercase, punctuation="keep", html_breaks=False, truncation="post")
     subwords = config.tokenizer == "sentencepiece"
-    source = Tokenizer.fit(pairs.sources, config.source_vocab, TokenizerSpec(max_len=config.max_source_len, **common))
-    target = Tokenizer.fit(pairs.targets, config.target_vocab, TokenizerSpec(max_len=config.max_target_len - 1, **common),
-                           reserved=(START, END), byte_fallback=subwords)
+    source = fit_tokenizer(pairs.sources, config.source_vocab, TokenizerSpec(max_len=config.max_source_len, **common))
+    target = fit_tokenizer(pairs.targets, config.target_vocab, TokenizerSpec(max_len=config.max_target_len - 1, **common),
+                            reserved=(START, END), byte_fallback=subwords)
     return source, target
 
 
