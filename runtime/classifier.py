@@ -67,7 +67,11 @@ class Classifier:
 
     def predict_labels(self, texts: Sequence[str], threshold: float = 0.5) -> list[str]:
         """Label name for each text: the second label when probability >= threshold."""
-        return [self.labels[int(p >= threshold)] for p in self.predict(texts)]
+        return [self.label(p, threshold) for p in self.predict(texts)]
+
+    def label(self, probability: float, threshold: float = 0.5) -> str:
+        """The label name of one probability: the second label at or above `threshold`."""
+        return self.labels[int(probability >= threshold)]
 
     def explain(self, texts: Sequence[str], top_k: int = 5) -> list[list[tuple[str, float]]]:
         """Per text, the `top_k` most attended (token, weight) pairs, highest first. Tokens are the

@@ -22,6 +22,7 @@ from runtime.errors import AttnError
 from runtime.io import InputError, TableReader
 from runtime.output import Interrupted, OutputFile, exit_code
 from runtime.pipeline import DEFAULT_CHUNK_ROWS, plan_threads, score_rows, translate_rows
+from runtime.plots import attention_plotter
 from runtime.session import PROVIDERS
 
 
@@ -183,7 +184,7 @@ def main(input_path, output, model, text_column, id_column, threshold, explain_k
             scored = score_rows(classifier, _rows(reader, text_column, id_column, kept), explain_k, workers=workers, chunk_rows=chunk_rows)
             for chunk, probabilities, _, explanations in scored:
                 for (row_id, _), probability, explanation in zip(chunk, probabilities, explanations):
-                    out.write(row_id, probability, classifier.labels[int(probability >= threshold)], explanation)
+                    out.write(row_id, probability, classifier.label(probability, threshold), explanation)
                 count += len(chunk)
                 if show_progress:
                     rate = count / (time.perf_counter() - started)
@@ -248,7 +249,7 @@ def translate_main(input_path, output, model, text_column, id_column, input_form
         if kept is not None and output_format == "txt":
             raise InputError("--keep-columns/--keep-all need --format csv or jsonl (txt is one translation per line)")
         kept_names = kept.output_names if kept else []
-        plotter = _attention_plotter(plot_dir) if plot_dir else None
+        plotter = attention_plotter(plot_dir) if plot_dir else None
         with OutputFile(output, inputs=[input_path]) as handle:
             writer = csv.writer(handle, lineterminator="\n") if output_format == "csv" else None
             translated = translate_rows(translator, _rows(reader, text_column, id_column, kept), workers=workers, chunk_rows=128,
@@ -279,38 +280,6 @@ def translate_main(input_path, output, model, text_column, id_column, input_form
     elapsed = time.perf_counter() - started
     click.echo(f"translated {plural(count, 'sentence')} in {elapsed:.1f} s ({count / elapsed:,.1f}/s, beam {beam_size}) "
                f"with {translator.provider} -> {output or 'stdout'}", err=True)
-
-
-def _attention_plotter(folder: str):
-    """A function writing FOLDER/<id>.png: target tokens (rows) x source tokens (columns), like
-    Fig. 3 of Bahdanau et al. matplotlib is an optional extra, imported only here."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        raise InputError("--plot-attention needs matplotlib: pip install 'attn-onnx[plot]'") from None
-    from pathlib import Path
-
-    target = Path(folder)
-    target.mkdir(parents=True, exist_ok=True)
-
-    def plot(row_id: str, result) -> None:
-        rows = result.target_labels  # pieces without SentencePiece's ▁, then </s>
-        columns = result.source_labels or ["(empty)"]
-        weights = result.attention[: len(rows)] if result.source_tokens else [[0.0]] * len(rows)
-        figure, axes = plt.subplots(figsize=(1 + 0.45 * len(columns), 1 + 0.45 * len(rows)))
-        axes.imshow(weights, cmap="gray", vmin=0.0, vmax=1.0, aspect="auto")
-        axes.set_xticks(range(len(columns)), columns, rotation=90)
-        axes.set_yticks(range(len(rows)), rows)
-        axes.xaxis.tick_top()
-        figure.tight_layout()
-        safe = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in str(row_id))
-        figure.savefig(target / f"{safe}.png", dpi=100)
-        plt.close(figure)
-
-    return plot
 
 
 if __name__ == "__main__":
