@@ -7,7 +7,6 @@ from typing import Sequence
 import numpy as np
 
 from runtime.bundle import Bundle, BundleError
-from runtime.session import make_session
 
 DEFAULT_BATCH_TOKENS = 4_096  # `python -m bench tune`: 2-4k beat 16k-64k by 15-40 % on 2 cores (less padding, cache-sized)
 
@@ -40,7 +39,7 @@ class Classifier:
         self.tokenizer = bundle.tokenizer
         self.labels: list[str] = list(bundle.manifest["labels"])
         self.batch_tokens = batch_tokens
-        self._session, self.provider = make_session(bundle.graph_path("model"), provider, threads)
+        self._session, self.provider = bundle.open_session("model", provider, threads)  # checked against the contract
 
     def _score(self, texts: Sequence[str], want_attention: bool) -> tuple[np.ndarray, list[np.ndarray]]:
         """Probabilities (N,) and, if asked, each row's attention over its own tokens."""

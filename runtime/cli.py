@@ -67,8 +67,32 @@ def _rows(reader: TableReader, text_column: str, id_column: str | None, kept: Ke
             text = ""
         elif not isinstance(text, str):
             raise InputError(f"{reader.name}: line {line}: field {text_column!r} is {type(text).__name__}, expected text")
-        row_id = record.get(id_column, "") if id_column else number
-        yield str(row_id), text
+        yield (_row_id(reader, line, record, id_column) if id_column else str(number)), text
+
+
+def _row_id(reader: TableReader, line: int, record: dict, column: str) -> str:
+    """The row's id: text as is, a JSON number or boolean as JSON writes it. A row without one (a JSONL
+    row missing the field, or null) stops the run like a missing text: ids are never made up."""
+    value = record.get(column)
+    if isinstance(value, str):
+        return value
+    if value is None:
+        raise InputError(f"{reader.name}: line {line}: field {column!r} is missing or null; every row needs an id "
+                         "when the input has an id column (pick another with --id-column)")
+    if isinstance(value, (bool, int, float)):
+        return json.dumps(value)
+    raise InputError(f"{reader.name}: line {line}: field {column!r} is {type(value).__name__}, expected a text or number id")
+
+
+MAX_THREADS = 4 * (os.cpu_count() or 1)  # more threads or workers than this only thrash
+MAX_BEAM = 32
+MAX_TARGET_TOKENS = 1_000
+
+
+def _finite(ctx, param, value):
+    if value is not None and value != value:  # nan passes FloatRange (every comparison with it is false)
+        raise click.BadParameter("nan is not a probability; give a number from 0 to 1")
+    return value
 
 
 def _interrupted(error: BaseException, output: str | None) -> None:
@@ -136,7 +160,7 @@ _KEEP_ALL = click.option("--keep-all", is_flag=True, help="Copy every input colu
 @click.option("--text-column", default=None, help="Column with the text. Default: 'text'. A one-column input whose line 1 "
               "is not this name has no header: every line is a text.")
 @click.option("--id-column", default=None, help="Column with row ids. Default: 'id' if present, else the row number.")
-@click.option("--threshold", type=click.FloatRange(0, 1), default=0.5, show_default=True,
+@click.option("--threshold", type=click.FloatRange(0, 1), default=0.5, show_default=True, callback=_finite,
               help="Probability at or above which a row gets the positive label.")
 @click.option("--explain", "explain_k", type=click.IntRange(0), default=0, show_default=True,
               help="Add the K most attended tokens with their weights.")
@@ -150,10 +174,10 @@ _KEEP_ALL = click.option("--keep-all", is_flag=True, help="Copy every input colu
 @click.option("--encoding", default="utf-8", show_default=True, help="Text encoding of the input.")
 @click.option("--provider", type=click.Choice(["auto", *PROVIDERS]), default="auto", show_default=True,
               help="onnxruntime execution provider; an explicit one that is unavailable is an error.")
-@click.option("--threads", type=click.IntRange(0), default=0, show_default=True, help="Intra-op threads (0 = onnxruntime default).")
+@click.option("--threads", type=click.IntRange(0, MAX_THREADS), default=0, show_default=True, help="Intra-op threads (0 = onnxruntime default).")
 @click.option("--batch-tokens", type=click.IntRange(1), default=DEFAULT_BATCH_TOKENS, show_default=True,
               help="Token budget per batch (rows x padded length).")
-@click.option("--workers", type=click.IntRange(0), default=0, show_default=True,
+@click.option("--workers", type=click.IntRange(0, MAX_THREADS), default=0, show_default=True,
               help="Inference workers (0 = one per core on CPU, 1 on a GPU); reading and tokenizing run beside them.")
 @click.option("--chunk-rows", type=click.IntRange(1), default=DEFAULT_CHUNK_ROWS, show_default=True,
               help="Rows read, tokenized and length-sorted together; memory stays within (workers + 4) chunks.")
@@ -219,15 +243,15 @@ def main(input_path, output, model, text_column, id_column, threshold, explain_k
                    "is a JSON object or a header naming the text column, else one sentence per line.")
 @click.option("--format", "output_format", type=click.Choice(["txt", "csv", "jsonl"]), default="txt", show_default=True,
               help="txt: one translation per line; csv/jsonl: id, source, translation, score.")
-@click.option("--beam-size", type=click.IntRange(1), default=4, show_default=True, help="Beam width (1 = greedy).")
-@click.option("--max-length", type=click.IntRange(1), default=None, help="Most target tokens per sentence (default: the bundle's).")
+@click.option("--beam-size", type=click.IntRange(1, MAX_BEAM), default=4, show_default=True, help="Beam width (1 = greedy).")
+@click.option("--max-length", type=click.IntRange(1, MAX_TARGET_TOKENS), default=None, help="Most target tokens per sentence (default: the bundle's).")
 @click.option("--plot-attention", "plot_dir", type=click.Path(file_okay=False), default=None,
               help="Write an alignment heatmap PNG per sentence into this folder (needs matplotlib: pip install 'attn-onnx[plot]').")
 @click.option("--quoting", type=click.Choice(["auto", "csv", "none"]), default="auto", show_default=True, help="Quote processing of CSV/TSV input.")
 @click.option("--encoding", default="utf-8", show_default=True, help="Text encoding of the input.")
 @click.option("--provider", type=click.Choice(["auto", *PROVIDERS]), default="auto", show_default=True, help="onnxruntime execution provider.")
-@click.option("--threads", type=click.IntRange(0), default=0, show_default=True, help="Intra-op threads (0 = onnxruntime default).")
-@click.option("--workers", type=click.IntRange(0), default=0, show_default=True,
+@click.option("--threads", type=click.IntRange(0, MAX_THREADS), default=0, show_default=True, help="Intra-op threads (0 = onnxruntime default).")
+@click.option("--workers", type=click.IntRange(0, MAX_THREADS), default=0, show_default=True,
               help="Translation workers (0 = one per core on CPU, 1 on a GPU).")
 @_KEEP_COLUMNS
 @_KEEP_ALL
@@ -238,7 +262,7 @@ def translate_main(input_path, output, model, text_column, id_column, input_form
     One output row per input row, in input order. A summary line goes to stderr."""
     import runtime
 
-    started, count = time.perf_counter(), 0
+    started, count, unknown = time.perf_counter(), 0, 0
     try:
         workers, threads = plan_threads(workers, threads, provider)
         translator = runtime.load(model, provider=provider, threads=threads)
@@ -270,6 +294,7 @@ def translate_main(input_path, output, model, text_column, id_column, input_form
                     if plotter is not None:
                         plotter(row_id, result)
                     count += 1
+                    unknown += "<oov>" in result.tokens
     except AttnError as error:  # the one root of what a user can fix (runtime/errors.py)
         raise click.ClickException(str(error)) from None
     except (KeyboardInterrupt, Interrupted) as error:
@@ -280,6 +305,8 @@ def translate_main(input_path, output, model, text_column, id_column, input_form
     elapsed = time.perf_counter() - started
     click.echo(f"translated {plural(count, 'sentence')} in {elapsed:.1f} s ({count / elapsed:,.1f}/s, beam {beam_size}) "
                f"with {translator.provider} -> {output or 'stdout'}", err=True)
+    if unknown:  # never silently: a word the model could not translate is written as <oov>
+        click.echo(f"{unknown:,} of {plural(count, 'sentence')} hold <oov> for words outside the model's vocabulary", err=True)
 
 
 if __name__ == "__main__":
