@@ -339,5 +339,9 @@ def report(results, sample, machine_line, threads, limit, repeats, fpt):
         click.echo(f"  {'MET ' if ok else 'MISS'} {description} = {value:.2f} (target {direction} {goal:g})")
 
 
+from bench.distributed import distributed  # noqa: E402  (plain attn-score vs --engine ray)
+
+main.add_command(distributed)
+
 if __name__ == "__main__":
     main()

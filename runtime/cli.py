@@ -17,6 +17,7 @@ import click
 
 from runtime.bundle import BundleError
 from runtime.classifier import DEFAULT_BATCH_TOKENS
+from runtime.distributed import engine_options, run_on_ray  # imports no Ray until --engine ray runs
 from runtime.io import AtomicWriter, InputError, TableReader
 from runtime.session import PROVIDERS, ProviderError
 
@@ -86,6 +87,12 @@ def explanation_records(explanation) -> list[dict]:
     return [{"token": token, "weight": round(float(weight), 4)} for token, weight in explanation]
 
 
+def _single_input(inputs: tuple[str, ...]) -> str:
+    if len(inputs) != 1:
+        raise click.UsageError(f"{len(inputs)} INPUTs: the local engine reads one; several files, globs or folders need --engine ray")
+    return inputs[0]
+
+
 class _Output:
     """CSV or JSONL rows: id, probability, label[, explanation]."""
 
@@ -111,9 +118,9 @@ class _Output:
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
-@click.argument("input_path", metavar="INPUT", type=str)
+@click.argument("input_path", metavar="INPUT", type=str, nargs=-1, required=True)
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
-              help="Output file, written atomically (temp file + rename). Default: stdout.")
+              help="Output file, written atomically (temp file + rename). Default: stdout. With --engine ray: a new folder.")
 @click.option("--model", "model", default=None,
               help="Bundle folder or shipped short name (imdb). Default: the shipped IMDB bundle.")
 @click.option("--text-column", default=None, help="Column with the text. Default: 'text', or the only column.")
@@ -122,8 +129,8 @@ class _Output:
               help="Probability at or above which a row gets the positive label.")
 @click.option("--explain", "explain_k", type=click.IntRange(0), default=0, show_default=True,
               help="Add the K most attended tokens with their weights.")
-@click.option("--format", "output_format", type=click.Choice(["csv", "jsonl"]), default="csv", show_default=True,
-              help="Output format.")
+@click.option("--format", "output_format", type=click.Choice(["csv", "jsonl", "parquet"]), default=None,
+              help="Output format: csv (default) or jsonl; --engine ray: parquet (default) or csv.")
 @click.option("--input-format", type=click.Choice(["auto", "csv", "tsv", "jsonl", "lines"]), default="auto", show_default=True,
               help="Input format; auto decides by file name (.csv, .tsv, .jsonl, .txt = lines, optionally .gz), stdin is csv.")
 @click.option("--quoting", type=click.Choice(["auto", "csv", "none"]), default="auto", show_default=True,
@@ -135,13 +142,23 @@ class _Output:
 @click.option("--batch-tokens", type=click.IntRange(1), default=DEFAULT_BATCH_TOKENS, show_default=True,
               help="Token budget per batch (rows x padded length).")
 @click.option("--progress/--no-progress", default=None, help="Progress on stderr (default: when stderr is a terminal).")
+@engine_options
 def main(input_path, output, model, text_column, id_column, threshold, explain_k, output_format, input_format,
-         quoting, encoding, provider, threads, batch_tokens, progress) -> None:
+         quoting, encoding, provider, threads, batch_tokens, progress, engine, address, workers, cpus_per_worker) -> None:
     """Score sentiment for every row of INPUT (CSV, TSV or JSONL, optionally .gz; '-' for stdin).
 
     Writes one row per input row, in input order: id, probability, label (and explanation with
     --explain). A summary line (rows, rows/s, provider) goes to stderr."""
     import runtime
+
+    if engine == "ray":
+        return run_on_ray("score_files", input_path, output, output_format, model=model, address=address, workers=workers,
+                           cpus_per_worker=cpus_per_worker, input_format=input_format, encoding=encoding, quoting=quoting,
+                           text_column=text_column, id_column=id_column, explain=explain_k, threshold=threshold,
+                           provider=provider, batch_tokens=batch_tokens)
+    input_path, output_format = _single_input(input_path), output_format or "csv"
+    if output_format == "parquet":
+        raise click.UsageError("--format parquet is written by --engine ray")
 
     started = time.perf_counter()
     show_progress, count = False, 0
@@ -182,16 +199,16 @@ def main(input_path, output, model, text_column, id_column, threshold, explain_k
 
 # === attn-translate ===
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
-@click.argument("input_path", metavar="INPUT", type=str)
+@click.argument("input_path", metavar="INPUT", type=str, nargs=-1, required=True)
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
-              help="Output file, written atomically (temp file + rename). Default: stdout.")
+              help="Output file, written atomically (temp file + rename). Default: stdout. With --engine ray: a new folder.")
 @click.option("--model", "model", default="spa-eng", show_default=True, help="Translation bundle folder or shipped short name.")
 @click.option("--text-column", default=None, help="Column with the sentences (CSV/TSV/JSONL). Default: 'text', or the only column.")
 @click.option("--id-column", default=None, help="Column with row ids. Default: 'id' if present, else the row number.")
 @click.option("--input-format", type=click.Choice(["auto", "csv", "tsv", "jsonl", "lines"]), default="auto", show_default=True,
               help="Input format; auto decides by file name (.txt = one sentence per line), stdin is lines.")
-@click.option("--format", "output_format", type=click.Choice(["txt", "csv", "jsonl"]), default="txt", show_default=True,
-              help="txt: one translation per line; csv/jsonl: id, source, translation, score.")
+@click.option("--format", "output_format", type=click.Choice(["txt", "csv", "jsonl", "parquet"]), default=None,
+              help="txt (default): one translation per line; csv/jsonl: id, source, translation, score; --engine ray: parquet (default) or csv.")
 @click.option("--beam-size", type=click.IntRange(1), default=4, show_default=True, help="Beam width (1 = greedy).")
 @click.option("--max-length", type=click.IntRange(1), default=None, help="Most target tokens per sentence (default: the bundle's).")
 @click.option("--plot-attention", "plot_dir", type=click.Path(file_okay=False), default=None,
@@ -200,12 +217,24 @@ def main(input_path, output, model, text_column, id_column, threshold, explain_k
 @click.option("--encoding", default="utf-8", show_default=True, help="Text encoding of the input.")
 @click.option("--provider", type=click.Choice(["auto", *PROVIDERS]), default="auto", show_default=True, help="onnxruntime execution provider.")
 @click.option("--threads", type=click.IntRange(0), default=0, show_default=True, help="Intra-op threads (0 = onnxruntime default).")
+@engine_options
 def translate_main(input_path, output, model, text_column, id_column, input_format, output_format, beam_size, max_length,
-                   plot_dir, quoting, encoding, provider, threads) -> None:
+                   plot_dir, quoting, encoding, provider, threads, engine, address, workers, cpus_per_worker) -> None:
     """Translate every sentence of INPUT (text lines, a CSV/TSV/JSONL column, optionally .gz; '-' for stdin).
 
     One output row per input row, in input order. A summary line goes to stderr."""
     import runtime
+
+    if engine == "ray":
+        if plot_dir:
+            raise click.UsageError("--plot-attention works with the local engine only")
+        return run_on_ray("translate_files", input_path, output, output_format, model=model, address=address,
+                           workers=workers, cpus_per_worker=cpus_per_worker, input_format=input_format, encoding=encoding,
+                           quoting=quoting, text_column=text_column, id_column=id_column, beam_size=beam_size,
+                           max_length=max_length, provider=provider)
+    input_path, output_format = _single_input(input_path), output_format or "txt"
+    if output_format == "parquet":
+        raise click.UsageError("--format parquet is written by --engine ray")
 
     started, count = time.perf_counter(), 0
     try:
