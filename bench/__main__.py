@@ -339,6 +339,10 @@ def report(results, sample, machine_line, threads, limit, repeats, fpt):
         click.echo(f"  {'MET ' if ok else 'MISS'} {description} = {value:.2f} (target {direction} {goal:g})")
 
 
+from bench.web import web as _web  # noqa: E402  (selenium is imported only when it runs)
+
+main.add_command(_web)
+
 from bench.distributed import distributed  # noqa: E402  (plain attn-score vs --engine ray)
 
 main.add_command(distributed)

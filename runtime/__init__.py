@@ -60,6 +60,10 @@ def resolve_bundle_path(path: str | Path | None) -> Path:
         if name not in shipped:
             raise BundleError(f"shipped bundle {name!r} is not installed (looked in {_shipped_root()})")
         return shipped[name]
+    if not Path(name).is_dir():
+        installed = shipped_bundles()
+        listed = ", ".join(f"{short} ({'installed' if short in installed else 'not installed'})" for short in SHIPPED)
+        raise BundleError(f"{name}: no such bundle folder, and not a shipped model name; the shipped models are: {listed}")
     return Path(name)
 
 

@@ -44,9 +44,13 @@ class Classifier:
 
     def _score(self, texts: Sequence[str], want_attention: bool) -> tuple[np.ndarray, list[np.ndarray]]:
         """Probabilities (N,) and, if asked, each row's attention over its own tokens."""
-        ids, lengths = self.tokenizer.encode(texts)
-        probabilities = np.empty(len(texts), dtype=np.float32)
-        attention: list[np.ndarray] = [None] * len(texts) if want_attention else []
+        return self.score_encoded(*self.tokenizer.encode(texts), want_attention=want_attention)
+
+    def score_encoded(self, ids: np.ndarray, lengths: np.ndarray, want_attention: bool = False) -> tuple[np.ndarray, list[np.ndarray]]:
+        """`_score` on ids already made by `tokenizer.encode` (the streaming pipeline tokenizes on
+        its reader thread and scores on its workers)."""
+        probabilities = np.empty(len(lengths), dtype=np.float32)
+        attention: list[np.ndarray] = [None] * len(lengths) if want_attention else []
         outputs = ["probability", "attention"] if want_attention else ["probability"]
         for rows in token_budget_batches(lengths, self.batch_tokens):
             width = max(int(lengths[rows[-1]]), 1)  # pad to this batch's own longest row
@@ -74,9 +78,13 @@ class Classifier:
         """Probabilities and explanations from one pass over the model."""
         texts = list(texts)
         probabilities, attention = self._score(texts, want_attention=True)
+        return probabilities, self.top_attended(texts, attention, top_k)
+
+    def top_attended(self, texts: Sequence[str], attention: Sequence[np.ndarray], top_k: int) -> list[list[tuple[str, float]]]:
+        """Per text, its `top_k` most attended (readable token, weight) pairs from its attention row."""
         explanations = []
         for text, weights in zip(texts, attention):
             tokens = self.tokenizer.tokenize(text)
             top = np.argsort(-weights, kind="stable")[:top_k]
             explanations.append([(self.tokenizer.readable(tokens[i]), float(weights[i])) for i in top])
-        return probabilities, explanations
+        return explanations

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import sys
 import time
-from itertools import islice
 from typing import Iterator
 
 import click
@@ -18,29 +18,23 @@ import click
 from runtime.bundle import BundleError
 from runtime.classifier import DEFAULT_BATCH_TOKENS
 from runtime.distributed import engine_options, run_on_ray  # imports no Ray until --engine ray runs
-from runtime.io import AtomicWriter, InputError, TableReader
+from runtime.io import InputError, TableReader
+from runtime.output import Interrupted, OutputError, OutputFile, exit_code
+from runtime.pipeline import DEFAULT_CHUNK_ROWS, plan_threads, score_rows, translate_rows
 from runtime.session import PROVIDERS, ProviderError
 
-CHUNK_ROWS = 2048  # rows tokenized and scored together; bounds memory for any input size
 
 
 def _pick_text_column(reader: TableReader, requested: str | None) -> str:
-    if requested:
-        reader.require(requested, "text column")
-        return requested
-    if "text" in reader.columns:
-        return "text"
-    if len(reader.columns) == 1:
-        only = reader.columns[0]
-        if not only.strip() or any(c.isspace() for c in only.strip()):
-            # a header is a name; a line with spaces is most likely the first text of a header-less
-            # file, which reading it as a header would silently drop
-            raise InputError(
-                f"{reader.name}: line 1 ({only[:40]!r}) looks like a text, not a column name; for one text per "
-                f"line use --input-format lines (a .txt file is read so), or name it with --text-column if it is the header"
-            )
-        click.echo(f"{reader.name}: scoring the only column, {only!r} (line 1 is its header)", err=True)
-        return only
+    column = requested or "text"
+    if reader.headerless and reader.name != "<stdin>":
+        click.echo(f"{reader.name}: one column and line 1 is not named {column!r}: every line is a text, line 1 "
+                   f"included (name the column with --text-column if line 1 is its header)", err=True)
+    if reader.format == "jsonl" and not requested and reader.columns == [reader.columns[0]] != ["text"]:
+        return reader.columns[0]  # JSON keys are names: the only one is the text
+    if requested or len(reader.columns) == 1 or "text" in reader.columns:
+        reader.require(column, "text column")
+        return column
     raise InputError(
         f"{reader.name}: no column 'text'; the columns are: {', '.join(map(repr, reader.columns))} (pick one with --text-column)"
     )
@@ -49,7 +43,7 @@ def _pick_text_column(reader: TableReader, requested: str | None) -> str:
 def _open_input(path, fmt, encoding, quoting, text_column, id_column) -> tuple[TableReader, str, str | None]:
     """The reader, the text column and the id column (given, else 'id' when present, else None =
     row numbers). Fails before any work on a missing file or column."""
-    reader = TableReader(path, fmt=fmt, encoding=encoding, quoting=quoting)
+    reader = TableReader(path, fmt=fmt, encoding=encoding, quoting=quoting, text_column=text_column or "text")
     text_column = _pick_text_column(reader, text_column)
     if id_column:
         reader.require(id_column, "id column")
@@ -72,9 +66,17 @@ def _rows(reader: TableReader, text_column: str, id_column: str | None) -> Itera
         yield str(row_id), text
 
 
-def _chunks(rows: Iterator, size: int) -> Iterator[list]:
-    while chunk := list(islice(rows, size)):
-        yield chunk
+def _interrupted(error: BaseException, output: str | None) -> None:
+    """Ctrl-C, SIGTERM, SIGHUP: one line, exit 128 + the signal number (no -o file was left)."""
+    click.echo(f"\ninterrupted{'; ' + output + ' not written' if output and output != '-' else ''}", err=True)
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    # leave now: a normal interpreter exit would tear down onnxruntime under worker threads still in
+    # a batch (seen as "terminate called ..." and SIGABRT instead of 128+N)
+    os._exit(exit_code(error))
 
 
 def plural(count: int, noun: str) -> str:
@@ -123,7 +125,8 @@ class _Output:
               help="Output file, written atomically (temp file + rename). Default: stdout. With --engine ray: a new folder.")
 @click.option("--model", "model", default=None,
               help="Bundle folder or shipped short name (imdb). Default: the shipped IMDB bundle.")
-@click.option("--text-column", default=None, help="Column with the text. Default: 'text', or the only column.")
+@click.option("--text-column", default=None, help="Column with the text. Default: 'text'. A one-column input whose line 1 "
+              "is not this name has no header: every line is a text.")
 @click.option("--id-column", default=None, help="Column with row ids. Default: 'id' if present, else the row number.")
 @click.option("--threshold", type=click.FloatRange(0, 1), default=0.5, show_default=True,
               help="Probability at or above which a row gets the positive label.")
@@ -132,7 +135,8 @@ class _Output:
 @click.option("--format", "output_format", type=click.Choice(["csv", "jsonl", "parquet"]), default=None,
               help="Output format: csv (default) or jsonl; --engine ray: parquet (default) or csv.")
 @click.option("--input-format", type=click.Choice(["auto", "csv", "tsv", "jsonl", "lines"]), default="auto", show_default=True,
-              help="Input format; auto decides by file name (.csv, .tsv, .jsonl, .txt = lines, optionally .gz), stdin is csv.")
+              help="Input format; auto decides by file name (.csv, .tsv, .jsonl, .txt = lines, optionally .gz); stdin is a "
+                   "table when line 1 is a JSON object or a header naming the text column, else one text per line.")
 @click.option("--quoting", type=click.Choice(["auto", "csv", "none"]), default="auto", show_default=True,
               help="Quote processing: csv (standard quoting), none (literal quotes); auto = csv for CSV, none for TSV.")
 @click.option("--encoding", default="utf-8", show_default=True, help="Text encoding of the input.")
@@ -141,10 +145,16 @@ class _Output:
 @click.option("--threads", type=click.IntRange(0), default=0, show_default=True, help="Intra-op threads (0 = onnxruntime default).")
 @click.option("--batch-tokens", type=click.IntRange(1), default=DEFAULT_BATCH_TOKENS, show_default=True,
               help="Token budget per batch (rows x padded length).")
+@click.option("--workers", type=click.IntRange(0), default=0, show_default=True,
+              help="Inference workers (0 = one per core on CPU, 1 on a GPU); reading and tokenizing run beside them. "
+                   "--engine ray: Ray actors (0 = the cluster's CPUs / --cpus-per-worker).")
+@click.option("--chunk-rows", type=click.IntRange(1), default=DEFAULT_CHUNK_ROWS, show_default=True,
+              help="Rows read, tokenized and length-sorted together; memory stays within (workers + 4) chunks.")
 @click.option("--progress/--no-progress", default=None, help="Progress on stderr (default: when stderr is a terminal).")
 @engine_options
 def main(input_path, output, model, text_column, id_column, threshold, explain_k, output_format, input_format,
-         quoting, encoding, provider, threads, batch_tokens, progress, engine, address, workers, cpus_per_worker) -> None:
+         quoting, encoding, provider, threads, batch_tokens, workers, chunk_rows, progress, engine, address,
+         cpus_per_worker) -> None:
     """Score sentiment for every row of INPUT (CSV, TSV or JSONL, optionally .gz; '-' for stdin).
 
     Writes one row per input row, in input order: id, probability, label (and explanation with
@@ -152,7 +162,7 @@ def main(input_path, output, model, text_column, id_column, threshold, explain_k
     import runtime
 
     if engine == "ray":
-        return run_on_ray("score_files", input_path, output, output_format, model=model, address=address, workers=workers,
+        return run_on_ray("score_files", input_path, output, output_format, model=model, address=address, workers=workers or None,
                            cpus_per_worker=cpus_per_worker, input_format=input_format, encoding=encoding, quoting=quoting,
                            text_column=text_column, id_column=id_column, explain=explain_k, threshold=threshold,
                            provider=provider, batch_tokens=batch_tokens)
@@ -163,30 +173,29 @@ def main(input_path, output, model, text_column, id_column, threshold, explain_k
     started = time.perf_counter()
     show_progress, count = False, 0
     try:
+        workers, threads = plan_threads(workers, threads, provider)
         classifier = runtime.load(model, provider=provider, threads=threads, batch_tokens=batch_tokens)
         if not isinstance(classifier, runtime.Classifier):
             raise BundleError(f"{classifier.bundle.path}: task is {classifier.bundle.task!r}; attn-score needs a "
                               "sentiment bundle (use attn-translate for translation)")
         reader, text_column, id_column = _open_input(input_path, input_format, encoding, quoting, text_column, id_column)
         show_progress = sys.stderr.isatty() if progress is None else progress
-        with AtomicWriter(output) as handle:
+        with OutputFile(output, inputs=[input_path]) as handle:
             out = _Output(handle, output_format, explain_k > 0)
-            for chunk in _chunks(_rows(reader, text_column, id_column), CHUNK_ROWS):
-                texts = [text for _, text in chunk]
-                if explain_k:
-                    probabilities, explanations = classifier.score_and_explain(texts, explain_k)
-                else:
-                    probabilities, explanations = classifier.predict(texts), [None] * len(texts)
+            scored = score_rows(classifier, _rows(reader, text_column, id_column), explain_k, workers=workers, chunk_rows=chunk_rows)
+            for chunk, probabilities, _, explanations in scored:
                 for (row_id, _), probability, explanation in zip(chunk, probabilities, explanations):
                     out.write(row_id, probability, classifier.labels[int(probability >= threshold)], explanation)
                 count += len(chunk)
                 if show_progress:
                     rate = count / (time.perf_counter() - started)
                     click.echo(f"\r{plural(count, 'row')} scored ({rate:,.0f} rows/s)", err=True, nl=False)
-    except (InputError, BundleError, ProviderError) as error:
+    except (InputError, BundleError, ProviderError, OutputError) as error:
         if show_progress and count:
             click.echo("", err=True)  # end the progress line before the error
         raise click.ClickException(str(error)) from None
+    except (KeyboardInterrupt, Interrupted) as error:  # the output file was removed on the way out
+        _interrupted(error, output)
     except BrokenPipeError:  # `attn-score x.csv | head`: the reader left; not an error of ours
         sys.stderr.close()
         sys.exit(1)
@@ -203,10 +212,12 @@ def main(input_path, output, model, text_column, id_column, threshold, explain_k
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
               help="Output file, written atomically (temp file + rename). Default: stdout. With --engine ray: a new folder.")
 @click.option("--model", "model", default="spa-eng", show_default=True, help="Translation bundle folder or shipped short name.")
-@click.option("--text-column", default=None, help="Column with the sentences (CSV/TSV/JSONL). Default: 'text', or the only column.")
+@click.option("--text-column", default=None, help="Column with the sentences (CSV/TSV/JSONL). Default: 'text'. A one-column "
+              "input whose line 1 is not this name has no header: every line is a sentence.")
 @click.option("--id-column", default=None, help="Column with row ids. Default: 'id' if present, else the row number.")
 @click.option("--input-format", type=click.Choice(["auto", "csv", "tsv", "jsonl", "lines"]), default="auto", show_default=True,
-              help="Input format; auto decides by file name (.txt = one sentence per line), stdin is lines.")
+              help="Input format; auto decides by file name (.txt = one sentence per line); stdin is a table when line 1 "
+                   "is a JSON object or a header naming the text column, else one sentence per line.")
 @click.option("--format", "output_format", type=click.Choice(["txt", "csv", "jsonl", "parquet"]), default=None,
               help="txt (default): one translation per line; csv/jsonl: id, source, translation, score; --engine ray: parquet (default) or csv.")
 @click.option("--beam-size", type=click.IntRange(1), default=4, show_default=True, help="Beam width (1 = greedy).")
@@ -217,9 +228,11 @@ def main(input_path, output, model, text_column, id_column, threshold, explain_k
 @click.option("--encoding", default="utf-8", show_default=True, help="Text encoding of the input.")
 @click.option("--provider", type=click.Choice(["auto", *PROVIDERS]), default="auto", show_default=True, help="onnxruntime execution provider.")
 @click.option("--threads", type=click.IntRange(0), default=0, show_default=True, help="Intra-op threads (0 = onnxruntime default).")
+@click.option("--workers", type=click.IntRange(0), default=0, show_default=True,
+              help="Translation workers (0 = one per core on CPU, 1 on a GPU); --engine ray: Ray actors (0 = CPUs / --cpus-per-worker).")
 @engine_options
 def translate_main(input_path, output, model, text_column, id_column, input_format, output_format, beam_size, max_length,
-                   plot_dir, quoting, encoding, provider, threads, engine, address, workers, cpus_per_worker) -> None:
+                   plot_dir, quoting, encoding, provider, threads, workers, engine, address, cpus_per_worker) -> None:
     """Translate every sentence of INPUT (text lines, a CSV/TSV/JSONL column, optionally .gz; '-' for stdin).
 
     One output row per input row, in input order. A summary line goes to stderr."""
@@ -229,7 +242,7 @@ def translate_main(input_path, output, model, text_column, id_column, input_form
         if plot_dir:
             raise click.UsageError("--plot-attention works with the local engine only")
         return run_on_ray("translate_files", input_path, output, output_format, model=model, address=address,
-                           workers=workers, cpus_per_worker=cpus_per_worker, input_format=input_format, encoding=encoding,
+                           workers=workers or None, cpus_per_worker=cpus_per_worker, input_format=input_format, encoding=encoding,
                            quoting=quoting, text_column=text_column, id_column=id_column, beam_size=beam_size,
                            max_length=max_length, provider=provider)
     input_path, output_format = _single_input(input_path), output_format or "txt"
@@ -238,18 +251,17 @@ def translate_main(input_path, output, model, text_column, id_column, input_form
 
     started, count = time.perf_counter(), 0
     try:
+        workers, threads = plan_threads(workers, threads, provider)
         translator = runtime.load(model, provider=provider, threads=threads)
         if not isinstance(translator, runtime.Translator):
             raise BundleError(f"{translator.bundle.path}: task is {translator.bundle.task!r}; attn-translate needs a translation bundle")
-        if input_format == "auto" and input_path == "-":
-            input_format = "lines"
         reader, text_column, id_column = _open_input(input_path, input_format, encoding, quoting, text_column, id_column)
         plotter = _attention_plotter(plot_dir) if plot_dir else None
-        with AtomicWriter(output) as handle:
+        with OutputFile(output, inputs=[input_path]) as handle:
             writer = csv.writer(handle, lineterminator="\n") if output_format == "csv" else None
-            for chunk in _chunks(_rows(reader, text_column, id_column), 256):
-                results = translator.translate([text for _, text in chunk], beam_size=beam_size, max_length=max_length,
-                                               return_attention=plotter is not None)
+            translated = translate_rows(translator, _rows(reader, text_column, id_column), workers=workers, chunk_rows=128,
+                                        beam_size=beam_size, max_length=max_length, return_attention=plotter is not None)
+            for chunk, results in translated:
                 for (row_id, text), result in zip(chunk, results):
                     if writer is not None:
                         if count == 0:
@@ -263,8 +275,10 @@ def translate_main(input_path, output, model, text_column, id_column, input_form
                     if plotter is not None:
                         plotter(row_id, result)
                     count += 1
-    except (InputError, BundleError, ProviderError) as error:
+    except (InputError, BundleError, ProviderError, OutputError) as error:
         raise click.ClickException(str(error)) from None
+    except (KeyboardInterrupt, Interrupted) as error:
+        _interrupted(error, output)
     except BrokenPipeError:
         sys.stderr.close()
         sys.exit(1)

@@ -298,7 +298,7 @@ def _file_rows(file: InputFile, encoding: str, quoting: str) -> Iterator[tuple[i
         return
     from runtime.cli import _rows
 
-    reader = TableReader(file.path, fmt=file.format, encoding=encoding, quoting=quoting)
+    reader = TableReader(file.path, fmt=file.format, encoding=encoding, quoting=quoting, text_column=file.text_column)
     reader.name = file.name  # messages name the file as the user wrote it
     for number, (row_id, text) in enumerate(_rows(reader, file.text_column, file.id_column or None), 1):
         yield number, (row_id if file.id_column else f"{file.name}:{number}"), text
@@ -358,14 +358,13 @@ def read_files(files: list[InputFile], encoding: str = "utf-8", quoting: str = "
 
 # === Commands (attn-score / attn-translate --engine ray) ===
 def engine_options(command):
-    """--engine and the Ray engine's options (runtime/distributed.py), shared by both commands."""
+    """--engine and the Ray engine's options, shared by both commands (--workers is the commands' own:
+    with --engine ray it counts actors)."""
     for option in reversed([
         click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
                      help="local: one process, one INPUT. ray: Ray Data over many files/globs/folders into the folder -o "
                           "(pip install 'attn-onnx[ray]'; see 'Beyond one machine' in the README)."),
         click.option("--address", default=None, help="With --engine ray: the Ray cluster to join (default: start a local one)."),
-        click.option("--workers", type=click.IntRange(1), default=None,
-                     help="With --engine ray: model replicas (actors). Default: the cluster's CPUs / --cpus-per-worker."),
         click.option("--cpus-per-worker", type=click.IntRange(1), default=1, show_default=True,
                      help="With --engine ray: CPUs (and onnxruntime threads) per replica."),
     ]):

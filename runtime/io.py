@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import csv
 import gzip
+import itertools
 import json
 import os
 import sys
-import tempfile
 import zlib
 from pathlib import Path
 from typing import IO, Iterator
+
+from runtime.output import OutputFile
 
 csv.field_size_limit(2**31 - 1)  # reviews can be megabytes long; the default cap is 128 KB
 
@@ -46,9 +48,17 @@ class TableReader:
     NSMC hold literal `"` characters. CSV uses standard quoting, strictly: a malformed quote fails.
     """
 
-    def __init__(self, path: str | Path, fmt: str = "auto", encoding: str = "utf-8", quoting: str = "auto"):
+    def __init__(self, path: str | Path, fmt: str = "auto", encoding: str = "utf-8", quoting: str = "auto",
+                 text_column: str | None = None):
+        """text_column (the commands that read texts pass it; the trainer does not): the one-column
+        rule. Stdin with fmt auto is a table only when its first line is a JSON object or names
+        text_column, else one text per line; a one-column CSV/TSV whose line 1 is not text_column
+        has no header: line 1 is the first text (`headerless`), never silently taken as a name."""
         self.path = str(path)
         self.name = "<stdin>" if self.path == "-" else self.path
+        self.text_column = text_column
+        self.headerless = False
+        self._header_row: list[str] | None = None
         self.format = detect_format(self.path) if fmt == "auto" else fmt
         if self.format not in FORMATS:
             raise InputError(f"{self.name}: unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
@@ -59,6 +69,8 @@ class TableReader:
         self.quoting = quoting
         self.encoding = encoding
         self._lines = self._decoded_lines()
+        if fmt == "auto" and self.path == "-" and text_column:
+            self.format = self._sniff_stdin(text_column)
         self._first_record: tuple[int, dict] | None = None
         self._csv = None
         self._json_line = 0
@@ -102,10 +114,28 @@ class TableReader:
             if binary is not sys.stdin.buffer:
                 binary.close()
 
+    def _sniff_stdin(self, text_column: str) -> str:
+        """jsonl, csv or tsv when stdin's first line is a JSON object or a header naming text_column; else lines."""
+        first = next(self._lines, None)
+        if first is None:
+            return "csv"  # reported as an empty input by the header reader
+        self._lines = itertools.chain([first], self._lines)
+        stripped = first.strip().removeprefix("\ufeff")
+        if stripped.startswith("{"):
+            return "jsonl"
+        for fmt, delimiter in (("tsv", "\t"), ("csv", ",")):
+            try:
+                fields = next(csv.reader([stripped], delimiter=delimiter), [])
+            except csv.Error:
+                continue
+            if len(fields) > 1 and text_column in (f.strip() for f in fields):
+                return fmt
+        return "csv" if stripped == text_column else "lines"
+
     # === Header ===
     def _read_header(self) -> list[str]:
         if self.format == "lines":  # plain text: one record per line, in a column named "text"
-            return ["text"]
+            return [self.text_column or "text"]
         if self.format == "jsonl":
             first = self._next_json(expect_data=True)
             self._first_record = first
@@ -122,6 +152,10 @@ class TableReader:
             raise InputError(f"{self.name}: line 1: malformed header ({error})") from None
         if header is None:
             raise InputError(f"{self.name}: file is empty; expected a header row naming the columns")
+        if self.text_column and len(header) == 1 and header[0].strip() != self.text_column:
+            # one column and line 1 is not its name: line 1 is the first text (the one-column rule)
+            self.headerless, self._header_row = True, header
+            return [self.text_column]
         header = [column.strip() for column in header]
         duplicates = sorted({c for c in header if header.count(c) > 1})
         if duplicates:
@@ -156,7 +190,7 @@ class TableReader:
         count = 0
         if self.format == "lines":
             for count, line in enumerate(self._lines, 1):
-                yield count, {"text": line.rstrip("\r\n")}
+                yield count, {self.columns[0]: line.rstrip("\r\n")}
         elif self.format == "jsonl":
             record = self._first_record
             while record is not None:
@@ -165,6 +199,9 @@ class TableReader:
                 record = self._next_json()
         else:
             width = len(self.columns)
+            if self._header_row is not None:
+                count += 1
+                yield 1, dict(zip(self.columns, self._header_row))
             while True:
                 try:
                     row = next(self._csv, None)
@@ -175,8 +212,10 @@ class TableReader:
                     ) from None
                 if row is None:
                     break
-                if not row:  # a blank line
-                    continue
+                if not row:  # a blank line: in a one-column file, an empty text (scored, never dropped)
+                    if width != 1:
+                        continue
+                    row = [""]
                 if len(row) != width:
                     raise InputError(
                         f"{self.name}: line {self._csv.line_num}: expected {width} fields, found {len(row)}; "
@@ -188,32 +227,4 @@ class TableReader:
             raise InputError(f"{self.name}: no data rows" + ("" if self.format == "lines" else " (only a header)"))
 
 
-class AtomicWriter:
-    """Text output that appears at `path` only when complete: written to a temporary file in the
-    same folder and renamed on success; removed on failure. `path=None` writes to stdout."""
-
-    def __init__(self, path: str | Path | None):
-        self.path = None if path in (None, "-") else Path(path)
-        self._tmp_name: str | None = None
-        self.handle: IO[str] | None = None
-
-    def __enter__(self) -> IO[str]:
-        if self.path is None:
-            self.handle = sys.stdout
-            return self.handle
-        folder = self.path.parent
-        if not folder.is_dir():
-            raise InputError(f"{self.path}: output folder {str(folder)!r} does not exist")
-        fd, self._tmp_name = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".partial", dir=folder)
-        self.handle = os.fdopen(fd, "w", encoding="utf-8", newline="")
-        return self.handle
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if self.path is None:
-            self.handle.flush()
-            return
-        self.handle.close()
-        if exc_type is None:
-            os.replace(self._tmp_name, self.path)
-        else:
-            os.unlink(self._tmp_name)
+AtomicWriter = OutputFile  # the output writer lives in runtime/output.py

@@ -36,6 +36,8 @@ FORMAT = "attn-tokenizer/1"
 
 MODES = ("word", "sentencepiece")
 WORD_START = "\u2581"  # SentencePiece's word-start marker
+_NO_SPACE_BEFORE = re.compile(r" ([.,!?;:%)\]}'»])")
+_NO_SPACE_AFTER = re.compile(r"([¿¡(\[{«]) ")
 _HTML_BREAK = re.compile(r"<br\s*/?>", re.IGNORECASE)
 # join_clitics: Penn-Treebank-tokenized text (SST-2: "does n't", "it 's", "-lrb-") and raw text
 # ("doesn't", "it's", "(") become the same string before splitting, so one model can train on both
@@ -193,6 +195,13 @@ class Tokenizer:
             out.append("<oov>" if i == OOV_ID else self.vocab[i - 2])
         return out
 
+    def decode_text(self, ids: Iterable[int]) -> str:
+        """Ids back to text: SentencePiece's detokenizer (spaces and case as they were), or in word
+        mode the words joined by spaces, none before closing punctuation or after opening."""
+        if self._sp is not None:
+            return self._sp.decode([int(i) for i in ids if int(i) != PAD_ID])
+        return detokenize(self.decode(ids))
+
     # === JSON ===
     def to_dict(self) -> dict:
         data = {"format": FORMAT, "spec": asdict(self.spec), "vocab": self.vocab}
@@ -224,6 +233,11 @@ class Tokenizer:
             return cls.from_dict(data)
         except (ValueError, KeyError, TypeError) as error:
             raise ValueError(f"{path}: {error}") from None
+
+
+def detokenize(tokens: Sequence[str]) -> str:
+    """Word tokens back to text: spaces between words, none before closing punctuation or after opening."""
+    return _NO_SPACE_AFTER.sub(r"\1", _NO_SPACE_BEFORE.sub(r"\1", " ".join(tokens)))
 
 
 # === SentencePiece ===

@@ -10,6 +10,9 @@ import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+# real headless Chromium (`chromium`) and local HTTP servers (`serve`) for browser tests
+pytest_plugins = ["browser"]
+
 
 
 def _find_datasets() -> Path:

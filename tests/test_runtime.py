@@ -177,14 +177,15 @@ def test_cli_stdin_gz_jsonl_and_explain(tiny_bundle, tmp_path):
 
 
 def test_cli_single_column_input_never_swallows_a_text_as_header(tiny_bundle):
-    """A one-column CSV/stdin: a name-like first line is the header (said on stderr); a text-like one
-    is refused rather than silently dropped; --input-format lines scores every line."""
-    named = score(["-", "--model", str(tiny_bundle)], "review\nloved it\nhated it\n")
-    assert named.exit_code == 0 and len(read_csv(named.stdout)) == 2 and "only column, 'review'" in named.stderr
-    refused = score(["-", "--model", str(tiny_bundle)], "loved it\nhated it\n")
-    assert refused.exit_code == 1 and "--input-format lines" in refused.output
-    lines = score(["-", "--model", str(tiny_bundle), "--input-format", "lines"], "loved it\nhated it\n")
-    assert lines.exit_code == 0 and [r["id"] for r in read_csv(lines.stdout)] == ["1", "2"]
+    """The one-column rule: line 1 is a header only when it is the text column's name; otherwise
+    every line is a text (stdin or a one-column CSV), so no text is ever lost as a header."""
+    named = score(["-", "--model", str(tiny_bundle)], "text\nloved it\nhated it\n")
+    assert named.exit_code == 0 and len(read_csv(named.stdout)) == 2
+    for header_less in ("loved it\nhated it\n", "great\nawful\n", "정말 재밌어요 최고의 영화\n진짜 최악\n"):
+        lines = score(["-", "--model", str(tiny_bundle)], header_less)
+        assert lines.exit_code == 0 and [r["id"] for r in read_csv(lines.stdout)] == ["1", "2"]
+    review = score(["-", "--model", str(tiny_bundle), "--text-column", "review"], "review\nloved it\nhated it\n")
+    assert review.exit_code == 0 and len(read_csv(review.stdout)) == 2
 
 
 BAD_INPUTS = {
@@ -195,7 +196,6 @@ BAD_INPUTS = {
     "undecodable bytes": (b"id,text\n1,fine\n2,caf\xe9\n", "line 3: byte 0xe9 at column 6 is not valid utf-8; pass --encoding"),
     "malformed quoting": (b'id,text\n1,"unclosed\n2,x\n', "malformed CSV"),
     "ragged row": (b"id,text\n1,a,b\n", "line 2: expected 2 fields, found 3"),
-    "header-less text": ("정말 재밌어요 최고의 영화\n진짜 최악\n".encode(), "looks like a text, not a column name"),
 }
 
 

@@ -10,13 +10,14 @@ import sys
 import time
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter off stderr
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # keep TensorFlow's C++ chatter (cuInit on CPU machines) off stderr
 
 import click
 
 from runtime.bundle import BundleError, sha256_of
 from runtime.io import InputError
 from runtime.tokenizer import Tokenizer, TokenizerSpec
+from trainer.console import TrainGroup, chance_warning
 
 ATTENTION_KINDS = ("dot", "scaled_dot", "general", "concat", "location")
 
@@ -39,7 +40,7 @@ _FORCE = click.option("--force", is_flag=True,
                       help="Overwrite a non-empty --out folder, and keep an int8 graph that fails the accuracy gate.")
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=TrainGroup, context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
     """Train BiLSTM + attention classifiers and export them as fast ONNX bundles
     (fused LSTM ops with sequence lengths, parity-checked against Keras)."""
@@ -54,6 +55,14 @@ def main() -> None:
               help="Quote processing; auto = csv for CSV, none for TSV.")
 @click.option("--test-data", type=click.Path(), default=None,
               help="Optional held-out file, scored once after training and recorded; never used to select.")
+@click.option("--extra-train-data", type=click.Path(), default=None,
+              help="Another labelled file whose rows are all added to the training rows (e.g. SST-2 phrases "
+                   "beside IMDB reviews; see --join-clitics). Not split, not limited.")
+@click.option("--extra-validation-data", type=click.Path(), default=None,
+              help="Another labelled file whose rows are all added to the validation rows that select the epoch "
+                   "(e.g. SST-2 dev). --refit never trains on them.")
+@click.option("--extra-text-column", default=None, help="Text column of the extra files (default: --text-column).")
+@click.option("--extra-label-column", default=None, help="Label column of the extra files (default: --label-column).")
 @click.option("--attention", type=click.Choice(ATTENTION_KINDS), default="concat", show_default=True, help="Attention score function.")
 @click.option("--epochs", type=click.IntRange(1), default=3, show_default=True, help="Training epochs (the best validation epoch is kept).")
 @click.option("--patience", type=click.IntRange(1), default=None, help="Stop after this many epochs without a better validation accuracy.")
@@ -102,10 +111,9 @@ def train(**options) -> None:
 
     The folder gets model.onnx and manifest.json (the bundle) and training/ with the Keras model,
     tokenizer and history, which `attn-export convert` can re-export."""
-    from trainer.data import LabelledTexts, load_labelled, parse_label_map, read_table, shuffle_split
+    from trainer.data import load_labelled, parse_label_map, read_table, shuffle_split
     from trainer.export import ExportError, prepare_out_dir
     from trainer.fit import accuracy, predict_probabilities, save_training_outputs, train_ensemble
-    import numpy as np
 
     from trainer.models.classifier import ClassifierConfig
 
@@ -117,6 +125,15 @@ def train(**options) -> None:
         data = load_labelled(options["train_data"], **table)
         split_seed = options["seed"] if options["split_seed"] is None else options["split_seed"]
         train_rows, validation_rows = shuffle_split(data, options["validation_split"], split_seed, options["limit"])
+        own_validation_rows = validation_rows
+        extra_table = {**table, "text_column": options["extra_text_column"] or options["text_column"],
+                       "label_column": options["extra_label_column"] or options["label_column"]}
+        extra = {kind: read_table(options[f"extra_{kind}_data"], **extra_table)
+                 for kind in ("train", "validation") if options[f"extra_{kind}_data"]}
+        if "train" in extra:
+            train_rows = train_rows + extra["train"]
+        if "validation" in extra:
+            validation_rows = validation_rows + extra["validation"]
         test = read_table(options["test_data"], **table) if options["test_data"] else None
         given = Tokenizer.load(options["tokenizer_path"]) if options["tokenizer_path"] else None
     except (InputError, ExportError, ValueError, OSError) as error:
@@ -143,20 +160,27 @@ def train(**options) -> None:
     if config.members > 1:
         metrics["members"] = {"epochs": result.member_epochs, "validation_accuracy": [
             round(a, 5) for a in result.history["member_validation_accuracy"]]}
+    if "validation" in extra:  # the pooled figure selects; each part is recorded too
+        metrics["validation_accuracy_by_source"] = {
+            rows.source: round(accuracy(predict_probabilities(result.model, result.tokenizer, rows.texts), rows.labels), 5)
+            for rows in (own_validation_rows, extra["validation"])}
+        click.echo(f"validation accuracy by source: {metrics['validation_accuracy_by_source']}", err=True)
     if options["refit"]:
         from dataclasses import replace
 
-        everything = LabelledTexts(train_rows.texts + validation_rows.texts,
-                                   np.concatenate([train_rows.labels, validation_rows.labels]), data.source)
+        # the extra validation rows (e.g. SST-2 dev) stay held out: they are a dev set, not training data
+        everything = train_rows + own_validation_rows
         epochs = result.member_epochs
-        click.echo(f"refit: {', '.join(map(str, epochs))} epoch(s) on all {len(everything)} rows", err=True)
+        held = f" (--extra-validation-data's {len(extra['validation'])} rows held out)" if "validation" in extra else ""
+        click.echo(f"refit: {', '.join(map(str, epochs))} epoch(s) on all {len(everything)} rows{held}", err=True)
         result = train_ensemble(everything, None, replace(config, vocab_size=options["vocab_size"]), spec, epochs=epochs,
                                 verbose=verbose, log=lambda line: click.echo(line, err=True), tokenizer=given)
         config = result.config
         metrics["refit"] = {"rows": len(everything), "epochs": epochs if config.members > 1 else epochs[0],
                             "train_seconds": round(result.elapsed_s, 1),
                             "note": "validation_accuracy and best_epoch come from the selection run; the shipped "
-                                    "model was then trained on train + validation"}
+                                    "model was then trained on train + validation"
+                                    + (" (not on the extra validation rows)" if "validation" in extra else "")}
     if test is not None:
         probabilities = predict_probabilities(result.model, result.tokenizer, test.texts)
         metrics["test_accuracy"] = round(accuracy(probabilities, test.labels), 5)
@@ -167,6 +191,8 @@ def train(**options) -> None:
         "train_sha256": sha256_of(options["train_data"]) if Path(options["train_data"]).is_file() else None,
         "train_rows": len(train_rows), "validation_rows": len(validation_rows),
         "validation_split": options["validation_split"], "limit": options["limit"], "split_seed": split_seed,
+        **{f"extra_{kind}": {"file": str(options[f"extra_{kind}_data"]), "rows": len(rows),
+                             "sha256": sha256_of(options[f"extra_{kind}_data"])} for kind, rows in extra.items()},
         "command": "attn-export " + " ".join(sys.argv[1:]),
     }
     save_training_outputs(result, out, {"metrics": metrics, "data": provenance})
@@ -181,6 +207,9 @@ def train(**options) -> None:
         f"{' then refit on all rows' if options['refit'] else ''}{test_note}, "
         f"elapsed {time.perf_counter() - started:.0f} s, bundle {out}", err=True
     )
+    warning = chance_warning(metrics["validation_accuracy"], validation_rows.labels)
+    if warning:
+        click.echo(warning, err=True)
 
 
 @main.command()
@@ -326,7 +355,7 @@ def train_translator_command(**options) -> None:
                f"elapsed {time.perf_counter() - started:.0f} s, bundle {out}", err=True)
 
 
-@main.command("compare-translators")
+@main.command("compare-translators", cls=click.Command)  # reads bundles: no TensorFlow
 @click.argument("bundles", nargs=-1, required=True, type=click.Path(file_okay=False))
 @click.option("--name", "names", multiple=True, help="Label per bundle, in order (default: the bundle's attention style).")
 @click.option("--plot", type=click.Path(dir_okay=False), default=None, help="Write BLEU by source length as a PNG (needs matplotlib).")

@@ -28,6 +28,11 @@ class LabelledTexts:
     def take(self, indices: np.ndarray) -> "LabelledTexts":
         return LabelledTexts([self.texts[i] for i in indices], self.labels[indices], self.source)
 
+    def __add__(self, other: "LabelledTexts") -> "LabelledTexts":
+        """Rows of both, in order (e.g. IMDB reviews + SST-2 phrases); the source names both."""
+        source = self.source if other.source == self.source else f"{self.source} + {other.source}"
+        return LabelledTexts(self.texts + other.texts, np.concatenate([self.labels, other.labels]).astype(np.int32), source)
+
 
 def parse_label_map(text: str | None) -> dict[str, int]:
     """"pos=1,neg=0" -> {"pos": 1, "neg": 0}; None -> the default map (0/1, neg/pos, negative/positive)."""

@@ -1,0 +1,60 @@
+"""attn-export train with a second dataset: IMDB reviews + SST-2 phrases (treebank-tokenized)."""
+
+import csv
+import gzip
+import json
+
+from click.testing import CliRunner
+
+from runtime.bundle import Bundle
+from trainer.cli import main as export_cli
+from tests.conftest import DATASETS, IMDB_TRAIN
+
+SST2 = DATASETS / "sst2"
+
+
+def _slice(source, target, rows):
+    """The first `rows` rows of an SST-2 TSV (header kept), as a plain TSV."""
+    with gzip.open(source, "rt", encoding="utf-8") as handle:
+        lines = [next(handle) for _ in range(rows + 1)]
+    target.write_text("".join(lines), encoding="utf-8")
+    return target
+
+
+def test_cli_train_mixes_extra_data_and_refit_keeps_extra_validation_out(tmp_path):
+    phrases = _slice(SST2 / "train.tsv.gz", tmp_path / "sst_train.tsv", 400)
+    dev = _slice(SST2 / "dev.tsv.gz", tmp_path / "sst_dev.tsv", 100)
+    out = tmp_path / "mixed"
+    result = CliRunner().invoke(export_cli, [
+        "train", "--train-data", str(IMDB_TRAIN), "--limit", "300", "--epochs", "1", "--max-len", "30",
+        "--vocab-size", "400", "--embedding-dim", "8", "--lstm-units", "4", "--join-clitics",
+        "--extra-train-data", str(phrases), "--extra-validation-data", str(dev), "--extra-text-column", "sentence",
+        "--refit", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    manifest = Bundle.load(out).manifest
+    data, metrics = manifest["data"], manifest["metrics"]
+    assert data["train_rows"] == 270 + 400 and data["validation_rows"] == 30 + 100
+    assert data["extra_train"]["rows"] == 400 and data["extra_validation"]["rows"] == 100
+    assert len(data["extra_train"]["sha256"]) == 64
+    # the refit trains on IMDB train + IMDB validation + SST-2 phrases, never on the SST-2 dev rows
+    assert metrics["refit"]["rows"] == 270 + 30 + 400 and "100 rows held out" in result.output
+    assert set(metrics["validation_accuracy_by_source"]) == {str(IMDB_TRAIN), str(dev)}
+    tokenizer = manifest["tokenizer"]
+    assert tokenizer["spec"]["join_clitics"] is True  # serving normalises raw text the same way
+    vocab = set(tokenizer["vocab"])
+    assert "n't" not in vocab and "'s" not in vocab  # SST-2's detached clitics were joined before counting
+    assert vocab & {"it's", "doesn't", "don't", "isn't"}
+    assert json.loads((out / "training" / "tokenizer.json").read_text())["spec"]["join_clitics"] is True
+
+
+def test_cli_extra_data_errors_name_the_file_and_column(tmp_path):
+    phrases = _slice(SST2 / "train.tsv.gz", tmp_path / "sst_train.tsv", 20)
+    common = ["train", "--train-data", str(IMDB_TRAIN), "--limit", "50", "--epochs", "1", "--out", str(tmp_path / "o")]
+    wrong_column = CliRunner().invoke(export_cli, common + ["--extra-train-data", str(phrases)])
+    assert wrong_column.exit_code != 0 and "sst_train.tsv" in wrong_column.output and "text" in wrong_column.output
+    assert "Traceback" not in wrong_column.output
+    bad = tmp_path / "bad.tsv"
+    with open(bad, "w", newline="", encoding="utf-8") as handle:
+        csv.writer(handle, delimiter="\t").writerows([["label", "sentence"], ["1", "fine"], ["maybe", "odd"]])
+    bad_label = CliRunner().invoke(export_cli, common + ["--extra-validation-data", str(bad), "--extra-text-column", "sentence"])
+    assert bad_label.exit_code != 0 and "bad.tsv: line 3" in bad_label.output

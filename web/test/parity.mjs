@@ -1,0 +1,17 @@
+// Scores texts with the JS library under Node (onnxruntime-web, WASM):
+//   node web/test/parity.mjs BUNDLE_DIR TEXTS.json OUT.json
+// TEXTS.json is a JSON list of strings; OUT.json gets [{probability, label, tokens, attention}, ...].
+import fs from "node:fs";
+import path from "node:path";
+import { classifierFromBytes, ort } from "../src/index.js";
+
+const [bundle, textsFile, outFile] = process.argv.slice(2);
+ort.env.wasm.numThreads = 1;
+const manifest = JSON.parse(fs.readFileSync(path.join(bundle, "manifest.json"), "utf8"));
+const bytes = fs.readFileSync(path.join(bundle, manifest.graphs.model.file));
+const model = await classifierFromBytes(manifest, bytes, { where: bundle });
+const texts = JSON.parse(fs.readFileSync(textsFile, "utf8"));
+const started = performance.now();
+const results = await model.classify(texts);
+console.error(`scored ${texts.length} texts in ${(performance.now() - started).toFixed(0)} ms`);
+fs.writeFileSync(outFile, JSON.stringify(results));
