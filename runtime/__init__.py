@@ -2,8 +2,8 @@
 
     import runtime
     model = runtime.load()                  # the shipped IMDB bundle
-    model.predict(["A wonderful film."])     # -> array([0.97], dtype=float32)
-    model.explain(["A wonderful film."], top_k=3)
+    model.predict(["A wonderful, moving film."])   # float32 array, P(positive): [0.9176...]
+    model.explain(["A wonderful, moving film."], top_k=2)   # [[('film', 0.302...), ('moving', 0.269...)]]
 """
 
 from __future__ import annotations
@@ -38,6 +38,8 @@ SHIPPED = {
     "spa-eng": "spa-eng-attention",
 }
 
+IN_WHEEL = ("imdb", "imdb-int8")  # what `pip install .` carries (pyproject.toml package-data); the rest: a checkout
+
 
 def _shipped_root() -> Path:
     """Where the shipped bundles live: `runtime/bundles` in an install (mapped from the repository's
@@ -58,7 +60,11 @@ def resolve_bundle_path(path: str | Path | None) -> Path:
     if name in SHIPPED and not Path(name).exists():
         shipped = shipped_bundles()
         if name not in shipped:
-            raise BundleError(f"shipped bundle {name!r} is not installed (looked in {_shipped_root()})")
+            raise BundleError(
+                f"shipped model {name!r} is not in this install (looked in {_shipped_root()}): the wheel carries the "
+                f"English models only ({', '.join(IN_WHEEL)}) to stay light; use a checkout of the repository "
+                f"(pip install -e .) or pass the bundle folder (--model path/to/artifacts/{SHIPPED[name]})"
+            )
         return shipped[name]
     if not Path(name).is_dir():
         installed = shipped_bundles()

@@ -17,6 +17,7 @@ import click
 
 from runtime.bundle import BundleError
 from runtime.classifier import DEFAULT_BATCH_TOKENS
+from runtime.columns import TRANSLATE_COLUMNS, KeptColumns
 from runtime.distributed import engine_options, run_on_ray  # imports no Ray until --engine ray runs
 from runtime.io import InputError, TableReader
 from runtime.output import Interrupted, OutputError, OutputFile, exit_code
@@ -52,9 +53,12 @@ def _open_input(path, fmt, encoding, quoting, text_column, id_column) -> tuple[T
     return reader, text_column, id_column
 
 
-def _rows(reader: TableReader, text_column: str, id_column: str | None) -> Iterator[tuple[str, str]]:
-    """(id, text) per data row; the id is the id column's value or the 1-based row number."""
+def _rows(reader: TableReader, text_column: str, id_column: str | None, kept: KeptColumns | None = None) -> Iterator[tuple[str, str]]:
+    """(id, text) per data row; the id is the id column's value or the 1-based row number. With
+    `kept`, each row's kept values are pushed for the writer."""
     for number, (line, record) in enumerate(reader.records(), 1):
+        if kept is not None:
+            kept.push(record)
         if text_column not in record:  # JSONL rows may differ in their keys
             raise InputError(f"{reader.name}: line {line}: no field {text_column!r} in this row")
         text = record[text_column]
@@ -96,27 +100,36 @@ def _single_input(inputs: tuple[str, ...]) -> str:
 
 
 class _Output:
-    """CSV or JSONL rows: id, probability, label[, explanation]."""
+    """CSV or JSONL rows: id, [kept input columns,] probability, label[, explanation]."""
 
-    def __init__(self, handle, fmt: str, explain: bool):
-        self.handle, self.fmt, self.explain = handle, fmt, explain
+    def __init__(self, handle, fmt: str, explain: bool, kept: KeptColumns | None = None):
+        self.handle, self.fmt, self.explain, self.kept = handle, fmt, explain, kept
         self.csv = csv.writer(handle, lineterminator="\n") if fmt == "csv" else None
         self.started = False
 
     def write(self, row_id: str, probability: float, label: str, explanation=None) -> None:
         if self.csv and not self.started:  # header with the first row: a failure before it prints nothing
-            self.csv.writerow(["id", "probability", "label"] + (["explanation"] if self.explain else []))
+            self.csv.writerow(["id"] + (self.kept.output_names if self.kept else []) + ["probability", "label"]
+                              + (["explanation"] if self.explain else []))
         self.started = True
+        values = self.kept.pop() if self.kept else []
         if self.csv:
-            cells = [row_id, f"{probability:.6f}", label]
+            cells = [row_id] + [KeptColumns.cell(value) for value in values] + [f"{probability:.6f}", label]
             if self.explain:
                 cells.append(json.dumps(explanation_records(explanation), ensure_ascii=False))
             self.csv.writerow(cells)
             return
-        record = {"id": row_id, "probability": round(float(probability), 6), "label": label}
+        record = {"id": row_id, **dict(zip(self.kept.output_names if self.kept else [], values)),
+                  "probability": round(float(probability), 6), "label": label}
         if self.explain:
             record["explanation"] = explanation_records(explanation)
         self.handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+
+
+_KEEP_COLUMNS = click.option("--keep-columns", default=None, metavar="A,B",
+                             help="Copy these input columns to the output, after id (an output name they clash with gets "
+                                  "an input_ prefix).")
+_KEEP_ALL = click.option("--keep-all", is_flag=True, help="Copy every input column (but the id column) to the output.")
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -151,10 +164,12 @@ class _Output:
 @click.option("--chunk-rows", type=click.IntRange(1), default=DEFAULT_CHUNK_ROWS, show_default=True,
               help="Rows read, tokenized and length-sorted together; memory stays within (workers + 4) chunks.")
 @click.option("--progress/--no-progress", default=None, help="Progress on stderr (default: when stderr is a terminal).")
+@_KEEP_COLUMNS
+@_KEEP_ALL
 @engine_options
 def main(input_path, output, model, text_column, id_column, threshold, explain_k, output_format, input_format,
-         quoting, encoding, provider, threads, batch_tokens, workers, chunk_rows, progress, engine, address,
-         cpus_per_worker) -> None:
+         quoting, encoding, provider, threads, batch_tokens, workers, chunk_rows, progress, keep_columns, keep_all, engine,
+         address, cpus_per_worker) -> None:
     """Score sentiment for every row of INPUT (CSV, TSV or JSONL, optionally .gz; '-' for stdin).
 
     Writes one row per input row, in input order: id, probability, label (and explanation with
@@ -162,6 +177,8 @@ def main(input_path, output, model, text_column, id_column, threshold, explain_k
     import runtime
 
     if engine == "ray":
+        if keep_columns or keep_all:
+            raise click.UsageError("--keep-columns/--keep-all work with the local engine only")
         return run_on_ray("score_files", input_path, output, output_format, model=model, address=address, workers=workers or None,
                            cpus_per_worker=cpus_per_worker, input_format=input_format, encoding=encoding, quoting=quoting,
                            text_column=text_column, id_column=id_column, explain=explain_k, threshold=threshold,
@@ -179,10 +196,11 @@ def main(input_path, output, model, text_column, id_column, threshold, explain_k
             raise BundleError(f"{classifier.bundle.path}: task is {classifier.bundle.task!r}; attn-score needs a "
                               "sentiment bundle (use attn-translate for translation)")
         reader, text_column, id_column = _open_input(input_path, input_format, encoding, quoting, text_column, id_column)
+        kept = KeptColumns.choose(reader.name, reader.columns, keep_columns, keep_all, id_column)
         show_progress = sys.stderr.isatty() if progress is None else progress
         with OutputFile(output, inputs=[input_path]) as handle:
-            out = _Output(handle, output_format, explain_k > 0)
-            scored = score_rows(classifier, _rows(reader, text_column, id_column), explain_k, workers=workers, chunk_rows=chunk_rows)
+            out = _Output(handle, output_format, explain_k > 0, kept)
+            scored = score_rows(classifier, _rows(reader, text_column, id_column, kept), explain_k, workers=workers, chunk_rows=chunk_rows)
             for chunk, probabilities, _, explanations in scored:
                 for (row_id, _), probability, explanation in zip(chunk, probabilities, explanations):
                     out.write(row_id, probability, classifier.labels[int(probability >= threshold)], explanation)
@@ -230,17 +248,20 @@ def main(input_path, output, model, text_column, id_column, threshold, explain_k
 @click.option("--threads", type=click.IntRange(0), default=0, show_default=True, help="Intra-op threads (0 = onnxruntime default).")
 @click.option("--workers", type=click.IntRange(0), default=0, show_default=True,
               help="Translation workers (0 = one per core on CPU, 1 on a GPU); --engine ray: Ray actors (0 = CPUs / --cpus-per-worker).")
+@_KEEP_COLUMNS
+@_KEEP_ALL
 @engine_options
 def translate_main(input_path, output, model, text_column, id_column, input_format, output_format, beam_size, max_length,
-                   plot_dir, quoting, encoding, provider, threads, workers, engine, address, cpus_per_worker) -> None:
+                   plot_dir, quoting, encoding, provider, threads, workers, keep_columns, keep_all, engine, address,
+                   cpus_per_worker) -> None:
     """Translate every sentence of INPUT (text lines, a CSV/TSV/JSONL column, optionally .gz; '-' for stdin).
 
     One output row per input row, in input order. A summary line goes to stderr."""
     import runtime
 
     if engine == "ray":
-        if plot_dir:
-            raise click.UsageError("--plot-attention works with the local engine only")
+        if plot_dir or keep_columns or keep_all:
+            raise click.UsageError("--plot-attention, --keep-columns and --keep-all work with the local engine only")
         return run_on_ray("translate_files", input_path, output, output_format, model=model, address=address,
                            workers=workers or None, cpus_per_worker=cpus_per_worker, input_format=input_format, encoding=encoding,
                            quoting=quoting, text_column=text_column, id_column=id_column, beam_size=beam_size,
@@ -256,20 +277,26 @@ def translate_main(input_path, output, model, text_column, id_column, input_form
         if not isinstance(translator, runtime.Translator):
             raise BundleError(f"{translator.bundle.path}: task is {translator.bundle.task!r}; attn-translate needs a translation bundle")
         reader, text_column, id_column = _open_input(input_path, input_format, encoding, quoting, text_column, id_column)
+        kept = KeptColumns.choose(reader.name, reader.columns, keep_columns, keep_all, id_column, TRANSLATE_COLUMNS)
+        if kept is not None and output_format == "txt":
+            raise InputError("--keep-columns/--keep-all need --format csv or jsonl (txt is one translation per line)")
+        kept_names = kept.output_names if kept else []
         plotter = _attention_plotter(plot_dir) if plot_dir else None
         with OutputFile(output, inputs=[input_path]) as handle:
             writer = csv.writer(handle, lineterminator="\n") if output_format == "csv" else None
-            translated = translate_rows(translator, _rows(reader, text_column, id_column), workers=workers, chunk_rows=128,
+            translated = translate_rows(translator, _rows(reader, text_column, id_column, kept), workers=workers, chunk_rows=128,
                                         beam_size=beam_size, max_length=max_length, return_attention=plotter is not None)
             for chunk, results in translated:
                 for (row_id, text), result in zip(chunk, results):
+                    values = kept.pop() if kept else []
                     if writer is not None:
                         if count == 0:
-                            writer.writerow(["id", "source", "translation", "score"])
-                        writer.writerow([row_id, text, result.text, f"{result.score:.4f}"])
+                            writer.writerow(["id", *kept_names, "source", "translation", "score"])
+                        writer.writerow([row_id, *map(KeptColumns.cell, values), text, result.text, f"{result.score:.4f}"])
                     elif output_format == "jsonl":
-                        handle.write(json.dumps({"id": row_id, "source": text, "translation": result.text,
-                                                 "score": round(result.score, 4)}, ensure_ascii=False) + "\n")
+                        handle.write(json.dumps({"id": row_id, **dict(zip(kept_names, values)), "source": text,
+                                                 "translation": result.text, "score": round(result.score, 4)},
+                                                ensure_ascii=False) + "\n")
                     else:
                         handle.write(result.text + "\n")
                     if plotter is not None:

@@ -171,3 +171,43 @@ def test_real_training_run_is_quiet_and_warns_at_chance(tmp_path):
         assert noise not in done.stderr, done.stderr
     assert "validation accuracy" in done.stderr
     assert done.stderr.strip().splitlines()[-1].startswith("warning: validation accuracy"), done.stderr
+
+
+# === --keep-columns / --keep-all ===
+TABLE = 'id,text,stars,label,user\nr1,"A wonderful, moving film.",5,pos,ann\nr2,Dull and far too long.,1,neg,bob\n'
+
+
+def test_keep_columns_copies_input_columns_beside_the_scores_csv_and_jsonl():
+    as_csv = run(score_cli, ["-", "--keep-columns", "user,text,label"], TABLE)
+    assert as_csv.exit_code == 0, as_csv.output
+    assert as_csv.stdout.splitlines()[0] == "id,user,text,input_label,probability,label"
+    rows = read_csv(as_csv.stdout)
+    assert [(r["id"], r["user"], r["text"], r["input_label"]) for r in rows] == [
+        ("r1", "ann", "A wonderful, moving film.", "pos"), ("r2", "bob", "Dull and far too long.", "neg")]
+    as_jsonl = run(score_cli, ["-", "--keep-all", "--format", "jsonl", "--explain", "1"], TABLE)
+    records = [json.loads(line) for line in as_jsonl.stdout.splitlines()]
+    assert list(records[0]) == ["id", "text", "stars", "input_label", "user", "probability", "label", "explanation"]
+    assert records[1]["stars"] == "1" and records[1]["text"] == "Dull and far too long."
+    assert [float(r["probability"]) for r in rows] == [r["probability"] for r in records]
+
+
+def test_keep_columns_from_jsonl_keeps_json_values_and_translate_keeps_too(tmp_path):
+    source = tmp_path / "in.jsonl"
+    source.write_text('{"id": 1, "text": "Hola.", "meta": {"n": 2}, "n": 3}\n{"id": 2, "text": "", "n": null}\n')
+    scored = run(score_cli, [str(source), "--keep-columns", "meta,n"])
+    assert [(r["meta"], r["n"]) for r in read_csv(scored.stdout)] == [('{"n": 2}', "3"), ("", "")]
+    translated = run(translate_main, [str(source), "--keep-all", "--format", "jsonl", "--beam-size", "1"])
+    assert translated.exit_code == 0, translated.output
+    records = [json.loads(line) for line in translated.stdout.splitlines()]
+    assert [(r["text"], r["meta"] if "meta" in r else None, r["n"]) for r in records] == [("Hola.", {"n": 2}, 3), ("", None, None)]
+    assert records[1]["translation"] == ""
+    as_txt = run(translate_main, [str(source), "--keep-all"])
+    assert as_txt.exit_code == 1 and "--format csv or jsonl" in as_txt.output
+
+
+def test_keep_columns_unknown_column_is_one_line_listing_the_columns(tmp_path):
+    out = tmp_path / "o.csv"
+    result = run(score_cli, ["-", "--keep-columns", "user,nope", "-o", str(out)], TABLE)
+    assert result.exit_code == 1 and len(result.output.strip().splitlines()) == 1
+    assert "no column 'nope'; the columns are: 'id', 'text', 'stars', 'label', 'user'" in result.output
+    assert not out.exists()

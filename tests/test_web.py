@@ -50,6 +50,13 @@ def test_js_tokenizer_reproduces_the_conformance_corpus(imdb_test, tmp_path):
     assert f'"rows":{rows}' in done.stdout
 
 
+def test_js_library_refuses_tampered_korean_and_translator_bundles():
+    """sha256 mismatch, a sentencepiece tokenizer and a translator bundle: one clear message each."""
+    done = node("web/test/errors.mjs")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "ok"
+
+
 def runtime_tokenizer():
     import runtime
 
@@ -126,6 +133,11 @@ def _python_scores(bundle: Path, texts):
     return runtime.load(str(bundle), provider="cpu")._score(texts, want_attention=True)
 
 
+@pytest.fixture(scope="module")
+def python_fp32(parity_texts):
+    return _python_scores(FP32, parity_texts[0])
+
+
 def _js_scores(bundle: Path, texts_path: Path, tmp_path: Path):
     import json
 
@@ -143,9 +155,9 @@ def _max_gap(a, b) -> float:
 
 
 @pytest.mark.slow
-def test_js_fp32_equals_python_within_1e_5(parity_texts, tmp_path):
+def test_js_fp32_equals_python_within_1e_5(parity_texts, python_fp32, tmp_path):
     texts, path = parity_texts
-    probability, attention = _python_scores(FP32, texts)
+    probability, attention = python_fp32
     js_probability, js_attention = _js_scores(FP32, path, tmp_path)
     assert [len(a) for a in js_attention] == [len(a) for a in attention]
     assert float(abs(js_probability - probability).max()) <= 1e-5
@@ -153,21 +165,61 @@ def test_js_fp32_equals_python_within_1e_5(parity_texts, tmp_path):
 
 
 @pytest.mark.slow
-def test_js_int8_is_as_close_to_the_fp32_model_as_python_int8(parity_texts, tmp_path):
-    """Dynamic int8 cannot match across kernels to 1e-5: onnxruntime's x86 int8 kernels and its WASM
-    ones round differently (and activations are quantized per batch). The JS int8 must stay at least
-    as close to the fp32 model as the Python int8 does, and agree with Python's labels on >= 99 %."""
+def test_js_int8_is_as_close_to_the_fp32_model_as_python_int8(parity_texts, python_fp32, imdb_test, tmp_path):
+    """Dynamic int8 cannot match across kernels to 1e-5: activations are quantized per batch, and
+    onnxruntime's int8 kernels differ by machine (x86 without VNNI saturates in u8s8 products; WASM
+    does not). So the JS int8 is held to the fp32 model: no further from it than the Python int8 is
+    (or 0.02 in probability / 0.005 in attention, where Python's int8 is exact), the same labels as
+    Python's int8 on >= 99 % of reviews, and accuracy within the int8 export gate's 0.5 points."""
     import numpy as np
 
     texts, path = parity_texts
-    fp32, fp32_attention = _python_scores(FP32, texts)
+    order = np.random.default_rng(12).permutation(len(imdb_test.texts))[:1000]
+    labels = np.array([int(imdb_test.labels[i]) for i in order])
+    fp32, fp32_attention = python_fp32
     python, python_attention = _python_scores(INT8, texts)
     js, js_attention = _js_scores(INT8, path, tmp_path)
     python_gap, js_gap = float(abs(python - fp32).max()), float(abs(js - fp32).max())
-    figures = (f"max |P - fp32|: python int8 {python_gap:.4f}, js int8 {js_gap:.4f}; "
-               f"max |js - python| int8 {float(abs(js - python).max()):.4f}")
+    python_attention_gap, js_attention_gap = _max_gap(python_attention, fp32_attention), _max_gap(js_attention, fp32_attention)
+    accuracy = {name: float(np.mean((p >= 0.5) == labels)) for name, p in (("python", python), ("js", js))}
+    figures = (f"max |P - P_fp32|: python int8 {python_gap:.4f}, js int8 {js_gap:.4f} (means {float(abs(python - fp32).mean()):.4f}, "
+               f"{float(abs(js - fp32).mean()):.4f}); attention {python_attention_gap:.4f}, {js_attention_gap:.4f}; "
+               f"max |js - python| {float(abs(js - python).max()):.4f}; accuracy python {accuracy['python']:.3f}, js {accuracy['js']:.3f}")
     print(figures)
-    assert js_gap <= python_gap, figures
-    assert float(abs(js - fp32).mean()) <= float(abs(python - fp32).mean()), figures
-    assert _max_gap(js_attention, fp32_attention) <= _max_gap(python_attention, fp32_attention), figures
+    assert js_gap <= max(python_gap, 0.02), figures
+    assert js_attention_gap <= max(python_attention_gap, 0.005), figures
     assert np.mean((js >= 0.5) == (python >= 0.5)) >= 0.99, figures
+    assert abs(accuracy["js"] - accuracy["python"]) <= 0.005, figures
+
+
+_CLASSIFY_IN_PAGE = """
+const [bundle, texts, done] = arguments;
+(async () => {
+  const { loadBundle } = await import(new URL("../src/index.js", location.href).href);
+  const model = await loadBundle(new URL(bundle, location.href));
+  done(await model.classify(texts));
+})().catch((error) => done({error: String(error)}));
+"""
+
+
+def test_chromium_fp32_equals_python_within_1e_5(chromium, serve, parity_texts, python_fp32):
+    """The same check inside Chromium itself (its V8 runs the tokenizer, its WASM the graph), on 100
+    of the parity reviews, the adversarial texts (1 MB one included) and an empty text."""
+    import numpy as np
+
+    from web_corpus import ADVERSARIAL
+
+    texts, _ = parity_texts
+    probability, attention = python_fp32
+    extra = [text for _, text in ADVERSARIAL]
+    extra_probability, extra_attention = _python_scores(FP32, extra)
+    chromium.get(serve() + "web/demo/")
+    _wait_scored(chromium, chromium.find_element("id", "review").get_attribute("value"))
+    results = chromium.execute_async_script(_CLASSIFY_IN_PAGE, "../../artifacts/imdb-bilstm-attention/", texts[:100] + extra)
+    assert "error" not in results, results
+    tokenizer = runtime_tokenizer()
+    assert [r["tokens"] for r in results] == [tokenizer.tokenize(t) for t in texts[:100] + extra]
+    expected_p = np.concatenate([probability[:100], extra_probability])
+    expected_a = list(attention[:100]) + list(extra_attention)
+    assert float(abs(np.array([r["probability"] for r in results]) - expected_p).max()) <= 1e-5
+    assert _max_gap([np.array(r["attention"]) for r in results], expected_a) <= 1e-5

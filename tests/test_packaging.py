@@ -1,0 +1,72 @@
+"""What the wheel carries: the runtime, the trainer, and only the English bundles (issue 17: the
+plain install carried 74 MB of bundles; the Korean ensemble and the translator stay in the checkout)."""
+
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+import runtime
+
+REPO = Path(__file__).resolve().parents[1]
+BUNDLE_FILES = ("model.onnx", "encoder.onnx", "decoder_step.onnx", "manifest.json", "MODEL_CARD.md")
+
+
+def _copy_with_stub_bundles(target: Path) -> None:
+    """The project's build inputs, with every artifacts/ file replaced by a few bytes (the test is
+    about which files the wheel takes, not their 74 MB)."""
+    shutil.copy(REPO / "pyproject.toml", target)
+    shutil.copy(REPO / "README.md", target)
+    for package in ("runtime", "trainer"):
+        shutil.copytree(REPO / package, target / package, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    for file in (REPO / "artifacts").rglob("*"):
+        if file.is_file():
+            stub = target / file.relative_to(REPO)
+            stub.parent.mkdir(parents=True, exist_ok=True)
+            stub.write_text("stub")
+
+
+@pytest.mark.slow
+def test_wheel_carries_the_english_bundles_only(tmp_path):
+    source = tmp_path / "src"
+    source.mkdir()
+    _copy_with_stub_bundles(source)
+    done = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", str(source),
+                           "-w", str(tmp_path / "dist")], capture_output=True, text=True, cwd=tmp_path,
+                          env={**os.environ, "PIP_NO_INPUT": "1"})
+    assert done.returncode == 0, done.stderr
+    (wheel,) = (tmp_path / "dist").glob("attn_onnx-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    bundles = sorted(name.removeprefix("runtime/bundles/") for name in names if name.startswith("runtime/bundles/"))
+    assert bundles == ["imdb-bilstm-attention-int8/manifest.json", "imdb-bilstm-attention-int8/model.onnx",
+                       "imdb-bilstm-attention/MODEL_CARD.md", "imdb-bilstm-attention/manifest.json",
+                       "imdb-bilstm-attention/model.onnx"]
+    assert "runtime/cli.py" in names and "trainer/cli.py" in names
+    # the real size of what the wheel carries
+    carried = sum((REPO / "artifacts" / name).stat().st_size for name in bundles)
+    assert carried < 10e6
+    assert sorted(runtime.IN_WHEEL) == sorted(n for n, f in runtime.SHIPPED.items() if f"{f}/manifest.json" in bundles)
+
+    # installed from the wheel: the English models are found, the others are refused with the way to get them
+    site = tmp_path / "site"
+    done = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--no-index", "-q", "--target", str(site),
+                           str(wheel)], capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    code = ("import runtime\nprint(sorted(runtime.shipped_bundles()))\ntry:\n    runtime.load('nsmc')\n"
+            "except runtime.BundleError as error:\n    print(error)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path,
+                          env={**os.environ, "PYTHONPATH": str(site)})
+    assert done.returncode == 0, done.stderr
+    listed, message = done.stdout.splitlines()
+    assert listed == "['imdb', 'imdb-int8']"
+    assert "'nsmc' is not in this install" in message and "pip install -e ." in message
+    assert "artifacts/nsmc-bilstm-attention" in message
+
+
+def test_checkout_finds_every_shipped_bundle():
+    """Running from the repository (or an editable install of it) uses artifacts/: all four models."""
+    assert set(runtime.shipped_bundles()) == set(runtime.SHIPPED)

@@ -1,0 +1,47 @@
+"""The README's code is executed: every ```python block runs as a script in a fresh interpreter,
+from a temporary folder (so it must work from any directory), and a ```text block right after it
+(with at most one short line such as "prints" between) must equal what it printed."""
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+FENCE = re.compile(r"^```(\w*)\n(.*?)^```\n", re.S | re.M)
+
+
+def readme_examples() -> list[tuple[int, str, str | None]]:
+    """(line, code, expected output or None) for each python block of the README."""
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    blocks = list(FENCE.finditer(text))
+    examples = []
+    for i, block in enumerate(blocks):
+        if block.group(1) != "python":
+            continue
+        expected = None
+        if i + 1 < len(blocks) and blocks[i + 1].group(1) == "text":
+            between = text[block.end(): blocks[i + 1].start()].strip()
+            if len(between.splitlines()) <= 1 and len(between) < 40:
+                expected = blocks[i + 1].group(2)
+        examples.append((text.count("\n", 0, block.start()) + 1, block.group(2), expected))
+    return examples
+
+
+EXAMPLES = readme_examples()
+
+
+def test_the_readme_has_examples_with_their_output():
+    assert len(EXAMPLES) >= 2 and all(expected for _, _, expected in EXAMPLES[:1])
+
+
+@pytest.mark.parametrize("line, code, expected", EXAMPLES, ids=[f"README.md:{line}" for line, _, _ in EXAMPLES])
+def test_readme_example_runs_and_prints_what_it_shows(line, code, expected, tmp_path):
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, f"README.md line {line}:\n{done.stderr}"
+    if expected is not None:
+        assert done.stdout == expected, f"README.md line {line} prints:\n{done.stdout}"
