@@ -54,7 +54,7 @@ def _write_csv(path: Path, rows) -> None:
 
 class _PeakMemory:
     """Samples /proc every 0.2 s: the high-water RSS (MB) of the watched process and of every Ray
-    map worker (process title 'ray::MapWorker...') that appears meanwhile."""
+    map worker (process title 'ray::MapWorker...') in its process tree."""
 
     def __init__(self, pid: int):
         self.pid, self.peaks, self.workers = pid, {}, {}
@@ -72,6 +72,19 @@ class _PeakMemory:
             return None
         return None
 
+    def _descends(self, pid: str) -> bool:
+        """Whether `pid` is in the watched process's tree (a local Ray's workers are), not another Ray's."""
+        for _ in range(16):
+            try:
+                pid = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[1]
+            except (OSError, IndexError):
+                return False
+            if pid == str(self.pid):
+                return True
+            if pid in ("0", "1"):
+                return False
+        return False
+
     def _run(self):
         while not self._stop.is_set():
             value = self._hwm_mb(self.pid)
@@ -84,7 +97,7 @@ class _PeakMemory:
                     title = open(f"/proc/{entry}/cmdline", "rb").read().split(b"\0")[0].decode(errors="replace")
                 except OSError:
                     continue
-                if title.startswith("ray::MapWorker"):
+                if title.startswith("ray::MapWorker") and self._descends(entry):
                     value = self._hwm_mb(entry)
                     if value:
                         self.workers[entry] = max(self.workers.get(entry, 0), value)

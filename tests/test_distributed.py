@@ -31,9 +31,15 @@ def ray_local():
     except ImportError as error:
         pytest.fail(f"the Ray engine's tests need Ray Data and pyarrow ({error}): pip install -e '.[dev]'")
     started = not ray.is_initialized()
-    if started:
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR",
-                 object_store_memory=256 * 2**20)
+    for attempt in (1, 2) if started else ():
+        try:  # a loaded machine can miss Ray's 30 s raylet start-up window once
+            ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR",
+                     object_store_memory=256 * 2**20)
+            break
+        except Exception:
+            ray.shutdown()
+            if attempt == 2:
+                raise
     yield ray
     if started:
         ray.shutdown()
