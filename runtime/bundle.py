@@ -12,6 +12,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from runtime.errors import AttnError
 from runtime.tokenizer import Tokenizer
 
 FORMAT = "attn-bundle/1"
@@ -40,7 +41,7 @@ _FIELDS: dict[str, tuple[type | tuple[type, ...], bool]] = {
 _GRAPH_FIELDS = {"file": str, "sha256": str, "inputs": list, "outputs": list}
 
 
-class BundleError(ValueError):
+class BundleError(AttnError, ValueError):
     """A bundle that cannot be used; the message names the file and what is wrong."""
 
 

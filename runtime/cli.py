@@ -19,10 +19,11 @@ from runtime.bundle import BundleError
 from runtime.classifier import DEFAULT_BATCH_TOKENS
 from runtime.columns import TRANSLATE_COLUMNS, KeptColumns
 from runtime.distributed import engine_options, run_on_ray  # imports no Ray until --engine ray runs
+from runtime.errors import AttnError
 from runtime.io import InputError, TableReader
-from runtime.output import Interrupted, OutputError, OutputFile, exit_code
+from runtime.output import Interrupted, OutputFile, exit_code
 from runtime.pipeline import DEFAULT_CHUNK_ROWS, plan_threads, score_rows, translate_rows
-from runtime.session import PROVIDERS, ProviderError
+from runtime.session import PROVIDERS
 
 
 
@@ -208,7 +209,7 @@ def main(input_path, output, model, text_column, id_column, threshold, explain_k
                 if show_progress:
                     rate = count / (time.perf_counter() - started)
                     click.echo(f"\r{plural(count, 'row')} scored ({rate:,.0f} rows/s)", err=True, nl=False)
-    except (InputError, BundleError, ProviderError, OutputError) as error:
+    except AttnError as error:  # the one root of what a user can fix (runtime/errors.py)
         if show_progress and count:
             click.echo("", err=True)  # end the progress line before the error
         raise click.ClickException(str(error)) from None
@@ -302,7 +303,7 @@ def translate_main(input_path, output, model, text_column, id_column, input_form
                     if plotter is not None:
                         plotter(row_id, result)
                     count += 1
-    except (InputError, BundleError, ProviderError, OutputError) as error:
+    except AttnError as error:  # the one root of what a user can fix (runtime/errors.py)
         raise click.ClickException(str(error)) from None
     except (KeyboardInterrupt, Interrupted) as error:
         _interrupted(error, output)

@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Iterator
 
 from runtime.bundle import MANIFEST, Bundle, BundleError
+from runtime.errors import AttnError
 from runtime.classifier import DEFAULT_BATCH_TOKENS
 from runtime.io import InputError, TableReader, detect_format
 
@@ -48,7 +49,7 @@ TRANSLATE_ROWS = 256  # sentences per translation batch, as attn-translate
 SUFFIXES = (".csv", ".tsv", ".tab", ".jsonl", ".ndjson", ".json", ".txt", ".parquet", ".pq")
 
 
-class EngineError(RuntimeError):
+class EngineError(AttnError, RuntimeError):
     """The Ray engine cannot run (extra missing, cluster unreachable); one line for the user."""
 
 
@@ -379,12 +380,11 @@ def run_on_ray(run: str, inputs, output, output_format, **options) -> None:
     if output_format not in (None, "parquet", "csv"):
         raise click.UsageError(f"--format {output_format}: --engine ray writes parquet (default) or csv")
     from runtime.cli import plural
-    from runtime.session import ProviderError
 
     verb, job = {"score_files": ("scored", score_files), "translate_files": ("translated", translate_files)}[run]
     try:
         done = job(inputs, output, fmt=output_format or "parquet", **options)
-    except (InputError, BundleError, ProviderError, EngineError) as error:
+    except AttnError as error:
         raise click.ClickException(str(error)) from None
     click.echo(f"{verb} {plural(done['rows'], 'row')} of {plural(done['files'], 'file')} in {done['seconds']:.1f} s "
                f"({done['rows'] / done['seconds']:,.0f} rows/s; Ray up after {done['ray_start_seconds']:.1f} s) on Ray with {plural(done['workers'], 'worker')} -> "
@@ -464,7 +464,7 @@ def connect(address: str | None) -> bool:
             ray.init(address=address, **options)
         else:
             ray.init(num_cpus=os.cpu_count() or 1, **options)
-    except (ConnectionError, RuntimeError, ValueError) as error:
+    except Exception as error:  # Ray raises bare Exception when its raylet misses the start-up window
         raise EngineError(f"cannot {'reach the Ray cluster at ' + address if address else 'start a local Ray'}: "
                           f"{str(error).splitlines()[0] if str(error) else type(error).__name__}") from None
     return True
@@ -511,8 +511,12 @@ def user_error(error: BaseException) -> BaseException:
         if isinstance(cause, BaseException) and cause is not current:
             pending.append(cause)
             continue
-        if isinstance(current, (InputError, BundleError)):
-            return type(current)(str(current).splitlines()[0])
+        if isinstance(current, AttnError):
+            message = str(current).splitlines()[0] if str(current) else type(current).__name__
+            try:
+                return type(current)(message)
+            except TypeError:  # a subclass with another constructor
+                return EngineError(message)
         pending += [current.__cause__, current.__context__]
     return error
 
@@ -560,7 +564,7 @@ def _run(build, inputs, outdir, fmt, address, workers, cpus_per_worker, input_fo
                     ray.shutdown()
     except Exception as error:
         cause = user_error(error)
-        if cause is error and not isinstance(error, (InputError, BundleError, EngineError)):
+        if cause is error and not isinstance(error, AttnError):
             keep_log = True
             raise EngineError(f"the Ray job failed: {type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''} "
                               f"(Ray's log: {log_path})") from None

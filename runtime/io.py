@@ -17,14 +17,25 @@ import zlib
 from pathlib import Path
 from typing import IO, Iterator
 
+from runtime.errors import AttnError
 from runtime.output import OutputFile
 
-csv.field_size_limit(2**31 - 1)  # reviews can be megabytes long; the default cap is 128 KB
+LONG_FIELD = 2**31 - 1  # reviews can be megabytes long; the csv module's default cap is 128 KB
+
+
+def _next_row(reader) -> list[str] | None:
+    """The reader's next row (None at the end) with the field cap raised for this call only: the cap
+    is global to the csv module, so it is restored for other code in the process."""
+    previous = csv.field_size_limit(LONG_FIELD)
+    try:
+        return next(reader, None)
+    finally:
+        csv.field_size_limit(previous)
 
 FORMATS = ("csv", "tsv", "jsonl", "lines")
 
 
-class InputError(ValueError):
+class InputError(AttnError, ValueError):
     """A problem with an input file; the message is one line fit for a user."""
 
 
@@ -125,7 +136,7 @@ class TableReader:
             return "jsonl"
         for fmt, delimiter in (("tsv", "\t"), ("csv", ",")):
             try:
-                fields = next(csv.reader([stripped], delimiter=delimiter), [])
+                fields = _next_row(csv.reader([stripped], delimiter=delimiter)) or []
             except csv.Error:
                 continue
             if len(fields) > 1 and text_column in (f.strip() for f in fields):
@@ -147,7 +158,7 @@ class TableReader:
             dialect["strict"] = True
         self._csv = csv.reader(self._lines, **dialect)
         try:
-            header = next(self._csv, None)
+            header = _next_row(self._csv)
         except csv.Error as error:
             raise InputError(f"{self.name}: line 1: malformed header ({error})") from None
         if header is None:
@@ -204,7 +215,7 @@ class TableReader:
                 yield 1, dict(zip(self.columns, self._header_row))
             while True:
                 try:
-                    row = next(self._csv, None)
+                    row = _next_row(self._csv)
                 except csv.Error as error:
                     raise InputError(
                         f"{self.name}: line {self._csv.line_num}: malformed {self.format.upper()} ({error}); "

@@ -31,11 +31,13 @@ import threading
 from pathlib import Path
 from typing import IO, Iterable
 
+from runtime.errors import AttnError
+
 NAME_MAX = 255
 _SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
 
 
-class OutputError(ValueError):
+class OutputError(AttnError, ValueError):
     """The output cannot be written; the message is one line naming the file and the reason."""
 
 

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import onnxruntime as ort
 
+from runtime.errors import AttnError
+
 log = logging.getLogger("runtime")
 
 PROVIDERS = {
@@ -23,7 +25,7 @@ GRAPH_OPTIMIZATION = ort.GraphOptimizationLevel.ORT_ENABLE_ALL  # settings `pyth
 MEMORY_ARENA = True
 
 
-class ProviderError(RuntimeError):
+class ProviderError(AttnError, RuntimeError):
     """An explicitly requested execution provider is not available."""
 
 

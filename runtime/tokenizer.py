@@ -19,16 +19,21 @@ Ids: 0 is padding, 1 is out-of-vocabulary, the vocabulary starts at 2 in descend
 from __future__ import annotations
 
 import base64
-import io
 import json
 import re
-from collections import Counter
 from dataclasses import asdict, dataclass, fields
 from itertools import chain
 from pathlib import Path
 from typing import Iterable, Sequence
 
 import numpy as np
+
+from runtime.errors import AttnError
+
+
+class TokenizerError(AttnError, ValueError):
+    """A tokenizer file or spec that cannot be used; the message names the file or the field."""
+
 
 PAD_ID = 0
 OOV_ID = 1
@@ -74,27 +79,27 @@ class TokenizerSpec:
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
-            raise ValueError(f"tokenizer mode must be one of {', '.join(MODES)}, got {self.mode!r}")
+            raise TokenizerError(f"tokenizer mode must be one of {', '.join(MODES)}, got {self.mode!r}")
         if self.max_len < 1:
-            raise ValueError(f"tokenizer max_len must be >= 1, got {self.max_len}")
+            raise TokenizerError(f"tokenizer max_len must be >= 1, got {self.max_len}")
         if self.punctuation not in _PATTERNS:
-            raise ValueError(f"tokenizer punctuation must be one of {sorted(_PATTERNS)}, got {self.punctuation!r}")
+            raise TokenizerError(f"tokenizer punctuation must be one of {sorted(_PATTERNS)}, got {self.punctuation!r}")
         if self.truncation not in ("pre", "post"):
-            raise ValueError(f"tokenizer truncation must be 'pre' or 'post', got {self.truncation!r}")
+            raise TokenizerError(f"tokenizer truncation must be 'pre' or 'post', got {self.truncation!r}")
         if (self.pad_id, self.oov_id) != (PAD_ID, OOV_ID):
-            raise ValueError(f"tokenizer pad/oov ids must be {PAD_ID}/{OOV_ID}")
+            raise TokenizerError(f"tokenizer pad/oov ids must be {PAD_ID}/{OOV_ID}")
 
     @classmethod
     def from_dict(cls, data: dict) -> "TokenizerSpec":
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
-            raise ValueError(f"tokenizer spec has unknown field(s) {unknown}; known: {sorted(known)}")
+            raise TokenizerError(f"tokenizer spec has unknown field(s) {unknown}; known: {sorted(known)}")
         return cls(**data)
 
 
 class Tokenizer:
-    """Spec + vocabulary. Build with `Tokenizer.fit(texts, vocab_size, spec)` or load from JSON."""
+    """Spec + vocabulary. Fitted by `trainer.tokenizer_fit.fit_tokenizer`, loaded from JSON here."""
 
     def __init__(self, spec: TokenizerSpec, vocab: Sequence[str], sentencepiece_model: bytes | None = None):
         self.spec = spec
@@ -102,34 +107,14 @@ class Tokenizer:
         self._sp = None
         if spec.mode == "sentencepiece":
             if not sentencepiece_model:
-                raise ValueError("tokenizer mode 'sentencepiece' needs its model")
+                raise TokenizerError("tokenizer mode 'sentencepiece' needs its model")
             self._sp = _load_sentencepiece(sentencepiece_model)
             vocab = [self._sp.id_to_piece(i) for i in range(2, self._sp.get_piece_size())]
         self.vocab = list(vocab)  # vocab[i] has id i + 2
         self._index = {token: i + 2 for i, token in enumerate(self.vocab)}
         if len(self._index) != len(self.vocab):
-            raise ValueError("tokenizer vocabulary holds duplicate tokens")
+            raise TokenizerError("tokenizer vocabulary holds duplicate tokens")
         self._pattern = _PATTERNS[spec.punctuation]
-
-    # === Building ===
-    @classmethod
-    def fit(
-        cls, texts: Iterable[str], vocab_size: int, spec: TokenizerSpec | None = None, reserved: Sequence[str] = ()
-    ) -> "Tokenizer":
-        """Keep the `vocab_size - 2` most frequent tokens (ids 0 and 1 are padding and OOV).
-        Ties break by the token's text, so the same data always gives the same ids. `reserved`
-        tokens (such as "<s>", "</s>") take the first ids, 2, 3, ...; text never splits into them."""
-        if vocab_size < 3 + len(reserved):
-            raise ValueError(f"vocab_size must be >= {3 + len(reserved)} (padding, OOV, reserved, one token), got {vocab_size}")
-        spec = spec or TokenizerSpec()
-        if spec.mode == "sentencepiece":
-            if reserved:
-                raise ValueError("reserved tokens are supported in word mode only")
-            return cls(spec, [], _train_sentencepiece(texts, vocab_size, spec))
-        probe = cls(spec, [])
-        counts = Counter(chain.from_iterable(probe._split(text) for text in texts))
-        ranked = [token for token, _ in sorted(counts.items(), key=lambda item: (-item[1], item[0])) if token not in reserved]
-        return cls(spec, list(reserved) + ranked[: vocab_size - 2 - len(reserved)])
 
     def id_of(self, token: str) -> int:
         """The id of a vocabulary token (OOV id if absent)."""
@@ -159,6 +144,14 @@ class Tokenizer:
         if self._sp is not None:
             return self._sp.encode(text, out_type=str)
         return self._pattern.findall(text)
+
+    def normalize(self, text: str) -> str:
+        """The text the tokens are cut from (what a SentencePiece model is trained on)."""
+        return self._normalize(text)
+
+    def split(self, text: str) -> list[str]:
+        """Every token of `text`, untruncated (what a word vocabulary is counted over)."""
+        return self._split(text)
 
     @staticmethod
     def readable(token: str) -> str:
@@ -214,7 +207,7 @@ class Tokenizer:
     def from_dict(cls, data: dict) -> "Tokenizer":
         if not isinstance(data, dict) or data.get("format") != FORMAT:
             found = data.get("format") if isinstance(data, dict) else type(data).__name__
-            raise ValueError(f"not a tokenizer: expected format {FORMAT!r}, found {found!r}")
+            raise TokenizerError(f"not a tokenizer: expected format {FORMAT!r}, found {found!r}")
         model = data.get("sentencepiece_model")
         return cls(TokenizerSpec.from_dict(data["spec"]), data["vocab"], base64.b64decode(model) if model else None)
 
@@ -226,13 +219,13 @@ class Tokenizer:
         try:
             data = json.loads(Path(path).read_text(encoding="utf-8"))
         except FileNotFoundError:
-            raise FileNotFoundError(f"{path}: tokenizer file not found") from None
+            raise TokenizerError(f"{path}: tokenizer file not found") from None
         except (json.JSONDecodeError, UnicodeDecodeError) as error:
-            raise ValueError(f"{path}: not a tokenizer JSON file ({error})") from None
+            raise TokenizerError(f"{path}: not a tokenizer JSON file ({error})") from None
         try:
             return cls.from_dict(data)
-        except (ValueError, KeyError, TypeError) as error:
-            raise ValueError(f"{path}: {error}") from None
+        except (ValueError, KeyError, TypeError) as error:  # TokenizerError is a ValueError
+            raise TokenizerError(f"{path}: {error}") from None
 
 
 def detokenize(tokens: Sequence[str]) -> str:
@@ -248,30 +241,5 @@ def _load_sentencepiece(model: bytes):
         raise ImportError("tokenizer mode 'sentencepiece' needs the sentencepiece package (pip install sentencepiece)") from None
     processor = sentencepiece.SentencePieceProcessor(model_proto=model)
     if processor.pad_id() != PAD_ID or processor.unk_id() != OOV_ID:
-        raise ValueError(f"sentencepiece model must use pad id {PAD_ID} and unknown id {OOV_ID}")
+        raise TokenizerError(f"sentencepiece model must use pad id {PAD_ID} and unknown id {OOV_ID}")
     return processor
-
-
-def _train_sentencepiece(texts: Iterable[str], vocab_size: int, spec: TokenizerSpec) -> bytes:
-    """A unigram model over the normalized texts; one thread so the same data gives the same model."""
-    import sentencepiece
-
-    normalizer = Tokenizer(TokenizerSpec(**{**asdict(spec), "mode": "word"}), [])
-    model = io.BytesIO()
-    try:
-        sentencepiece.SentencePieceTrainer.train(
-            sentence_iterator=(line for line in map(normalizer._normalize, texts) if line.strip()),
-            model_writer=model,
-            vocab_size=vocab_size,
-            model_type="unigram",
-            character_coverage=0.9995,
-            pad_id=PAD_ID,
-            unk_id=OOV_ID,
-            bos_id=-1,
-            eos_id=-1,
-            num_threads=1,
-            minloglevel=2,
-        )
-    except RuntimeError as error:  # e.g. a vocabulary smaller than the data's distinct characters
-        raise ValueError(f"sentencepiece training failed: {str(error).split('] ')[-1]}") from None
-    return model.getvalue()

@@ -70,3 +70,28 @@ def test_shuffle_split_is_deterministic_and_disjoint(imdb_train):
     assert (len(train_a), len(val_a)) == (900, 100)
     assert not set(train_a.texts) & set(val_a.texts)
     assert 0.3 < train_a.labels.mean() < 0.7  # shuffled: the file itself is sorted by label
+
+
+def test_long_fields_are_read_and_the_csv_cap_is_left_as_it_was(tmp_path):
+    import csv
+
+    long = "word " * 100_000  # 500 KB: beyond the csv module's 128 KB default cap
+    path = tmp_path / "long.csv"
+    path.write_text(f"text,label\n{long},1\nshort,0\n")
+    before = csv.field_size_limit()
+    data = read_table(path)
+    assert data.texts == [long, "short"] and csv.field_size_limit() == before  # raised per row only
+
+
+def test_importing_the_packages_changes_no_global_state():
+    """No import-time side effects: the csv field cap and the environment stay as they were."""
+    import os
+    import subprocess
+    import sys
+
+    probe = ("import csv, os; cap, env = csv.field_size_limit(), dict(os.environ); "
+             "import runtime, runtime.io, runtime.cli, trainer.cli, trainer.data; "
+             "print(csv.field_size_limit() == cap, dict(os.environ) == env)")
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, check=True)
+    assert result.stdout.split() == ["True", "True"], result.stderr

@@ -39,13 +39,20 @@ def test_tiny_nsmc_model_learns(nsmc_result, nsmc_slices):
     assert acc > 0.70, f"accuracy on 1,000 held-out NSMC reviews {acc:.3f}"
 
 
-def test_korean_bundle_parity_and_mixed_text(nsmc_result, nsmc_slices, tmp_path):
+@pytest.fixture(scope="module")
+def nsmc_bundle(nsmc_result, tmp_path_factory):
     from trainer.export import export_bundle
+
+    out = tmp_path_factory.mktemp("nsmc_bundle")
+    export_bundle(nsmc_result.model, nsmc_result.config, nsmc_result.tokenizer, out, log=lambda _: None)
+    return out
+
+
+def test_korean_bundle_parity_and_mixed_text(nsmc_result, nsmc_bundle, nsmc_slices):
     from trainer.fit import predict_probabilities
 
-    manifest = export_bundle(nsmc_result.model, nsmc_result.config, nsmc_result.tokenizer, tmp_path, log=lambda _: None)
-    assert manifest["tokenizer"]["spec"]["mode"] == "sentencepiece"
-    classifier = runtime.load(tmp_path, provider="cpu")
+    classifier = runtime.load(nsmc_bundle, provider="cpu")
+    assert classifier.tokenizer.spec.mode == "sentencepiece"
     texts = nsmc_slices[1].texts[:300] + ["정말 최고의 영화 😀 Great movie!!", "ㅋㅋㅋ 🙄 worst", "", "😀😀😀"]
     expected = predict_probabilities(nsmc_result.model, nsmc_result.tokenizer, texts)
     np.testing.assert_allclose(classifier.predict(texts), expected, atol=1e-5)
@@ -54,13 +61,9 @@ def test_korean_bundle_parity_and_mixed_text(nsmc_result, nsmc_slices, tmp_path)
     assert "".join(token for token, _ in top) and all(token in "정말재밌다최고의영화" for token, _ in top)
 
 
-def test_attn_score_reads_tsv_with_literal_quotes(nsmc_result, tmp_path):
-    from trainer.export import export_bundle
-
-    (tmp_path / "b").mkdir()
-    export_bundle(nsmc_result.model, nsmc_result.config, nsmc_result.tokenizer, tmp_path / "b", log=lambda _: None)
+def test_attn_score_reads_tsv_with_literal_quotes(nsmc_bundle, tmp_path):
     source = tmp_path / "in.tsv"
     source.write_text('id\tdocument\tlabel\n1\t"최고" 라는 말밖에\t1\n2\t\t0\n3\t별로 "재미" 없음\t0\n', encoding="utf-8")
-    result = CliRunner().invoke(score_cli, [str(source), "--model", str(tmp_path / "b"), "--text-column", "document"])
+    result = CliRunner().invoke(score_cli, [str(source), "--model", str(nsmc_bundle), "--text-column", "document"])
     assert result.exit_code == 0, result.output
     assert [line.split(",")[0] for line in result.stdout.splitlines()[1:]] == ["1", "2", "3"]

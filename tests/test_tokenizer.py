@@ -3,18 +3,19 @@ import json
 import numpy as np
 import pytest
 
-from runtime.tokenizer import OOV_ID, PAD_ID, Tokenizer, TokenizerSpec
+from runtime.tokenizer import OOV_ID, PAD_ID, Tokenizer, TokenizerError, TokenizerSpec
+from trainer.tokenizer_fit import fit_tokenizer
 
 
 def fitted(**spec):
     texts = ["the cat sat", "the dog sat", "a cat", "zebra"]
-    return Tokenizer.fit(texts, vocab_size=10, spec=TokenizerSpec(**spec))
+    return fit_tokenizer(texts, vocab_size=10, spec=TokenizerSpec(**spec))
 
 
 def test_fit_keeps_most_frequent_with_deterministic_ties():
-    tok = Tokenizer.fit(["b a c", "a b", "d"], vocab_size=4)  # a, b: 2 each; c, d: 1 each
+    tok = fit_tokenizer(["b a c", "a b", "d"], vocab_size=4)  # a, b: 2 each; c, d: 1 each
     assert tok.vocab == ["a", "b"]  # ties broken by text, limited to vocab_size - 2
-    assert Tokenizer.fit(["d", "a b", "b a c"], vocab_size=4).vocab == tok.vocab  # order-independent
+    assert fit_tokenizer(["d", "a b", "b a c"], vocab_size=4).vocab == tok.vocab  # order-independent
 
 
 def test_encode_right_pads_to_longest_in_batch_and_returns_lengths():
@@ -40,7 +41,7 @@ def test_all_empty_batch_has_width_one():
 
 @pytest.mark.parametrize("truncation, expected", [("pre", ["c", "d"]), ("post", ["a", "b"])])
 def test_truncation_side(truncation, expected):
-    tok = Tokenizer.fit(["a b c d"], vocab_size=10, spec=TokenizerSpec(max_len=2, truncation=truncation))
+    tok = fit_tokenizer(["a b c d"], vocab_size=10, spec=TokenizerSpec(max_len=2, truncation=truncation))
     assert tok.tokenize("a b c d") == expected
     ids, lengths = tok.encode(["a b c d", "a"])
     assert ids.shape == (2, 2) and lengths.tolist() == [2, 1]
@@ -48,14 +49,14 @@ def test_truncation_side(truncation, expected):
 
 
 def test_lowercase_html_breaks_and_punctuation():
-    strip = Tokenizer.fit([], vocab_size=3)
+    strip = fit_tokenizer([], vocab_size=3)
     assert strip.tokenize("Great!<br /><br />I DON'T care.") == ["great", "i", "don't", "care"]
-    keep = Tokenizer.fit([], vocab_size=3, spec=TokenizerSpec(punctuation="keep"))
+    keep = fit_tokenizer([], vocab_size=3, spec=TokenizerSpec(punctuation="keep"))
     assert keep.tokenize("Great!<br/>ok.") == ["great", "!", "ok", "."]
 
 
 def test_unicode_accents_hangul_emoji():
-    keep = Tokenizer.fit(["Café crème 😀 정말 재밌다"], vocab_size=20, spec=TokenizerSpec(punctuation="keep"))
+    keep = fit_tokenizer(["Café crème 😀 정말 재밌다"], vocab_size=20, spec=TokenizerSpec(punctuation="keep"))
     assert keep.tokenize("Café crème 😀 정말 재밌다") == ["café", "crème", "😀", "정말", "재밌다"]
     ids, lengths = keep.encode(["정말 😀", "naïve"])
     assert lengths.tolist() == [2, 1] and ids[0, 1] >= 2 and ids[1, 0] == OOV_ID
@@ -81,7 +82,7 @@ def test_json_round_trip(tmp_path):
 
 
 def test_load_errors_name_the_file(tmp_path):
-    with pytest.raises(FileNotFoundError, match="missing.json"):
+    with pytest.raises(TokenizerError, match="missing.json: tokenizer file not found"):
         Tokenizer.load(tmp_path / "missing.json")
     bad = tmp_path / "bad.json"
     bad.write_text("{not json")
@@ -105,7 +106,7 @@ def korean():
     from trainer.data import read_table
 
     data = read_table(DATASETS / "nsmc" / "ratings_train.tsv.gz", text_column="document")
-    return Tokenizer.fit(data.texts[:5000], 2000, TokenizerSpec(mode="sentencepiece", max_len=40))
+    return fit_tokenizer(data.texts[:5000], 2000, TokenizerSpec(mode="sentencepiece", max_len=40))
 
 
 def test_sentencepiece_korean_round_trip_and_identical_ids(korean, tmp_path):
@@ -132,13 +133,13 @@ def test_sentencepiece_training_is_deterministic(korean):
     from trainer.data import read_table
 
     data = read_table(DATASETS / "nsmc" / "ratings_train.tsv.gz", text_column="document")
-    again = Tokenizer.fit(data.texts[:5000], 2000, TokenizerSpec(mode="sentencepiece", max_len=40))
+    again = fit_tokenizer(data.texts[:5000], 2000, TokenizerSpec(mode="sentencepiece", max_len=40))
     assert again.to_dict() == korean.to_dict()
 
 
 def test_sentencepiece_vocab_too_small_is_a_clear_error():
     with pytest.raises(ValueError, match="sentencepiece training failed: Vocabulary size is smaller"):
-        Tokenizer.fit(["가나다라마바사아자차카타파하 " * 3, "abcdefghijklmnop"], 10, TokenizerSpec(mode="sentencepiece"))
+        fit_tokenizer(["가나다라마바사아자차카타파하 " * 3, "abcdefghijklmnop"], 10, TokenizerSpec(mode="sentencepiece"))
 
 
 def test_join_clitics_gives_treebank_and_raw_text_the_same_tokens():

@@ -7,7 +7,8 @@ import onnx
 import pytest
 from click.testing import CliRunner
 
-from conftest import IMDB_TRAIN, train_tiny
+from conftest import IMDB_TRAIN
+from helpers import assert_fused, seeded_classifier
 from runtime.bundle import Bundle, BundleError
 from trainer import export as E
 from trainer.attention import KINDS
@@ -30,14 +31,13 @@ def small_split(imdb_split):
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_each_attention_kind_exports_fused_with_parity(kind, small_split, tmp_path):
-    result = train_tiny(*small_split, attention=kind, max_len=48, vocab_size=2000, lstm_units=8, embedding_dim=16)
-    manifest = E.export_bundle(result.model, result.config, result.tokenizer, tmp_path, log=lambda _: None)
+    """Export needs no learning: an untrained seeded model (tf2onnx tests/test_lstm.py style)."""
+    model, config, tokenizer = seeded_classifier(small_split[0].texts, attention=kind)
+    manifest = E.export_bundle(model, config, tokenizer, tmp_path, log=lambda _: None)
     proto = onnx.load(tmp_path / "model.onnx")
     onnx.checker.check_model(proto, full_check=True)
-    ops = [node.op_type for node in proto.graph.node]
-    lstms = [node for node in proto.graph.node if node.op_type == "LSTM"]
-    assert len(lstms) == 2 and not {"Loop", "Scan"} & set(ops)
-    for node in lstms:
+    assert_fused(proto, LSTM=2)
+    for node in (node for node in proto.graph.node if node.op_type == "LSTM"):
         assert node.input[4] == "sequence_lens"
         assert any(a.name == "direction" and a.s == b"bidirectional" for a in node.attribute)
     assert [i.name for i in proto.graph.input] == ["tokens"]
@@ -47,11 +47,12 @@ def test_each_attention_kind_exports_fused_with_parity(kind, small_split, tmp_pa
     assert Bundle.load(tmp_path).manifest["attention"] == kind
 
 
-def test_parity_gate_catches_a_graph_without_sequence_lengths(tiny_result, tmp_path):
+def test_parity_gate_catches_a_graph_without_sequence_lengths(small_split, tmp_path):
+    model, config, tokenizer = seeded_classifier(small_split[0].texts)
     passes = [p for p in E.PASSES if p is not E.pass_sequence_lens]
     with pytest.raises(E.ParityError, match=r"output 'probability' differs from Keras by max \|Δ\| = "):
-        E.export_bundle(tiny_result.model, tiny_result.config, tiny_result.tokenizer, tmp_path, passes=passes, log=lambda _: None)
-    assert not (tmp_path / "model.onnx").exists()  # a failed gate writes no bundle
+        E.export_bundle(model, config, tokenizer, tmp_path, passes=passes, log=lambda _: None)
+    assert list(tmp_path.iterdir()) == []  # a failed gate writes no bundle and leaves no staging folder
 
 
 def test_tampered_graph_fails_checksum(tiny_bundle, tmp_path):
@@ -108,9 +109,9 @@ def test_cli_train_writes_bundle_and_convert_reexports(tmp_path):
 def test_cli_convert_errors(tmp_path):
     runner = CliRunner()
     tokenizer = tmp_path / "tok.json"
-    from runtime.tokenizer import Tokenizer
+    from trainer.tokenizer_fit import fit_tokenizer
 
-    Tokenizer.fit(["a b"], 5).save(tokenizer)
+    fit_tokenizer(["a b"], 5).save(tokenizer)
     missing = runner.invoke(export_cli, ["convert", str(tmp_path / "no.keras"), "--tokenizer", str(tokenizer), "--out", str(tmp_path / "o")])
     assert missing.exit_code == 1 and "no.keras: no such model file" in missing.output
     corrupt = tmp_path / "bad.keras"
@@ -124,34 +125,30 @@ def test_cli_rejects_unsupported_layer(tmp_path):
 
     model = keras.Sequential([keras.Input((None,), dtype="int32"), keras.layers.Embedding(10, 4), keras.layers.GRU(3)])
     model.save(tmp_path / "gru.keras")
-    from runtime.tokenizer import Tokenizer
+    from trainer.tokenizer_fit import fit_tokenizer
 
-    Tokenizer.fit(["a"], 5).save(tmp_path / "tok.json")
+    fit_tokenizer(["a"], 5).save(tmp_path / "tok.json")
     result = CliRunner().invoke(export_cli, ["convert", str(tmp_path / "gru.keras"), "--tokenizer", str(tmp_path / "tok.json"),
                                              "--out", str(tmp_path / "o")])
     assert result.exit_code == 1 and "unsupported layer" in result.output and "GRU" in result.output
 
 
-def test_int8_export_quantizes_lstm_and_gates_accuracy(tiny_result, imdb_split, tmp_path, monkeypatch):
+def test_int8_export_quantizes_lstm_and_gates_accuracy(tiny_result, imdb_split, tmp_path):
     _, held_out = imdb_split
     gate_data = (held_out.texts[:300], held_out.labels[:300])
     args = (tiny_result.model, tiny_result.config, tiny_result.tokenizer)
-    (tmp_path / "ok").mkdir()
     manifest = E.export_bundle(*args, tmp_path / "ok", quantize="int8", gate_data=gate_data, log=lambda _: None)
-    ops = {node.op_type for node in onnx.load(tmp_path / "ok" / "model.onnx").graph.node}
-    assert "DynamicQuantizeLSTM" in ops and "LSTM" not in ops and not {"Loop", "Scan"} & ops
+    assert_fused(tmp_path / "ok" / "model.onnx", DynamicQuantizeLSTM=2, LSTM=0)
     gate = manifest["metrics"]["int8_gate"]
     assert manifest["precision"] == "int8" and gate["drop_points"] <= 0.5 and gate["rows"] == 300
     assert gate["int8_accuracy"] == round(E.graph_accuracy(tmp_path / "ok" / "model.onnx", tiny_result.tokenizer, *gate_data), 5)
 
     # a limit no graph can meet: the gate refuses with both figures, and --force keeps the graph
-    monkeypatch.setattr(E, "MAX_INT8_DROP_POINTS", -1.0)
-    (tmp_path / "refused").mkdir()
+    strict = dict(quantize="int8", gate_data=gate_data, max_int8_drop_points=-1.0, log=lambda _: None)
     with pytest.raises(E.QuantizationError, match=r"int8 accuracy drop .* > -1.0 \(fp32 .* % vs int8 .* % on 300 validation rows\)"):
-        E.export_bundle(*args, tmp_path / "refused", quantize="int8", gate_data=gate_data, log=lambda _: None)
-    assert not (tmp_path / "refused" / "model.onnx").exists()
-    (tmp_path / "forced").mkdir()
-    forced = E.export_bundle(*args, tmp_path / "forced", quantize="int8", gate_data=gate_data, force=True, log=lambda _: None)
+        E.export_bundle(*args, tmp_path / "refused", **strict)
+    assert list((tmp_path / "refused").iterdir()) == []  # neither graph, staging folder nor manifest
+    forced = E.export_bundle(*args, tmp_path / "forced", force=True, **strict)
     assert forced["metrics"]["int8_gate"]["forced"] is True
 
 
@@ -176,8 +173,9 @@ def test_ensemble_averages_its_members_and_exports_with_parity(small_split, tmp_
     from runtime.tokenizer import TokenizerSpec
 
     train, validation = small_split
-    config = ClassifierConfig(**{**TINY, "epochs": 1, "members": 2})
-    result = train_ensemble(train, validation, config, TokenizerSpec(max_len=TINY["max_len"]), verbose=0, log=lambda _: None)
+    small = dict(max_len=48, vocab_size=2000, embedding_dim=16, lstm_units=8)  # what is tested needs no accuracy
+    config = ClassifierConfig(**{**TINY, **small, "epochs": 1, "members": 2})
+    result = train_ensemble(train, validation, config, TokenizerSpec(max_len=48), verbose=0, log=lambda _: None)
     assert result.config.members == 2 and len(result.member_epochs) == 2
     ids, _ = result.tokenizer.encode(validation.texts[:16])
     outputs = [result.model.get_layer(f"member_{k}")(ids, training=False) for k in range(2)]
@@ -191,8 +189,7 @@ def test_ensemble_averages_its_members_and_exports_with_parity(small_split, tmp_
     np.testing.assert_allclose(np.asarray(single(ids, training=False)["probability"]), np.asarray(outputs[1]["probability"]), atol=1e-6)
 
     manifest = E.export_bundle(result.model, result.config, result.tokenizer, tmp_path, log=lambda _: None)
-    ops = [n.op_type for n in onnx.load(tmp_path / "model.onnx").graph.node]
-    assert ops.count("LSTM") == 2 * result.config.lstm_layers and "Loop" not in ops
+    assert_fused(tmp_path / "model.onnx", LSTM=2 * result.config.lstm_layers)
     assert manifest["model"]["members"] == 2 and manifest["parity"]["max_abs_probability"] <= 1e-4
 
 
@@ -212,7 +209,11 @@ def test_cli_ensemble_refit_trains_each_member_for_its_own_epochs(tmp_path):
 
 
 def test_cli_combine_averages_bundles_that_share_a_tokenizer(tmp_path):
+    import shutil
+
     import runtime
+    from runtime.tokenizer import Tokenizer
+    from trainer.tokenizer_fit import fit_tokenizer
 
     common = ["train", "--train-data", str(IMDB_TRAIN), "--limit", "300", "--epochs", "1", "--max-len", "30",
               "--vocab-size", "300", "--embedding-dim", "8", "--lstm-units", "4"]
@@ -225,14 +226,15 @@ def test_cli_combine_averages_bundles_that_share_a_tokenizer(tmp_path):
     result = CliRunner().invoke(export_cli, ["combine", str(a), str(b), "--out", str(c)])
     assert result.exit_code == 0, result.output
     assert Bundle.load(c).manifest["model"]["members"] == 3 and Bundle.load(c).manifest["model"]["max_len"] == 30
-    assert [n.op_type for n in onnx.load(c / "model.onnx").graph.node].count("LSTM") == 6
+    assert_fused(c / "model.onnx", LSTM=6)
     texts = ["a great film with brilliant actors", "awful and boring", "", "the plot was bad but the music was good"]
     pa, pb, pc = (runtime.load(x, provider="cpu").predict(texts) for x in (a, b, c))
     np.testing.assert_allclose(pc, (2 * pa + pb) / 3, atol=1e-5)  # every network counts once
 
-    # a model with its own tokenizer (another split, so another vocabulary) is refused, naming the fix
+    # a model with its own tokenizer (here: b with a tokenizer fitted on other texts) is refused, naming the fix
     other = tmp_path / "o"
-    assert CliRunner().invoke(export_cli, common + ["--seed", "1", "--out", str(other)]).exit_code == 0
+    shutil.copytree(b, other)
+    fit_tokenizer(texts, 300, Tokenizer.load(b / "training" / "tokenizer.json").spec).save(other / "training" / "tokenizer.json")
     refused = CliRunner().invoke(export_cli, ["combine", str(a), str(other), "--out", str(tmp_path / "x")])
     assert refused.exit_code == 1 and "tokenizer differs" in refused.output and "--tokenizer" in refused.output
     assert not (tmp_path / "x").exists()

@@ -9,6 +9,7 @@ from click.testing import CliRunner
 
 import runtime
 from conftest import DATASETS
+from helpers import assert_fused
 from runtime.cli import translate_main
 from trainer.data import read_pairs, split_pairs
 
@@ -29,8 +30,7 @@ def test_split_keeps_sentence_groups_apart(splits):
     assert split_pairs(test, 0.3, 0.3, seed=0)[2].sources == split_pairs(test, 0.3, 0.3, seed=0)[2].sources
 
 
-@pytest.fixture(scope="module", params=["luong", "bahdanau"])
-def tiny(request, splits, tmp_path_factory):
+def _train_and_export(style, splits, folder):
     from trainer.export_seq2seq import export_translator_bundle
     from trainer.fit_seq2seq import train_translator
     from trainer.models.seq2seq import Seq2SeqConfig
@@ -38,21 +38,32 @@ def tiny(request, splits, tmp_path_factory):
     train, validation, _ = splits
     order = np.random.default_rng(0).permutation(len(train))[:2000]
     # bahdanau also trains with dropout: the exported (inference) graphs must still match Keras.
-    config = Seq2SeqConfig(source_vocab=1500, target_vocab=1000, embedding_dim=16, units=16, style=request.param,
-                           dropout=0.3 if request.param == "bahdanau" else 0.0, max_source_len=12, max_target_len=12, epochs=2, batch_size=64, learning_rate=1e-2)
+    config = Seq2SeqConfig(source_vocab=1500, target_vocab=1000, embedding_dim=16, units=16, style=style,
+                           dropout=0.3 if style == "bahdanau" else 0.0, max_source_len=12, max_target_len=12, epochs=2, batch_size=64, learning_rate=1e-2)
     result = train_translator(train.take(order), validation.take(range(200)), config, verbose=0, log=lambda _: None)
-    out = tmp_path_factory.mktemp(f"translator_{request.param}")
-    manifest = export_translator_bundle(result, out, parity_sentences=validation.sources[:20], log=lambda _: None)
-    return result, out, manifest
+    manifest = export_translator_bundle(result, folder, parity_sentences=validation.sources[:20], log=lambda _: None)
+    return result, folder, manifest
+
+
+@pytest.fixture(scope="module")
+def luong(splits, tmp_path_factory):
+    """A tiny trained Luong translator bundle: (result, folder, manifest). The runtime and CLI tests,
+    which do not depend on the attention style, run on this one only."""
+    return _train_and_export("luong", splits, tmp_path_factory.mktemp("translator_luong"))
+
+
+@pytest.fixture(scope="module", params=["luong", "bahdanau"])
+def tiny(request, splits, tmp_path_factory):
+    """Each attention style, for the tests of what differs between them (export, parity, training graph)."""
+    if request.param == "luong":
+        return request.getfixturevalue("luong")
+    return _train_and_export(request.param, splits, tmp_path_factory.mktemp(f"translator_{request.param}"))
 
 
 def test_export_graphs_and_parity(tiny):
-    import onnx
-
     _, out, manifest = tiny
-    encoder_ops = {n.op_type for n in onnx.load(out / "encoder.onnx").graph.node}
-    step_ops = {n.op_type for n in onnx.load(out / "decoder_step.onnx").graph.node}
-    assert "LSTM" in encoder_ops and not {"Loop", "Scan"} & (encoder_ops | step_ops)
+    assert_fused(out / "encoder.onnx", LSTM=1)
+    assert_fused(out / "decoder_step.onnx", LSTM=0)
     assert manifest["parity"]["greedy_sentences_identical"] >= 20
     assert max(v for k, v in manifest["parity"].items() if k.startswith("max_abs")) <= 1e-4
 
@@ -68,9 +79,9 @@ def test_exported_greedy_equals_keras_token_for_token(tiny, splits):
     assert [t.tokens for t in ours] == [result.target_tokenizer.decode([i for i in ids if i != end]) for ids in theirs]
 
 
-def test_beam_scores_at_least_greedy(tiny, splits):
+def test_beam_scores_at_least_greedy(luong, splits):
     """Beam 4 finds length-normalised scores at least as good as greedy's (beam 1, the same loop)."""
-    _, out, _ = tiny
+    _, out, _ = luong
     translator = runtime.load(out, provider="cpu")
     sentences = splits[2].sources[:30]
     greedy, wide = translator.translate(sentences, beam_size=1), translator.translate(sentences, beam_size=4)
@@ -78,8 +89,8 @@ def test_beam_scores_at_least_greedy(tiny, splits):
     assert np.mean([w.score for w in wide]) >= np.mean([g.score for g in greedy]) - 1e-6  # strictly: tests/test_search.py
 
 
-def test_beam_scores_are_length_normalised_log_probabilities(tiny, splits):
-    _, out, _ = tiny
+def test_beam_scores_are_length_normalised_log_probabilities(luong, splits):
+    _, out, _ = luong
     translator = runtime.load(out, provider="cpu")
     encoder = ort.InferenceSession(str(out / "encoder.onnx"))
     step = ort.InferenceSession(str(out / "decoder_step.onnx"))
@@ -98,8 +109,8 @@ def test_beam_scores_are_length_normalised_log_probabilities(tiny, splits):
         assert result.score == pytest.approx(total / len(ids), abs=1e-4)
 
 
-def test_attn_translate_end_to_end(tiny, tmp_path):
-    _, out, _ = tiny
+def test_attn_translate_end_to_end(luong, tmp_path):
+    _, out, _ = luong
     source = tmp_path / "sentences.txt"
     source.write_text("Hola.\n\n¿Dónde está la estación?\nMe gusta leer libros.\n", encoding="utf-8")
     runner = CliRunner()
@@ -113,8 +124,8 @@ def test_attn_translate_end_to_end(tiny, tmp_path):
     assert piped.exit_code == 0 and len(piped.stdout.splitlines()) == 2
 
 
-def test_attn_translate_bad_inputs(tiny, tiny_bundle, tmp_path):
-    _, out, _ = tiny
+def test_attn_translate_bad_inputs(luong, tiny_bundle, tmp_path):
+    _, out, _ = luong
     runner = CliRunner()
     missing = runner.invoke(translate_main, [str(tmp_path / "none.txt"), "--model", str(out)])
     assert missing.exit_code == 1 and "none.txt: no such file" in missing.output
@@ -130,10 +141,10 @@ def test_attn_translate_bad_inputs(tiny, tiny_bundle, tmp_path):
     assert result.exit_code == 1 and "the columns are: 'id', 'english'" in result.output
 
 
-def test_attn_score_refuses_a_translation_bundle(tiny, tmp_path):
+def test_attn_score_refuses_a_translation_bundle(luong, tmp_path):
     from runtime.cli import main as score_cli
 
-    _, out, _ = tiny
+    _, out, _ = luong
     source = tmp_path / "in.csv"
     source.write_text("text\nhola\n")
     result = CliRunner().invoke(score_cli, [str(source), "--model", str(out)])
@@ -187,13 +198,13 @@ def test_evaluate_scores_and_buckets(splits):
     assert 20 < clipped["bleu"] < 90 and all(b["bleu"] < 100 for b in clipped["bleu_by_source_length"].values())
 
 
-def test_compare_translators_table_plot_and_split_check(tiny, tmp_path):
+def test_compare_translators_table_plot_and_split_check(luong, tmp_path):
     import shutil
 
     from runtime.bundle import MANIFEST, write_manifest
     from trainer.cli import main as export_cli
 
-    _, out, _ = tiny
+    _, out, _ = luong
     buckets = {"1-5": {"bleu": 40.0, "sentences": 10}, "6-10": {"bleu": 30.0, "sentences": 5}}
     folders = []
     for name, bleu, seed in (("att", 35.0, 0), ("none", 25.0, 0), ("other", 20.0, 1)):

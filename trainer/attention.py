@@ -18,7 +18,8 @@ import math
 import keras
 from keras import ops
 
-KINDS = ("dot", "scaled_dot", "general", "concat", "location")
+from trainer.config import KINDS
+
 _NEG = -1e9  # exp(-1e9 - max) underflows to exactly 0 in float32
 
 

@@ -5,25 +5,34 @@ The commands parse options and report; the work is done by trainer.fit and train
 
 from __future__ import annotations
 
-import os
 import sys
 import time
+from dataclasses import fields
 from pathlib import Path
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # keep TensorFlow's C++ chatter (cuInit on CPU machines) off stderr
 
 import click
 
-from runtime.bundle import BundleError, sha256_of
-from runtime.io import InputError
-from runtime.tokenizer import Tokenizer, TokenizerSpec
+from runtime.bundle import sha256_of
+from runtime.errors import AttnError
+from runtime.tokenizer import MODES, Tokenizer, TokenizerSpec
+from trainer.config import KINDS, SCORES, STYLES, ClassifierConfig, Seq2SeqConfig
+from trainer.converter import DEFAULT_OPSET
 from trainer.console import TrainGroup, chance_warning
 
-ATTENTION_KINDS = ("dot", "scaled_dot", "general", "concat", "location")
+# Every default below comes from these dataclasses (one source per setting; trainer/config.py).
+C, S, T = ClassifierConfig, Seq2SeqConfig, TokenizerSpec
 
 
-def _fail(error: Exception) -> None:
-    raise click.ClickException(str(error))
+class Commands(TrainGroup):
+    """The one place attn-export reports errors: anything under the `AttnError` root (bad input,
+    bundle, export, parity, quantization), and file-system errors, become one line and exit 1;
+    anything else is a bug and keeps its traceback."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except (AttnError, OSError) as error:
+            raise click.ClickException(str(error)) from None
 
 
 def _export(model, config, tokenizer, out, opset, metrics, data, quantize=None, gate_data=None, force=False):
@@ -37,10 +46,13 @@ _QUANTIZE = click.option("--quantize", type=click.Choice(["int8"]), default=None
                          help="Ship a dynamically quantized int8 graph; refused if validation accuracy drops more "
                               "than 0.5 points (unless --force).")
 _FORCE = click.option("--force", is_flag=True,
-                      help="Overwrite a non-empty --out folder, and keep an int8 graph that fails the accuracy gate.")
+                      help="Overwrite a non-empty --out folder (and keep an int8 graph that fails the accuracy gate).")
+_OPSET = click.option("--opset", type=click.IntRange(14), default=DEFAULT_OPSET, show_default=True,
+                      help="ONNX opset of the exported graphs.")
+_OUT = click.option("--out", required=True, type=click.Path(file_okay=False), help="Bundle folder to write.")
 
 
-@click.group(cls=TrainGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=Commands, context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
     """Train BiLSTM + attention classifiers and export them as fast ONNX bundles
     (fused LSTM ops with sequence lengths, parity-checked against Keras)."""
@@ -63,151 +75,86 @@ def main() -> None:
                    "(e.g. SST-2 dev). --refit never trains on them.")
 @click.option("--extra-text-column", default=None, help="Text column of the extra files (default: --text-column).")
 @click.option("--extra-label-column", default=None, help="Label column of the extra files (default: --label-column).")
-@click.option("--attention", type=click.Choice(ATTENTION_KINDS), default="concat", show_default=True, help="Attention score function.")
-@click.option("--epochs", type=click.IntRange(1), default=3, show_default=True, help="Training epochs (the best validation epoch is kept).")
+@click.option("--attention", type=click.Choice(KINDS), default=C.attention, show_default=True, help="Attention score function.")
+@click.option("--epochs", type=click.IntRange(1), default=C.epochs, show_default=True, help="Training epochs (the best validation epoch is kept).")
 @click.option("--patience", type=click.IntRange(1), default=None, help="Stop after this many epochs without a better validation accuracy.")
-@click.option("--batch-size", type=click.IntRange(1), default=256, show_default=True, help="Rows per training batch.")
-@click.option("--learning-rate", type=click.FloatRange(0, min_open=True), default=1e-3, show_default=True, help="Adam learning rate.")
-@click.option("--max-len", type=click.IntRange(1), default=500, show_default=True, help="Tokens kept per text.")
-@click.option("--truncation", type=click.Choice(["pre", "post"]), default="pre", show_default=True,
+@click.option("--batch-size", type=click.IntRange(1), default=C.batch_size, show_default=True, help="Rows per training batch.")
+@click.option("--learning-rate", type=click.FloatRange(0, min_open=True), default=C.learning_rate, show_default=True, help="Adam learning rate.")
+@click.option("--max-len", type=click.IntRange(1), default=C.max_len, show_default=True, help="Tokens kept per text.")
+@click.option("--truncation", type=click.Choice(["pre", "post"]), default=T.truncation, show_default=True,
               help="Which side loses tokens beyond --max-len: pre keeps the ending, post the beginning.")
-@click.option("--tokenizer-mode", type=click.Choice(["word", "sentencepiece"]), default="word", show_default=True,
+@click.option("--tokenizer-mode", type=click.Choice(MODES), default=T.mode, show_default=True,
               help="word: regex words; sentencepiece: a unigram subword model trained on the training rows "
                    "(for Korean and other agglutinative languages; --vocab-size sets its size).")
-@click.option("--punctuation", type=click.Choice(["strip", "keep"]), default="strip", show_default=True,
+@click.option("--punctuation", type=click.Choice(["strip", "keep"]), default=T.punctuation, show_default=True,
               help="Drop punctuation, or keep each mark as a token.")
 @click.option("--join-clitics", is_flag=True,
               help="Tokenizer maps treebank-tokenized text to raw text (\"does n't\" -> \"doesn't\", \"-lrb-\" -> \"(\"), "
                    "so SST-2-style data and raw text give the same tokens; recorded in the bundle's tokenizer.")
-@click.option("--vocab-size", type=click.IntRange(3), default=10_000, show_default=True, help="Vocabulary size, padding and OOV included.")
-@click.option("--embedding-dim", type=click.IntRange(1), default=128, show_default=True, help="Embedding width.")
-@click.option("--lstm-units", type=click.IntRange(1), default=64, show_default=True, help="Units per LSTM direction.")
-@click.option("--lstm-layers", type=click.IntRange(1), default=2, show_default=True, help="Stacked bidirectional LSTM layers.")
-@click.option("--attention-units", type=click.IntRange(1), default=64, show_default=True, help="Hidden units of concat attention.")
-@click.option("--dense-units", type=click.IntRange(1), default=20, show_default=True, help="Units of the relu layer.")
-@click.option("--dropout", type=click.FloatRange(0, 1, max_open=True), default=0.5, show_default=True, help="Dropout after the relu layer.")
-@click.option("--embedding-dropout", type=click.FloatRange(0, 1, max_open=True), default=0.0, show_default=True,
+@click.option("--vocab-size", type=click.IntRange(3), default=C.vocab_size, show_default=True, help="Vocabulary size, padding and OOV included.")
+@click.option("--embedding-dim", type=click.IntRange(1), default=C.embedding_dim, show_default=True, help="Embedding width.")
+@click.option("--lstm-units", type=click.IntRange(1), default=C.lstm_units, show_default=True, help="Units per LSTM direction.")
+@click.option("--lstm-layers", type=click.IntRange(1), default=C.lstm_layers, show_default=True, help="Stacked bidirectional LSTM layers.")
+@click.option("--attention-units", type=click.IntRange(1), default=C.attention_units, show_default=True, help="Hidden units of concat attention.")
+@click.option("--dense-units", type=click.IntRange(1), default=C.dense_units, show_default=True, help="Units of the relu layer.")
+@click.option("--dropout", type=click.FloatRange(0, 1, max_open=True), default=C.dropout, show_default=True, help="Dropout after the relu layer.")
+@click.option("--embedding-dropout", type=click.FloatRange(0, 1, max_open=True), default=C.embedding_dropout, show_default=True,
               help="Spatial dropout on the embeddings (drops whole embedding channels).")
 @click.option("--validation-split", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.1, show_default=True,
               help="Fraction of the (shuffled) training rows held out for validation.")
 @click.option("--limit", type=click.IntRange(2), default=None, help="Use only this many rows of the shuffled training data.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed for the shuffle, initialisation and dropout.")
+@click.option("--seed", type=int, default=C.seed, show_default=True, help="Seed for the shuffle, initialisation and dropout.")
 @click.option("--split-seed", type=int, default=None, help="Seed of the train/validation split only (default: --seed).")
 @click.option("--tokenizer", "tokenizer_path", type=click.Path(dir_okay=False), default=None,
               help="Use this tokenizer JSON (e.g. another bundle's training/tokenizer.json) instead of fitting one, "
                    "so the new model shares its ids (needed to combine models).")
-@click.option("--members", type=click.IntRange(1), default=1, show_default=True,
+@click.option("--members", type=click.IntRange(1), default=C.members, show_default=True,
               help="Train this many networks (seeds --seed, --seed+1, …) on one tokenizer and ship their average "
                    "as one graph (an ensemble: N× the inference cost).")
 @click.option("--refit", is_flag=True,
               help="After choosing the best epoch count on validation, train again from scratch on all rows "
                    "(train + validation) for that many epochs and export that model.")
-@click.option("--opset", type=click.IntRange(14), default=17, show_default=True, help="ONNX opset of the exported graph.")
+@_OPSET
 @_QUANTIZE
 @_FORCE
-@click.option("--out", required=True, type=click.Path(file_okay=False), help="Bundle folder to write.")
+@_OUT
 def train(**options) -> None:
     """Train a classifier on labelled text and write an ONNX bundle to --out.
 
     The folder gets model.onnx and manifest.json (the bundle) and training/ with the Keras model,
     tokenizer and history, which `attn-export convert` can re-export."""
-    from trainer.data import load_labelled, parse_label_map, read_table, shuffle_split
-    from trainer.export import ExportError, prepare_out_dir
-    from trainer.fit import accuracy, predict_probabilities, save_training_outputs, train_ensemble
-
-    from trainer.models.classifier import ClassifierConfig
+    from trainer.converter import prepare_out_dir
+    from trainer.fit import save_training_outputs
+    from trainer.recipe import load_classifier_data, train_and_evaluate
 
     started = time.perf_counter()
-    try:
-        out = prepare_out_dir(options["out"], options["force"])
-        table = dict(text_column=options["text_column"], label_column=options["label_column"],
-                     label_map=parse_label_map(options["label_map"]), quoting=options["quoting"])
-        data = load_labelled(options["train_data"], **table)
-        split_seed = options["seed"] if options["split_seed"] is None else options["split_seed"]
-        train_rows, validation_rows = shuffle_split(data, options["validation_split"], split_seed, options["limit"])
-        own_validation_rows = validation_rows
-        extra_table = {**table, "text_column": options["extra_text_column"] or options["text_column"],
-                       "label_column": options["extra_label_column"] or options["label_column"]}
-        extra = {kind: read_table(options[f"extra_{kind}_data"], **extra_table)
-                 for kind in ("train", "validation") if options[f"extra_{kind}_data"]}
-        if "train" in extra:
-            train_rows = train_rows + extra["train"]
-        if "validation" in extra:
-            validation_rows = validation_rows + extra["validation"]
-        test = read_table(options["test_data"], **table) if options["test_data"] else None
-        given = Tokenizer.load(options["tokenizer_path"]) if options["tokenizer_path"] else None
-    except (InputError, ExportError, ValueError, OSError) as error:
-        _fail(error)
+    out = prepare_out_dir(options["out"], options["force"])
+    data = load_classifier_data(
+        options["train_data"], validation_split=options["validation_split"], limit=options["limit"],
+        split_seed=options["seed"] if options["split_seed"] is None else options["split_seed"],
+        **{k: options[k] for k in ("text_column", "label_column", "label_map", "quoting", "test_data", "extra_train_data",
+                                   "extra_validation_data", "extra_text_column", "extra_label_column")})
+    given = Tokenizer.load(options["tokenizer_path"]) if options["tokenizer_path"] else None
     if given is not None and given.spec.max_len != options["max_len"]:
         click.echo(f"--tokenizer: using its max length {given.spec.max_len} (not --max-len {options['max_len']})", err=True)
         options["max_len"] = given.spec.max_len
-
-    config = ClassifierConfig(
-        vocab_size=options["vocab_size"], max_len=options["max_len"], embedding_dim=options["embedding_dim"],
-        lstm_units=options["lstm_units"], lstm_layers=options["lstm_layers"], attention=options["attention"],
-        attention_units=options["attention_units"], dense_units=options["dense_units"], dropout=options["dropout"],
-        embedding_dropout=options["embedding_dropout"], members=options["members"],
-        learning_rate=options["learning_rate"], batch_size=options["batch_size"], epochs=options["epochs"], seed=options["seed"],
-    )
+    config = ClassifierConfig(**{f.name: options[f.name] for f in fields(ClassifierConfig)})
     spec = TokenizerSpec(max_len=options["max_len"], mode=options["tokenizer_mode"], truncation=options["truncation"],
                          punctuation=options["punctuation"], join_clitics=options["join_clitics"])
-    verbose = 1 if sys.stderr.isatty() else 2
-    result = train_ensemble(train_rows, validation_rows, config, spec, patience=options["patience"], verbose=verbose,
-                            log=lambda line: click.echo(line, err=True), tokenizer=given)
-    config = result.config
-    metrics = {"validation_accuracy": round(result.validation_accuracy, 5), "best_epoch": result.best_epoch,
-               "train_seconds": round(result.elapsed_s, 1), "history": result.history}
-    if config.members > 1:
-        metrics["members"] = {"epochs": result.member_epochs, "validation_accuracy": [
-            round(a, 5) for a in result.history["member_validation_accuracy"]]}
-    if "validation" in extra:  # the pooled figure selects; each part is recorded too
-        metrics["validation_accuracy_by_source"] = {
-            rows.source: round(accuracy(predict_probabilities(result.model, result.tokenizer, rows.texts), rows.labels), 5)
-            for rows in (own_validation_rows, extra["validation"])}
-        click.echo(f"validation accuracy by source: {metrics['validation_accuracy_by_source']}", err=True)
-    if options["refit"]:
-        from dataclasses import replace
-
-        # the extra validation rows (e.g. SST-2 dev) stay held out: they are a dev set, not training data
-        everything = train_rows + own_validation_rows
-        epochs = result.member_epochs
-        held = f" (--extra-validation-data's {len(extra['validation'])} rows held out)" if "validation" in extra else ""
-        click.echo(f"refit: {', '.join(map(str, epochs))} epoch(s) on all {len(everything)} rows{held}", err=True)
-        result = train_ensemble(everything, None, replace(config, vocab_size=options["vocab_size"]), spec, epochs=epochs,
-                                verbose=verbose, log=lambda line: click.echo(line, err=True), tokenizer=given)
-        config = result.config
-        metrics["refit"] = {"rows": len(everything), "epochs": epochs if config.members > 1 else epochs[0],
-                            "train_seconds": round(result.elapsed_s, 1),
-                            "note": "validation_accuracy and best_epoch come from the selection run; the shipped "
-                                    "model was then trained on train + validation"
-                                    + (" (not on the extra validation rows)" if "validation" in extra else "")}
-    if test is not None:
-        probabilities = predict_probabilities(result.model, result.tokenizer, test.texts)
-        metrics["test_accuracy"] = round(accuracy(probabilities, test.labels), 5)
-        metrics["test_rows"] = len(test)
-        metrics["test_data"] = str(options["test_data"])
-    provenance = {
-        "train": str(options["train_data"]),
-        "train_sha256": sha256_of(options["train_data"]) if Path(options["train_data"]).is_file() else None,
-        "train_rows": len(train_rows), "validation_rows": len(validation_rows),
-        "validation_split": options["validation_split"], "limit": options["limit"], "split_seed": split_seed,
-        **{f"extra_{kind}": {"file": str(options[f"extra_{kind}_data"]), "rows": len(rows),
-                             "sha256": sha256_of(options[f"extra_{kind}_data"])} for kind, rows in extra.items()},
-        "command": "attn-export " + " ".join(sys.argv[1:]),
-    }
+    result, metrics = train_and_evaluate(data, config, spec, patience=options["patience"], refit=options["refit"],
+                                         tokenizer=given, test_name=options["test_data"],
+                                         verbose=1 if sys.stderr.isatty() else 2, log=lambda line: click.echo(line, err=True))
+    provenance = data.provenance | {"command": "attn-export " + " ".join(sys.argv[1:])}
     save_training_outputs(result, out, {"metrics": metrics, "data": provenance})
-    try:
-        _export(result.model, config, result.tokenizer, out, options["opset"], metrics, provenance, options["quantize"],
-                (validation_rows.texts, validation_rows.labels), options["force"])
-    except (ExportError, BundleError) as error:
-        _fail(error)
-    test_note = f", test accuracy {metrics['test_accuracy']:.4f}" if test is not None else ""
+    _export(result.model, result.config, result.tokenizer, out, options["opset"], metrics, provenance, options["quantize"],
+            (data.validation.texts, data.validation.labels), options["force"])
+    test_note = f", test accuracy {metrics['test_accuracy']:.4f}" if data.test is not None else ""
     click.echo(
         f"validation accuracy {metrics['validation_accuracy']:.4f} (epoch {metrics['best_epoch']})"
         f"{' then refit on all rows' if options['refit'] else ''}{test_note}, "
         f"elapsed {time.perf_counter() - started:.0f} s, bundle {out}", err=True
     )
-    warning = chance_warning(metrics["validation_accuracy"], validation_rows.labels)
+    warning = chance_warning(metrics["validation_accuracy"], data.validation.labels)
     if warning:
         click.echo(warning, err=True)
 
@@ -215,13 +162,13 @@ def train(**options) -> None:
 @main.command()
 @click.argument("keras_model", type=click.Path())
 @click.option("--tokenizer", "tokenizer_path", required=True, type=click.Path(), help="Tokenizer JSON saved with the model.")
-@click.option("--opset", type=click.IntRange(14), default=17, show_default=True, help="ONNX opset of the exported graph.")
+@_OPSET
 @_QUANTIZE
 @click.option("--validation-data", type=click.Path(), default=None,
               help="Labelled file (text, label columns) for the int8 gate. Default: the validation split recorded "
                    "in training/history.json, carved again from its training file.")
 @_FORCE
-@click.option("--out", required=True, type=click.Path(file_okay=False), help="Bundle folder to write.")
+@_OUT
 def convert(keras_model: str, tokenizer_path: str, opset: int, quantize: str | None, validation_data: str | None,
             force: bool, out: str) -> None:
     """Export an existing trained Keras classifier (.keras) as an ONNX bundle."""
@@ -230,52 +177,46 @@ def convert(keras_model: str, tokenizer_path: str, opset: int, quantize: str | N
     import keras
 
     import trainer.attention  # noqa: F401  (registers the attention layers for loading)
-    from trainer.export import ExportError, prepare_out_dir
+    from trainer.converter import ExportError, prepare_out_dir
     from trainer.models.classifier import config_from_model
 
+    tokenizer = Tokenizer.load(tokenizer_path)
+    if not Path(keras_model).is_file():
+        raise ExportError(f"{keras_model}: no such model file")
     try:
-        tokenizer = Tokenizer.load(tokenizer_path)
-        if not Path(keras_model).is_file():
-            raise ExportError(f"{keras_model}: no such model file")
-        try:
-            model = keras.saving.load_model(keras_model)
-        except Exception as error:  # Keras raises many types for a corrupt archive
-            raise ExportError(f"{keras_model}: cannot load the Keras model ({type(error).__name__}: {str(error)[:200]})") from None
-        try:
-            config = config_from_model(model)
-        except ValueError as error:
-            raise ExportError(f"{keras_model}: {error}") from None
-        history = Path(keras_model).with_name("history.json")
-        recorded = json.loads(history.read_text()) if history.is_file() else {}
-        gate_data = _gate_data(validation_data, recorded.get("data", {})) if quantize else None
-        target = prepare_out_dir(out, force)
-        metrics = {k: v for k, v in recorded.get("metrics", {}).items() if k != "int8_gate"}
-        _export(model, config, tokenizer, target, opset, metrics, recorded.get("data", {"keras_model": str(keras_model)}),
-                quantize, gate_data, force)
-    except (ExportError, BundleError, InputError, ValueError, FileNotFoundError) as error:
-        _fail(error)
+        model = keras.saving.load_model(keras_model)
+    except Exception as error:  # Keras raises many types for a corrupt archive
+        raise ExportError(f"{keras_model}: cannot load the Keras model ({type(error).__name__}: {str(error)[:200]})") from None
+    try:
+        config = config_from_model(model)
+    except ValueError as error:
+        raise ExportError(f"{keras_model}: {error}") from None
+    history = Path(keras_model).with_name("history.json")
+    recorded = json.loads(history.read_text()) if history.is_file() else {}
+    gate_data = _gate_data(validation_data, recorded.get("data", {})) if quantize else None
+    target = prepare_out_dir(out, force)
+    metrics = {k: v for k, v in recorded.get("metrics", {}).items() if k != "int8_gate"}
+    _export(model, config, tokenizer, target, opset, metrics, recorded.get("data", {"keras_model": str(keras_model)}),
+            quantize, gate_data, force)
     click.echo(f"bundle {out}", err=True)
 
 
 @main.command()
 @click.argument("bundles", nargs=-1, required=True, type=click.Path(file_okay=False))
-@click.option("--opset", type=click.IntRange(14), default=17, show_default=True, help="ONNX opset of the exported graph.")
+@_OPSET
 @_FORCE
-@click.option("--out", required=True, type=click.Path(file_okay=False), help="Bundle folder to write.")
+@_OUT
 def combine(bundles: tuple[str, ...], opset: int, force: bool, out: str) -> None:
     """Combine trained classifier bundles (single models or ensembles, each with its training/
     folder) into one ensemble bundle whose outputs are the mean of all their networks. They must
     share one tokenizer (train the later ones with `--tokenizer`) and one architecture."""
-    from trainer.export import ExportError, prepare_out_dir
+    from trainer.converter import prepare_out_dir
     from trainer.fit import combine_trained
 
-    try:
-        ensemble, config, tokenizer, sources = combine_trained(bundles)
-        target = prepare_out_dir(out, force)
-        data = {"combined_from": [s["bundle"] for s in sources], "command": "attn-export " + " ".join(sys.argv[1:])}
-        _export(ensemble, config, tokenizer, target, opset, {"combined_from": sources}, data, force=force)
-    except (ExportError, BundleError, ValueError, OSError) as error:
-        _fail(error)
+    ensemble, config, tokenizer, sources = combine_trained(bundles)
+    target = prepare_out_dir(out, force)
+    data = {"combined_from": [s["bundle"] for s in sources], "command": "attn-export " + " ".join(sys.argv[1:])}
+    _export(ensemble, config, tokenizer, target, opset, {"combined_from": sources}, data, force=force)
     click.echo(f"{config.members} networks from {len(bundles)} bundles, bundle {out}", err=True)
 
 
@@ -283,29 +224,29 @@ def combine(bundles: tuple[str, ...], opset: int, force: bool, out: str) -> None
 @click.option("--pairs", required=True, type=click.Path(), help="Sentence-pair table, e.g. ../shared/datasets/tatoeba/spa-eng.tsv.gz.")
 @click.option("--source-column", default="spa", show_default=True, help="Column of the source language.")
 @click.option("--target-column", default="eng", show_default=True, help="Column of the target language.")
-@click.option("--style", type=click.Choice(["luong", "bahdanau", "none"]), default="luong", show_default=True,
+@click.option("--style", type=click.Choice(STYLES), default=S.style, show_default=True,
               help="Attention: luong (query sₜ), bahdanau (query sₜ₋₁, context fed to the decoder), none (baseline).")
-@click.option("--score", type=click.Choice(["dot", "general", "concat"]), default="general", show_default=True,
+@click.option("--score", type=click.Choice(SCORES), default=S.score, show_default=True,
               help="Luong score function (bahdanau always uses concat).")
-@click.option("--epochs", type=click.IntRange(1), default=10, show_default=True, help="Training epochs (best validation loss kept).")
+@click.option("--epochs", type=click.IntRange(1), default=S.epochs, show_default=True, help="Training epochs (best validation loss kept).")
 @click.option("--patience", type=click.IntRange(1), default=2, show_default=True, help="Early stopping patience (epochs).")
-@click.option("--batch-size", type=click.IntRange(1), default=128, show_default=True, help="Pairs per batch.")
-@click.option("--learning-rate", type=click.FloatRange(0, min_open=True), default=2e-3, show_default=True, help="Adam learning rate.")
-@click.option("--embedding-dim", type=click.IntRange(1), default=128, show_default=True, help="Embedding width (both sides).")
-@click.option("--units", type=click.IntRange(1), default=128, show_default=True, help="Encoder units per direction (decoder: twice).")
-@click.option("--dropout", type=click.FloatRange(0, 1, max_open=True), default=0.2, show_default=True,
+@click.option("--batch-size", type=click.IntRange(1), default=S.batch_size, show_default=True, help="Pairs per batch.")
+@click.option("--learning-rate", type=click.FloatRange(0, min_open=True), default=S.learning_rate, show_default=True, help="Adam learning rate.")
+@click.option("--embedding-dim", type=click.IntRange(1), default=S.embedding_dim, show_default=True, help="Embedding width (both sides).")
+@click.option("--units", type=click.IntRange(1), default=S.units, show_default=True, help="Encoder units per direction (decoder: twice).")
+@click.option("--dropout", type=click.FloatRange(0, 1, max_open=True), default=S.dropout, show_default=True,
               help="Dropout on source embeddings, encoder states and decoder outputs while training.")
-@click.option("--source-vocab", type=click.IntRange(5), default=12_000, show_default=True, help="Source vocabulary size.")
-@click.option("--target-vocab", type=click.IntRange(5), default=8_000, show_default=True, help="Target vocabulary size.")
-@click.option("--max-len", type=click.IntRange(2), default=40, show_default=True, help="Most tokens per source and target sentence.")
+@click.option("--source-vocab", type=click.IntRange(5), default=S.source_vocab, show_default=True, help="Source vocabulary size.")
+@click.option("--target-vocab", type=click.IntRange(5), default=S.target_vocab, show_default=True, help="Target vocabulary size.")
+@click.option("--max-len", type=click.IntRange(2), default=S.max_source_len, show_default=True, help="Most tokens per source and target sentence.")
 @click.option("--validation-fraction", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.05, show_default=True)
 @click.option("--test-fraction", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.05, show_default=True)
 @click.option("--limit", type=click.IntRange(2), default=None, help="Train on this many (shuffled) training pairs only.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed for the split, initialisation and shuffling.")
+@click.option("--seed", type=int, default=S.seed, show_default=True, help="Seed for the split, initialisation and shuffling.")
 @click.option("--beam-size", type=click.IntRange(1), default=4, show_default=True, help="Beam for the test-split BLEU.")
-@click.option("--opset", type=click.IntRange(14), default=17, show_default=True, help="ONNX opset.")
-@click.option("--force", is_flag=True, help="Overwrite a non-empty --out folder.")
-@click.option("--out", required=True, type=click.Path(file_okay=False), help="Bundle folder to write.")
+@_OPSET
+@_FORCE
+@_OUT
 def train_translator_command(**options) -> None:
     """Train a seq2seq translator, export encoder.onnx + decoder_step.onnx, and report BLEU/chrF
     on the held-out test split (carved by sentence group; never used to select)."""
@@ -314,20 +255,16 @@ def train_translator_command(**options) -> None:
     import runtime
     from trainer.data import read_pairs, split_pairs
     from trainer.evaluate_seq2seq import evaluate
-    from trainer.export import ExportError, prepare_out_dir
+    from trainer.converter import prepare_out_dir
     from trainer.export_seq2seq import export_translator_bundle
     from trainer.fit_seq2seq import train_translator
-    from trainer.models.seq2seq import Seq2SeqConfig
 
     started = time.perf_counter()
-    try:
-        out = prepare_out_dir(options["out"], options["force"])
-        pairs = read_pairs(options["pairs"], options["source_column"], options["target_column"])
-        train_pairs, validation, test = split_pairs(pairs, options["validation_fraction"], options["test_fraction"], options["seed"])
-        if options["limit"]:
-            train_pairs = train_pairs.take(np.random.default_rng(options["seed"]).permutation(len(train_pairs))[: options["limit"]])
-    except (InputError, ExportError, ValueError) as error:
-        _fail(error)
+    out = prepare_out_dir(options["out"], options["force"])
+    pairs = read_pairs(options["pairs"], options["source_column"], options["target_column"])
+    train_pairs, validation, test = split_pairs(pairs, options["validation_fraction"], options["test_fraction"], options["seed"])
+    if options["limit"]:
+        train_pairs = train_pairs.take(np.random.default_rng(options["seed"]).permutation(len(train_pairs))[: options["limit"]])
     config = Seq2SeqConfig(
         source_vocab=options["source_vocab"], target_vocab=options["target_vocab"], max_source_len=options["max_len"],
         max_target_len=options["max_len"], embedding_dim=options["embedding_dim"], units=options["units"],
@@ -343,12 +280,10 @@ def train_translator_command(**options) -> None:
                   "command": "attn-export " + " ".join(sys.argv[1:])}
     metrics = {"validation_loss": round(result.validation_loss, 4), "best_epoch": result.best_epoch,
                "train_seconds": round(result.elapsed_s, 1), "history": result.history}
-    try:
-        export_translator_bundle(result, out, opset=options["opset"], metrics=metrics, data=provenance,
-                                 parity_sentences=validation.sources[:50], log=lambda line: click.echo(line, err=True))
-        report = evaluate(runtime.load(out, provider="cpu"), test, beam_size=options["beam_size"])
-    except (ExportError, BundleError) as error:
-        _fail(error)
+    export_translator_bundle(result, out, opset=options["opset"], metrics=metrics, data=provenance,
+                             parity_sentences=validation.sources[:50], force=options["force"],
+                             log=lambda line: click.echo(line, err=True))
+    report = evaluate(runtime.load(out, provider="cpu"), test, beam_size=options["beam_size"])
     _record_metrics(out, {"test": report})
     click.echo(f"validation loss {result.validation_loss:.4f} (epoch {result.best_epoch}), test BLEU {report['bleu']:.2f}, "
                f"chrF {report['chrf']:.2f} (beam {options['beam_size']}, {len(test)} pairs), "
@@ -367,21 +302,18 @@ def compare_translators(bundles: tuple[str, ...], names: tuple[str, ...], plot: 
     from trainer.evaluate_seq2seq import comparison_table, plot_bleu_by_length, test_reports
 
     if names and len(names) != len(bundles):
-        _fail(ValueError(f"{len(names)} --name value(s) for {len(bundles)} bundle(s)"))
-    try:
-        manifests = [Bundle.load(b).manifest for b in bundles]
-        labels = list(names) or [m.get("attention", Path(b).name) for m, b in zip(manifests, bundles)]
-        if len(set(labels)) != len(labels):
-            raise ValueError(f"two bundles share the label {labels}; give each a --name")
-        reports = test_reports(dict(zip(labels, manifests)))
-    except (BundleError, ValueError) as error:
-        _fail(error)
+        raise click.UsageError(f"{len(names)} --name value(s) for {len(bundles)} bundle(s)")
+    manifests = [Bundle.load(b).manifest for b in bundles]
+    labels = list(names) or [m.get("attention", Path(b).name) for m, b in zip(manifests, bundles)]
+    if len(set(labels)) != len(labels):
+        raise click.UsageError(f"two bundles share the label {labels}; give each a --name")
+    reports = test_reports(dict(zip(labels, manifests)))
     click.echo(comparison_table(reports), nl=False)
     if plot:
         try:
             plot_bleu_by_length(reports, plot)
         except ImportError:
-            _fail(ImportError("--plot needs matplotlib: pip install 'attn-onnx[plot]'"))
+            raise click.ClickException("--plot needs matplotlib: pip install 'attn-onnx[plot]'") from None
         click.echo(f"plot {plot}", err=True)
 
 
@@ -399,7 +331,7 @@ def _record_metrics(folder: Path, extra: dict) -> None:
 def _gate_data(validation_data: str | None, provenance: dict):
     """(texts, labels) for the int8 gate: --validation-data, else the recorded validation split."""
     from trainer.data import load_labelled, read_table, shuffle_split
-    from trainer.export import ExportError
+    from trainer.converter import ExportError
 
     if validation_data:
         data = read_table(validation_data)

@@ -42,7 +42,7 @@ def parse_label_map(text: str | None) -> dict[str, int]:
     for item in text.split(","):
         key, sep, value = item.partition("=")
         if not sep or value.strip() not in ("0", "1"):
-            raise ValueError(f"label map item {item!r} must look like NAME=0 or NAME=1")
+            raise InputError(f"--label-map: item {item!r} must look like NAME=0 or NAME=1")
         mapping[key.strip()] = int(value)
     return mapping
 
@@ -104,7 +104,7 @@ def shuffle_split(
     """Deterministic shuffle (the shared IMDB file is sorted by label), optional limit, then
     (train, validation). The validation rows are the last `validation_fraction` of the shuffle."""
     if not 0 < validation_fraction < 1:
-        raise ValueError(f"validation fraction must be between 0 and 1, got {validation_fraction}")
+        raise InputError(f"validation fraction must be between 0 and 1, got {validation_fraction}")
     order = np.random.default_rng(seed).permutation(len(data))
     if limit is not None:
         order = order[:limit]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from runtime.bundle import BundleError
 from trainer.data import SentencePairs
 
 BUCKETS = ((1, 5), (6, 10), (11, 15), (16, 20), (21, 1000))  # source tokens
@@ -46,10 +47,10 @@ def test_reports(manifests: dict[str, dict]) -> dict[str, dict]:
     for name, manifest in manifests.items():
         report = manifest.get("metrics", {}).get("test")
         if manifest.get("task") != "translation" or not report:
-            raise ValueError(f"{name}: not a translation bundle with a recorded test-split evaluation")
+            raise BundleError(f"{name}: not a translation bundle with a recorded test-split evaluation")
         this = tuple(manifest.get("data", {}).get(k) for k in SPLIT_KEYS)
         if split is not None and this != split[1]:
-            raise ValueError(f"{name}: evaluated on a different test split than {split[0]} "
+            raise BundleError(f"{name}: evaluated on a different test split than {split[0]} "
                              f"({', '.join(SPLIT_KEYS)}: {this} vs {split[1]})")
         split = split or (name, this)
         reports[name] = report

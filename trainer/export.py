@@ -6,8 +6,10 @@ tf2onnx turns a *masked* Keras LSTM into a generic `Loop` (slow), an unmasked on
 `sequence_lens` input, computed inside the graph from the token ids. The result must match the
 masked Keras model: every export runs a parity gate and refuses to write a bundle that does not.
 
-The exporter is an ordered list of passes, each `pass(proto, context) -> proto` (tf2onnx's rewriter
-shape), so later passes (int8 quantization) slot in.
+`ClassifierConverter` is an instance of the one export outline (`trainer.converter`): refuse an
+existing bundle without force -> load (tf2onnx) -> validate and optimize (an ordered list of passes,
+each `pass(proto, context) -> proto`, tf2onnx's rewriter shape) -> parity gate -> optional int8
+quantization with its accuracy gate -> save atomically, manifest last.
 
 Graph contract:
     input  tokens       int32   [batch, time]   right-padded with 0, 1 <= time <= max_len
@@ -17,9 +19,7 @@ Graph contract:
 
 from __future__ import annotations
 
-import datetime
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -28,30 +28,26 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper
 
-from runtime.bundle import FORMAT, sha256_of, write_manifest
+from runtime.bundle import FORMAT
 from runtime.tokenizer import Tokenizer
+from trainer.converter import (  # noqa: F401  (the errors and settings are part of this module's API)
+    DEFAULT_OPSET,
+    PARITY_TOLERANCE,
+    Converter,
+    ExportError,
+    Parity,
+    ParityError,
+    ParityShapeError,
+    ParityToleranceError,
+    QuantizationError,
+    prepare_out_dir,
+)
 from trainer.models.classifier import ClassifierConfig, export_twin
 
-DEFAULT_OPSET = 17
-PARITY_TOLERANCE = 1e-4  # float32 LSTM over 500 steps: observed ~1e-7; 1e-4 leaves headroom, catches bugs
 FORBIDDEN_OPS = ("Loop", "Scan")
 RECURRENT_OPS = ("LSTM", "GRU")
 LABELS = ["negative", "positive"]
-
-
-class ExportError(RuntimeError):
-    """The model cannot be exported (unsupported layer, bad graph structure)."""
-
-
-class ParityError(ExportError):
-    """ONNX and Keras disagree beyond the tolerance; the message names the output and the figure."""
-
-
-class QuantizationError(ExportError):
-    """int8 loses more accuracy than allowed; the message gives both figures."""
-
-
-MAX_INT8_DROP_POINTS = 0.5
+MAX_INT8_DROP_POINTS = 0.5  # default of `max_int8_drop_points`: int8 may lose this many accuracy points
 
 
 @dataclass
@@ -158,29 +154,25 @@ def parity_texts(tokenizer: Tokenizer, seed: int = 0) -> list[str]:
 
 def check_parity(keras_model, onnx_path: str | Path, tokenizer: Tokenizer, tolerance: float = PARITY_TOLERANCE) -> dict:
     """Max |Δ| of both outputs between Keras (masked) and onnxruntime, on the mixed batch and on a
-    batch of only short rows (a different time width). Raises ParityError above `tolerance`."""
+    batch of only short rows (a different time width). Raises ParityShapeError / ParityToleranceError
+    naming every failing output; padding must get exactly zero attention."""
     import onnxruntime as ort
 
     session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
     texts = parity_texts(tokenizer)
     short = [t for t in texts if len(tokenizer.tokenize(t)) <= 5]
-    figures = {"probability": 0.0, "attention": 0.0}
+    parity, outputs, leaked = Parity(tolerance), ["probability", "attention"], 0.0
     for batch in (texts, short):
         ids, _ = tokenizer.encode(batch)
         expected = keras_model(ids, training=False)
-        got = dict(zip(["probability", "attention"], session.run(["probability", "attention"], {"tokens": ids})))
-        for name in figures:
-            reference = np.asarray(expected[name])
-            if got[name].shape != reference.shape:
-                raise ParityError(f"parity: output {name!r} has shape {got[name].shape}, Keras gives {reference.shape}")
-            figures[name] = max(figures[name], float(np.max(np.abs(got[name] - reference))))
-        padding = ids == 0
-        leaked = float(np.max(np.abs(got["attention"][padding]), initial=0.0))
-        if leaked != 0.0:
-            raise ParityError(f"parity: padding positions get attention weight up to {leaked:.3g}; must be exactly 0")
-    for name, delta in figures.items():
-        if not np.isfinite(delta) or delta > tolerance:
-            raise ParityError(f"parity: output {name!r} differs from Keras by max |Δ| = {delta:.3g} > {tolerance:g}")
+        got = dict(zip(outputs, session.run(outputs, {"tokens": ids})))
+        for name in outputs:
+            parity.compare(name, got[name], expected[name])
+        if got["attention"].shape == ids.shape:
+            leaked = max(leaked, float(np.max(np.abs(got["attention"][ids == 0]), initial=0.0)))
+    figures = parity.check()
+    if leaked != 0.0:
+        raise ParityToleranceError(f"parity: padding positions get attention weight up to {leaked:.3g}; must be exactly 0")
     return {f"max_abs_{name}": delta for name, delta in figures.items()} | {"tolerance": tolerance, "rows": len(texts)}
 
 
@@ -192,8 +184,13 @@ def quantize_int8(fp32_path: str | Path, int8_path: str | Path) -> None:
 
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    logging.getLogger().setLevel(logging.ERROR)  # quantize_dynamic logs a pre-processing hint at WARNING
-    quantize_dynamic(str(fp32_path), str(int8_path), weight_type=QuantType.QInt8)
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)  # quantize_dynamic logs a pre-processing hint at WARNING on the root logger
+    try:
+        quantize_dynamic(str(fp32_path), str(int8_path), weight_type=QuantType.QInt8)
+    finally:
+        root.setLevel(level)
 
 
 def graph_accuracy(onnx_path: str | Path, tokenizer: Tokenizer, texts: list[str], labels: np.ndarray) -> float:
@@ -207,44 +204,74 @@ def graph_accuracy(onnx_path: str | Path, tokenizer: Tokenizer, texts: list[str]
     return float(np.mean((classifier.predict(texts) >= 0.5).astype(np.int32) == labels))
 
 
-def int8_gate(fp32_path, int8_path, tokenizer, gate_data, force: bool, log) -> dict:
-    """fp32 vs int8 accuracy on `gate_data` (texts, labels); refuse a drop over MAX_INT8_DROP_POINTS."""
+def int8_gate(fp32_path, int8_path, tokenizer, gate_data, force: bool, log, max_drop_points: float = MAX_INT8_DROP_POINTS) -> dict:
+    """fp32 vs int8 accuracy on `gate_data` (texts, labels); refuse a drop over `max_drop_points`."""
     texts, labels = gate_data
     fp32 = graph_accuracy(fp32_path, tokenizer, texts, labels)
     int8 = graph_accuracy(int8_path, tokenizer, texts, labels)
     drop = 100 * (fp32 - int8)
     figures = f"fp32 {100 * fp32:.2f} % vs int8 {100 * int8:.2f} % on {len(texts)} validation rows"
-    if drop > MAX_INT8_DROP_POINTS and not force:
+    if drop > max_drop_points and not force:
         raise QuantizationError(
-            f"int8 accuracy drop {drop:.2f} points > {MAX_INT8_DROP_POINTS} ({figures}); pass --force to keep it anyway"
+            f"int8 accuracy drop {drop:.2f} points > {max_drop_points} ({figures}); pass --force to keep it anyway"
         )
-    log(f"int8 gate: {figures}, drop {drop:.2f} points (limit {MAX_INT8_DROP_POINTS}){' FORCED' if drop > MAX_INT8_DROP_POINTS else ' OK'}")
+    log(f"int8 gate: {figures}, drop {drop:.2f} points (limit {max_drop_points}){' FORCED' if drop > max_drop_points else ' OK'}")
     return {"fp32_accuracy": round(fp32, 5), "int8_accuracy": round(int8, 5), "drop_points": round(drop, 3),
-            "rows": len(texts), "forced": drop > MAX_INT8_DROP_POINTS}
+            "rows": len(texts), "forced": drop > max_drop_points}
 
 
-# === Bundle ===
-def _producer_versions() -> dict:
-    import importlib.metadata as md
+# === The converter ===
+class ClassifierConverter(Converter):
+    """A Keras classifier -> model.onnx (the outline in trainer.converter)."""
 
-    versions = {}
-    for package in ("tensorflow", "keras", "tf2onnx", "onnx", "onnxruntime", "attn-onnx"):
-        try:
-            versions[package] = md.version(package)
-        except md.PackageNotFoundError:
-            versions[package] = None
-    return versions
+    task = "sentiment"
+    graphs = {"model": {
+        "file": "model.onnx",
+        "inputs": [{"name": "tokens", "type": "int32", "shape": ["batch", "time"]}],
+        "outputs": [
+            {"name": "probability", "type": "float32", "shape": ["batch"]},
+            {"name": "attention", "type": "float32", "shape": ["batch", "time"]},
+        ],
+    }}
 
+    def __init__(self, model, config: ClassifierConfig, tokenizer: Tokenizer, *, opset: int = DEFAULT_OPSET,
+                 passes: list[Pass] | None = None, quantize: str | None = None,
+                 gate_data: tuple[list[str], np.ndarray] | None = None,
+                 max_int8_drop_points: float = MAX_INT8_DROP_POINTS, log: Callable[[str], None] = print):
+        if quantize not in (None, "int8"):
+            raise ExportError(f"unknown quantization {quantize!r}; supported: int8")
+        if quantize and gate_data is None:
+            raise ExportError("int8 export needs validation data for its accuracy gate")
+        super().__init__(config, opset, log)
+        self.model, self.tokenizer, self.passes = model, tokenizer, passes or PASSES
+        self.quantization, self.gate_data, self.max_int8_drop_points = quantize, gate_data, max_int8_drop_points
 
-def prepare_out_dir(out_dir: str | Path, force: bool) -> Path:
-    """Refuse an existing non-empty folder unless `force`."""
-    out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise ExportError(f"{out}: exists and is not a folder")
-    if out.is_dir() and any(out.iterdir()) and not force:
-        raise ExportError(f"{out}: folder exists and is not empty; pass --force to overwrite")
-    out.mkdir(parents=True, exist_ok=True)
-    return out
+    def convert(self) -> dict:
+        context = ExportContext(self.config, self.tokenizer, self.opset)
+        proto = convert_keras(self.model, context)
+        for apply in self.passes:
+            proto = apply(proto, context)
+        return {"model": proto}
+
+    def gate(self, staging: Path) -> dict:
+        parity = check_parity(self.model, staging / "model.onnx", self.tokenizer)
+        self.log(f"parity: max |Δprobability| = {parity['max_abs_probability']:.2e}, "
+                 f"max |Δattention| = {parity['max_abs_attention']:.2e} (tolerance {parity['tolerance']:g}, "
+                 f"{parity['rows']} rows) OK")
+        return parity
+
+    def quantize(self, staging: Path, force: bool) -> dict:
+        if not self.quantization:
+            return {"parity": {"graph": "shipped"}}
+        fp32, int8 = staging / "model.onnx", staging / "model.int8.onnx"
+        quantize_int8(fp32, int8)
+        gate = int8_gate(fp32, int8, self.tokenizer, self.gate_data, force, self.log, self.max_int8_drop_points)
+        os.replace(int8, fp32)
+        return {"precision": "int8", "metrics": {"int8_gate": gate}, "parity": {"graph": "fp32"}}
+
+    def manifest_fields(self) -> dict:
+        return {"tokenizer": self.tokenizer.to_dict(), "labels": list(LABELS), "max_len": self.tokenizer.spec.max_len,
+                "attention": self.config.attention}
 
 
 def export_bundle(
@@ -259,72 +286,15 @@ def export_bundle(
     passes: list[Pass] | None = None,
     quantize: str | None = None,
     gate_data: tuple[list[str], np.ndarray] | None = None,
+    max_int8_drop_points: float = MAX_INT8_DROP_POINTS,
     force: bool = False,
     log: Callable[[str], None] = print,
 ) -> dict:
     """Convert, run the passes, gate on parity, write `model.onnx` + `manifest.json`. Returns the manifest.
-    `out_dir` must exist (see `prepare_out_dir`).
 
     quantize="int8": after the fp32 parity gate, quantize and gate on accuracy over `gate_data`
-    (validation texts and labels); `force` keeps an int8 graph that fails the gate."""
-    if quantize not in (None, "int8"):
-        raise ExportError(f"unknown quantization {quantize!r}; supported: int8")
-    if quantize and gate_data is None:
-        raise ExportError("int8 export needs validation data for its accuracy gate")
-    out = Path(out_dir)
-    context = ExportContext(config, tokenizer, opset)
-    proto = convert_keras(model, context)
-    for apply in passes or PASSES:
-        proto = apply(proto, context)
-    # write next to the target, gate, then move into place: a failed gate leaves no model.onnx
-    fd, tmp = tempfile.mkstemp(prefix=".model.", suffix=".onnx", dir=out)
-    os.close(fd)
-    tmp_int8 = tmp.replace(".onnx", ".int8.onnx")
-    quantization = None
-    try:
-        onnx.save(proto, tmp)
-        parity = check_parity(model, tmp, tokenizer)
-        log(
-            f"parity: max |Δprobability| = {parity['max_abs_probability']:.2e}, "
-            f"max |Δattention| = {parity['max_abs_attention']:.2e} (tolerance {parity['tolerance']:g}, "
-            f"{parity['rows']} rows) OK"
-        )
-        if quantize:
-            quantize_int8(tmp, tmp_int8)
-            quantization = int8_gate(tmp, tmp_int8, tokenizer, gate_data, force, log)
-            os.replace(tmp_int8, tmp)
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; a bundle is meant to be read by others
-        os.replace(tmp, out / "model.onnx")
-    finally:
-        for leftover in (tmp, tmp_int8):
-            if os.path.exists(leftover):
-                os.unlink(leftover)
-    manifest = {
-        "format": FORMAT,
-        "task": "sentiment",
-        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "graphs": {
-            "model": {
-                "file": "model.onnx",
-                "sha256": sha256_of(out / "model.onnx"),
-                "inputs": [{"name": "tokens", "type": "int32", "shape": ["batch", "time"]}],
-                "outputs": [
-                    {"name": "probability", "type": "float32", "shape": ["batch"]},
-                    {"name": "attention", "type": "float32", "shape": ["batch", "time"]},
-                ],
-            }
-        },
-        "tokenizer": tokenizer.to_dict(),
-        "labels": list(LABELS),
-        "max_len": tokenizer.spec.max_len,
-        "attention": config.attention,
-        "precision": quantize or "fp32",
-        "opset": opset,
-        "model": config.to_dict(),
-        "metrics": (metrics or {}) | ({"int8_gate": quantization} if quantization else {}),
-        "data": data or {},
-        "parity": parity | {"graph": "fp32" if quantize else "shipped"},
-        "producer": _producer_versions(),
-    }
-    write_manifest(out, manifest)
-    return manifest
+    (validation texts and labels); `force` keeps an int8 graph that fails the gate (and overwrites
+    an existing bundle in `out_dir`)."""
+    converter = ClassifierConverter(model, config, tokenizer, opset=opset, passes=passes, quantize=quantize,
+                                    gate_data=gate_data, max_int8_drop_points=max_int8_drop_points, log=log)
+    return converter.export(out_dir, force=force, metrics=metrics, data=data)

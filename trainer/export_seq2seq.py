@@ -6,28 +6,19 @@ decoder_step.onnx  previous int32 [batch], h, c [batch, 2U], states [batch, time
                    source_mask bool [batch, time] -> log_probs [batch, vocab], next_h, next_c, attention
 Gates: encoder outputs and one decoder step against Keras (max |Δ| <= 1e-4), and a whole greedy
 decode through the runtime's Translator equal to Keras' greedy decode, token for token.
+`TranslatorConverter` is an instance of the one export outline (`trainer.converter`).
 """
 
 from __future__ import annotations
 
-import datetime
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 import onnx
 
-from runtime.bundle import FORMAT, sha256_of, write_manifest
-from trainer.export import (
-    DEFAULT_OPSET,
-    PARITY_TOLERANCE,
-    ExportContext,
-    ParityError,
-    _producer_versions,
-    pass_check_structure,
-    pass_sequence_lens,
-    parity_texts,
-)
+from trainer.converter import DEFAULT_OPSET, PARITY_TOLERANCE, Converter, DecodeMismatchError, Parity
+from trainer.export import ExportContext, pass_check_structure, pass_sequence_lens, parity_texts
 from trainer.fit_seq2seq import TranslatorResult, keras_greedy
 from trainer.models.seq2seq import build_encoder
 
@@ -62,15 +53,6 @@ def convert_step(result: TranslatorResult, opset: int) -> onnx.ModelProto:
     return pass_check_structure(proto, ExportContext(result.model.config, result.target_tokenizer, opset))
 
 
-def _max_delta(name: str, got: np.ndarray, expected: np.ndarray, tolerance: float) -> float:
-    if got.shape != expected.shape:
-        raise ParityError(f"parity: output {name!r} has shape {got.shape}, Keras gives {expected.shape}")
-    delta = float(np.max(np.abs(got - expected), initial=0.0))
-    if not np.isfinite(delta) or delta > tolerance:
-        raise ParityError(f"parity: output {name!r} differs from Keras by max |Δ| = {delta:.3g} > {tolerance:g}")
-    return delta
-
-
 def check_translator_parity(result: TranslatorResult, folder: Path, sentences: list[str], tolerance: float = PARITY_TOLERANCE) -> dict:
     import onnxruntime as ort
 
@@ -79,9 +61,14 @@ def check_translator_parity(result: TranslatorResult, folder: Path, sentences: l
     source, _ = result.source_tokenizer.encode(sentences)
     expected = {k: np.asarray(v) for k, v in result.model.encoder.predict_on_batch(source).items()}
     got = dict(zip(["states", "h", "c"], encoder.run(["states", "h", "c"], {"source": source})))
-    figures = {f"max_abs_encoder_{k}": _max_delta(f"encoder.{k}", got[k], expected[k], tolerance) for k in ("h", "c")}
+    parity = Parity(tolerance)
+    for name in ("h", "c"):
+        parity.compare(f"encoder_{name}", got[name], expected[name])
     real = source != 0  # padded positions of `states` are not read by the decoder (masked)
-    figures["max_abs_encoder_states"] = _max_delta("encoder.states", got["states"][real], expected["states"][real], tolerance)
+    if got["states"].shape == expected["states"].shape:
+        parity.compare("encoder_states", got["states"][real], expected["states"][real])
+    else:
+        parity.compare("encoder_states", got["states"], expected["states"])
 
     rng = np.random.default_rng(0)
     previous = rng.integers(2, result.target_tokenizer.vocab_size, size=len(sentences)).astype(np.int32)
@@ -89,7 +76,8 @@ def check_translator_parity(result: TranslatorResult, folder: Path, sentences: l
     reference = result.model.step_model().predict_on_batch([feeds[k] for k in ("previous", "h", "c", "states", "source_mask")])
     outputs = ["log_probs", "next_h", "next_c", "attention"]
     for name, value in zip(outputs, step.run(outputs, feeds)):
-        figures[f"max_abs_step_{name}"] = _max_delta(f"decoder_step.{name}", value, np.asarray(reference[name]), tolerance)
+        parity.compare(f"step_{name}", value, reference[name])
+    figures = {f"max_abs_{name}": delta for name, delta in parity.check().items()}
 
     from runtime.bundle import Bundle
     from runtime.translator import Translator
@@ -100,61 +88,62 @@ def check_translator_parity(result: TranslatorResult, folder: Path, sentences: l
     onnx_greedy = translator.translate(sentences, beam_size=1)
     keras_ids = keras_greedy(result.model, result.source_tokenizer, result.target_tokenizer, sentences)
     end = result.target_tokenizer.id_of("</s>")
+    differing = []
     for i, (ours, theirs) in enumerate(zip(onnx_greedy, keras_ids)):
-        theirs = [t for t in theirs if t != end]
-        if result.target_tokenizer.decode(theirs) != ours.tokens:
-            raise ParityError(f"parity: greedy decode of sentence {i} differs: ONNX {ours.tokens} vs Keras "
-                              f"{result.target_tokenizer.decode(theirs)}")
+        theirs = result.target_tokenizer.decode([t for t in theirs if t != end])
+        if theirs != ours.tokens:
+            differing.append(f"sentence {i}: ONNX {ours.tokens} vs Keras {theirs}")
+    if differing:
+        raise DecodeMismatchError(f"parity: greedy decode differs on {len(differing)} of {len(sentences)} sentences: "
+                                  + "; ".join(differing[:5]) + ("; ..." if len(differing) > 5 else ""))
     figures["greedy_sentences_identical"] = len(sentences)
     figures["tolerance"] = tolerance
     return figures
 
 
-def export_translator_bundle(result: TranslatorResult, out_dir: str | Path, *, opset: int = DEFAULT_OPSET,
-                             metrics: dict | None = None, data: dict | None = None,
-                             parity_sentences: list[str] | None = None, log: Callable[[str], None] = print) -> dict:
-    """Write both graphs, gate them, then the manifest (a folder without a manifest is no bundle:
-    a failed gate removes the graphs)."""
-    out = Path(out_dir)
-    graphs = {"encoder": convert_encoder(result, opset), "decoder_step": convert_step(result, opset)}
-    for role, proto in graphs.items():
-        onnx.save(proto, out / f"{role}.onnx")
-    sentences = (parity_sentences or []) + parity_texts(result.source_tokenizer)
-    try:
-        parity = check_translator_parity(result, out, sentences)
-    except Exception:
-        for role in graphs:
-            (out / f"{role}.onnx").unlink(missing_ok=True)
-        raise
-    worst = max(v for k, v in parity.items() if k.startswith("max_abs"))
-    log(f"parity: encoder and decoder step max |Δ| = {worst:.2e} (tolerance {PARITY_TOLERANCE:g}); "
-        f"greedy decode identical to Keras on {len(sentences)} sentences OK")
-    config = result.model.config
-    manifest = {
-        "format": FORMAT,
-        "task": "translation",
-        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "graphs": {
-            "encoder": {"file": "encoder.onnx", "sha256": sha256_of(out / "encoder.onnx"),
+class TranslatorConverter(Converter):
+    """A trained translator -> encoder.onnx + decoder_step.onnx (the outline in trainer.converter)."""
+
+    task = "translation"
+
+    def __init__(self, result: TranslatorResult, *, opset: int = DEFAULT_OPSET, parity_sentences: list[str] | None = None,
+                 log: Callable[[str], None] = print):
+        super().__init__(result.model.config, opset, log)
+        self.result = result
+        self.sentences = (parity_sentences or []) + parity_texts(result.source_tokenizer)
+        hidden = 2 * self.config.units
+        self.graphs = {
+            "encoder": {"file": "encoder.onnx",
                         "inputs": [{"name": "source", "type": "int32", "shape": ["batch", "time"]}],
-                        "outputs": [{"name": "states", "type": "float32", "shape": ["batch", "time", 2 * config.units]},
-                                    {"name": "h", "type": "float32", "shape": ["batch", 2 * config.units]},
-                                    {"name": "c", "type": "float32", "shape": ["batch", 2 * config.units]}]},
-            "decoder_step": {"file": "decoder_step.onnx", "sha256": sha256_of(out / "decoder_step.onnx"),
+                        "outputs": [{"name": "states", "type": "float32", "shape": ["batch", "time", hidden]},
+                                    {"name": "h", "type": "float32", "shape": ["batch", hidden]},
+                                    {"name": "c", "type": "float32", "shape": ["batch", hidden]}]},
+            "decoder_step": {"file": "decoder_step.onnx",
                              "inputs": [{"name": n} for n in ("previous", "h", "c", "states", "source_mask")],
                              "outputs": [{"name": n} for n in ("log_probs", "next_h", "next_c", "attention")]},
-        },
-        "tokenizer": result.source_tokenizer.to_dict(),
-        "target_tokenizer": result.target_tokenizer.to_dict(),
-        "max_len": config.max_source_len,
-        "attention": config.style if config.style != "luong" else f"luong-{config.score}",
-        "precision": "fp32",
-        "opset": opset,
-        "model": config.to_dict(),
-        "metrics": metrics or {},
-        "data": data or {},
-        "parity": parity,
-        "producer": _producer_versions(),
-    }
-    write_manifest(out, manifest)
-    return manifest
+        }
+
+    def convert(self) -> dict:
+        return {"encoder": convert_encoder(self.result, self.opset), "decoder_step": convert_step(self.result, self.opset)}
+
+    def gate(self, staging: Path) -> dict:
+        parity = check_translator_parity(self.result, staging, self.sentences)
+        worst = max(v for k, v in parity.items() if k.startswith("max_abs"))
+        self.log(f"parity: encoder and decoder step max |Δ| = {worst:.2e} (tolerance {parity['tolerance']:g}); "
+                 f"greedy decode identical to Keras on {len(self.sentences)} sentences OK")
+        return parity
+
+    def manifest_fields(self) -> dict:
+        config = self.config
+        return {"tokenizer": self.result.source_tokenizer.to_dict(), "target_tokenizer": self.result.target_tokenizer.to_dict(),
+                "max_len": config.max_source_len,
+                "attention": config.style if config.style != "luong" else f"luong-{config.score}"}
+
+
+def export_translator_bundle(result: TranslatorResult, out_dir: str | Path, *, opset: int = DEFAULT_OPSET,
+                             metrics: dict | None = None, data: dict | None = None,
+                             parity_sentences: list[str] | None = None, force: bool = False,
+                             log: Callable[[str], None] = print) -> dict:
+    """Write both graphs, gate them, then the manifest; a failed gate writes nothing."""
+    converter = TranslatorConverter(result, opset=opset, parity_sentences=parity_sentences, log=log)
+    return converter.export(out_dir, force=force, metrics=metrics, data=data)

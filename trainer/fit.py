@@ -17,6 +17,7 @@ from typing import Callable
 import numpy as np
 
 from runtime.tokenizer import Tokenizer, TokenizerSpec
+from trainer.tokenizer_fit import fit_tokenizer
 from trainer.data import LabelledTexts
 from trainer.models.classifier import ClassifierConfig, build_classifier, combine_members, member_config
 
@@ -115,7 +116,7 @@ def train_classifier(
     started = time.perf_counter()
     keras.utils.set_random_seed(config.seed)
     if tokenizer is None:
-        tokenizer = Tokenizer.fit(train.texts, config.vocab_size, spec or TokenizerSpec(max_len=config.max_len))
+        tokenizer = fit_tokenizer(train.texts, config.vocab_size, spec or TokenizerSpec(max_len=config.max_len))
     config.vocab_size = tokenizer.vocab_size  # a small corpus may hold fewer distinct tokens
     train_ids, train_lengths = tokenizer.encode(train.texts)
     log(f"data: {len(train)} train / {len(validation) if validation else 0} validation rows, vocabulary "
@@ -246,32 +247,36 @@ def save_training_outputs(result: TrainResult, folder: str | Path, extra: dict |
 def combine_trained(folders) -> tuple[object, ClassifierConfig, Tokenizer, list[dict]]:
     """Read the training/ folders that `save_training_outputs` wrote (single models or ensembles)
     and combine every network into one ensemble: (model, config, tokenizer, one summary per folder).
-    All must share one tokenizer and one architecture; ValueError names the folder otherwise."""
+    All must share one tokenizer and one architecture; ExportError names the folder otherwise."""
     import json
 
     import keras
 
     import trainer.attention  # noqa: F401  (registers the attention layers for loading)
+    from trainer.converter import ExportError
     from trainer.models.classifier import config_from_model
 
     ignored = ("seed", "epochs", "members", "learning_rate", "batch_size")
     if len(folders) < 2:
-        raise ValueError("combine needs at least two bundles")
+        raise ExportError("combine needs at least two bundles")
     members, tokenizer, architecture, sources, config = [], None, None, [], None
     for folder in folders:
         training = Path(folder) / "training"
         if not (training / "model.keras").is_file() or not (training / "tokenizer.json").is_file():
-            raise ValueError(f"{folder}: no training/model.keras and training/tokenizer.json to combine")
+            raise ExportError(f"{folder}: no training/model.keras and training/tokenizer.json to combine")
         these = Tokenizer.load(training / "tokenizer.json")
         if tokenizer is not None and these.to_dict() != tokenizer.to_dict():
-            raise ValueError(f"{folder}: its tokenizer differs from {folders[0]}'s; train it with "
+            raise ExportError(f"{folder}: its tokenizer differs from {folders[0]}'s; train it with "
                              f"--tokenizer {Path(folders[0]) / 'training' / 'tokenizer.json'}")
         tokenizer = tokenizer or these
         model = keras.saving.load_model(training / "model.keras")
-        config = config_from_model(model)
+        try:
+            config = config_from_model(model)
+        except ValueError as error:
+            raise ExportError(f"{folder}: {error}") from None
         shape = {k: v for k, v in config.to_dict().items() if k not in ignored}
         if architecture is not None and shape != architecture:
-            raise ValueError(f"{folder}: architecture {shape} differs from {folders[0]}'s {architecture}")
+            raise ExportError(f"{folder}: architecture {shape} differs from {folders[0]}'s {architecture}")
         architecture = architecture or shape
         nested = [model.get_layer(f"member_{k}") for k in range(config.members)] if config.members > 1 else [model]
         members += nested

@@ -10,6 +10,7 @@ from typing import Callable
 import numpy as np
 
 from runtime.tokenizer import Tokenizer, TokenizerSpec
+from trainer.tokenizer_fit import fit_tokenizer
 from trainer.data import SentencePairs
 from trainer.fit import feed, length_batches
 from trainer.models.seq2seq import Seq2Seq, Seq2SeqConfig, build_seq2seq
@@ -32,8 +33,8 @@ class TranslatorResult:
 def make_tokenizers(pairs: SentencePairs, config: Seq2SeqConfig) -> tuple[Tokenizer, Tokenizer]:
     """Word tokenizers with punctuation kept as tokens; the target reserves <s> and </s>."""
     common = dict(punctuation="keep", html_breaks=False, truncation="post")
-    source = Tokenizer.fit(pairs.sources, config.source_vocab, TokenizerSpec(max_len=config.max_source_len, **common))
-    target = Tokenizer.fit(pairs.targets, config.target_vocab, TokenizerSpec(max_len=config.max_target_len - 1, **common),
+    source = fit_tokenizer(pairs.sources, config.source_vocab, TokenizerSpec(max_len=config.max_source_len, **common))
+    target = fit_tokenizer(pairs.targets, config.target_vocab, TokenizerSpec(max_len=config.max_target_len - 1, **common),
                            reserved=(START, END))
     return source, target
 

@@ -18,39 +18,13 @@ from the token ids, so padding never gets attention weight in either form.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import replace
 
 import keras
 from keras import layers, ops
 
 from trainer.attention import make_attention
-
-
-@dataclass
-class ClassifierConfig:
-    vocab_size: int = 10_000
-    max_len: int = 500
-    embedding_dim: int = 128
-    lstm_units: int = 64
-    lstm_layers: int = 2
-    attention: str = "concat"
-    attention_units: int = 64
-    dense_units: int = 20
-    dropout: float = 0.5
-    embedding_dropout: float = 0.0  # SpatialDropout1D on the embeddings (whole channels); 0 = none
-    learning_rate: float = 1e-3
-    batch_size: int = 256
-    epochs: int = 3
-    seed: int = 0
-    members: int = 1  # > 1: an ensemble of this many networks, outputs averaged
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> "ClassifierConfig":
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
+from trainer.config import ClassifierConfig  # noqa: F401  (the settings live in trainer.config)
 
 
 def build_classifier(config: ClassifierConfig, masked: bool = True) -> keras.Model:

@@ -12,47 +12,13 @@ The attention score (`dot`, `general`, `concat`) comes from trainer.attention; B
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 
 import keras
 from keras import layers, ops
 
 from trainer.attention import make_attention
-
-STYLES = ("luong", "bahdanau", "none")
-
-
-@dataclass
-class Seq2SeqConfig:
-    source_vocab: int = 12_000
-    target_vocab: int = 8_000
-    max_source_len: int = 40
-    max_target_len: int = 40
-    embedding_dim: int = 128
-    units: int = 128  # per encoder direction; the decoder has 2 x units
-    style: str = "luong"
-    score: str = "general"
-    dropout: float = 0.0  # on source embeddings, encoder states and the decoder's output features (training only)
-    learning_rate: float = 2e-3
-    batch_size: int = 128
-    epochs: int = 10
-    seed: int = 0
-
-    def __post_init__(self):
-        if self.style not in STYLES:
-            raise ValueError(f"unknown attention style {self.style!r}; choose one of {', '.join(STYLES)}")
-        if self.style == "bahdanau":
-            self.score = "concat"
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> "Seq2SeqConfig":
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
+from trainer.config import STYLES, Seq2SeqConfig  # noqa: F401  (the settings live in trainer.config)
 
 
 @keras.saving.register_keras_serializable(package="attn")

@@ -1,0 +1,103 @@
+"""The recipe `attn-export train` runs, as a library an app can call: read and split the data,
+train and select on validation, optionally refit on train + validation, score the test set once.
+
+    data = load_classifier_data("train.csv.gz", validation_split=0.1, split_seed=0, test_data="test.csv.gz")
+    result, metrics = train_and_evaluate(data, ClassifierConfig(), TokenizerSpec(), refit=True)
+
+The command line only parses options, calls these, saves and exports, and reports.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Callable
+
+from runtime.bundle import sha256_of
+from runtime.tokenizer import Tokenizer, TokenizerSpec
+from trainer.config import ClassifierConfig
+from trainer.data import LabelledTexts, load_labelled, parse_label_map, read_table, shuffle_split
+
+
+@dataclass
+class ClassifierData:
+    """Rows to train on, to select on (`validation`: the split's own rows plus any extra
+    validation rows), to refit on (`train` + `own_validation`) and to test once."""
+
+    train: LabelledTexts
+    validation: LabelledTexts
+    own_validation: LabelledTexts
+    extra: dict = field(default_factory=dict)  # "train" / "validation" -> LabelledTexts
+    test: LabelledTexts | None = None
+    provenance: dict = field(default_factory=dict)  # recorded in the manifest's "data"
+
+
+def load_classifier_data(train_data: str, *, validation_split: float, split_seed: int, limit: int | None = None,
+                         text_column: str = "text", label_column: str = "label", label_map: str | None = None,
+                         quoting: str = "auto", test_data: str | None = None, extra_train_data: str | None = None,
+                         extra_validation_data: str | None = None, extra_text_column: str | None = None,
+                         extra_label_column: str | None = None) -> ClassifierData:
+    """Read the training file, split it (seeded shuffle), add extra rows, read the test file."""
+    table = dict(text_column=text_column, label_column=label_column, label_map=parse_label_map(label_map), quoting=quoting)
+    train, validation = shuffle_split(load_labelled(train_data, **table), validation_split, split_seed, limit)
+    extra_table = {**table, "text_column": extra_text_column or text_column, "label_column": extra_label_column or label_column}
+    files = {"train": extra_train_data, "validation": extra_validation_data}
+    extra = {kind: read_table(path, **extra_table) for kind, path in files.items() if path}
+    provenance = {
+        "train": str(train_data),
+        "train_sha256": sha256_of(train_data) if Path(train_data).is_file() else None,
+        "train_rows": len(train) + len(extra.get("train", ())),
+        "validation_rows": len(validation) + len(extra.get("validation", ())),
+        "validation_split": validation_split, "limit": limit, "split_seed": split_seed,
+        **{f"extra_{kind}": {"file": str(files[kind]), "rows": len(rows), "sha256": sha256_of(files[kind])}
+           for kind, rows in extra.items()},
+    }
+    return ClassifierData(
+        train=train + extra["train"] if "train" in extra else train,
+        validation=validation + extra["validation"] if "validation" in extra else validation,
+        own_validation=validation, extra=extra,
+        test=read_table(test_data, **table) if test_data else None,
+        provenance=provenance,
+    )
+
+
+def train_and_evaluate(data: ClassifierData, config: ClassifierConfig, spec: TokenizerSpec, *, patience: int | None = None,
+                       refit: bool = False, tokenizer: Tokenizer | None = None, test_name: str | None = None,
+                       verbose: int = 2, log: Callable[[str], None] = print):
+    """(result, metrics): train `config.members` networks selecting each one's epochs on
+    `data.validation`; with `refit`, train again on train + own validation rows for those epochs
+    (the extra validation rows stay held out); score `data.test` once, at the end."""
+    from trainer.fit import accuracy, predict_probabilities, train_ensemble
+
+    def score(model, tokenizer, rows):
+        return round(accuracy(predict_probabilities(model, tokenizer, rows.texts), rows.labels), 5)
+
+    vocab_size = config.vocab_size  # training narrows the config's to the fitted vocabulary; a refit fits afresh
+    result = train_ensemble(data.train, data.validation, config, spec, patience=patience, verbose=verbose, log=log,
+                            tokenizer=tokenizer)
+    metrics = {"validation_accuracy": round(result.validation_accuracy, 5), "best_epoch": result.best_epoch,
+               "train_seconds": round(result.elapsed_s, 1), "history": result.history}
+    if result.config.members > 1:
+        metrics["members"] = {"epochs": result.member_epochs, "validation_accuracy": [
+            round(a, 5) for a in result.history["member_validation_accuracy"]]}
+    if "validation" in data.extra:  # the pooled figure selects; each part is recorded too
+        metrics["validation_accuracy_by_source"] = {
+            rows.source: score(result.model, result.tokenizer, rows) for rows in (data.own_validation, data.extra["validation"])}
+        log(f"validation accuracy by source: {metrics['validation_accuracy_by_source']}")
+    if refit:
+        everything = data.train + data.own_validation  # e.g. SST-2 dev stays held out: a dev set, not training data
+        epochs = result.member_epochs
+        held = f" (--extra-validation-data's {len(data.extra['validation'])} rows held out)" if "validation" in data.extra else ""
+        log(f"refit: {', '.join(map(str, epochs))} epoch(s) on all {len(everything)} rows{held}")
+        result = train_ensemble(everything, None, replace(result.config, vocab_size=vocab_size), spec, epochs=epochs,
+                                verbose=verbose, log=log, tokenizer=tokenizer)
+        metrics["refit"] = {"rows": len(everything), "epochs": epochs if result.config.members > 1 else epochs[0],
+                            "train_seconds": round(result.elapsed_s, 1),
+                            "note": "validation_accuracy and best_epoch come from the selection run; the shipped "
+                                    "model was then trained on train + validation"
+                                    + (" (not on the extra validation rows)" if "validation" in data.extra else "")}
+    if data.test is not None:
+        metrics["test_accuracy"] = score(result.model, result.tokenizer, data.test)
+        metrics["test_rows"] = len(data.test)
+        metrics["test_data"] = test_name or data.test.source
+    return result, metrics
