@@ -481,6 +481,7 @@ def _quiet_data_context():
     context.print_on_execution_start = False
     context.enable_auto_log_stats = False
     context.execution_options.preserve_order = True  # partitions follow the input order: files, then rows
+    context.wait_for_min_actors_s = 600  # actors that never start (no CPUs, workers failing to register): fail, never hang
     return context
 
 
