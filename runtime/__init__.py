@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from runtime.bundle import Bundle, BundleError
@@ -54,23 +55,36 @@ def shipped_bundles() -> dict[str, Path]:
     return {name: root / folder for name, folder in SHIPPED.items() if (root / folder / "manifest.json").is_file()}
 
 
+def _is_path(name: str) -> bool:
+    """A path names a folder: it holds a separator or starts with '.' ('./imdb', '../b', '/opt/b', '~/b')."""
+    separators = {"/", os.sep, os.altsep} - {None}
+    return any(sep in name for sep in separators) or name.startswith((".", "~"))
+
+
 def resolve_bundle_path(path: str | Path | None) -> Path:
-    """None -> the default shipped bundle; a short name ('imdb') -> that shipped bundle; else a folder."""
+    """None -> the default shipped bundle; a short name ('imdb') -> that shipped bundle, never a folder
+    of the working directory; a path ('./imdb', '/opt/bundle', a Path) -> that folder."""
+    if isinstance(path, Path):
+        return path
     name = DEFAULT_BUNDLE if path is None else str(path)
-    if name in SHIPPED and not Path(name).exists():
-        shipped = shipped_bundles()
-        if name not in shipped:
-            raise BundleError(
-                f"shipped model {name!r} is not in this install (looked in {_shipped_root()}): the wheel carries the "
-                f"English models only ({', '.join(IN_WHEEL)}) to stay light; use a checkout of the repository "
-                f"(pip install -e .) or pass the bundle folder (--model path/to/artifacts/{SHIPPED[name]})"
-            )
-        return shipped[name]
-    if not Path(name).is_dir():
-        installed = shipped_bundles()
-        listed = ", ".join(f"{short} ({'installed' if short in installed else 'not installed'})" for short in SHIPPED)
-        raise BundleError(f"{name}: no such bundle folder, and not a shipped model name; the shipped models are: {listed}")
-    return Path(name)
+    if _is_path(name):
+        folder = Path(name).expanduser()
+        if not folder.is_dir():
+            raise BundleError(f"{name}: no such bundle folder")
+        return folder
+    installed = shipped_bundles()
+    if name in installed:
+        return installed[name]
+    listed = ", ".join(f"{short} ({'installed' if short in installed else 'not installed'})" for short in SHIPPED)
+    if name in SHIPPED:
+        raise BundleError(
+            f"shipped model {name!r} is not in this install (looked in {_shipped_root()}): the wheel carries the "
+            f"English models only ({', '.join(IN_WHEEL)}) to stay light; use a checkout of the repository "
+            f"(pip install -e .) or pass the bundle folder (--model path/to/artifacts/{SHIPPED[name]})"
+        )
+    hint = f"; for the folder {name!r} here, write ./{name}" if Path(name).is_dir() else ""
+    raise BundleError(f"{name}: not a shipped model name (a folder is given as a path, e.g. ./{name}); "
+                      f"the shipped models are: {listed}{hint}")
 
 
 def load(

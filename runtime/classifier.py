@@ -7,7 +7,6 @@ from typing import Sequence
 import numpy as np
 
 from runtime.bundle import Bundle, BundleError
-from runtime.session import make_session
 
 DEFAULT_BATCH_TOKENS = 4_096  # `python -m bench tune`: 2-4k beat 16k-64k by 15-40 % on 2 cores (less padding, cache-sized)
 
@@ -40,7 +39,7 @@ class Classifier:
         self.tokenizer = bundle.tokenizer
         self.labels: list[str] = list(bundle.manifest["labels"])
         self.batch_tokens = batch_tokens
-        self._session, self.provider = make_session(bundle.graph_path("model"), provider, threads)
+        self._session, self.provider = bundle.open_session("model", provider, threads)  # checked against the contract
 
     def _score(self, texts: Sequence[str], want_attention: bool) -> tuple[np.ndarray, list[np.ndarray]]:
         """Probabilities (N,) and, if asked, each row's attention over its own tokens."""
@@ -67,7 +66,11 @@ class Classifier:
 
     def predict_labels(self, texts: Sequence[str], threshold: float = 0.5) -> list[str]:
         """Label name for each text: the second label when probability >= threshold."""
-        return [self.labels[int(p >= threshold)] for p in self.predict(texts)]
+        return [self.label(p, threshold) for p in self.predict(texts)]
+
+    def label(self, probability: float, threshold: float = 0.5) -> str:
+        """The label name of one probability: the second label at or above `threshold`."""
+        return self.labels[int(probability >= threshold)]
 
     def explain(self, texts: Sequence[str], top_k: int = 5) -> list[list[tuple[str, float]]]:
         """Per text, the `top_k` most attended (token, weight) pairs, highest first. Tokens are the

@@ -23,6 +23,7 @@ from runtime.errors import AttnError
 from runtime.io import InputError, TableReader
 from runtime.output import Interrupted, OutputFile, exit_code
 from runtime.pipeline import DEFAULT_CHUNK_ROWS, plan_threads, score_rows, translate_rows
+from runtime.plots import attention_plotter
 from runtime.session import PROVIDERS
 
 
@@ -67,8 +68,32 @@ def _rows(reader: TableReader, text_column: str, id_column: str | None, kept: Ke
             text = ""
         elif not isinstance(text, str):
             raise InputError(f"{reader.name}: line {line}: field {text_column!r} is {type(text).__name__}, expected text")
-        row_id = record.get(id_column, "") if id_column else number
-        yield str(row_id), text
+        yield (_row_id(reader, line, record, id_column) if id_column else str(number)), text
+
+
+def _row_id(reader: TableReader, line: int, record: dict, column: str) -> str:
+    """The row's id: text as is, a JSON number or boolean as JSON writes it. A row without one (a JSONL
+    row missing the field, or null) stops the run like a missing text: ids are never made up."""
+    value = record.get(column)
+    if isinstance(value, str):
+        return value
+    if value is None:
+        raise InputError(f"{reader.name}: line {line}: field {column!r} is missing or null; every row needs an id "
+                         "when the input has an id column (pick another with --id-column)")
+    if isinstance(value, (bool, int, float)):
+        return json.dumps(value)
+    raise InputError(f"{reader.name}: line {line}: field {column!r} is {type(value).__name__}, expected a text or number id")
+
+
+MAX_THREADS = 4 * (os.cpu_count() or 1)  # more threads or workers than this only thrash
+MAX_BEAM = 32
+MAX_TARGET_TOKENS = 1_000
+
+
+def _finite(ctx, param, value):
+    if value is not None and value != value:  # nan passes FloatRange (every comparison with it is false)
+        raise click.BadParameter("nan is not a probability; give a number from 0 to 1")
+    return value
 
 
 def _interrupted(error: BaseException, output: str | None) -> None:
@@ -142,7 +167,7 @@ _KEEP_ALL = click.option("--keep-all", is_flag=True, help="Copy every input colu
 @click.option("--text-column", default=None, help="Column with the text. Default: 'text'. A one-column input whose line 1 "
               "is not this name has no header: every line is a text.")
 @click.option("--id-column", default=None, help="Column with row ids. Default: 'id' if present, else the row number.")
-@click.option("--threshold", type=click.FloatRange(0, 1), default=0.5, show_default=True,
+@click.option("--threshold", type=click.FloatRange(0, 1), default=0.5, show_default=True, callback=_finite,
               help="Probability at or above which a row gets the positive label.")
 @click.option("--explain", "explain_k", type=click.IntRange(0), default=0, show_default=True,
               help="Add the K most attended tokens with their weights.")
@@ -156,10 +181,10 @@ _KEEP_ALL = click.option("--keep-all", is_flag=True, help="Copy every input colu
 @click.option("--encoding", default="utf-8", show_default=True, help="Text encoding of the input.")
 @click.option("--provider", type=click.Choice(["auto", *PROVIDERS]), default="auto", show_default=True,
               help="onnxruntime execution provider; an explicit one that is unavailable is an error.")
-@click.option("--threads", type=click.IntRange(0), default=0, show_default=True, help="Intra-op threads (0 = onnxruntime default).")
+@click.option("--threads", type=click.IntRange(0, MAX_THREADS), default=0, show_default=True, help="Intra-op threads (0 = onnxruntime default).")
 @click.option("--batch-tokens", type=click.IntRange(1), default=DEFAULT_BATCH_TOKENS, show_default=True,
               help="Token budget per batch (rows x padded length).")
-@click.option("--workers", type=click.IntRange(0), default=0, show_default=True,
+@click.option("--workers", type=click.IntRange(0, MAX_THREADS), default=0, show_default=True,
               help="Inference workers (0 = one per core on CPU, 1 on a GPU); reading and tokenizing run beside them. "
                    "--engine ray: Ray actors (0 = the cluster's CPUs / --cpus-per-worker).")
 @click.option("--chunk-rows", type=click.IntRange(1), default=DEFAULT_CHUNK_ROWS, show_default=True,
@@ -204,7 +229,7 @@ def main(input_path, output, model, text_column, id_column, threshold, explain_k
             scored = score_rows(classifier, _rows(reader, text_column, id_column, kept), explain_k, workers=workers, chunk_rows=chunk_rows)
             for chunk, probabilities, _, explanations in scored:
                 for (row_id, _), probability, explanation in zip(chunk, probabilities, explanations):
-                    out.write(row_id, probability, classifier.labels[int(probability >= threshold)], explanation)
+                    out.write(row_id, probability, classifier.label(probability, threshold), explanation)
                 count += len(chunk)
                 if show_progress:
                     rate = count / (time.perf_counter() - started)
@@ -239,15 +264,15 @@ def main(input_path, output, model, text_column, id_column, threshold, explain_k
                    "is a JSON object or a header naming the text column, else one sentence per line.")
 @click.option("--format", "output_format", type=click.Choice(["txt", "csv", "jsonl", "parquet"]), default=None,
               help="txt (default): one translation per line; csv/jsonl: id, source, translation, score; --engine ray: parquet (default) or csv.")
-@click.option("--beam-size", type=click.IntRange(1), default=4, show_default=True, help="Beam width (1 = greedy).")
-@click.option("--max-length", type=click.IntRange(1), default=None, help="Most target tokens per sentence (default: the bundle's).")
+@click.option("--beam-size", type=click.IntRange(1, MAX_BEAM), default=4, show_default=True, help="Beam width (1 = greedy).")
+@click.option("--max-length", type=click.IntRange(1, MAX_TARGET_TOKENS), default=None, help="Most target tokens per sentence (default: the bundle's).")
 @click.option("--plot-attention", "plot_dir", type=click.Path(file_okay=False), default=None,
               help="Write an alignment heatmap PNG per sentence into this folder (needs matplotlib: pip install 'attn-onnx[plot]').")
 @click.option("--quoting", type=click.Choice(["auto", "csv", "none"]), default="auto", show_default=True, help="Quote processing of CSV/TSV input.")
 @click.option("--encoding", default="utf-8", show_default=True, help="Text encoding of the input.")
 @click.option("--provider", type=click.Choice(["auto", *PROVIDERS]), default="auto", show_default=True, help="onnxruntime execution provider.")
-@click.option("--threads", type=click.IntRange(0), default=0, show_default=True, help="Intra-op threads (0 = onnxruntime default).")
-@click.option("--workers", type=click.IntRange(0), default=0, show_default=True,
+@click.option("--threads", type=click.IntRange(0, MAX_THREADS), default=0, show_default=True, help="Intra-op threads (0 = onnxruntime default).")
+@click.option("--workers", type=click.IntRange(0, MAX_THREADS), default=0, show_default=True,
               help="Translation workers (0 = one per core on CPU, 1 on a GPU); --engine ray: Ray actors (0 = CPUs / --cpus-per-worker).")
 @_KEEP_COLUMNS
 @_KEEP_ALL
@@ -271,7 +296,7 @@ def translate_main(input_path, output, model, text_column, id_column, input_form
     if output_format == "parquet":
         raise click.UsageError("--format parquet is written by --engine ray")
 
-    started, count = time.perf_counter(), 0
+    started, count, unknown = time.perf_counter(), 0, 0
     try:
         workers, threads = plan_threads(workers, threads, provider)
         translator = runtime.load(model, provider=provider, threads=threads)
@@ -282,7 +307,7 @@ def translate_main(input_path, output, model, text_column, id_column, input_form
         if kept is not None and output_format == "txt":
             raise InputError("--keep-columns/--keep-all need --format csv or jsonl (txt is one translation per line)")
         kept_names = kept.output_names if kept else []
-        plotter = _attention_plotter(plot_dir) if plot_dir else None
+        plotter = attention_plotter(plot_dir) if plot_dir else None
         with OutputFile(output, inputs=[input_path]) as handle:
             writer = csv.writer(handle, lineterminator="\n") if output_format == "csv" else None
             translated = translate_rows(translator, _rows(reader, text_column, id_column, kept), workers=workers, chunk_rows=128,
@@ -303,6 +328,7 @@ def translate_main(input_path, output, model, text_column, id_column, input_form
                     if plotter is not None:
                         plotter(row_id, result)
                     count += 1
+                    unknown += "<oov>" in result.tokens
     except AttnError as error:  # the one root of what a user can fix (runtime/errors.py)
         raise click.ClickException(str(error)) from None
     except (KeyboardInterrupt, Interrupted) as error:
@@ -313,38 +339,8 @@ def translate_main(input_path, output, model, text_column, id_column, input_form
     elapsed = time.perf_counter() - started
     click.echo(f"translated {plural(count, 'sentence')} in {elapsed:.1f} s ({count / elapsed:,.1f}/s, beam {beam_size}) "
                f"with {translator.provider} -> {output or 'stdout'}", err=True)
-
-
-def _attention_plotter(folder: str):
-    """A function writing FOLDER/<id>.png: target tokens (rows) x source tokens (columns), like
-    Fig. 3 of Bahdanau et al. matplotlib is an optional extra, imported only here."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        raise InputError("--plot-attention needs matplotlib: pip install 'attn-onnx[plot]'") from None
-    from pathlib import Path
-
-    target = Path(folder)
-    target.mkdir(parents=True, exist_ok=True)
-
-    def plot(row_id: str, result) -> None:
-        rows = result.tokens + ["</s>"]
-        columns = result.source_tokens or ["(empty)"]
-        weights = result.attention[: len(rows)] if result.source_tokens else [[0.0]] * len(rows)
-        figure, axes = plt.subplots(figsize=(1 + 0.45 * len(columns), 1 + 0.45 * len(rows)))
-        axes.imshow(weights, cmap="gray", vmin=0.0, vmax=1.0, aspect="auto")
-        axes.set_xticks(range(len(columns)), columns, rotation=90)
-        axes.set_yticks(range(len(rows)), rows)
-        axes.xaxis.tick_top()
-        figure.tight_layout()
-        safe = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in str(row_id))
-        figure.savefig(target / f"{safe}.png", dpi=100)
-        plt.close(figure)
-
-    return plot
+    if unknown:  # never silently: a word the model could not translate is written as <oov>
+        click.echo(f"{unknown:,} of {plural(count, 'sentence')} hold <oov> for words outside the model's vocabulary", err=True)
 
 
 if __name__ == "__main__":

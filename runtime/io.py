@@ -7,8 +7,10 @@ data through the same reader, so both sides fail the same way.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import gzip
+import io
 import itertools
 import json
 import os
@@ -78,6 +80,11 @@ class TableReader:
         if quoting not in ("csv", "none"):
             raise InputError(f"{self.name}: unknown quoting {quoting!r}; use csv or none")
         self.quoting = quoting
+        try:
+            if not codecs.lookup(encoding)._is_text_encoding:
+                raise LookupError(encoding)
+        except (LookupError, TypeError):
+            raise InputError(f"{self.name}: unknown text encoding {encoding!r} (for example utf-8, latin-1, utf-16)") from None
         self.encoding = encoding
         self._lines = self._decoded_lines()
         if fmt == "auto" and self.path == "-" and text_column:
@@ -106,6 +113,9 @@ class TableReader:
     def _decoded_lines(self) -> Iterator[str]:
         """Decode line by line so an undecodable byte is reported with its exact line."""
         binary = self._open_binary()
+        if "\n".encode(self.encoding) != b"\n":  # UTF-16/32: a 0x0a byte is not a line end; decode, then split
+            yield from self._decoded_wide_lines(binary)
+            return
         line_number = 0
         try:
             for line_number, raw in enumerate(binary, 1):
@@ -122,6 +132,28 @@ class TableReader:
         except (gzip.BadGzipFile, EOFError, zlib.error) as error:
             raise InputError(f"{self.name}: line {line_number + 1}: corrupt or truncated gzip data ({error})") from None
         finally:
+            if binary is not sys.stdin.buffer:
+                binary.close()
+
+    def _decoded_wide_lines(self, binary: IO[bytes]) -> Iterator[str]:
+        text = io.TextIOWrapper(binary, encoding=self.encoding, newline="\n")
+        line_number = 0
+        try:
+            while True:
+                try:
+                    line = text.readline()
+                except UnicodeDecodeError as error:
+                    raise InputError(
+                        f"{self.name}: line {line_number + 1}: not valid {self.encoding} ({error.reason}); pass --encoding"
+                    ) from None
+                if not line:
+                    return
+                line_number += 1
+                yield line.removeprefix("\ufeff") if line_number == 1 else line
+        except (gzip.BadGzipFile, EOFError, zlib.error) as error:
+            raise InputError(f"{self.name}: line {line_number + 1}: corrupt or truncated gzip data ({error})") from None
+        finally:
+            text.detach()
             if binary is not sys.stdin.buffer:
                 binary.close()
 
@@ -187,8 +219,19 @@ class TableReader:
                 continue
             try:
                 record = json.loads(line)
+                if "\\u" in line:  # an escape may spell a lone surrogate, which no output encoding can write
+                    json.dumps(record, ensure_ascii=False).encode("utf-8")
             except json.JSONDecodeError as error:
                 raise InputError(f"{self.name}: line {self._json_line}: invalid JSON ({error.msg})") from None
+            except RecursionError:
+                raise InputError(f"{self.name}: line {self._json_line}: invalid JSON (nested too deeply)") from None
+            except UnicodeEncodeError as error:
+                raise InputError(
+                    f"{self.name}: line {self._json_line}: invalid text: a lone surrogate "
+                    f"{error.object[error.start]!r} is not a character (check the \\u escapes)"
+                ) from None
+            except ValueError as error:  # e.g. an integer of more than 4,300 digits
+                raise InputError(f"{self.name}: line {self._json_line}: invalid JSON ({str(error).split(';')[0]})") from None
             if not isinstance(record, dict):
                 raise InputError(f"{self.name}: line {self._json_line}: expected a JSON object, found {type(record).__name__}")
             return self._json_line, record

@@ -48,9 +48,10 @@ def resolve_provider(choice: str) -> str:
     return choice
 
 
-def make_session(model_path: str | Path, provider: str = "auto", threads: int = 0) -> tuple[ort.InferenceSession, str]:
-    """(session, provider actually used). An explicit provider that onnxruntime did not take (no
-    GPU, missing CUDA libraries) raises ProviderError; 'auto' falls back to CPU and logs it."""
+def make_session(model: str | Path | bytes, provider: str = "auto", threads: int = 0) -> tuple[ort.InferenceSession, str]:
+    """(session, provider actually used) for a graph file or its bytes. An explicit provider that
+    onnxruntime did not take (no GPU, missing CUDA libraries) raises ProviderError; 'auto' falls
+    back to CPU and logs it."""
     chosen = resolve_provider(provider)
     options = ort.SessionOptions()
     options.graph_optimization_level = GRAPH_OPTIMIZATION
@@ -58,7 +59,7 @@ def make_session(model_path: str | Path, provider: str = "auto", threads: int = 
     options.intra_op_num_threads = max(0, threads)
     options.log_severity_level = 3  # provider fallbacks are reported by us, not as ORT warnings
     wanted = [PROVIDERS[chosen]] + (["CPUExecutionProvider"] if chosen != "cpu" else [])
-    session = ort.InferenceSession(str(model_path), sess_options=options, providers=wanted)
+    session = ort.InferenceSession(model if isinstance(model, bytes) else str(model), sess_options=options, providers=wanted)
     used = _SHORT.get(session.get_providers()[0], session.get_providers()[0])
     if used != chosen:
         if provider != "auto":

@@ -13,9 +13,8 @@ from typing import Sequence
 
 import numpy as np
 
-from runtime.bundle import Bundle, BundleError
+from runtime.bundle import Bundle, BundleError, tokenizer_from_manifest
 from runtime.search import search
-from runtime.session import make_session
 from runtime.tokenizer import Tokenizer, detokenize  # noqa: F401  (detokenize: re-exported)
 
 START, END = "<s>", "</s>"
@@ -49,13 +48,13 @@ class Translator:
             raise BundleError(f"{bundle.path}: task is {bundle.task!r}, a Translator needs a 'translation' bundle")
         self.bundle = bundle
         self.source_tokenizer = bundle.tokenizer
-        self.target_tokenizer = Tokenizer.from_dict(bundle.manifest["target_tokenizer"])
+        self.target_tokenizer = tokenizer_from_manifest(bundle.manifest["target_tokenizer"], f"{bundle.path}: field 'target_tokenizer'")
         self.start_id = self.target_tokenizer.id_of(START)
         self.end_id = self.target_tokenizer.id_of(END)
-        self.max_length = int(bundle.manifest["model"].get("max_target_len", 40))
+        self.max_length = bundle.manifest["max_target_len"]  # validated by the schema, no default here
         self.batch_size = batch_size
-        self._encoder, self.provider = make_session(bundle.graph_path("encoder"), provider, threads)
-        self._step, _ = make_session(bundle.graph_path("decoder_step"), provider, threads)
+        self._encoder, self.provider = bundle.open_session("encoder", provider, threads)
+        self._step, _ = bundle.open_session("decoder_step", provider, threads)
 
     def translate(self, sentences: Sequence[str], beam_size: int = 4, max_length: int | None = None,
                   return_attention: bool = False) -> list[Translation]:

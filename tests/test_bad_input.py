@@ -199,7 +199,7 @@ CASES = [
 def test_bad_input(case: Case, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     argv = case.setup(tmp_path)
-    if "--model" not in argv:
+    if "--model" not in argv and not case.extra.get("default_model"):
         argv += ["--model", str(SMALL)]
     old_umask = os.umask(case.umask) if case.umask is not None else None
     try:
@@ -273,3 +273,338 @@ def test_item5_stdout_full_one_line(tmp_path):
                               env=ENV, stdout=stdout, stderr=subprocess.PIPE, text=True, timeout=120)
     assert done.returncode == 1, done.stderr
     assert done.stderr.strip() == "Error: stdout: cannot write (no space left on device)"
+
+
+# === Loading the wrong model (items 8-10, issue 21: the manifest is the contract) ===
+SPA = REPO / "artifacts" / "spa-eng-attention"
+
+
+def _bundle(tmp: Path, edit: Callable[[dict, Path], None] | None = None, name: str = "bundle") -> Path:
+    """A copy of the small IMDB bundle, its manifest edited by `edit(manifest, folder)`; graph sha256s
+    are recomputed afterwards, so a case tests the check it names, not the checksum."""
+    import json
+
+    from runtime.bundle import sha256_of
+
+    folder = tmp / name
+    shutil.copytree(SMALL, folder)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    if edit:
+        edit(manifest, folder)
+    for graph in manifest.get("graphs", {}).values():
+        file = folder / graph["file"]
+        if file.is_file():
+            graph["sha256"] = sha256_of(file)
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    return folder
+
+
+def _model_args(folder: Path) -> list[str]:
+    _reviews(folder.parent)
+    return [str(folder.parent / "in.csv"), "--model", str(folder)]
+
+
+def _swap_graph(source: Path):
+    def edit(manifest, folder):
+        (folder / "model.onnx").unlink()
+        shutil.copy(source, folder / "model.onnx")
+
+    return edit
+
+
+def _write_graph(data: bytes):
+    def edit(manifest, folder):
+        (folder / "model.onnx").write_bytes(data(folder) if callable(data) else data)
+
+    return edit
+
+
+def _set(path: str, value):
+    def edit(manifest, folder):
+        *parents, last = path.split(".")
+        target = manifest
+        for key in parents:
+            target = target[key]
+        if value is _DELETE:
+            del target[last]
+        else:
+            target[last] = value
+
+    return edit
+
+
+_DELETE = object()
+
+
+def _outside_graph(manifest, folder):
+    shutil.copy(folder / "model.onnx", folder.parent / "elsewhere.onnx")
+    manifest["graphs"]["model"]["file"] = "../elsewhere.onnx"
+
+
+def _symlinked_graph(manifest, folder):
+    shutil.move(folder / "model.onnx", folder.parent / "elsewhere.onnx")
+    os.symlink(folder.parent / "elsewhere.onnx", folder / "model.onnx")
+
+
+def _external_data(manifest, folder):
+    """A valid ONNX graph whose weights are 'external data' in a file outside the bundle folder."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    weights = numpy_helper.from_array(np.zeros((4,), np.float32), "w")
+    weights.data_location = TensorProto.EXTERNAL
+    weights.ClearField("raw_data")
+    for key, value in (("location", "../../../../etc/passwd"), ("offset", "0"), ("length", "16")):
+        entry = weights.external_data.add()
+        entry.key, entry.value = key, value
+    graph = helper.make_graph([helper.make_node("Identity", ["w"], ["probability"])], "g",
+                              [helper.make_tensor_value_info("tokens", TensorProto.INT32, ["b", "t"])],
+                              [helper.make_tensor_value_info("probability", TensorProto.FLOAT, [4])], [weights])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), folder / "model.onnx")
+
+
+def _manifest_replaced(content: Callable[[Path], None]):
+    def setup(tmp):
+        folder = _bundle(tmp)
+        content(folder / "manifest.json")
+        return _model_args(folder)
+
+    return setup
+
+
+def _nested_manifest(path: Path):
+    path.write_text("[" * 200_000)
+
+
+def _directory_manifest(path: Path):
+    path.unlink()
+    path.mkdir()
+
+
+def _garbage_sentencepiece(manifest, folder):
+    import base64
+
+    manifest["tokenizer"]["spec"]["mode"] = "sentencepiece"
+    manifest["tokenizer"]["vocab"] = []
+    manifest["tokenizer"]["sentencepiece_model"] = base64.b64encode(os.urandom(512)).decode()
+
+
+def _imdb_folder_here(tmp):
+    (tmp / "imdb").mkdir()  # like shared/datasets/imdb: a folder, not a bundle
+    _write(tmp / "imdb" / "train.csv", "text,label\nx,1\n")
+    _reviews(tmp)
+    return ["in.csv"]
+
+
+def _imdb_bundle_here(tmp):
+    _bundle(tmp, _set("labels", ["WRONG-NEG", "WRONG-POS"]), name="imdb")
+    _reviews(tmp)
+    return ["in.csv", "--model", "imdb"]
+
+
+def _shipped_labels(tmp, result):
+    assert "WRONG" not in result.stdout and result.stdout.count("\n") == 4
+
+
+def _path_is_a_path(tmp):
+    (tmp / "imdb").mkdir()
+    _reviews(tmp)
+    return ["in.csv", "--model", "./imdb"]
+
+
+def _unknown_name(tmp):
+    _bundle(tmp, name="mybundle")
+    _reviews(tmp)
+    return ["in.csv", "--model", "mybundle"]
+
+
+LOAD_CASES = [
+    Case("default-model-ignores-imdb-folder-in-cwd", 8, _imdb_folder_here, 0, "", _shipped_labels, extra={"default_model": True}),
+    Case("short-name-never-a-cwd-bundle", 8, _imdb_bundle_here, 0, "", _shipped_labels),
+    Case("dot-slash-is-a-path", 8, _path_is_a_path, 1, "imdb: not a bundle"),
+    Case("unknown-name-lists-shipped", 8, _unknown_name, 1, "write ./mybundle"),
+    Case("graph-path-outside-folder", 9, lambda t: _model_args(_bundle(t, _outside_graph)), 1, "inside the bundle folder"),
+    Case("graph-symlink-outside-folder", 9, lambda t: _model_args(_bundle(t, _symlinked_graph)), 1, "outside the bundle folder"),
+    Case("graph-external-data", 9, lambda t: _model_args(_bundle(t, _external_data)), 1, "not a loadable ONNX graph"),
+    Case("encoder-as-model", 10, lambda t: _model_args(_bundle(t, _swap_graph(SPA / "encoder.onnx"))), 1,
+         "not a sentiment 'model' graph"),
+    Case("decoder-step-as-model", 10, lambda t: _model_args(_bundle(t, _swap_graph(SPA / "decoder_step.onnx"))), 1,
+         "not a sentiment 'model' graph"),
+    Case("truncated-graph", 10, lambda t: _model_args(_bundle(t, _write_graph(lambda f: (f / "model.onnx").read_bytes()[:5000]))),
+         1, "not a loadable ONNX graph"),
+    Case("random-graph", 10, lambda t: _model_args(_bundle(t, _write_graph(os.urandom(4096)))), 1, "not a loadable ONNX graph"),
+    Case("garbage-sentencepiece", 10, lambda t: _model_args(_bundle(t, _garbage_sentencepiece)), 1, "field 'tokenizer'"),
+    Case("manifest-nested-200k", 10, _manifest_replaced(_nested_manifest), 1, "nested too deeply"),
+    Case("manifest-is-directory", 10, _manifest_replaced(_directory_manifest), 1, "is a directory"),
+    Case("manifest-not-object", 10, _manifest_replaced(lambda p: p.write_text("[1, 2]")), 1, "expected a JSON object"),
+    Case("max-len-float", 10, lambda t: _model_args(_bundle(t, _set("max_len", 2.5))), 1, "field 'max_len' should be int"),
+    Case("max-len-negative", 10, lambda t: _model_args(_bundle(t, _set("max_len", -5))), 1, "field 'max_len' is -5"),
+    Case("missing-vocab", 10, lambda t: _model_args(_bundle(t, _set("tokenizer.vocab", _DELETE))), 1, "missing key 'vocab'"),
+    Case("manifest-declares-wrong-tensor", 10,
+         lambda t: _model_args(_bundle(t, _set("graphs.model.inputs", [{"name": "source"}]))), 1, "the contract is tokens"),
+    Case("manifest-declares-wrong-type", 10,
+         lambda t: _model_args(_bundle(t, _set("graphs.model.inputs", [{"name": "tokens", "type": "float32"}]))), 1,
+         "the contract says 'int32'"),
+]
+
+
+@pytest.mark.parametrize("case", LOAD_CASES, ids=lambda case: f"item{case.item}-{case.name}")
+def test_bad_bundle(case: Case, tmp_path, monkeypatch):
+    test_bad_input(case, tmp_path, monkeypatch)
+
+
+def test_item10_translator_graph_as_classifier_refused_by_api(tmp_path):
+    """runtime.load refuses the wrong graph with a BundleError (the CLI's one line), nothing else."""
+    import runtime
+
+    folder = _bundle(tmp_path, _swap_graph(SPA / "encoder.onnx"))
+    with pytest.raises(runtime.BundleError, match="its inputs are source, the contract wants tokens"):
+        runtime.load(folder)
+
+
+def test_item10_translation_bundle_needs_its_fields(tmp_path):
+    """A translation manifest must carry max_target_len itself (no trainer field with a copied default)."""
+    import json
+
+    import runtime
+
+    folder = tmp_path / "spa"
+    shutil.copytree(SPA, folder)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    del manifest["max_target_len"]
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(runtime.BundleError, match="needs field 'max_target_len'"):
+        runtime.load(folder)
+
+
+# === Inputs and options that crashed or misled (items 11-17) ===
+def _file(name: str, content: str | bytes, *extra: str):
+    def setup(tmp):
+        _write(tmp / name, content)
+        return [name, *extra]
+
+    return setup
+
+
+def _rows_out(expected_ids):
+    def check(tmp, result):
+        lines = result.stdout.splitlines()
+        assert [line.split(",")[0] for line in lines[1:]] == expected_ids, result.stdout
+
+    return check
+
+
+def _long_name(tmp):
+    _reviews(tmp)
+    return ["in.csv", "-o", "s" * 240 + ".csv"]
+
+
+def _long_name_written(tmp, result):
+    assert (tmp / ("s" * 240 + ".csv")).read_text().count("\n") == 4
+    assert _leftovers(tmp, {"in.csv", "s" * 240 + ".csv"}) == []
+
+
+def _oov_note(tmp, result):
+    assert "1 of 2 sentences" in result.stderr and "<oov>" in result.stderr, result.stderr
+
+
+INPUT_CASES = [
+    Case("jsonl-100k-nested-brackets", 11, _file("in.jsonl", '{"text": ' + "[" * 100_000 + "\n"), 1, "line 1: invalid JSON (nested too deeply)"),
+    Case("jsonl-5000-digit-id", 11, _file("in.jsonl", '{"id": ' + "7" * 5000 + ', "text": "fine"}\n'), 1, "line 1: invalid JSON"),
+    Case("jsonl-lone-surrogate-text", 11, _file("in.jsonl", '{"text": "ok"}\n{"text": "bad \\ud800 film"}\n'), 1,
+         "line 2: invalid text: a lone surrogate"),
+    Case("jsonl-lone-surrogate-id", 11, _file("in.jsonl", '{"id": "\\udfff", "text": "good"}\n'), 1, "lone surrogate"),
+    Case("jsonl-surrogate-pair-is-fine", 11, _file("in.jsonl", '{"id": "\\ud83d\\ude00", "text": "good"}\n'), 0, "",
+         _rows_out(["\U0001F600"])),
+    Case("encoding-nonsense", 11, _file("in.csv", "text\ngood\n", "--encoding", "nonsense"), 1, "unknown text encoding 'nonsense'"),
+    Case("encoding-not-text", 11, _file("in.csv", "text\ngood\n", "--encoding", "base64"), 1, "unknown text encoding"),
+    Case("output-name-240-chars", 11, _long_name, 0, "", _long_name_written),
+    Case("utf16-csv", 12, _file("in.csv", "id,text\na,good film\nb,bad film\n".encode("utf-16"), "--encoding", "utf-16"), 0, "",
+         _rows_out(["a", "b"])),
+    Case("utf16le-lines", 12, _file("in.txt", "good film\n\nbad film\n".encode("utf-16-le"), "--encoding", "utf-16-le"), 0, "",
+         _rows_out(["1", "2", "3"])),
+    Case("utf16-bad-bytes-one-line", 12, _file("in.txt", "good\n".encode("utf-16-le") + b"\x00\xd8", "--encoding", "utf-16-le"), 1,
+         "line 2: not valid utf-16-le"),
+    Case("threshold-nan", 13, _file("in.csv", "text\ngood\n", "--threshold", "nan"), 2),
+    Case("threshold-inf", 13, _file("in.csv", "text\ngood\n", "--threshold", "inf"), 2),
+    Case("threads-unbounded", 14, _file("in.csv", "text\ngood\n", "--threads", "100000"), 2),
+    Case("workers-unbounded", 14, _file("in.csv", "text\ngood\n", "--workers", "100000"), 2),
+    Case("jsonl-null-id", 15, _file("in.jsonl", '{"id": "a", "text": "good"}\n{"id": null, "text": "bad"}\n'), 1,
+         "line 2: field 'id' is missing or null"),
+    Case("jsonl-missing-id", 15, _file("in.jsonl", '{"id": "a", "text": "good"}\n{"text": "bad"}\n'), 1,
+         "line 2: field 'id' is missing or null"),
+    Case("jsonl-number-ids-kept", 15, _file("in.jsonl", '{"id": 7, "text": "good"}\n{"id": 2.5, "text": "bad"}\n'), 0, "",
+         _rows_out(["7", "2.5"])),
+    Case("jsonl-object-id", 15, _file("in.jsonl", '{"id": {"a": 1}, "text": "good"}\n'), 1, "field 'id' is dict"),
+    Case("unknown-option-is-usage", 17, _file("in.csv", "text\ngood\n", "--bogus"), 2),
+    Case("out-of-range-is-usage", 17, _file("in.csv", "text\ngood\n", "--threshold", "2"), 2),
+    Case("missing-file-is-bad-input", 17, lambda tmp: ["nothing.csv"], 1, "nothing.csv: no such file"),
+]
+
+
+@pytest.mark.parametrize("case", INPUT_CASES, ids=lambda case: f"item{case.item}-{case.name}")
+def test_bad_option_or_row(case: Case, tmp_path, monkeypatch):
+    test_bad_input(case, tmp_path, monkeypatch)
+
+
+TRANSLATE_CASES = [
+    Case("translate-csv-lone-surrogate", 11, _file("in.jsonl", '{"text": "hola \\ud800"}\n', "--format", "csv"), 1, "lone surrogate"),
+    Case("translate-beam-unbounded", 14, _file("in.txt", "Hola.\n", "--beam-size", "100000"), 2),
+    Case("translate-max-length-unbounded", 14, _file("in.txt", "Hola.\n", "--max-length", "100000000"), 2),
+    Case("translate-utf16", 12, _file("in.txt", "Hola.\nGracias.\n".encode("utf-16"), "--encoding", "utf-16", "--beam-size", "1"), 0, "",
+         lambda tmp, result: len(result.stdout.splitlines()) == 2 or pytest.fail(result.stdout)),
+    Case("translate-oov-said", 16, _file("in.txt", "Hola.\n안녕하세요 친구\n", "--beam-size", "1"), 0, "", _oov_note),
+]
+
+
+@pytest.mark.parametrize("case", TRANSLATE_CASES, ids=lambda case: f"item{case.item}-{case.name}")
+def test_translate_bad_input(case: Case, tmp_path, monkeypatch):
+    from runtime.cli import translate_main
+
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(translate_main, case.setup(tmp_path), catch_exceptions=False)
+    assert result.exit_code == case.code, result.output
+    assert "Traceback" not in result.stderr
+    if case.code == 1:
+        assert result.stderr.strip().count("\n") == 0 and case.message in result.stderr, result.stderr
+    if case.check:
+        case.check(tmp_path, result)
+
+
+def test_item11_read_only_folder_one_line(tmp_path):
+    _reviews(tmp_path)
+    folder = tmp_path / "ro"
+    done = _private_tmpfs(folder, "ro,size=16k", _score_command(tmp_path, folder / "out.csv"))
+    assert "rc=1" in done.stderr and "Traceback" not in done.stderr, done.stderr
+    assert "out.csv: cannot write (read-only file system)" in done.stderr
+
+
+def test_item11_translate_stdout_full_one_line(tmp_path):
+    full = _device(tmp_path, "full", 7)
+    _write(tmp_path / "in.txt", "Hola.\n")
+    with open(full, "wb") as stdout:
+        done = subprocess.run([sys.executable, "-c", "from runtime.cli import translate_main; translate_main()", "in.txt",
+                               "--beam-size", "1"], cwd=tmp_path, env=ENV, stdout=stdout, stderr=subprocess.PIPE, text=True, timeout=120)
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.strip() == "Error: stdout: cannot write (no space left on device)"
+
+
+def test_keras_lambda_layer_refused_by_safe_mode(tmp_path):
+    """A bundle's training/ model with a Lambda layer (arbitrary code) is refused, not run (safe_mode)."""
+    import keras
+
+    from runtime.tokenizer import Tokenizer, TokenizerSpec
+    from trainer.fit import combine_trained
+
+    inputs = keras.Input((4,))
+    model = keras.Model(inputs, keras.layers.Lambda(lambda x: x * 2)(inputs))
+    folders = []
+    for name in ("a", "b"):
+        training = tmp_path / name / "training"
+        training.mkdir(parents=True)
+        model.save(training / "model.keras")
+        Tokenizer(TokenizerSpec(max_len=4), ["good", "bad"]).save(training / "tokenizer.json")
+        folders.append(tmp_path / name)
+    with pytest.raises(ValueError, match="(?i)lambda|safe_mode"):
+        combine_trained(folders)

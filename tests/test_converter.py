@@ -70,7 +70,10 @@ class _Identity(Converter):
     """A one-graph converter (y = x) whose gate passes or fails on request: tests the outline itself."""
 
     task = "sentiment"
-    graphs = {"model": {"file": "model.onnx", "inputs": [{"name": "x"}], "outputs": [{"name": "y"}]}}
+    # the manifest must declare the sentiment contract's tensors (runtime.bundle.GRAPH_CONTRACT); the
+    # graph itself is only loaded by the runtime, so an identity graph serves to test the outline
+    graphs = {"model": {"file": "model.onnx", "inputs": [{"name": "tokens"}],
+                        "outputs": [{"name": "probability"}, {"name": "attention"}]}}
 
     def __init__(self, fail: bool):
         class Config:

@@ -6,6 +6,7 @@ import json
 
 from click.testing import CliRunner
 
+import runtime
 from runtime.bundle import Bundle
 from trainer.cli import main as export_cli
 from tests.conftest import DATASETS, IMDB_TRAIN
@@ -45,6 +46,11 @@ def test_cli_train_mixes_extra_data_and_refit_keeps_extra_validation_out(tmp_pat
     assert "n't" not in vocab and "'s" not in vocab  # SST-2's detached clitics were joined before counting
     assert vocab & {"it's", "doesn't", "don't", "isn't"}
     assert json.loads((out / "training" / "tokenizer.json").read_text())["spec"]["join_clitics"] is True
+    # serving: the bundle alone maps raw text and SST-2's treebank text to the same ids and scores
+    model = runtime.load(out)
+    scores = model.predict(["it does n't work -lrb- at all -rrb- , it 's dull", "It doesn't work (at all), it's dull",
+                            "It doesn’t work (at all), it’s dull"])
+    assert scores[0] == scores[1] == scores[2]
 
 
 def test_cli_extra_data_errors_name_the_file_and_column(tmp_path):

@@ -193,12 +193,22 @@ def test_ensemble_averages_its_members_and_exports_with_parity(small_split, tmp_
     assert manifest["model"]["members"] == 2 and manifest["parity"]["max_abs_probability"] <= 1e-4
 
 
-def test_cli_ensemble_refit_trains_each_member_for_its_own_epochs(tmp_path):
-    out = tmp_path / "e"
-    result = CliRunner().invoke(export_cli, [
-        "train", "--train-data", str(IMDB_TRAIN), "--limit", "300", "--epochs", "2", "--max-len", "30",
-        "--vocab-size", "300", "--embedding-dim", "8", "--lstm-units", "4", "--members", "2", "--refit", "--out", str(out)])
+CLI_TINY = ["train", "--train-data", str(IMDB_TRAIN), "--limit", "300", "--max-len", "30", "--vocab-size", "300",
+            "--embedding-dim", "8", "--lstm-units", "4"]
+
+
+@pytest.fixture(scope="module")
+def cli_ensemble(tmp_path_factory):
+    """`attn-export train --members 2 --refit` on 300 rows: checked by the ensemble test, and the
+    first bundle of the combine test (one training instead of two)."""
+    out = tmp_path_factory.mktemp("cli_ensemble") / "e"
+    result = CliRunner().invoke(export_cli, CLI_TINY + ["--epochs", "2", "--members", "2", "--refit", "--out", str(out)])
     assert result.exit_code == 0, result.output
+    return out
+
+
+def test_cli_ensemble_refit_trains_each_member_for_its_own_epochs(cli_ensemble, tmp_path):
+    out = cli_ensemble
     metrics = Bundle.load(out).manifest["metrics"]
     assert metrics["refit"]["epochs"] == metrics["members"]["epochs"] and len(metrics["members"]["validation_accuracy"]) == 2
     # the saved Keras ensemble re-exports through `convert` (its config is recovered from the members)
@@ -208,19 +218,16 @@ def test_cli_ensemble_refit_trains_each_member_for_its_own_epochs(tmp_path):
     assert Bundle.load(tmp_path / "c").manifest["model"]["members"] == 2
 
 
-def test_cli_combine_averages_bundles_that_share_a_tokenizer(tmp_path):
+def test_cli_combine_averages_bundles_that_share_a_tokenizer(cli_ensemble, tmp_path):
     import shutil
 
     import runtime
     from runtime.tokenizer import Tokenizer
     from trainer.tokenizer_fit import fit_tokenizer
 
-    common = ["train", "--train-data", str(IMDB_TRAIN), "--limit", "300", "--epochs", "1", "--max-len", "30",
-              "--vocab-size", "300", "--embedding-dim", "8", "--lstm-units", "4"]
-    a, b, c = tmp_path / "a", tmp_path / "b", tmp_path / "c"
-    assert CliRunner().invoke(export_cli, common + ["--members", "2", "--out", str(a)]).exit_code == 0
+    a, b, c = cli_ensemble, tmp_path / "b", tmp_path / "c"  # a: a 2-network ensemble
     shared = ["--seed", "5", "--split-seed", "0", "--tokenizer", str(a / "training" / "tokenizer.json")]
-    result = CliRunner().invoke(export_cli, common + shared + ["--out", str(b)])
+    result = CliRunner().invoke(export_cli, CLI_TINY + ["--epochs", "1"] + shared + ["--out", str(b)])
     assert result.exit_code == 0, result.output
     assert Bundle.load(b).manifest["data"]["split_seed"] == 0
     result = CliRunner().invoke(export_cli, ["combine", str(a), str(b), "--out", str(c)])

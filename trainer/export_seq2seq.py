@@ -83,7 +83,8 @@ def check_translator_parity(result: TranslatorResult, folder: Path, sentences: l
     from runtime.translator import Translator
 
     manifest = {"task": "translation", "graphs": {"encoder": {"file": "encoder.onnx"}, "decoder_step": {"file": "decoder_step.onnx"}},
-                "target_tokenizer": result.target_tokenizer.to_dict(), "model": result.model.config.to_dict()}
+                "target_tokenizer": result.target_tokenizer.to_dict(), "model": result.model.config.to_dict(),
+                "max_target_len": result.model.config.max_target_len}
     translator = Translator(Bundle(folder, manifest, result.source_tokenizer), provider="cpu")
     onnx_greedy = translator.translate(sentences, beam_size=1)
     keras_ids = keras_greedy(result.model, result.source_tokenizer, result.target_tokenizer, sentences)
@@ -136,7 +137,7 @@ class TranslatorConverter(Converter):
     def manifest_fields(self) -> dict:
         config = self.config
         return {"tokenizer": self.result.source_tokenizer.to_dict(), "target_tokenizer": self.result.target_tokenizer.to_dict(),
-                "max_len": config.max_source_len,
+                "max_len": config.max_source_len, "max_target_len": config.max_target_len,
                 "attention": config.style if config.style != "luong" else f"luong-{config.score}"}
 
 
