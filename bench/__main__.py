@@ -313,6 +313,26 @@ def behaviour(models, failures, json_out):
                                                   for name, r in results.items()} for m, results in table.items()}, indent=2))
 
 
+@main.command()
+@click.option("--bundle", type=click.Path(exists=True, file_okay=False), required=True,
+              help="Translation bundle with its training/ folder (attn-export train-translator keeps it).")
+@click.option("--data", type=click.Path(exists=True), default=None, help="Sentence-pair file (default: the one the bundle records).")
+@click.option("--limit", type=int, default=600, show_default=True, help="Test-split sentences decoded per variant.")
+@click.option("--repeats", type=int, default=3, show_default=True, help="Timed repeats (medians are reported).")
+@click.option("--threads", type=int, default=0, show_default=True, help="Threads for every variant (0 = all cores).")
+@click.option("--latency-sentences", type=int, default=50, show_default=True, help="Sentences timed one at a time.")
+@click.option("--json-out", type=click.Path(dir_okay=False), default=None, help="Also write the figures as JSON.")
+def translator(bundle, data, limit, repeats, threads, latency_sentences, json_out):
+    """Keras greedy (step by step) vs our greedy vs our beam 4, same sentences, one run."""
+    from bench import translator as bench_translator
+
+    threads = threads or os.cpu_count()
+    results = bench_translator.run(bundle, data, limit, repeats, threads, latency_sentences)
+    bench_translator.report(results, machine(), threads, repeats)
+    if json_out:
+        Path(json_out).write_text(json.dumps({"machine": machine(), "threads": threads, "results": results}, indent=2))
+
+
 def report(results, sample, machine_line, threads, limit, repeats, fpt):
     names = {"keras": "(a) Keras predict, padded", "keras-bucketed": "(a') Keras, length-bucketed", "loop": "(b) tf2onnx Loop", "fp32": "(c) bundle fp32", "int8": "(d) bundle int8"}
     base = results["keras"]

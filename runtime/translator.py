@@ -15,9 +15,14 @@ import numpy as np
 
 from runtime.bundle import Bundle, BundleError, tokenizer_from_manifest
 from runtime.search import search
-from runtime.tokenizer import Tokenizer, detokenize  # noqa: F401  (detokenize: re-exported)
+from runtime.tokenizer import WORD_START, Tokenizer, detokenize  # noqa: F401  (detokenize: re-exported)
 
 START, END = "<s>", "</s>"
+
+
+def _label(token: str) -> str:
+    """A token for a heatmap: without SentencePiece's word-start marker; a lone marker is a visible space."""
+    return "␣" if token == WORD_START else Tokenizer.readable(token)
 
 
 @dataclass
@@ -32,12 +37,12 @@ class Translation:
     @property
     def source_labels(self) -> list[str]:
         """Source tokens for people (heatmap columns): SentencePiece's word-start marker removed."""
-        return [Tokenizer.readable(t) for t in self.source_tokens]
+        return [_label(t) for t in self.source_tokens]
 
     @property
     def target_labels(self) -> list[str]:
         """Target tokens for people, then the end token (heatmap rows, one per attention row)."""
-        return [Tokenizer.readable(t) for t in self.tokens] + [END]
+        return [_label(t) for t in self.tokens] + [END]
 
 
 class Translator:

@@ -32,32 +32,41 @@ def test_split_keeps_sentence_groups_apart(splits):
 
 def _train_and_export(style, splits, folder):
     from trainer.export_seq2seq import export_translator_bundle
-    from trainer.fit_seq2seq import train_translator
+    from trainer.fit_seq2seq import save_translator_training, train_translator
     from trainer.models.seq2seq import Seq2SeqConfig
 
     train, validation, _ = splits
     order = np.random.default_rng(0).permutation(len(train))[:2000]
     # bahdanau also trains with dropout: the exported (inference) graphs must still match Keras.
+    # luong keeps the shipped bundle's tokenizers (lower-cased words), bahdanau the default (cased subwords).
+    bahdanau = style == "bahdanau"
     config = Seq2SeqConfig(source_vocab=1500, target_vocab=1000, embedding_dim=16, units=16, style=style,
-                           dropout=0.3 if style == "bahdanau" else 0.0, max_source_len=12, max_target_len=12, epochs=2, batch_size=64, learning_rate=1e-2)
+                           tokenizer="sentencepiece" if bahdanau else "word", lowercase=not bahdanau,
+                           dropout=0.3 if bahdanau else 0.0, max_source_len=12, max_target_len=12, epochs=2, batch_size=64, learning_rate=1e-2)
     result = train_translator(train.take(order), validation.take(range(200)), config, verbose=0, log=lambda _: None)
+    save_translator_training(result, folder)
     manifest = export_translator_bundle(result, folder, parity_sentences=validation.sources[:20], log=lambda _: None)
     return result, folder, manifest
 
 
 @pytest.fixture(scope="module")
 def luong(splits, tmp_path_factory):
-    """A tiny trained Luong translator bundle: (result, folder, manifest). The runtime and CLI tests,
-    which do not depend on the attention style, run on this one only."""
+    """A tiny trained Luong translator bundle (lower-cased word tokenizers, like the shipped spa-eng):
+    (result, folder, manifest). The runtime and CLI tests, which do not depend on the attention
+    style, run on this one only."""
     return _train_and_export("luong", splits, tmp_path_factory.mktemp("translator_luong"))
 
 
+@pytest.fixture(scope="module")
+def bahdanau(splits, tmp_path_factory):
+    """A tiny trained Bahdanau translator bundle with the default tokenizers (cased SentencePiece)."""
+    return _train_and_export("bahdanau", splits, tmp_path_factory.mktemp("translator_bahdanau"))
+
+
 @pytest.fixture(scope="module", params=["luong", "bahdanau"])
-def tiny(request, splits, tmp_path_factory):
+def tiny(request):
     """Each attention style, for the tests of what differs between them (export, parity, training graph)."""
-    if request.param == "luong":
-        return request.getfixturevalue("luong")
-    return _train_and_export(request.param, splits, tmp_path_factory.mktemp(f"translator_{request.param}"))
+    return request.getfixturevalue(request.param)
 
 
 def test_export_graphs_and_parity(tiny):
@@ -77,6 +86,34 @@ def test_exported_greedy_equals_keras_token_for_token(tiny, splits):
     end = result.target_tokenizer.id_of("</s>")
     theirs = keras_greedy(result.model, result.source_tokenizer, result.target_tokenizer, sentences)
     assert [t.tokens for t in ours] == [result.target_tokenizer.decode([i for i in ids if i != end]) for ids in theirs]
+
+
+def test_subword_translator_is_cased_and_never_says_oov(bahdanau, splits):
+    _, out, _ = bahdanau
+    translator = runtime.load(out, provider="cpu")
+    target = translator.target_tokenizer
+    assert not target.spec.lowercase and not translator.source_tokenizer.spec.lowercase
+    names = "Tom met Mary in Boston."
+    assert target.decode_text(target.encode([names])[0][0]) == names  # pieces keep the capitals
+    invented = ["Zorblax quiffendó los flimbretes de Qwazú.", "¡Grumpfel! ¿Xyloquenta ñuñú?"] + splits[2].sources[:40]
+    for beam in (1, 4):
+        translations = translator.translate(invented, beam_size=beam, return_attention=True)
+        for t in translations:
+            assert "<oov>" not in t.text and 1 not in t.ids and "⁇" not in t.text
+            assert len(t.target_labels) == len(t.attention) and len(t.source_labels) == t.attention.shape[1]
+            assert not any(label.startswith("▁") for label in t.source_labels + t.target_labels)
+        assert sum(any(ch.isupper() for ch in t.text) for t in translations) >= len(translations) // 2
+
+
+def test_training_folder_rebuilds_the_keras_model(bahdanau, splits):
+    from trainer.fit_seq2seq import keras_greedy, load_translator_training
+
+    result, out, _ = bahdanau
+    again = load_translator_training(out)
+    sentences = splits[2].sources[:10]
+    assert again.target_tokenizer.to_dict() == result.target_tokenizer.to_dict()
+    assert keras_greedy(again.model, again.source_tokenizer, again.target_tokenizer, sentences) == \
+        keras_greedy(result.model, result.source_tokenizer, result.target_tokenizer, sentences)
 
 
 def test_beam_scores_at_least_greedy(luong, splits):

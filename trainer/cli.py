@@ -15,7 +15,7 @@ import click
 from runtime.bundle import sha256_of
 from runtime.errors import AttnError
 from runtime.tokenizer import MODES, Tokenizer, TokenizerSpec
-from trainer.config import KINDS, SCORES, STYLES, ClassifierConfig, Seq2SeqConfig
+from trainer.config import KINDS, SCORES, STYLES, TOKENIZER_MODES, ClassifierConfig, Seq2SeqConfig
 from trainer.converter import DEFAULT_OPSET
 from trainer.console import TrainGroup, chance_warning
 
@@ -236,8 +236,13 @@ def combine(bundles: tuple[str, ...], opset: int, force: bool, out: str) -> None
 @click.option("--units", type=click.IntRange(1), default=S.units, show_default=True, help="Encoder units per direction (decoder: twice).")
 @click.option("--dropout", type=click.FloatRange(0, 1, max_open=True), default=S.dropout, show_default=True,
               help="Dropout on source embeddings, encoder states and decoder outputs while training.")
-@click.option("--source-vocab", type=click.IntRange(5), default=S.source_vocab, show_default=True, help="Source vocabulary size.")
-@click.option("--target-vocab", type=click.IntRange(5), default=S.target_vocab, show_default=True, help="Target vocabulary size.")
+@click.option("--tokenizer", "tokenizer_mode", type=click.Choice(TOKENIZER_MODES), default=S.tokenizer, show_default=True,
+              help="Both sides: sentencepiece subwords (the target can never produce <oov>) or words.")
+@click.option("--lowercase/--cased", default=S.lowercase, show_default=True, help="Lower-case both sides (cased keeps names' capitals).")
+@click.option("--source-vocab", type=click.IntRange(5), default=S.source_vocab, show_default=True, help="Source vocabulary size (sentencepiece: at most).")
+@click.option("--target-vocab", type=click.IntRange(5), default=S.target_vocab, show_default=True, help="Target vocabulary size (sentencepiece: at most).")
+@click.option("--time-budget", type=click.FloatRange(0, min_open=True), default=None,
+              help="Stop training after the epoch that would let the next one end past this many seconds.")
 @click.option("--max-len", type=click.IntRange(2), default=S.max_source_len, show_default=True, help="Most tokens per source and target sentence.")
 @click.option("--validation-fraction", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.05, show_default=True)
 @click.option("--test-fraction", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.05, show_default=True)
@@ -257,7 +262,7 @@ def train_translator_command(**options) -> None:
     from trainer.evaluate_seq2seq import evaluate
     from trainer.converter import prepare_out_dir
     from trainer.export_seq2seq import export_translator_bundle
-    from trainer.fit_seq2seq import train_translator
+    from trainer.fit_seq2seq import save_translator_training, train_translator
 
     started = time.perf_counter()
     out = prepare_out_dir(options["out"], options["force"])
@@ -268,11 +273,11 @@ def train_translator_command(**options) -> None:
     config = Seq2SeqConfig(
         source_vocab=options["source_vocab"], target_vocab=options["target_vocab"], max_source_len=options["max_len"],
         max_target_len=options["max_len"], embedding_dim=options["embedding_dim"], units=options["units"],
-        dropout=options["dropout"],
+        dropout=options["dropout"], tokenizer=options["tokenizer_mode"], lowercase=options["lowercase"],
         style=options["style"], score=options["score"], learning_rate=options["learning_rate"],
         batch_size=options["batch_size"], epochs=options["epochs"], seed=options["seed"],
     )
-    result = train_translator(train_pairs, validation, config, patience=options["patience"],
+    result = train_translator(train_pairs, validation, config, patience=options["patience"], time_budget_s=options["time_budget"],
                               verbose=1 if sys.stderr.isatty() else 2, log=lambda line: click.echo(line, err=True))
     provenance = {"pairs": str(options["pairs"]), "pairs_sha256": sha256_of(options["pairs"]),
                   "direction": f"{options['source_column']}->{options['target_column']}", "train_pairs": len(train_pairs),
@@ -280,6 +285,7 @@ def train_translator_command(**options) -> None:
                   "command": "attn-export " + " ".join(sys.argv[1:])}
     metrics = {"validation_loss": round(result.validation_loss, 4), "best_epoch": result.best_epoch,
                "train_seconds": round(result.elapsed_s, 1), "history": result.history}
+    save_translator_training(result, out, {"metrics": metrics, "data": provenance})
     export_translator_bundle(result, out, opset=options["opset"], metrics=metrics, data=provenance,
                              parity_sentences=validation.sources[:50], force=options["force"],
                              log=lambda line: click.echo(line, err=True))

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, fields
 
 KINDS = ("dot", "scaled_dot", "general", "concat", "location")  # classifier attention score functions
 STYLES = ("luong", "bahdanau", "none")  # translator attention styles (none: the no-attention baseline)
+TOKENIZER_MODES = ("sentencepiece", "word")  # a translator's tokenizers (runtime.tokenizer.MODES)
 SCORES = ("dot", "general", "concat")  # score functions a Luong translator can use (Bahdanau: concat)
 
 
@@ -47,8 +48,10 @@ class ClassifierConfig(_Config):
 
 @dataclass
 class Seq2SeqConfig(_Config):
-    source_vocab: int = 12_000
-    target_vocab: int = 8_000
+    source_vocab: int = 8_000  # an upper bound for sentencepiece (small data gets fewer pieces)
+    target_vocab: int = 4_000
+    tokenizer: str = "sentencepiece"  # both sides: sentencepiece (subwords, no <oov> on the target) or word
+    lowercase: bool = False  # cased by default: output keeps names' capitals
     max_source_len: int = 40
     max_target_len: int = 40
     embedding_dim: int = 128
@@ -66,5 +69,7 @@ class Seq2SeqConfig(_Config):
             raise ValueError(f"unknown attention style {self.style!r}; choose one of {', '.join(STYLES)}")
         if self.style == "bahdanau":
             self.score = "concat"
+        if self.tokenizer not in TOKENIZER_MODES:
+            raise ValueError(f"unknown tokenizer {self.tokenizer!r}; choose one of {', '.join(TOKENIZER_MODES)}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")

@@ -15,15 +15,19 @@ def bucket_name(low: int, high: int) -> str:
 
 
 def evaluate(translator, pairs: SentencePairs, beam_size: int = 4) -> dict:
-    """Corpus BLEU / chrF of `translator` on `pairs` (lowercased: the tokenizers lowercase), and
-    BLEU per source-length bucket."""
+    """Corpus BLEU / chrF of `translator` on `pairs`, cased (sacrebleu defaults: what a reader of the
+    output sees), plus the lowercased figures for comparison with lowercasing models, and cased BLEU
+    per source-length bucket."""
     import sacrebleu
 
     results = translator.translate(pairs.sources, beam_size=beam_size)
     hypotheses = [r.text for r in results]
     overall = {
-        "bleu": round(sacrebleu.corpus_bleu(hypotheses, [pairs.targets], lowercase=True).score, 2),
-        "chrf": round(sacrebleu.corpus_chrf([h.lower() for h in hypotheses], [[t.lower() for t in pairs.targets]]).score, 2),
+        "bleu": round(sacrebleu.corpus_bleu(hypotheses, [pairs.targets]).score, 2),
+        "chrf": round(sacrebleu.corpus_chrf(hypotheses, [pairs.targets]).score, 2),
+        "cased": True,
+        "bleu_uncased": round(sacrebleu.corpus_bleu(hypotheses, [pairs.targets], lowercase=True).score, 2),
+        "chrf_uncased": round(sacrebleu.corpus_chrf([h.lower() for h in hypotheses], [[t.lower() for t in pairs.targets]]).score, 2),
         "sentences": len(pairs),
         "beam_size": beam_size,
     }
@@ -31,7 +35,7 @@ def evaluate(translator, pairs: SentencePairs, beam_size: int = 4) -> dict:
     for low, high in BUCKETS:
         rows = [i for i, r in enumerate(results) if low <= len(r.source_tokens) <= high]
         if rows:
-            score = sacrebleu.corpus_bleu([hypotheses[i] for i in rows], [[pairs.targets[i] for i in rows]], lowercase=True)
+            score = sacrebleu.corpus_bleu([hypotheses[i] for i in rows], [[pairs.targets[i] for i in rows]])
             by_length[bucket_name(low, high)] = {"bleu": round(score.score, 2), "sentences": len(rows)}
     overall["bleu_by_source_length"] = by_length
     return overall
@@ -52,6 +56,9 @@ def test_reports(manifests: dict[str, dict]) -> dict[str, dict]:
         if split is not None and this != split[1]:
             raise BundleError(f"{name}: evaluated on a different test split than {split[0]} "
                              f"({', '.join(SPLIT_KEYS)}: {this} vs {split[1]})")
+        if reports and bool(report.get("cased")) != bool(next(iter(reports.values())).get("cased")):
+            raise ValueError(f"{name}: its BLEU is {'cased' if report.get('cased') else 'lowercased'}, unlike "
+                             f"{next(iter(reports))}'s; re-evaluate one of them the same way")
         split = split or (name, this)
         reports[name] = report
     return reports

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -31,11 +32,14 @@ class TranslatorResult:
 
 
 def make_tokenizers(pairs: SentencePairs, config: Seq2SeqConfig) -> tuple[Tokenizer, Tokenizer]:
-    """Word tokenizers with punctuation kept as tokens; the target reserves <s> and </s>."""
-    common = dict(punctuation="keep", html_breaks=False, truncation="post")
+    """Both sides in `config.tokenizer` mode, cased unless `config.lowercase`; the target reserves <s>
+    and </s>. SentencePiece: the target spells unseen characters as bytes, so it never needs <oov>.
+    Word: punctuation kept as tokens."""
+    common = dict(mode=config.tokenizer, lowercase=config.lowercase, punctuation="keep", html_breaks=False, truncation="post")
+    subwords = config.tokenizer == "sentencepiece"
     source = fit_tokenizer(pairs.sources, config.source_vocab, TokenizerSpec(max_len=config.max_source_len, **common))
     target = fit_tokenizer(pairs.targets, config.target_vocab, TokenizerSpec(max_len=config.max_target_len - 1, **common),
-                           reserved=(START, END))
+                            reserved=(START, END), byte_fallback=subwords)
     return source, target
 
 
@@ -83,6 +87,7 @@ def train_translator(
     validation: SentencePairs,
     config: Seq2SeqConfig,
     patience: int | None = None,
+    time_budget_s: float | None = None,
     verbose: int = 2,
     log: Callable[[str], None] = print,
 ) -> TranslatorResult:
@@ -103,12 +108,72 @@ def train_translator(
     train_feed, train_steps = feed(_batches(train, source_tok, target_tok, config.batch_size, config.seed), PAIR_SIGNATURE)
     val_feed, val_steps = feed(_batches(validation, source_tok, target_tok, config.batch_size, None), PAIR_SIGNATURE)
     stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience or config.epochs, restore_best_weights=True)
+    callbacks = [stop] + ([time_budget_callback(time_budget_s, started, log)] if time_budget_s else [])
     history = model.trainer.fit(train_feed, steps_per_epoch=train_steps, validation_data=val_feed, validation_steps=val_steps,
-                                epochs=config.epochs, shuffle=False, callbacks=[stop], verbose=verbose).history
+                                epochs=config.epochs, shuffle=False, callbacks=callbacks, verbose=verbose).history
     losses = history.get("val_loss", [float("nan")])
     best = int(np.nanargmin(losses))
     return TranslatorResult(model, source_tok, target_tok, {k: [float(v) for v in vs] for k, vs in history.items()},
                             float(losses[best]), best + 1, time.perf_counter() - started)
+
+
+def time_budget_callback(budget_s: float, started: float, log: Callable[[str], None]):
+    """A Keras callback that stops after the epoch that would let the next one (as long as the last)
+    end past `budget_s` seconds from `started`."""
+    import keras
+
+    class TimeBudget(keras.callbacks.Callback):
+        def __init__(self, budget_s: float, started: float, log: Callable[[str], None]):
+            super().__init__()
+            self.budget_s, self.started, self.log, self.epoch_started = budget_s, started, log, started
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.epoch_started = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            now = time.perf_counter()
+            if now - self.started + (now - self.epoch_started) > self.budget_s:
+                self.log(f"time budget: stopping after epoch {epoch + 1} ({now - self.started:.0f} s of {self.budget_s:.0f} s)")
+                self.model.stop_training = True
+
+    return TimeBudget(budget_s, started, log)
+
+
+TRAINING = "training"
+
+
+def save_translator_training(result: TranslatorResult, folder: str | Path, extra: dict | None = None) -> Path:
+    """folder/training/{seq2seq.weights.h5, config.json, source_tokenizer.json, target_tokenizer.json,
+    history.json}: what rebuilds the Keras model (the bench's Keras baseline, further training)."""
+    import json
+
+    target = Path(folder) / TRAINING
+    target.mkdir(parents=True, exist_ok=True)
+    result.model.trainer.save_weights(target / "seq2seq.weights.h5")
+    (target / "config.json").write_text(json.dumps(result.model.config.to_dict(), indent=2) + "\n", encoding="utf-8")
+    result.source_tokenizer.save(target / "source_tokenizer.json")
+    result.target_tokenizer.save(target / "target_tokenizer.json")
+    summary = {"history": result.history, "validation_loss": result.validation_loss, "best_epoch": result.best_epoch,
+               "elapsed_s": round(result.elapsed_s, 1), **(extra or {})}
+    (target / "history.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    return target
+
+
+def load_translator_training(folder: str | Path) -> TranslatorResult:
+    """The Keras model and tokenizers that `save_translator_training` wrote into folder/training/."""
+    import json
+
+    source = Path(folder) / TRAINING
+    if not (source / "seq2seq.weights.h5").is_file():
+        raise FileNotFoundError(f"{folder}: no {TRAINING}/seq2seq.weights.h5 (train it with attn-export train-translator)")
+    config = Seq2SeqConfig.from_dict(json.loads((source / "config.json").read_text(encoding="utf-8")))
+    model = build_seq2seq(config)
+    source_tok = Tokenizer.load(source / "source_tokenizer.json")
+    target_tok = Tokenizer.load(source / "target_tokenizer.json")
+    probe_source, _ = source_tok.encode(["a"])
+    model.trainer.predict_on_batch([probe_source, np.zeros((1, 1), np.int32)])  # build the variables
+    model.trainer.load_weights(source / "seq2seq.weights.h5")
+    return TranslatorResult(model, source_tok, target_tok)
 
 
 def keras_greedy(model: Seq2Seq, source_tok: Tokenizer, target_tok: Tokenizer, sentences: list[str],

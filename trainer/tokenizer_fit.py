@@ -17,25 +17,27 @@ from runtime.tokenizer import OOV_ID, PAD_ID, Tokenizer, TokenizerError, Tokeniz
 
 
 def fit_tokenizer(texts: Iterable[str], vocab_size: int, spec: TokenizerSpec | None = None,
-                  reserved: Sequence[str] = ()) -> Tokenizer:
+                  reserved: Sequence[str] = (), byte_fallback: bool = False) -> Tokenizer:
     """Word mode: keep the `vocab_size - 2` most frequent tokens (ids 0 and 1 are padding and OOV);
     ties break by the token's text, so the same data always gives the same ids. `reserved` tokens
     (such as "<s>", "</s>") take the first ids, 2, 3, ...; text never splits into them.
-    SentencePiece mode: a unigram model of `vocab_size` pieces trained on the texts."""
+    SentencePiece mode: a unigram model of at most `vocab_size` pieces trained on the texts;
+    `reserved` become control symbols (ids 2, 3, ...: never produced from text, dropped by
+    decoding); `byte_fallback` spells characters outside the pieces as UTF-8 byte pieces, so no
+    text needs the OOV id (a target vocabulary that can never produce `<oov>`)."""
     if vocab_size < 3 + len(reserved):
         raise TokenizerError(f"vocab_size must be >= {3 + len(reserved)} (padding, OOV, reserved, one token), got {vocab_size}")
     spec = spec or TokenizerSpec()
     if spec.mode == "sentencepiece":
-        if reserved:
-            raise TokenizerError("reserved tokens are supported in word mode only")
-        return Tokenizer(spec, [], train_sentencepiece(texts, vocab_size, spec))
+        return Tokenizer(spec, [], train_sentencepiece(texts, vocab_size, spec, reserved, byte_fallback))
     probe = Tokenizer(spec, [])
     counts = Counter(chain.from_iterable(probe.split(text) for text in texts))
     ranked = [token for token, _ in sorted(counts.items(), key=lambda item: (-item[1], item[0])) if token not in reserved]
     return Tokenizer(spec, list(reserved) + ranked[: vocab_size - 2 - len(reserved)])
 
 
-def train_sentencepiece(texts: Iterable[str], vocab_size: int, spec: TokenizerSpec) -> bytes:
+def train_sentencepiece(texts: Iterable[str], vocab_size: int, spec: TokenizerSpec, reserved: Sequence[str] = (),
+                        byte_fallback: bool = False) -> bytes:
     """A unigram model over the normalized texts; one thread so the same data gives the same model."""
     import sentencepiece
 
@@ -52,6 +54,9 @@ def train_sentencepiece(texts: Iterable[str], vocab_size: int, spec: TokenizerSp
             unk_id=OOV_ID,
             bos_id=-1,
             eos_id=-1,
+            control_symbols=list(reserved),
+            byte_fallback=byte_fallback,
+            hard_vocab_limit=False,  # vocab_size is an upper bound: small data gets fewer pieces
             num_threads=1,
             minloglevel=2,
         )
