@@ -359,6 +359,9 @@ from bench.web import web as _web  # noqa: E402  (selenium is imported only when
 
 main.add_command(_web)
 
+from bench.distributed import distributed  # noqa: E402  (plain attn-score vs --engine ray)
+
+main.add_command(distributed)
 
 if __name__ == "__main__":
     main()

@@ -20,6 +20,7 @@ from runtime.bundle import BundleError
 from runtime.catalog import version
 from runtime.classifier import DEFAULT_BATCH_TOKENS
 from runtime.columns import TRANSLATE_COLUMNS, KeptColumns
+from runtime.distributed import engine_options, run_on_ray  # imports no Ray until --engine ray runs
 from runtime.errors import AttnError
 from runtime.io import InputError, TableReader
 from runtime.output import Interrupted, OutputFile, exit_code
@@ -126,6 +127,12 @@ def explanation_records(explanation) -> list[dict]:
     return [{"token": token, "weight": round(float(weight), 4)} for token, weight in explanation]
 
 
+def _single_input(inputs: tuple[str, ...]) -> str:
+    if len(inputs) != 1:
+        raise click.UsageError(f"{len(inputs)} INPUTs: the local engine reads one; several files, globs or folders need --engine ray")
+    return inputs[0]
+
+
 class _Output:
     """CSV or JSONL rows: id, [kept input columns,] probability, label[, explanation]."""
 
@@ -160,12 +167,12 @@ _KEEP_ALL = click.option("--keep-all", is_flag=True, help="Copy every input colu
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
-@click.argument("input_path", metavar="INPUT", type=str, required=False)
+@click.argument("input_path", metavar="INPUT", type=str, nargs=-1, required=False)
 @click.version_option(version(), "--version", prog_name="attn-score", message="%(prog)s (attn-onnx) %(version)s")
 @click.option("--list-models", is_flag=True, help="List the shipped models (and the --model folder) with task, languages, "
               "accuracy, precision and size, then exit.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
-              help="Output file, written atomically (temp file + rename). Default: stdout.")
+              help="Output file, written atomically (temp file + rename). Default: stdout. With --engine ray: a new folder.")
 @click.option("--model", "model", default=None,
               help="Bundle folder or shipped short name (imdb). Default: the shipped IMDB bundle.")
 @click.option("--text-column", default=None, help="Column with the text. Default: 'text'. A one-column input whose line 1 "
@@ -175,8 +182,9 @@ _KEEP_ALL = click.option("--keep-all", is_flag=True, help="Copy every input colu
               help="Probability at or above which a row gets the positive label.")
 @click.option("--explain", "explain_k", type=click.IntRange(0), default=0, show_default=True,
               help="Add the K most attended tokens with their weights.")
-@click.option("--format", "output_format", type=click.Choice(["csv", "jsonl", "parquet"]), default="csv", show_default=True,
-              help="Output format (parquet needs -o and pip install 'attn-onnx[parquet]').")
+@click.option("--format", "output_format", type=click.Choice(["csv", "jsonl", "parquet"]), default=None,
+              help="Output format: csv (default), jsonl or parquet (needs -o and pip install 'attn-onnx[parquet]'); "
+                   "--engine ray: parquet (default) or csv.")
 @click.option("--input-format", type=click.Choice(["auto", "csv", "tsv", "jsonl", "lines", "parquet"]), default="auto", show_default=True,
               help="Input format; auto decides by file name (.csv, .tsv, .jsonl, .txt = lines, optionally .gz; .parquet); stdin is a "
                    "table when line 1 is a JSON object or a header naming the text column, else one text per line.")
@@ -193,7 +201,8 @@ _KEEP_ALL = click.option("--keep-all", is_flag=True, help="Copy every input colu
 @click.option("--batch-tokens", type=click.IntRange(1), default=DEFAULT_BATCH_TOKENS, show_default=True,
               help="Token budget per batch (rows x padded length).")
 @click.option("--workers", type=click.IntRange(0, MAX_THREADS), default=0, show_default=True,
-              help="Inference workers (0 = one per core on CPU, 1 on a GPU); reading and tokenizing run beside them.")
+              help="Inference workers (0 = one per core on CPU, 1 on a GPU); reading and tokenizing run beside them. "
+                   "--engine ray: Ray actors (0 = the cluster's CPUs / --cpus-per-worker).")
 @click.option("--chunk-rows", type=click.IntRange(1), default=DEFAULT_CHUNK_ROWS, show_default=True,
               help="Rows read, tokenized and length-sorted together; memory stays within (workers + 4) chunks.")
 @click.option("--report", "report_path", type=click.Path(dir_okay=False), default=None,
@@ -204,9 +213,10 @@ _KEEP_ALL = click.option("--keep-all", is_flag=True, help="Copy every input colu
 @click.option("--progress/--no-progress", default=None, help="Progress on stderr (default: when stderr is a terminal).")
 @_KEEP_COLUMNS
 @_KEEP_ALL
+@engine_options
 def main(input_path, list_models, output, model, text_column, id_column, threshold, explain_k, output_format, input_format,
          quoting, encoding, provider, threads, graph_optimization, memory_arena, batch_tokens, workers, chunk_rows, report_path,
-         report_rows, progress, keep_columns, keep_all) -> None:
+         report_rows, progress, keep_columns, keep_all, engine, address, cpus_per_worker) -> None:
     """Score sentiment for every row of INPUT (CSV, TSV or JSONL, optionally .gz; '-' for stdin).
 
     Writes one row per input row, in input order: id, probability, label (and explanation with
@@ -219,8 +229,17 @@ def main(input_path, list_models, output, model, text_column, id_column, thresho
         except BundleError as error:
             raise click.ClickException(str(error)) from None
         return
-    if input_path is None:
-        raise click.UsageError("Missing argument 'INPUT'.")
+    if not input_path:
+        raise click.UsageError("Missing argument 'INPUT...'.")
+    if engine == "ray":
+        if keep_columns or keep_all:
+            raise click.UsageError("--keep-columns/--keep-all work with the local engine only")
+        return run_on_ray("score_files", input_path, output, output_format, model=model, address=address, workers=workers or None,
+                           cpus_per_worker=cpus_per_worker, input_format=input_format, encoding=encoding, quoting=quoting,
+                           text_column=text_column, id_column=id_column, explain=explain_k, threshold=threshold,
+                           provider=provider, batch_tokens=batch_tokens)
+    input_path, output_format = _single_input(input_path), output_format or "csv"
+
     started = time.perf_counter()
     count, bar = 0, None
     try:
@@ -285,10 +304,10 @@ def _report(classifier, path: str, rows: int, input_path: str, output: str | Non
 
 # === attn-translate ===
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
-@click.argument("input_path", metavar="INPUT", type=str)
+@click.argument("input_path", metavar="INPUT", type=str, nargs=-1, required=True)
 @click.version_option(version(), "--version", prog_name="attn-translate", message="%(prog)s (attn-onnx) %(version)s")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
-              help="Output file, written atomically (temp file + rename). Default: stdout.")
+              help="Output file, written atomically (temp file + rename). Default: stdout. With --engine ray: a new folder.")
 @click.option("--model", "model", default="spa-eng", show_default=True, help="Translation bundle folder or shipped short name.")
 @click.option("--text-column", default=None, help="Column with the sentences (CSV/TSV/JSONL). Default: 'text'. A one-column "
               "input whose line 1 is not this name has no header: every line is a sentence.")
@@ -296,8 +315,8 @@ def _report(classifier, path: str, rows: int, input_path: str, output: str | Non
 @click.option("--input-format", type=click.Choice(["auto", "csv", "tsv", "jsonl", "lines", "parquet"]), default="auto", show_default=True,
               help="Input format; auto decides by file name (.txt = one sentence per line, .parquet); stdin is a table when line 1 "
                    "is a JSON object or a header naming the text column, else one sentence per line.")
-@click.option("--format", "output_format", type=click.Choice(["txt", "csv", "jsonl"]), default="txt", show_default=True,
-              help="txt: one translation per line; csv/jsonl: id, source, translation, score.")
+@click.option("--format", "output_format", type=click.Choice(["txt", "csv", "jsonl", "parquet"]), default=None,
+              help="txt (default): one translation per line; csv/jsonl: id, source, translation, score; --engine ray: parquet (default) or csv.")
 @click.option("--beam-size", type=click.IntRange(1, MAX_BEAM), default=4, show_default=True, help="Beam width (1 = greedy).")
 @click.option("--max-length", type=click.IntRange(1, MAX_TARGET_TOKENS), default=None, help="Most target tokens per sentence (default: the bundle's).")
 @click.option("--plot-attention", "plot_dir", type=click.Path(file_okay=False), default=None,
@@ -311,17 +330,29 @@ def _report(classifier, path: str, rows: int, input_path: str, output: str | Non
 @click.option("--memory-arena/--no-memory-arena", default=True, show_default=True,
               help="onnxruntime's CPU memory arena (off: lower peak memory, slower allocation).")
 @click.option("--workers", type=click.IntRange(0, MAX_THREADS), default=0, show_default=True,
-              help="Translation workers (0 = one per core on CPU, 1 on a GPU).")
+              help="Translation workers (0 = one per core on CPU, 1 on a GPU); --engine ray: Ray actors (0 = CPUs / --cpus-per-worker).")
 @click.option("--progress/--no-progress", default=None, help="Progress on stderr (default: when stderr is a terminal).")
 @_KEEP_COLUMNS
 @_KEEP_ALL
+@engine_options
 def translate_main(input_path, output, model, text_column, id_column, input_format, output_format, beam_size, max_length,
                    plot_dir, quoting, encoding, provider, threads, graph_optimization, memory_arena, workers, progress,
-                   keep_columns, keep_all) -> None:
+                   keep_columns, keep_all, engine, address, cpus_per_worker) -> None:
     """Translate every sentence of INPUT (text lines, a CSV/TSV/JSONL column, optionally .gz; '-' for stdin).
 
     One output row per input row, in input order. A summary line goes to stderr."""
     import runtime
+
+    if engine == "ray":
+        if plot_dir or keep_columns or keep_all:
+            raise click.UsageError("--plot-attention, --keep-columns and --keep-all work with the local engine only")
+        return run_on_ray("translate_files", input_path, output, output_format, model=model, address=address,
+                           workers=workers or None, cpus_per_worker=cpus_per_worker, input_format=input_format, encoding=encoding,
+                           quoting=quoting, text_column=text_column, id_column=id_column, beam_size=beam_size,
+                           max_length=max_length, provider=provider)
+    input_path, output_format = _single_input(input_path), output_format or "txt"
+    if output_format == "parquet":
+        raise click.UsageError("--format parquet is written by --engine ray")
 
     started, count, unknown, bar = time.perf_counter(), 0, 0, None
     try:

@@ -34,7 +34,7 @@ def test_list_models_shows_each_shipped_bundle_and_a_model_folder(tmp_path):
     bleu = json.loads((shipped["spa-eng"] / "manifest.json").read_text())["metrics"]["test"]["bleu"]
     assert "translation" in lines["spa-eng"] and f"BLEU {bleu:.2f}" in lines["spa-eng"]
     missing = CliRunner().invoke(score_main, [])
-    assert missing.exit_code == 2 and "Missing argument 'INPUT'" in missing.output
+    assert missing.exit_code == 2 and "Missing argument 'INPUT" in missing.output
 
 
 def test_version_on_every_command():

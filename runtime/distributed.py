@@ -1,0 +1,611 @@
+"""Score and translate datasets on Ray Data (the optional `ray` extra: pip install 'attn-onnx[ray]').
+
+    import ray, runtime.distributed as rd
+    ds = ray.data.read_parquet("s3://bucket/reviews/")              # any Ray Dataset with a text column
+    rd.score_dataset(ds, model="imdb", id_column="id", workers=4).write_parquet("s3://bucket/scores/")
+
+`score_dataset` / `translate_dataset` add a `map_batches` stage whose callable class loads and
+verifies the bundle once per actor (an actor pool of `workers`, `cpus_per_worker` CPUs each, which
+are also onnxruntime's intra-op threads). The bundle travels in Ray's object store: the driver loads
+and verifies it (sha256 of every graph) and puts its files' bytes there once; each actor writes them
+to a private temporary folder and loads them with the same verification. So a worker never needs
+the bundle on its own disk, and every actor runs exactly the bytes the driver checked, even if
+someone re-exports the bundle folder during the job.
+
+`score_files` / `translate_files` are what `attn-score --engine ray` and `attn-translate --engine
+ray` run: many files (CSV, TSV, JSONL, text lines, Parquet; .gz) read with the same reader and the
+same column rules as the plain commands, partitioned output written to a temporary folder that is
+renamed to OUTDIR with a `_SUCCESS` marker only once every partition is written.
+
+Nothing here is imported by `runtime` or `runtime.cli` unless the Ray engine is used.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+import uuid
+
+import click
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+from runtime.bundle import MANIFEST, Bundle, BundleError
+from runtime.errors import AttnError
+from runtime.classifier import DEFAULT_BATCH_TOKENS
+from runtime.io import InputError, TableReader, detect_format
+
+SUCCESS = "_SUCCESS"  # completion marker, written after every partition (Hadoop/Spark convention)
+READ_ROWS = 4096  # rows per table a file reader yields
+SCORE_ROWS = 1024  # rows per scoring batch (per actor call); sorted by length inside, like attn-score
+TRANSLATE_ROWS = 256  # sentences per translation batch, as attn-translate
+SUFFIXES = (".csv", ".tsv", ".tab", ".jsonl", ".ndjson", ".json", ".txt", ".parquet", ".pq")
+
+
+class EngineError(AttnError, RuntimeError):
+    """The Ray engine cannot run (extra missing, cluster unreachable); one line for the user."""
+
+
+def require_ray():
+    """The `ray` module with Ray Data, or an EngineError naming the extra to install."""
+    try:
+        import pyarrow  # noqa: F401
+        import ray
+        import ray.data  # noqa: F401
+    except ImportError:
+        raise EngineError("the Ray engine needs Ray Data and pyarrow: pip install 'attn-onnx[ray]'") from None
+    return ray
+
+
+# === Bundle shipping ===
+def pack_bundle(model, task: str) -> dict:
+    """Load and verify the bundle here (fails before any job starts), then return its files as bytes:
+    {"name", "files": {relative name: bytes}} for the object store."""
+    from runtime import resolve_bundle_path
+
+    bundle = Bundle.load(resolve_bundle_path(model), verify=True)
+    if bundle.task != task:
+        command = "attn-translate" if bundle.task == "translation" else "attn-score"
+        raise BundleError(f"{bundle.path}: task is {bundle.task!r}, this needs a {task!r} bundle (use {command})")
+    names = [MANIFEST] + [graph["file"] for graph in bundle.manifest["graphs"].values()]
+    return {"name": bundle.path.name, "files": {name: (bundle.path / name).read_bytes() for name in names}}
+
+
+def _unpack_and_load(packed: dict, **options):
+    """In an actor: write the bundle's bytes to a private folder, load (sha256-verified), drop the folder
+    (onnxruntime holds the graphs in memory from then on)."""
+    import ray
+
+    import runtime
+
+    packed = ray.get(packed[0])  # (reference,): nested, so Ray leaves resolving it to us
+    with tempfile.TemporaryDirectory(prefix="attn-bundle-") as folder:
+        root = Path(folder) / packed["name"]
+        for name, data in packed["files"].items():
+            target = (root / name).resolve()
+            if root.resolve() not in target.parents:
+                raise BundleError(f"{packed['name']}: graph file name {name!r} leaves the bundle folder")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(data)
+        return runtime.load(root, verify=True, **options)
+
+
+def _text_list(column, name: str) -> list[str]:
+    """A pyarrow column as texts: null -> "" (scored, never dropped, as attn-score does)."""
+    import pyarrow as pa
+
+    if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
+        raise InputError(f"column {name!r} is {column.type}, expected text")
+    return ["" if text is None else text for text in column.to_pylist()]
+
+
+def _passed_through(batch, keep_columns, id_column) -> dict:
+    """The kept columns and the id (as text, like attn-score's output) of a pyarrow batch."""
+    import pyarrow as pa
+
+    columns = {name: batch.column(name) for name in keep_columns}
+    if id_column:
+        columns["id"] = batch.column(id_column).cast(pa.string())
+    return columns
+
+
+class _Scorer:
+    """Ray Data callable class: one Classifier per actor, built from the bundle in the object store."""
+
+    def __init__(self, packed, text_column, id_column, keep_columns, explain, threshold, provider, threads, batch_tokens):
+        self.model = _unpack_and_load(packed, provider=provider, threads=threads, batch_tokens=batch_tokens)
+        self.text_column, self.id_column, self.keep_columns = text_column, id_column, list(keep_columns)
+        self.explain, self.threshold = explain, threshold
+
+    def __call__(self, batch):
+        import pyarrow as pa
+
+        texts = _text_list(batch.column(self.text_column), self.text_column)
+        if self.explain:
+            probabilities, explanations = self.model.score_and_explain(texts, self.explain)
+        else:
+            probabilities, explanations = self.model.predict(texts), None
+        columns = _passed_through(batch, self.keep_columns, self.id_column)
+        columns["probability"] = pa.array(probabilities, type=pa.float32())
+        columns["label"] = pa.array([self.model.labels[int(p >= self.threshold)] for p in probabilities], type=pa.string())
+        if explanations is not None:  # the JSON attn-score writes in its CSV explanation cell
+            from runtime.cli import explanation_records
+
+            columns["explanation"] = pa.array(
+                [json.dumps(explanation_records(pairs), ensure_ascii=False) for pairs in explanations], type=pa.string())
+        return pa.table(columns)
+
+
+class _Translator:
+    """Ray Data callable class: one Translator per actor."""
+
+    def __init__(self, packed, text_column, id_column, keep_columns, beam_size, max_length, provider, threads):
+        self.model = _unpack_and_load(packed, provider=provider, threads=threads)
+        self.text_column, self.id_column, self.keep_columns = text_column, id_column, list(keep_columns)
+        self.beam_size, self.max_length = beam_size, max_length
+
+    def __call__(self, batch):
+        import pyarrow as pa
+
+        sources = _text_list(batch.column(self.text_column), self.text_column)
+        results = self.model.translate(sources, beam_size=self.beam_size, max_length=self.max_length)
+        columns = _passed_through(batch, self.keep_columns, self.id_column)
+        columns["source"] = pa.array(sources, type=pa.string())
+        columns["translation"] = pa.array([result.text for result in results], type=pa.string())
+        columns["score"] = pa.array([result.score for result in results], type=pa.float64())
+        return pa.table(columns)
+
+
+def _actor_pool(workers):
+    """ActorPoolStrategy from an int (fixed pool) or a (min, max) pair (autoscaling)."""
+    ray = require_ray()
+    if isinstance(workers, tuple):
+        return ray.data.ActorPoolStrategy(min_size=workers[0], max_size=workers[1])
+    if int(workers) < 1:
+        raise ValueError(f"workers must be >= 1, got {workers}")
+    return ray.data.ActorPoolStrategy(size=int(workers))
+
+
+def score_dataset(ds, model=None, *, text_column: str = "text", id_column: str | None = None, keep_columns=(),
+                  explain: int = 0, threshold: float = 0.5, workers: int | tuple[int, int] = 1,
+                  cpus_per_worker: float = 1, provider: str = "auto", batch_rows: int = SCORE_ROWS,
+                  batch_tokens: int = DEFAULT_BATCH_TOKENS):
+    """A Dataset with, per row of `ds`: the `keep_columns`, `id` (the id column as text, when
+    `id_column` is given), `probability` (float32, as `Classifier.predict`), `label`, and with
+    `explain=K` an `explanation` (JSON [[token, weight], ...], the K most attended tokens).
+    Lazy, like every Ray Dataset: nothing runs until it is written or consumed. The bundle is
+    loaded and verified here first, so a bad bundle fails before any job."""
+    ray = require_ray()
+    packed = (ray.put(pack_bundle(model, "sentiment")),)
+    threads = max(1, int(cpus_per_worker))
+    return ds.map_batches(
+        _Scorer, batch_size=batch_rows, batch_format="pyarrow", compute=_actor_pool(workers), num_cpus=cpus_per_worker,
+        fn_constructor_kwargs=dict(packed=packed, text_column=text_column, id_column=id_column, keep_columns=tuple(keep_columns),
+                                   explain=explain, threshold=threshold, provider=provider, threads=threads,
+                                   batch_tokens=batch_tokens))
+
+
+def translate_dataset(ds, model="spa-eng", *, text_column: str = "text", id_column: str | None = None, keep_columns=(),
+                      beam_size: int = 4, max_length: int | None = None, workers: int | tuple[int, int] = 1,
+                      cpus_per_worker: float = 1, provider: str = "auto", batch_rows: int = TRANSLATE_ROWS):
+    """A Dataset with, per row of `ds`: the `keep_columns`, `id` (when `id_column` is given),
+    `source`, `translation` and `score` (length-normalised log-probability), as `Translator.translate`."""
+    ray = require_ray()
+    if beam_size < 1:
+        raise ValueError(f"beam size must be >= 1, got {beam_size}")
+    packed = (ray.put(pack_bundle(model, "translation")),)
+    return ds.map_batches(
+        _Translator, batch_size=batch_rows, batch_format="pyarrow", compute=_actor_pool(workers), num_cpus=cpus_per_worker,
+        fn_constructor_kwargs=dict(packed=packed, text_column=text_column, id_column=id_column, keep_columns=tuple(keep_columns),
+                                   beam_size=beam_size, max_length=max_length, provider=provider,
+                                   threads=max(1, int(cpus_per_worker))))
+
+
+# === Files (the --engine ray commands) ===
+@dataclass(frozen=True)
+class InputFile:
+    """One input file as checked on the driver: where it is, how to read it, which columns."""
+
+    name: str  # as the user wrote it (or found in their folder): used in ids and messages
+    path: str  # absolute: what the workers open (their working directory is not ours)
+    format: str  # csv, tsv, jsonl, lines, parquet
+    text_column: str
+    id_column: str  # "" = none: ids are "<name>:<row>"
+
+
+def _is_parquet(name: str) -> bool:
+    return name.lower().endswith((".parquet", ".pq"))
+
+
+def expand_inputs(inputs) -> list[tuple[str, str]]:
+    """(name, absolute path) for every file named by INPUT...: a file, a folder (its data files,
+    recursively, sorted; names starting with '.' or '_' skipped) or a glob. Each INPUT must give at
+    least one file; a file named twice is refused (its rows would be scored twice)."""
+    found: list[str] = []
+    for item in inputs:
+        if item == "-":
+            raise InputError("-: the Ray engine reads files (workers cannot read this stdin); pass file names")
+        if os.path.isdir(item):
+            matches = sorted(
+                os.path.join(folder, name)
+                for folder, subfolders, names in os.walk(item)
+                for name in names
+                if not name.startswith((".", "_")) and name.lower().removesuffix(".gz").endswith(SUFFIXES)
+                and not any(part.startswith((".", "_")) for part in Path(os.path.relpath(folder, item)).parts if part != ".")
+            )
+            if not matches:
+                raise InputError(f"{item}: folder holds no data files ({', '.join(SUFFIXES)}, optionally .gz)")
+        elif os.path.exists(item):
+            matches = [item]
+        elif glob.has_magic(item):
+            matches = sorted(path for path in glob.glob(item, recursive=True) if os.path.isfile(path))
+            if not matches:
+                raise InputError(f"{item}: no file matches this pattern")
+        else:
+            raise InputError(f"{item}: no such file")
+        found.extend(matches)
+    seen: dict[str, str] = {}
+    for name in found:
+        absolute = os.path.abspath(name)
+        if absolute in seen:
+            raise InputError(f"{name}: named twice (also as {seen[absolute]}); each file is read once")
+        seen[absolute] = name
+    return [(name, path) for path, name in seen.items()]
+
+
+def check_inputs(inputs, fmt: str, encoding: str, quoting: str, text_column: str | None, id_column: str | None) -> list[InputFile]:
+    """Expand INPUT... and open every file's header on the driver (cheap), with attn-score's column
+    rules, so a missing column or an unreadable file fails before the job starts."""
+    from runtime.cli import _open_input  # the plain command's rules, once
+
+    files = []
+    for name, path in expand_inputs(inputs):
+        if fmt == "parquet" or (fmt == "auto" and _is_parquet(name)):
+            files.append(_check_parquet(name, path, text_column, id_column))
+            continue
+        reader, text, ident = _open_input(path, fmt, encoding, quoting, text_column, id_column)
+        files.append(InputFile(name, path, reader.format, text, ident or ""))
+    return files
+
+
+def _check_parquet(name, path, text_column, id_column) -> InputFile:
+    import pyarrow.parquet as pq
+
+    try:
+        schema = pq.read_schema(path)
+    except Exception as error:  # pyarrow raises ArrowInvalid / OSError for a damaged file
+        raise InputError(f"{name}: not a readable Parquet file ({str(error).splitlines()[0]})") from None
+    text = text_column or "text"
+    for column, what in ((text, "text column"), (id_column, "id column")):
+        if column and column not in schema.names:
+            raise InputError(f"{name}: no {what} {column!r}; the columns are: {', '.join(map(repr, schema.names))}")
+    if not id_column and "id" in schema.names:
+        id_column = "id"
+    return InputFile(name, path, "parquet", text, id_column or "")
+
+
+def _file_rows(file: InputFile, encoding: str, quoting: str) -> Iterator[tuple[int, str, str]]:
+    """(row, id, text) per data row of one file, as attn-score reads it; row counts data rows from 1
+    and ids default to '<name>:<row>'."""
+    if file.format == "parquet":
+        yield from _parquet_rows(file)
+        return
+    from runtime.cli import _rows
+
+    reader = TableReader(file.path, fmt=file.format, encoding=encoding, quoting=quoting, text_column=file.text_column)
+    reader.name = file.name  # messages name the file as the user wrote it
+    for number, (row_id, text) in enumerate(_rows(reader, file.text_column, file.id_column or None), 1):
+        yield number, (row_id if file.id_column else f"{file.name}:{number}"), text
+
+
+def _parquet_rows(file: InputFile) -> Iterator[tuple[int, str, str]]:
+    import pyarrow.parquet as pq
+
+    columns = [file.text_column] + ([file.id_column] if file.id_column else [])
+    number = 0
+    try:
+        for batch in pq.ParquetFile(file.path).iter_batches(batch_size=READ_ROWS, columns=columns):
+            texts = _text_list(batch.column(0), file.text_column)
+            ids = batch.column(1).to_pylist() if file.id_column else None
+            for index, text in enumerate(texts):
+                number += 1
+                yield number, (("" if ids[index] is None else str(ids[index])) if ids else f"{file.name}:{number}"), text
+    except InputError as error:
+        raise InputError(f"{file.name}: {error}") from None
+    except OSError as error:  # damaged pages: pyarrow's ArrowInvalid/IOError
+        raise InputError(f"{file.name}: row {number + 1}: unreadable Parquet data ({str(error).splitlines()[0]})") from None
+    if number == 0:
+        raise InputError(f"{file.name}: no data rows")
+
+
+def _read_files(task: dict, encoding: str, quoting: str) -> Iterator:
+    """Ray Data generator: the input file of `task` as tables of file, row, id, text."""
+    import pyarrow as pa
+
+    for index in range(len(task["name"])):
+        file = InputFile(*(str(task[field][index]) for field in ("name", "path", "format", "text_column", "id_column")))
+        rows = []
+        for row in _file_rows(file, encoding, quoting):
+            rows.append(row)
+            if len(rows) == READ_ROWS:
+                yield _rows_table(pa, file.name, rows)
+                rows = []
+        if rows:
+            yield _rows_table(pa, file.name, rows)
+
+
+def _rows_table(pa, name: str, rows: list[tuple[int, str, str]]):
+    numbers, ids, texts = zip(*rows)
+    return pa.table({"file": pa.array([name] * len(rows), pa.string()), "row": pa.array(numbers, pa.int64()),
+                     "id": pa.array(ids, pa.string()), "text": pa.array(texts, pa.string())})
+
+
+def read_files(files: list[InputFile], encoding: str = "utf-8", quoting: str = "auto"):
+    """A Dataset of (file, row, id, text) over checked input files; each file is one read task."""
+    ray = require_ray()
+    items = [{"name": f.name, "path": f.path, "format": f.format, "text_column": f.text_column, "id_column": f.id_column}
+             for f in files]
+    # readers are light next to scoring: they take no CPU slot, so the scoring actors can hold them all
+    return ray.data.from_items(items, override_num_blocks=len(items)).map_batches(
+        _read_files, batch_size=1, fn_kwargs=dict(encoding=encoding, quoting=quoting), num_cpus=0)
+
+
+# === Commands (attn-score / attn-translate --engine ray) ===
+def engine_options(command):
+    """--engine and the Ray engine's options, shared by both commands (--workers is the commands' own:
+    with --engine ray it counts actors)."""
+    for option in reversed([
+        click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+                     help="local: one process, one INPUT. ray: Ray Data over many files/globs/folders into the folder -o "
+                          "(pip install 'attn-onnx[ray]'; see 'Beyond one machine' in the README)."),
+        click.option("--address", default=None, help="With --engine ray: the Ray cluster to join (default: start a local one)."),
+        click.option("--cpus-per-worker", type=click.IntRange(1), default=1, show_default=True,
+                     help="With --engine ray: CPUs (and onnxruntime threads) per replica."),
+    ]):
+        command = option(command)
+    return command
+
+
+def run_on_ray(run: str, inputs, output, output_format, **options) -> None:
+    """--engine ray: runtime.distributed does the work; report one summary line or one error line."""
+    if not output:
+        raise click.UsageError("--engine ray writes a folder of partitions: give it with -o OUTDIR")
+    if output_format not in (None, "parquet", "csv"):
+        raise click.UsageError(f"--format {output_format}: --engine ray writes parquet (default) or csv")
+    from runtime.cli import plural
+
+    verb, job = {"score_files": ("scored", score_files), "translate_files": ("translated", translate_files)}[run]
+    try:
+        done = job(inputs, output, fmt=output_format or "parquet", **options)
+    except AttnError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"{verb} {plural(done['rows'], 'row')} of {plural(done['files'], 'file')} in {done['seconds']:.1f} s "
+               f"({done['rows'] / done['seconds']:,.0f} rows/s; Ray up after {done['ray_start_seconds']:.1f} s) on Ray with {plural(done['workers'], 'worker')} -> "
+               f"{output}/ ({SUCCESS} written)", err=True)
+
+
+# === Output ===
+def _new_output_folder(outdir: str) -> Path:
+    """OUTDIR as an absolute path that does not exist yet, in a folder that does (never overwritten)."""
+    final = Path(os.path.abspath(outdir))
+    if final.exists():
+        raise InputError(f"{outdir}: already exists; the Ray engine writes a new folder (pick another name or remove it)")
+    if not final.parent.is_dir():
+        raise InputError(f"{outdir}: output folder's parent {str(final.parent)!r} does not exist")
+    return final
+
+
+def _count_written(folder: Path, fmt: str, files: list[InputFile]) -> int:
+    """Rows in the written partitions, checked against the inputs: every file's rows 1..n exactly
+    once (rows in == rows out). Reads only the file and row columns."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    parts = sorted(p for p in folder.iterdir() if not p.name.startswith((".", "_")))
+    if fmt == "parquet":
+        tables = [pq.read_table(p, columns=["file", "row"]) for p in parts]
+    else:
+        convert = pacsv.ConvertOptions(include_columns=["file", "row"], column_types={"file": pa.string(), "row": pa.int64()})
+        tables = [pacsv.read_csv(p, parse_options=pacsv.ParseOptions(newlines_in_values=True), convert_options=convert)
+                  for p in parts]
+    table = pa.concat_tables(tables) if tables else pa.table({"file": pa.array([], pa.string()), "row": pa.array([], pa.int64())})
+    stats = table.group_by("file").aggregate([("row", "count"), ("row", "count_distinct"), ("row", "max")])
+    by_file = {r["file"]: r for r in stats.to_pylist()}
+    for file in files:
+        found = by_file.get(file.name)
+        if found is None or not (found["row_count"] == found["row_count_distinct"] == found["row_max"]):
+            raise RuntimeError(f"{file.name}: the output does not hold each of its rows exactly once; output discarded")
+    if len(by_file) != len(files) or pc.min(table["row"]).as_py() < 1:
+        raise RuntimeError("the output holds rows of no input file; output discarded")
+    return table.num_rows
+
+
+def write_output(ds, outdir: str, fmt: str, files: list[InputFile], summary: dict) -> int:
+    """Write `ds` partitioned (Parquet or CSV) into a temporary folder beside OUTDIR; check rows in ==
+    rows out; add the _SUCCESS marker; rename to OUTDIR. On any failure the temporary folder is
+    removed: OUTDIR appears complete or not at all. Returns the rows written."""
+    if fmt not in ("parquet", "csv"):
+        raise InputError(f"--format {fmt}: the Ray engine writes parquet or csv")
+    final = _new_output_folder(outdir)
+    partial = final.parent / f".{final.name}.partial-{uuid.uuid4().hex[:8]}"
+    try:
+        (ds.write_parquet if fmt == "parquet" else ds.write_csv)(str(partial))
+        if not partial.is_dir():  # Ray writes nothing for an empty dataset; inputs always have rows
+            raise RuntimeError("the job wrote no output")
+        rows = _count_written(partial, fmt, files)
+        marker = {**summary, "rows": rows, "files": len(files), "format": fmt, "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+        (partial / SUCCESS).write_text(json.dumps(marker, indent=1) + "\n", encoding="utf-8")
+        os.rename(partial, final)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    return rows
+
+
+# === Running a job ===
+def connect(address: str | None) -> bool:
+    """Join the cluster at `address`, or start a local Ray with this machine's cores. True when this
+    call started/joined Ray (and `disconnect` should leave it); False when Ray was already initialised."""
+    ray = require_ray()
+    if ray.is_initialized():
+        return False
+    options = dict(include_dashboard=False, logging_level="ERROR", log_to_driver=False, configure_logging=True)
+    try:
+        if address:
+            ray.init(address=address, **options)
+        else:
+            ray.init(num_cpus=os.cpu_count() or 1, **options)
+    except Exception as error:  # Ray raises bare Exception when its raylet misses the start-up window
+        raise EngineError(f"cannot {'reach the Ray cluster at ' + address if address else 'start a local Ray'}: "
+                          f"{str(error).splitlines()[0] if str(error) else type(error).__name__}") from None
+    return True
+
+
+def _quiet_data_context():
+    """No progress bars or execution banners: the commands report one summary line themselves."""
+    import logging
+
+    ray = require_ray()
+    logging.getLogger("ray.data").setLevel(logging.CRITICAL)  # a failed job is reported once, by us
+    context = ray.data.DataContext.get_current()
+    context.enable_progress_bars = False
+    context.print_on_execution_start = False
+    context.enable_auto_log_stats = False
+    context.execution_options.preserve_order = True  # partitions follow the input order: files, then rows
+    context.wait_for_min_actors_s = 600  # actors that never start (no CPUs, workers failing to register): fail, never hang
+    return context
+
+
+def default_workers(cpus_per_worker: float) -> int:
+    """All the cluster's CPUs, `cpus_per_worker` each."""
+    ray = require_ray()
+    return max(1, int(ray.cluster_resources().get("CPU", 1) // cpus_per_worker))
+
+
+def _check_capacity(workers: int, cpus_per_worker: float) -> None:
+    """A pool larger than the cluster would wait for CPUs forever: refuse it up front."""
+    ray = require_ray()
+    cpus = ray.cluster_resources().get("CPU", 0)
+    if workers * cpus_per_worker > cpus:
+        raise EngineError(f"--workers {workers} x --cpus-per-worker {cpus_per_worker:g} needs {workers * cpus_per_worker:g} CPUs; "
+                          f"the Ray cluster has {cpus:g}")
+
+
+def user_error(error: BaseException) -> BaseException:
+    """The InputError/BundleError raised in a worker, out of Ray's wrappers; else `error` itself."""
+    seen, pending = set(), [error]
+    while pending:
+        current = pending.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        cause = getattr(current, "cause", None)  # RayTaskError: the exception raised in the worker
+        if isinstance(cause, BaseException) and cause is not current:
+            pending.append(cause)
+            continue
+        if isinstance(current, AttnError):
+            message = str(current).splitlines()[0] if str(current) else type(current).__name__
+            try:
+                return type(current)(message)
+            except TypeError:  # a subclass with another constructor
+                return EngineError(message)
+        pending += [current.__cause__, current.__context__]
+    return error
+
+
+@contextlib.contextmanager
+def _ray_chatter_into(log_path: Path):
+    """Send file descriptor 2 to `log_path` while Ray runs: Ray's C++ core worker, its Python loggers
+    and warnings write there, not between our one-line messages. Restored afterwards."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with open(log_path, "ab") as log:
+        os.dup2(log.fileno(), 2)
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def _run(build, inputs, outdir, fmt, address, workers, cpus_per_worker, input_format, encoding, quoting,
+         text_column, id_column, summary) -> dict:
+    started = time.perf_counter()
+    require_ray()
+    files = check_inputs(inputs, input_format, encoding, quoting, text_column, id_column)
+    _new_output_folder(outdir)  # fail before starting Ray
+    log_path = Path(tempfile.gettempdir()) / f"attn-ray-{os.getpid()}.log"
+    keep_log = False
+    try:
+        with _ray_chatter_into(log_path):
+            started_ray = connect(address)
+            ray_started = time.perf_counter()
+            try:
+                _quiet_data_context()
+                workers = workers or default_workers(cpus_per_worker)
+                _check_capacity(workers, cpus_per_worker)
+                ds = build(read_files(files, encoding, quoting), workers)
+                rows = write_output(ds, outdir, fmt, files, {**summary, "workers": workers, "engine": "ray"})
+                return {"rows": rows, "files": len(files), "workers": workers, "seconds": time.perf_counter() - started,
+                        "ray_start_seconds": ray_started - started}
+            finally:
+                if started_ray:
+                    import ray
+
+                    ray.shutdown()
+    except Exception as error:
+        cause = user_error(error)
+        if cause is error and not isinstance(error, AttnError):
+            keep_log = True
+            raise EngineError(f"the Ray job failed: {type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''} "
+                              f"(Ray's log: {log_path})") from None
+        raise cause from None
+    finally:
+        if not keep_log:
+            log_path.unlink(missing_ok=True)
+
+
+def score_files(inputs, outdir: str, *, model=None, fmt: str = "parquet", address: str | None = None,
+                workers: int | None = None, cpus_per_worker: float = 1, input_format: str = "auto",
+                encoding: str = "utf-8", quoting: str = "auto", text_column: str | None = None,
+                id_column: str | None = None, explain: int = 0, threshold: float = 0.5, provider: str = "auto",
+                batch_tokens: int = DEFAULT_BATCH_TOKENS) -> dict:
+    """`attn-score --engine ray`: score every row of every input file into OUTDIR (columns file, row,
+    id, probability, label[, explanation]). Returns {"rows", "files", "workers", "seconds"}."""
+    def build(ds, pool):
+        return score_dataset(ds, model, text_column="text", id_column="id", keep_columns=("file", "row"),
+                             explain=explain, threshold=threshold, workers=pool, cpus_per_worker=cpus_per_worker,
+                             provider=provider, batch_tokens=batch_tokens)
+
+    require_ray()
+    pack_bundle(model, "sentiment")  # a bad bundle fails before Ray starts
+    return _run(build, inputs, outdir, fmt, address, workers, cpus_per_worker, input_format, encoding, quoting,
+                text_column, id_column, {"command": "attn-score", "model": str(model or "imdb")})
+
+
+def translate_files(inputs, outdir: str, *, model="spa-eng", fmt: str = "parquet", address: str | None = None,
+                    workers: int | None = None, cpus_per_worker: float = 1, input_format: str = "auto",
+                    encoding: str = "utf-8", quoting: str = "auto", text_column: str | None = None,
+                    id_column: str | None = None, beam_size: int = 4, max_length: int | None = None,
+                    provider: str = "auto") -> dict:
+    """`attn-translate --engine ray`: translate every row into OUTDIR (columns file, row, id, source,
+    translation, score)."""
+    def build(ds, pool):
+        return translate_dataset(ds, model, text_column="text", id_column="id", keep_columns=("file", "row"),
+                                 beam_size=beam_size, max_length=max_length, workers=pool,
+                                 cpus_per_worker=cpus_per_worker, provider=provider)
+
+    require_ray()
+    pack_bundle(model, "translation")  # a bad bundle fails before Ray starts
+    return _run(build, inputs, outdir, fmt, address, workers, cpus_per_worker, input_format, encoding, quoting,
+                text_column, id_column, {"command": "attn-translate", "model": str(model)})

@@ -1,0 +1,303 @@
+"""The Ray engine on a real local Ray instance (2 CPUs, started once per session): results equal to
+the plain runtime row for row, many files in, partitioned output with a completion marker, and a bad
+file failing the whole job with one line and nothing under the final name. No mocks of Ray."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+import runtime
+from runtime.cli import explanation_records, main as score_cli, translate_main as translate_cli
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def ray_local():
+    """A real local Ray with 2 CPUs. Ray missing is a failure, not a skip: CI installs '.[dev]'."""
+    try:
+        import pyarrow  # noqa: F401
+        import ray
+        import ray.data  # noqa: F401
+    except ImportError as error:
+        pytest.fail(f"the Ray engine's tests need Ray Data and pyarrow ({error}): pip install -e '.[dev]'")
+    started = not ray.is_initialized()
+    for attempt in (1, 2) if started else ():
+        try:  # a loaded machine can miss Ray's 30 s raylet start-up window once
+            ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR",
+                     object_store_memory=256 * 2**20)
+            break
+        except Exception:
+            ray.shutdown()
+            if attempt == 2:
+                raise
+    yield ray
+    if started:
+        ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def reviews(imdb_test):
+    """240 IMDB test reviews of mixed length and label (the file is sorted by label)."""
+    picked = imdb_test.take(list(range(0, 25_000, 25_000 // 240))[:240])
+    return [str(text) for text in picked.texts]
+
+
+@pytest.fixture(scope="module")
+def imdb():
+    return runtime.load("imdb")
+
+
+def _write_csv(path: Path, header, rows, delimiter=","):
+    opener = gzip.open if path.name.endswith(".gz") else open
+    with opener(path, "wt", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle, delimiter=delimiter, lineterminator="\n",
+                            quoting=csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL, escapechar="\\")
+        writer.writerow(header)
+        writer.writerows(rows)
+
+
+def _read_output(folder: Path) -> list[dict]:
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    parts = sorted(p for p in folder.iterdir() if not p.name.startswith(("_", ".")))
+    assert parts, f"no partitions in {folder}"
+    if parts[0].suffix == ".csv":
+        convert = pacsv.ConvertOptions(column_types={"id": pa.string(), "file": pa.string()})
+        tables = [pacsv.read_csv(p, parse_options=pacsv.ParseOptions(newlines_in_values=True), convert_options=convert) for p in parts]
+    else:
+        tables = [pq.read_table(p) for p in parts]
+    return pa.concat_tables(tables).to_pylist()
+
+
+def _no_partial_folders(parent: Path):
+    return not [p for p in parent.iterdir() if ".partial-" in p.name]
+
+
+def test_plain_runtime_and_cli_do_not_import_ray():
+    code = "import sys, runtime, runtime.cli; print(sorted(m for m in ('ray', 'pyarrow') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**os.environ, "PYTHONPATH": str(REPO)}).stdout
+    assert out.strip() == "[]"
+
+
+def test_engine_without_ray_is_one_line_naming_the_extra(tmp_path):
+    code = ("import sys; sys.modules['ray'] = None; from runtime.cli import main; "
+            f"main(['--engine', 'ray', {str(REPO / 'examples' / 'reviews.csv')!r}, '-o', {str(tmp_path / 'out')!r}])")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert done.returncode == 1
+    assert done.stderr.strip() == "Error: the Ray engine needs Ray Data and pyarrow: pip install 'attn-onnx[ray]'"
+
+
+def test_score_dataset_equals_classifier(ray_local, reviews, imdb):
+    from runtime.distributed import score_dataset
+
+    texts = reviews[:200] + ["", "Great."]
+    ds = ray_local.data.from_items([{"key": 1000 + i, "text": text} for i, text in enumerate(texts)])
+    rows = score_dataset(ds, "imdb", id_column="key", keep_columns=("key",), explain=3, workers=2).take_all()
+    assert len(rows) == len(texts)
+    by_key = {row["key"]: row for row in rows}
+    assert sorted(by_key) == list(range(1000, 1000 + len(texts)))  # every row once
+    probabilities, explanations = imdb.score_and_explain(texts, 3)
+    for i, (probability, explanation) in enumerate(zip(probabilities, explanations)):
+        row = by_key[1000 + i]
+        assert row["id"] == str(1000 + i)
+        assert abs(row["probability"] - float(probability)) <= 1e-6
+        assert row["label"] == imdb.labels[int(probability >= 0.5)]
+        assert row["explanation"] == json.dumps(explanation_records(explanation), ensure_ascii=False)
+
+
+def test_translate_dataset_equals_translator(ray_local):
+    from runtime.distributed import translate_dataset
+
+    sentences = (REPO / "examples" / "sentences.txt").read_text(encoding="utf-8").splitlines()[:10] + [""]
+    ds = ray_local.data.from_items([{"n": i, "text": s} for i, s in enumerate(sentences)])
+    rows = sorted(translate_dataset(ds, "spa-eng", keep_columns=("n",), beam_size=2, workers=1).take_all(), key=lambda r: r["n"])
+    expected = runtime.load("spa-eng").translate(sentences, beam_size=2)
+    assert [r["source"] for r in rows] == sentences
+    assert [r["translation"] for r in rows] == [e.text for e in expected]
+    assert max(abs(r["score"] - e.score) for r, e in zip(rows, expected)) <= 1e-6
+
+
+def test_score_dataset_refuses_a_translation_bundle_before_any_job(ray_local):
+    from runtime.distributed import score_dataset
+
+    with pytest.raises(runtime.BundleError, match="translation"):
+        score_dataset(ray_local.data.from_items([{"text": "x"}]), "spa-eng")
+
+
+@pytest.fixture(scope="module")
+def many_files(tmp_path_factory, reviews):
+    """Six files of every input kind (CSV, TSV.gz, JSONL, text lines, Parquet, CSV.gz in a subfolder),
+    with and without an id column: 120 rows."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    root = tmp_path_factory.mktemp("many")
+    data, extra = root / "data", root / "extra"
+    (data / "sub").mkdir(parents=True)
+    extra.mkdir()
+    texts = iter(reviews)
+    take = lambda n: [next(texts) for _ in range(n)]  # noqa: E731
+    _write_csv(data / "a.csv", ["id", "text"], [[f"a{i}", t] for i, t in enumerate(take(30))])
+    _write_csv(data / "b.tsv.gz", ["text"], [[t.replace("\t", " ").replace("\n", " ").replace("\\", "")] for t in take(25)], "\t")
+    with open(data / "c.jsonl", "w", encoding="utf-8") as handle:
+        for i, t in enumerate(take(20)):
+            handle.write(json.dumps({"id": 500 + i, "text": t}) + "\n")
+    (data / "d.txt").write_text("".join(t.replace("\n", " ") + "\n" for t in take(10)), encoding="utf-8")
+    _write_csv(data / "sub" / "f.csv.gz", ["text", "stars"], [[t, 5] for t in take(20)])
+    pq.write_table(pa.table({"id": [f"p{i}" for i in range(15)], "text": take(15)}), extra / "e.parquet")
+    (data / "_SUCCESS").write_text("")  # markers and hidden files in an input folder are not data
+    return root
+
+
+def _plain_scores(path: Path) -> dict[str, float]:
+    """id -> probability as the plain attn-score prints it."""
+    result = CliRunner().invoke(score_cli, [str(path), "--format", "jsonl"])
+    assert result.exit_code == 0, result.output
+    return {r["id"]: r["probability"] for r in map(json.loads, result.stdout.splitlines())}
+
+
+def test_cli_many_files_equal_to_plain_attn_score(ray_local, many_files, tmp_path, monkeypatch):
+    monkeypatch.chdir(many_files)  # names as a user types them: relative
+    out = tmp_path / "scores"
+    result = CliRunner().invoke(score_cli, ["--engine", "ray", "--workers", "2", "data", "extra/*.parquet", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "scored 120 rows of 6 files" in result.stderr
+    marker = json.loads((out / "_SUCCESS").read_text())
+    assert marker["rows"] == 120 and marker["files"] == 6
+    assert _no_partial_folders(tmp_path)
+    rows = _read_output(out)
+    assert len(rows) == 120
+    assert sorted(rows[0]) == ["file", "id", "label", "probability", "row"]
+    by_file: dict[str, list[dict]] = {}
+    for row in rows:
+        by_file.setdefault(row["file"], []).append(row)
+    assert sorted(by_file) == ["data/a.csv", "data/b.tsv.gz", "data/c.jsonl", "data/d.txt", "data/sub/f.csv.gz", "extra/e.parquet"]
+    assert [r["row"] for r in rows[:30]] == list(range(1, 31)) and rows[0]["file"] == "data/a.csv"  # input order kept
+    for name in ["data/a.csv", "data/b.tsv.gz", "data/c.jsonl", "data/d.txt", "data/sub/f.csv.gz"]:
+        plain = _plain_scores(Path(name))
+        got = by_file[name]
+        assert len(got) == len(plain)
+        has_ids = name in ("data/a.csv", "data/c.jsonl")
+        for row in got:
+            # the id column's value; without one "<file>:<row>", where plain attn-score gives the row number
+            plain_id = row["id"] if has_ids else str(row["row"])
+            assert has_ids or row["id"] == f"{name}:{row['row']}"
+            assert abs(row["probability"] - plain[plain_id]) <= 1e-6  # plain rounds to 6 decimals
+    parquet_texts = [r for r in rows if r["file"] == "extra/e.parquet"]
+    assert [r["id"] for r in parquet_texts] == [f"p{i}" for i in range(15)]
+
+
+def test_cli_translate_many_files_to_csv(ray_local, tmp_path):
+    sentences = (REPO / "examples" / "sentences.txt").read_text(encoding="utf-8").splitlines()[:6]
+    (tmp_path / "one.txt").write_text("\n".join(sentences[:3]) + "\n", encoding="utf-8")
+    _write_csv(tmp_path / "two.csv", ["id", "text"], [[f"s{i}", s] for i, s in enumerate(sentences[3:])])
+    out = tmp_path / "translations"
+    result = CliRunner().invoke(translate_cli, ["--engine", "ray", "--workers", "1", "--beam-size", "2", "--format", "csv",
+                                                str(tmp_path / "one.txt"), str(tmp_path / "two.csv"), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert (out / "_SUCCESS").is_file()
+    rows = _read_output(out)
+    expected = runtime.load("spa-eng").translate(sentences, beam_size=2)
+    assert [r["source"] for r in rows] == sentences
+    assert [r["translation"] for r in rows] == [e.text for e in expected]
+    assert [r["id"] for r in rows[3:]] == ["s0", "s1", "s2"]
+    assert rows[0]["id"] == f"{tmp_path / 'one.txt'}:1"
+
+
+def _ten_files(folder: Path, reviews) -> list[Path]:
+    folder.mkdir()
+    paths = []
+    for n in range(10):
+        path = folder / f"part{n}.csv"
+        _write_csv(path, ["id", "text"], [[f"{n}-{i}", t] for i, t in enumerate(reviews[n * 12:(n + 1) * 12])])
+        paths.append(path)
+    return paths
+
+
+def _break(kind: str, folder: Path, reviews) -> tuple[Path, str]:
+    """Replace one of the ten files by a broken one whose header still reads: (file, expected message)."""
+    if kind == "undecodable":
+        path = folder / "part6.csv"
+        lines = path.read_bytes().split(b"\n")
+        lines[8] = lines[8][:5] + b"\xff" + lines[8][5:]
+        path.write_bytes(b"\n".join(lines))
+        return path, r"part6\.csv: line 9: byte 0xff .* not valid utf-8"
+    if kind == "corrupt-gzip":
+        (folder / "part3.csv").unlink()
+        path = folder / "part3.csv.gz"
+        _write_csv(path, ["id", "text"], [[str(i), reviews[i % len(reviews)]] for i in range(3000)])
+        data = path.read_bytes()
+        path.write_bytes(data[: len(data) // 2])  # truncated: the header still decodes
+        return path, r"part3\.csv\.gz: line \d+: corrupt or truncated gzip data"
+    (folder / "part8.csv").unlink()
+    path = folder / "part8.jsonl"
+    records = [{"id": i, "text": reviews[i]} for i in range(10)]
+    records[6] = {"id": 6, "review": reviews[6]}
+    path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    return path, r"part8\.jsonl: line 7: no field 'text' in this row"
+
+
+@pytest.mark.parametrize("kind", ["undecodable", "corrupt-gzip", "missing-field"])
+def test_cli_a_bad_file_among_ten_fails_the_job_with_one_line(kind, ray_local, reviews, tmp_path):
+    folder = tmp_path / "in"
+    _ten_files(folder, reviews)
+    _, message = _break(kind, folder, reviews)
+    out = tmp_path / "scores"
+    result = CliRunner().invoke(score_cli, ["--engine", "ray", "--workers", "2", str(folder), "-o", str(out)])
+    assert result.exit_code == 1, result.output
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    import re
+
+    assert re.search(message, result.stderr), result.stderr
+    assert not out.exists()  # no marker, no partitions under the final name
+    assert _no_partial_folders(tmp_path)
+
+
+def test_cli_checks_columns_and_output_before_starting(ray_local, reviews, tmp_path):
+    folder = tmp_path / "in"
+    _ten_files(folder, reviews)
+    _write_csv(folder / "part4.csv", ["id", "review"], [["1", "x"]])
+    out = tmp_path / "scores"
+    result = CliRunner().invoke(score_cli, ["--engine", "ray", str(folder), "-o", str(out)])
+    assert result.exit_code == 1
+    assert "part4.csv: no column 'text'" in result.stderr and not out.exists()
+    (folder / "part4.csv").unlink()
+    out.mkdir()
+    result = CliRunner().invoke(score_cli, ["--engine", "ray", str(folder), "-o", str(out)])
+    assert result.exit_code == 2 and "is a directory" in result.stderr and not list(out.iterdir())  # never written into
+    out.rmdir()
+    out.write_text("keep me")
+    result = CliRunner().invoke(score_cli, ["--engine", "ray", str(folder), "-o", str(out)])
+    assert result.exit_code == 1 and "already exists" in result.stderr and out.read_text() == "keep me"
+    result = CliRunner().invoke(score_cli, ["--engine", "ray", str(folder / "nothing-*.csv"), "-o", str(tmp_path / "x")])
+    assert result.exit_code == 1 and "no file matches" in result.stderr
+    result = CliRunner().invoke(score_cli, ["--engine", "ray", "--workers", "3", str(folder), "-o", str(tmp_path / "x")])
+    assert result.exit_code == 1 and "needs 3 CPUs; the Ray cluster has 2" in result.stderr
+    result = CliRunner().invoke(score_cli, [str(folder / "part0.csv"), str(folder / "part1.csv")])
+    assert result.exit_code == 2 and "--engine ray" in result.stderr  # the plain engine reads one INPUT
+
+
+def test_cli_joins_a_running_cluster_with_address(ray_local, reviews, tmp_path):
+    """A separate process joins the session's Ray with --address, as on a cluster."""
+    _write_csv(tmp_path / "in.csv", ["text"], [[t] for t in reviews[:20]])
+    address = ray_local.get_runtime_context().gcs_address
+    out = tmp_path / "scores"
+    done = subprocess.run([sys.executable, "-m", "runtime.cli", "--engine", "ray", "--address", address, "--workers", "1",
+                           str(tmp_path / "in.csv"), "-o", str(out)], capture_output=True, text=True, cwd=tmp_path,
+                          env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.strip().splitlines()[-1].startswith("scored 20 rows of 1 file")
+    assert len(_read_output(out)) == 20 and (out / "_SUCCESS").is_file()
