@@ -50,7 +50,8 @@ _HTML_BREAK = re.compile(r"<br\s*/?>", re.IGNORECASE)
 _CURLY_APOSTROPHE = re.compile("[\u2019\u2018\u02bc]")
 _DETACHED_CLITIC = re.compile(r"(?<=\w)\s+(n't|'s|'re|'ve|'m|'ll|'d)\b", re.IGNORECASE)
 _PTB_BRACKETS = {"-lrb-": "(", "-rrb-": ")", "-lsb-": "[", "-rsb-": "]", "-lcb-": "{", "-rcb-": "}"}
-_PTB_BRACKET = re.compile("|".join(map(re.escape, _PTB_BRACKETS)), re.IGNORECASE)
+# ASCII case only: with Unicode case folding "-lſb-" (long s) would match and miss the table.
+_PTB_BRACKET = re.compile("|".join(map(re.escape, _PTB_BRACKETS)), re.IGNORECASE | re.ASCII)
 # Words keep inner apostrophes ("don't"); \w is Unicode-aware (accents, Hangul, digits).
 _WORD = r"\w+(?:'\w+)*"
 _PATTERNS = {

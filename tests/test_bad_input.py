@@ -218,8 +218,11 @@ def test_bad_input(case: Case, tmp_path, monkeypatch):
 
 # === In a real process: signals, stdout, a full or read-only file system ===
 def _cli(*args, **kwargs) -> subprocess.Popen:
+    # SIGINT back to its default in the child: a shell that runs pytest in the background ignores it,
+    # and an ignored SIGINT is inherited (the command rightly keeps an ignored SIGINT ignored).
     return subprocess.Popen([sys.executable, "-m", "runtime.cli", *args, "--model", str(SMALL)],
-                            env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kwargs)
+                            env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL), **kwargs)
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT], ids=lambda s: s.name)

@@ -158,3 +158,10 @@ def test_join_clitics_gives_treebank_and_raw_text_the_same_tokens():
     assert keep.tokenize("great -lrb- really -rrb- !") == keep.tokenize("great (really)!") == ["great", "(", "really", ")", "!"]
     spec = TokenizerSpec(join_clitics=True)
     assert Tokenizer.from_dict(json.loads(json.dumps(Tokenizer(spec, ["a"]).to_dict()))).spec == spec  # travels in the JSON
+
+
+def test_join_clitics_brackets_match_ascii_case_only():
+    """'-lſb-' (long s) case-folds to '-lsb-' under Unicode rules; it used to crash the table lookup."""
+    tokenizer = Tokenizer(TokenizerSpec(join_clitics=True, punctuation="keep"), [])
+    assert tokenizer.normalize("-LRB- a -Rrb-") == tokenizer.normalize("( a )")
+    assert "ſ" in tokenizer.normalize("-lſb- x")

@@ -75,7 +75,7 @@ def test_manifest_is_validated(tiny_bundle, tmp_path):
     assert manifest["producer"]["tf2onnx"] and manifest["graphs"]["model"]["sha256"]
     del manifest["labels"]
     (copy / "manifest.json").write_text(json.dumps(manifest))
-    with pytest.raises(BundleError, match="a sentiment bundle needs 2 labels, found 0"):
+    with pytest.raises(BundleError, match=r"a sentiment bundle needs 2 label names, found \[\]"):
         Bundle.load(copy)
     del manifest["tokenizer"]
     (copy / "manifest.json").write_text(json.dumps(manifest))

@@ -67,6 +67,7 @@ ADVERSARIAL: list[tuple[str, str]] = [
      "DOES N'T IT 'S -LRB- aside -RRB- -lsb- x -rsb- -lcb- y -rcb- -Lrb- n't 's alone"),
     ("clitics and spaces", "do\tn't do\u00a0n't do\u3000's do\x85'll do\u200bn't do n'ta it 'sx it 's_ it 'd9 x n't"),
     ("curly apostrophes", "doesn’t it‘s ʼtis don ’t it ’s “quoted”"),
+    ("brackets with unicode case folds", "-lſb- x -rſb- -LRB- -Lrb- -lrb-x -Krb-"),
     ("clitics after non-words", "! n't 1 's é 'd ö n't _ 're 👍 'm"),
     ("long word", "a" * 5000),
     ("many tokens", " ".join(f"word{i % 97}" for i in range(1200))),
