@@ -22,6 +22,15 @@ from trainer.data import LabelledTexts
 from trainer.models.classifier import ClassifierConfig, build_classifier, combine_members, member_config
 
 BUCKET_STEP = 64
+SHORT_STEP = 8  # rows up to BUCKET_STEP tokens pad to a multiple of 8: a 9-token SST-2 phrase costs 16, not 64
+
+
+def padded_width(longest: int, max_len: int) -> int:
+    """Batch width for rows whose longest has `longest` tokens: a multiple of SHORT_STEP up to
+    BUCKET_STEP, then of BUCKET_STEP (few distinct widths, little padding on short texts)."""
+    longest = max(int(longest), 1)
+    step = SHORT_STEP if longest <= BUCKET_STEP else BUCKET_STEP
+    return min(max_len, math.ceil(longest / step) * step)
 
 
 @dataclass
@@ -54,7 +63,7 @@ def length_batches(lengths: np.ndarray, batch_size: int, rng: np.random.Generato
 
 
 class BucketedBatches:
-    """(ids, labels) batches cut by `length_batches`, each padded to a multiple of BUCKET_STEP.
+    """(ids, labels) batches cut by `length_batches`, each padded by `padded_width`.
     Iterating once is one epoch; with a seed every epoch reshuffles."""
 
     def __init__(self, ids: np.ndarray, lengths: np.ndarray, labels: np.ndarray, batch_size: int, seed: int | None = None):
@@ -67,8 +76,7 @@ class BucketedBatches:
 
     def __iter__(self):
         for rows in length_batches(self.lengths, self.batch_size, self.rng):
-            longest = max(int(self.lengths[rows].max()), 1)
-            width = min(self.ids.shape[1], math.ceil(longest / BUCKET_STEP) * BUCKET_STEP)
+            width = padded_width(self.lengths[rows].max(), self.ids.shape[1])
             yield self.ids[rows, :width], self.labels[rows]
 
 
@@ -211,11 +219,11 @@ def train_ensemble(
 
 def predict_probabilities(model, tokenizer: Tokenizer, texts: list[str], batch_size: int = 256) -> np.ndarray:
     """Keras probabilities for raw texts through the shared tokenizer: length-sorted batches, each
-    padded to a multiple of BUCKET_STEP (few distinct shapes, so few graph traces)."""
+    padded by `padded_width` (few distinct shapes, so few graph traces)."""
     ids, lengths = tokenizer.encode(texts)
     probabilities = np.empty(len(texts), dtype=np.float32)
     for rows in length_batches(lengths, batch_size, rng=None):
-        width = min(ids.shape[1], math.ceil(max(int(lengths[rows].max()), 1) / BUCKET_STEP) * BUCKET_STEP)
+        width = padded_width(lengths[rows].max(), ids.shape[1])
         probabilities[rows] = np.asarray(model.predict_on_batch(ids[rows, :width])["probability"])
     return probabilities
 
