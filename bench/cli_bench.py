@@ -39,12 +39,12 @@ def _load() -> str:
         return "n/a"
 
 
-def _run(command: list[str], out_dir: Path) -> tuple[int, float, resource.struct_rusage, str, str]:
+def _run(command: list[str], out_dir: Path, env: dict) -> tuple[int, float, resource.struct_rusage, str, str]:
     """(exit code, wall s, the child's own rusage, stdout, stderr)."""
     stdout, stderr = out_dir / "stdout", out_dir / "stderr"
     with open(stdout, "wb") as out, open(stderr, "wb") as err:
         started = time.perf_counter()
-        process = subprocess.Popen(command, stdout=out, stderr=err, cwd=out_dir)
+        process = subprocess.Popen(command, stdout=out, stderr=err, cwd=out_dir, env=env)
         _, status, usage = os.wait4(process.pid, 0)
         wall = time.perf_counter() - started
         process.returncode = os.waitstatus_to_exitcode(status)
@@ -96,7 +96,7 @@ def cli(model, data, limit, skip_one_worker, json_out):
         click.echo(f"data: {data}{f' (first {limit:,} rows)' if limit else ''}; model: {model}; load average before: {load_before}", err=True)
         results = {}
 
-        code, wall, usage, stdout, stderr = _run([sys.executable, "-m", "bench.cli_bench", "--child-in-memory", model, data], work)
+        code, wall, usage, stdout, stderr = _run([sys.executable, "-m", "bench.cli_bench", "--child-in-memory", model, data], work, env)
         if code:
             raise click.ClickException(f"in-memory run failed: {stderr.strip().splitlines()[-1:]}")
         child = json.loads(stdout.strip().splitlines()[-1])
@@ -108,7 +108,7 @@ def cli(model, data, limit, skip_one_worker, json_out):
             variants["attn-score --workers 1"] = ["--workers", "1"]
         for name, extra in variants.items():
             command = [sys.executable, "-m", "runtime.cli", data, "--model", model, "-o", str(work / "out.csv"), "--no-progress", *extra]
-            code, wall, usage, _, stderr = _run(command, work)
+            code, wall, usage, _, stderr = _run(command, work, env)
             if code:
                 raise click.ClickException(f"{name} failed: {stderr.strip().splitlines()[-1:]}")
             summary = re.search(r"scored ([\d,]+) rows? in ([\d.]+) s", stderr)
