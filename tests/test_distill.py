@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from conftest import IMDB_TRAIN, TINY
+from conftest import IMDB_TRAIN
 from runtime.bundle import Bundle, sha256_of
 from trainer.cli import main as export_cli
 
@@ -26,82 +26,119 @@ def test_soften_and_targets():
     np.testing.assert_allclose(soft_targets(p, labels, alpha=0.25), 0.25 * p + 0.75 * labels, atol=1e-6)
 
 
-def test_student_tracks_its_teacher_better_than_a_label_only_student(tiny_bundle, imdb_train):
-    """Same rows, seed and architecture: the student trained on the teacher's probabilities
-    (alpha=1) is closer to the teacher on held-out rows than the one trained on the labels (alpha=0)."""
+def rule_rows(n: int, seed: int):
+    """(texts, a, b): n texts of 6-10 filler words; a = 1 where the word 'apple' was put in, b = 1
+    where 'berry' was (drawn independently). A teacher that learned rule a is then a function a
+    student can learn in seconds, and unrelated to the b labels the student is given."""
+    rng = np.random.default_rng(seed)
+    filler = [f"w{i}" for i in range(30)]
+    texts, a, b = [], rng.integers(0, 2, n), rng.integers(0, 2, n)
+    for i in range(n):
+        words = list(rng.choice(filler, rng.integers(6, 11)))
+        for present, word in ((a[i], "apple"), (b[i], "berry")):
+            if present:
+                words.insert(rng.integers(0, len(words) + 1), word)
+        texts.append(" ".join(words))
+    return texts, a.astype(np.int32), b.astype(np.int32)
+
+
+SMALL = dict(vocab_size=100, max_len=16, embedding_dim=8, lstm_units=4, lstm_layers=1, attention_units=8, dense_units=8,
+             batch_size=32, learning_rate=1e-2, epochs=3, seed=0)
+
+
+@pytest.fixture(scope="module")
+def rule_teacher(tmp_path_factory):
+    """A real trained bundle whose answer is rule a ('apple' in the text), learned from 800 rows."""
+    from runtime.tokenizer import TokenizerSpec
     from trainer.config import ClassifierConfig
+    from trainer.data import LabelledTexts
+    from trainer.export import export_bundle
+    from trainer.fit import train_classifier
+
+    texts, a, _ = rule_rows(800, 0)
+    result = train_classifier(LabelledTexts(texts, a, "rule a"), None, ClassifierConfig(**SMALL), TokenizerSpec(max_len=16),
+                              verbose=0, log=lambda _: None)
+    out = tmp_path_factory.mktemp("teacher") / "rule-a"
+    export_bundle(result.model, result.config, result.tokenizer, out, log=lambda _: None)
+    return out
+
+
+@pytest.fixture(scope="module")
+def rule_file(tmp_path_factory):
+    """800 rows (text, label = rule b) as a TSV file for the command line."""
+    texts, _, b = rule_rows(800, 1)
+    path = tmp_path_factory.mktemp("data") / "rule-b.tsv"
+    path.write_text("text\tlabel\n" + "".join(f"{t}\t{y}\n" for t, y in zip(texts, b)), encoding="utf-8")
+    return path
+
+
+def test_student_tracks_its_teacher_better_than_a_label_only_student(rule_teacher):
+    """Same rows, seed and architecture, given rule-b labels: the student trained on the teacher's
+    probabilities (alpha=1) is much closer to the teacher on held-out rows than the one trained on
+    the labels alone (alpha=0); and its validation accuracy is measured against the TRUE (rule b)
+    labels: chance, although it agrees with the teacher almost everywhere."""
+    from trainer.config import ClassifierConfig
+    from trainer.data import LabelledTexts
     from trainer.distill import distill, load_teacher, teacher_probabilities
     from trainer.fit import predict_probabilities
     from trainer.recipe import ClassifierData
 
-    teacher, record = load_teacher(str(tiny_bundle))
-    assert record["model_sha256"] == sha256_of(tiny_bundle / "model.onnx")
-    order = np.random.default_rng(0).permutation(len(imdb_train))  # conftest's shuffle: the teacher saw order[:2000]
-    train, validation, held_out = (imdb_train.take(order[a:b]) for a, b in ((3000, 4500), (4500, 4800), (2000, 2500)))
-    data = ClassifierData(train=train, validation=validation, own_validation=validation)
-    config = dict(TINY, embedding_dim=16, lstm_units=8, epochs=2)
-    expected = teacher_probabilities(teacher, held_out.texts, progress=False)
-    gaps = {}
+    teacher, record = load_teacher(str(rule_teacher))
+    assert record["model_sha256"] == sha256_of(rule_teacher / "model.onnx")
+    held_out, a, _ = rule_rows(400, 2)
+    expected = teacher_probabilities(teacher, held_out, progress=False)
+    assert np.mean((expected >= 0.5) == a) > 0.95  # the teacher learned rule a
+    train, validation = rule_rows(800, 1), rule_rows(200, 3)
+    data = ClassifierData(train=LabelledTexts(train[0], train[2], "b"), validation=LabelledTexts(validation[0], validation[2], "b"),
+                          own_validation=LabelledTexts(validation[0], validation[2], "b"))
+    gaps, metrics = {}, {}
     for alpha in (0.0, 1.0):
-        result, metrics, _ = distill(data, teacher, ClassifierConfig(**config), alpha=alpha, verbose=0, log=lambda _: None)
+        result, metrics[alpha], _ = distill(data, teacher, ClassifierConfig(**SMALL), alpha=alpha, verbose=0, log=lambda _: None)
         assert result.tokenizer is teacher.tokenizer  # the student reads the teacher's tokens
-        gaps[alpha] = float(np.mean(np.abs(predict_probabilities(result.model, result.tokenizer, held_out.texts) - expected)))
-    assert gaps[1.0] < 0.8 * gaps[0.0], gaps
+        gaps[alpha] = float(np.mean(np.abs(predict_probabilities(result.model, result.tokenizer, held_out) - expected)))
+    assert gaps[1.0] < 0.5 * gaps[0.0], gaps
+    assert metrics[1.0]["distillation"]["validation_agreement_with_teacher"] > 0.9
+    assert metrics[1.0]["validation_accuracy"] < 0.7 < metrics[0.0]["validation_accuracy"], metrics
 
 
 @pytest.fixture(scope="module")
-def cli_student(tiny_bundle, tmp_path_factory):
+def cli_student(rule_teacher, rule_file, tmp_path_factory):
     out = tmp_path_factory.mktemp("distill") / "student"
     result = CliRunner().invoke(export_cli, [
-        "distill", "--teacher", str(tiny_bundle), "--train-data", str(IMDB_TRAIN), "--limit", "300", "--epochs", "2",
-        "--embedding-dim", "8", "--lstm-units", "4", "--lstm-layers", "1", "--alpha", "0.7", "--temperature", "2",
-        "--refit", "--out", str(out)])
+        "distill", "--teacher", str(rule_teacher), "--train-data", str(rule_file), "--epochs", "2",
+        "--embedding-dim", "8", "--lstm-units", "4", "--lstm-layers", "1", "--attention-units", "8", "--dense-units", "8",
+        "--batch-size", "32", "--alpha", "0.7", "--temperature", "2", "--refit", "--quantize", "int8", "--force",
+        "--out", str(out)])
     assert result.exit_code == 0, result.output
     return out, result.output
 
 
-def test_cli_distill_writes_a_bundle_that_names_its_teacher(cli_student, tiny_bundle):
+def test_cli_distill_writes_a_bundle_that_names_its_teacher(cli_student, rule_teacher, rule_file):
     import runtime
-    from trainer.data import read_table, shuffle_split
 
     out, output = cli_student
     assert "parity: max |Δprobability|" in output and "teacher validation accuracy" in output
     manifest = Bundle.load(out).manifest
     teacher = manifest["data"]["teacher"]
-    assert teacher["name"] == str(tiny_bundle) and teacher["model_sha256"] == sha256_of(tiny_bundle / "model.onnx")
+    assert teacher["name"] == str(rule_teacher) and teacher["model_sha256"] == sha256_of(rule_teacher / "model.onnx")
     assert manifest["data"]["distillation"]["alpha"] == 0.7 and manifest["data"]["distillation"]["temperature"] == 2.0
-    assert manifest["data"]["command"].startswith("attn-export distill --teacher")
-    assert manifest["tokenizer"] == Bundle.load(tiny_bundle).manifest["tokenizer"]  # the teacher's tokenizer by default
+    assert "command" in manifest["data"] and manifest["precision"] == "int8"
+    assert manifest["tokenizer"] == Bundle.load(rule_teacher).manifest["tokenizer"]  # the teacher's tokenizer by default
     assert manifest["model"]["lstm_layers"] == 1 and manifest["model"]["embedding_dim"] == 8
-    # refit trained on train + validation rows with soft targets (floats kept through LabelledTexts.__add__)
-    assert manifest["metrics"]["refit"]["rows"] == 300
+    # the split is train's (--validation-split 0.1); the refit trained on train + validation with soft targets
+    assert manifest["data"]["train_rows"] == 720 and manifest["metrics"]["refit"]["rows"] == 800
     assert "distill" in (out / "MODEL_CARD.md").read_text()
-    student = runtime.load(out, provider="cpu")
-    _, validation = shuffle_split(read_table(IMDB_TRAIN), 0.1, 0, 300)
-    p = student.predict(validation.texts)
-    assert p.shape == (30,) and np.all((p >= 0) & (p <= 1))
+    p = runtime.load(out, provider="cpu").predict(rule_rows(20, 5)[0])
+    assert p.shape == (20,) and np.all((p >= 0) & (p <= 1))
     history = json.loads((out / "training" / "history.json").read_text())
     assert history["data"]["teacher"]["model_sha256"] == teacher["model_sha256"]
 
 
-def test_validation_selects_on_true_labels(tiny_bundle, tmp_path):
-    """The recorded validation accuracy (what selected the epoch) is the student's accuracy against
-    the TRUE labels of the validation rows, not against the teacher's answers."""
-    import runtime
-    from trainer.data import read_table, shuffle_split
-
-    out = tmp_path / "s"
-    result = CliRunner().invoke(export_cli, [
-        "distill", "--teacher", str(tiny_bundle), "--train-data", str(IMDB_TRAIN), "--limit", "400", "--epochs", "2",
-        "--embedding-dim", "8", "--lstm-units", "4", "--lstm-layers", "1", "--alpha", "1", "--out", str(out)])
-    assert result.exit_code == 0, result.output
-    metrics = Bundle.load(out).manifest["metrics"]
-    _, validation = shuffle_split(read_table(IMDB_TRAIN), 0.1, 0, 400)
-    student = runtime.load(out, provider="cpu").predict(validation.texts)
-    true_accuracy = float(np.mean((student >= 0.5) == validation.labels))
-    assert abs(metrics["validation_accuracy"] - true_accuracy) <= 1 / len(validation) + 1e-9
-    history = json.loads((out / "training" / "history.json").read_text())["history"]
-    assert metrics["validation_accuracy"] == pytest.approx(max(history["val_accuracy"]), abs=1e-5)
+def test_cli_fitting_options_need_fit_tokenizer(rule_teacher, rule_file, tmp_path):
+    result = CliRunner().invoke(export_cli, ["distill", "--teacher", str(rule_teacher), "--train-data", str(rule_file),
+                                             "--vocab-size", "300", "--out", str(tmp_path / "x")])
+    assert result.exit_code == 2 and "--fit-tokenizer" in result.output
+    assert not (tmp_path / "x").exists()
 
 
 @pytest.mark.parametrize("teacher, message", [
@@ -115,9 +152,3 @@ def test_cli_bad_teacher_is_one_line(teacher, message, tmp_path):
     assert result.exit_code == 1 and message in result.output, result.output
     assert len(result.output.strip().splitlines()) == 1 and "Traceback" not in result.output
     assert not out.exists()
-
-
-def test_cli_fitting_options_need_fit_tokenizer(tiny_bundle, tmp_path):
-    result = CliRunner().invoke(export_cli, ["distill", "--teacher", str(tiny_bundle), "--train-data", str(IMDB_TRAIN),
-                                             "--vocab-size", "300", "--out", str(tmp_path / "x")])
-    assert result.exit_code == 2 and "--fit-tokenizer" in result.output
