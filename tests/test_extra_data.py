@@ -64,3 +64,20 @@ def test_cli_extra_data_errors_name_the_file_and_column(tmp_path):
         csv.writer(handle, delimiter="\t").writerows([["label", "sentence"], ["1", "fine"], ["maybe", "odd"]])
     bad_label = CliRunner().invoke(export_cli, common + ["--extra-validation-data", str(bad), "--extra-text-column", "sentence"])
     assert bad_label.exit_code != 0 and "bad.tsv: line 3" in bad_label.output
+
+
+def test_cli_split_negation_trains_one_shared_nt_token(tmp_path):
+    phrases = _slice(SST2 / "train.tsv.gz", tmp_path / "sst_train.tsv", 300)
+    out = tmp_path / "negation"
+    result = CliRunner().invoke(export_cli, [
+        "train", "--train-data", str(IMDB_TRAIN), "--limit", "100", "--epochs", "1", "--max-len", "30",
+        "--vocab-size", "400", "--embedding-dim", "8", "--lstm-units", "4", "--join-clitics", "--split-negation",
+        "--extra-train-data", str(phrases), "--extra-text-column", "sentence", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    tokenizer = Bundle.load(out).manifest["tokenizer"]
+    assert tokenizer["spec"]["split_negation"] is True and tokenizer["spec"]["join_clitics"] is True
+    vocab = set(tokenizer["vocab"])
+    assert "n't" in vocab and not vocab & {"doesn't", "don't", "isn't", "can't"}  # negation counted as one token
+    model = runtime.load(out)
+    scores = model.predict(["it does n't work , it is n't fun", "It doesn't work, it isn't fun", "It doesn’t work, it isn’t fun"])
+    assert scores[0] == scores[1] == scores[2]
