@@ -94,6 +94,10 @@ _CLASSIFIER_OPTIONS = [  # train and distill: data, split, architecture, tokeniz
     click.option("--join-clitics", is_flag=True,
                  help="Tokenizer maps treebank-tokenized text to raw text (\"does n't\" -> \"doesn't\", \"-lrb-\" -> \"(\"), "
                       "so SST-2-style data and raw text give the same tokens; recorded in the bundle's tokenizer."),
+    click.option("--split-negation", is_flag=True,
+                 help="Tokenizer splits the negation \"n't\" off its word the treebank way (\"doesn't\" -> \"does n't\", "
+                      "\"can't\" -> \"ca n't\"), so negation is one shared token, not one word per negated verb; "
+                      "raw and treebank text agree with or without --join-clitics; recorded in the bundle's tokenizer."),
     click.option("--vocab-size", type=click.IntRange(3), default=C.vocab_size, show_default=True, help="Vocabulary size, padding and OOV included."),
     click.option("--embedding-dim", type=click.IntRange(1), default=C.embedding_dim, show_default=True, help="Embedding width."),
     click.option("--lstm-units", type=click.IntRange(1), default=C.lstm_units, show_default=True, help="Units per LSTM direction."),
@@ -194,11 +198,12 @@ def _take_max_len(tokenizer: Tokenizer | None, options: dict, what: str) -> None
 def _config_and_spec(options: dict) -> tuple[ClassifierConfig, TokenizerSpec]:
     config = ClassifierConfig(**{f.name: options[f.name] for f in fields(ClassifierConfig)})
     spec = TokenizerSpec(max_len=options["max_len"], mode=options["tokenizer_mode"], truncation=options["truncation"],
-                         punctuation=options["punctuation"], join_clitics=options["join_clitics"])
+                         punctuation=options["punctuation"], join_clitics=options["join_clitics"],
+                         split_negation=options["split_negation"])
     return config, spec
 
 
-_FITTING = ("tokenizer_mode", "vocab_size", "truncation", "punctuation", "join_clitics")  # what only a fitted tokenizer uses
+_FITTING = ("tokenizer_mode", "vocab_size", "truncation", "punctuation", "join_clitics", "split_negation")  # what only a fitted tokenizer uses
 
 
 @main.command()
