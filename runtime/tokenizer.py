@@ -52,6 +52,14 @@ _DETACHED_CLITIC = re.compile(r"(?<=\w)\s+(n't|'s|'re|'ve|'m|'ll|'d)\b", re.IGNO
 _PTB_BRACKETS = {"-lrb-": "(", "-rrb-": ")", "-lsb-": "[", "-rsb-": "]", "-lcb-": "{", "-rcb-": "}"}
 # ASCII case only: with Unicode case folding "-lſb-" (long s) would match and miss the table.
 _PTB_BRACKET = re.compile("|".join(map(re.escape, _PTB_BRACKETS)), re.IGNORECASE | re.ASCII)
+# split_negation: the negating clitic leaves its word the Penn-Treebank way ("doesn't" -> "does n't",
+# "can't" -> "ca n't", "won't" -> "wo n't", curly apostrophes too), so "n't" is one shared token
+# instead of a separate vocabulary word per negated verb.
+# Treebank text already has it apart ("does n't"; a detached curly "n’t" is straightened too). The
+# space after keeps "n't" whole before a further clitic ("shouldn't've" -> "should n't 've").
+# Case spelled out, not IGNORECASE: case folding would also bend the classes around it (the JS copy
+# of this pattern would then depend on the browser's Unicode version).
+_NEGATION = re.compile(r"(?<![^\w\s])([nN])['\u2019\u2018\u02bc]([tT])(?!\w)")
 # Words keep inner apostrophes ("don't"); \w is Unicode-aware (accents, Hangul, digits).
 _WORD = r"\w+(?:'\w+)*"
 _PATTERNS = {
@@ -66,7 +74,9 @@ class TokenizerSpec:
     "pre" drops from the start (keeps the ending, like Keras' pad_sequences), "post" from the end.
     `join_clitics` maps treebank-tokenized text to raw text ("do n't" -> "don't", "-lrb-" -> "("),
     so data such as SST-2 and user text give the same tokens (off by default: older bundles keep
-    exactly the tokens they were trained on)."""
+    exactly the tokens they were trained on). `split_negation` splits "n't" off its word ("doesn't" ->
+    "does n't", "can't" -> "ca n't") so negation is one token; with or without `join_clitics`, raw and
+    treebank text then give the same tokens (off by default, for the same reason)."""
 
     max_len: int = 500
     mode: str = "word"
@@ -77,6 +87,7 @@ class TokenizerSpec:
     pad_id: int = PAD_ID
     oov_id: int = OOV_ID
     join_clitics: bool = False
+    split_negation: bool = False
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -138,6 +149,8 @@ class Tokenizer:
             text = _CURLY_APOSTROPHE.sub("'", text)
             text = _DETACHED_CLITIC.sub(r"\1", text)
             text = _PTB_BRACKET.sub(lambda match: _PTB_BRACKETS[match.group(0).lower()], text)
+        if self.spec.split_negation:
+            text = _NEGATION.sub(r" \1'\2 ", text)
         return text
 
     def _split(self, text: str) -> list[str]:

@@ -28,7 +28,7 @@ def test_cli_train_mixes_extra_data_and_refit_keeps_extra_validation_out(tmp_pat
     out = tmp_path / "mixed"
     result = CliRunner().invoke(export_cli, [
         "train", "--train-data", str(IMDB_TRAIN), "--limit", "300", "--epochs", "1", "--max-len", "30",
-        "--vocab-size", "400", "--embedding-dim", "8", "--lstm-units", "4", "--join-clitics",
+        "--vocab-size", "400", "--embedding-dim", "8", "--lstm-units", "4", "--join-clitics", "--split-negation",
         "--extra-train-data", str(phrases), "--extra-validation-data", str(dev), "--extra-text-column", "sentence",
         "--refit", "--out", str(out)])
     assert result.exit_code == 0, result.output
@@ -42,15 +42,17 @@ def test_cli_train_mixes_extra_data_and_refit_keeps_extra_validation_out(tmp_pat
     assert set(metrics["validation_accuracy_by_source"]) == {str(IMDB_TRAIN), str(dev)}
     tokenizer = manifest["tokenizer"]
     assert tokenizer["spec"]["join_clitics"] is True  # serving normalises raw text the same way
+    assert tokenizer["spec"]["split_negation"] is True
     vocab = set(tokenizer["vocab"])
-    assert "n't" not in vocab and "'s" not in vocab  # SST-2's detached clitics were joined before counting
-    assert vocab & {"it's", "doesn't", "don't", "isn't"}
+    assert "'s" not in vocab and "it's" in vocab  # SST-2's detached clitics were joined before counting
+    assert "n't" in vocab and not vocab & {"doesn't", "don't", "isn't"}  # ... and negation split off: one shared token
     assert json.loads((out / "training" / "tokenizer.json").read_text())["spec"]["join_clitics"] is True
     # serving: the bundle alone maps raw text and SST-2's treebank text to the same ids and scores
     model = runtime.load(out)
     scores = model.predict(["it does n't work -lrb- at all -rrb- , it 's dull", "It doesn't work (at all), it's dull",
                             "It doesn’t work (at all), it’s dull"])
     assert scores[0] == scores[1] == scores[2]
+    assert model.tokenizer.tokenize("It doesn’t work, it's dull") == ["it", "does", "n't", "work", "it's", "dull"]
 
 
 def test_cli_extra_data_errors_name_the_file_and_column(tmp_path):

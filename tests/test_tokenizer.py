@@ -165,3 +165,36 @@ def test_join_clitics_brackets_match_ascii_case_only():
     tokenizer = Tokenizer(TokenizerSpec(join_clitics=True, punctuation="keep"), [])
     assert tokenizer.normalize("-LRB- a -Rrb-") == tokenizer.normalize("( a )")
     assert "ſ" in tokenizer.normalize("-lſb- x")
+
+
+def test_split_negation_makes_nt_one_shared_token_for_raw_and_treebank_text():
+    # SST-2's "does n't", raw "doesn't" and curly "doesn’t" are the same tokens, with join_clitics or without
+    texts = ["it doesn't work", "it does n't work", "she isn’t here", "i ca n't say", "we won't go", "they didn't"]
+    for join in (False, True):
+        tokenizer = fit_tokenizer(texts, vocab_size=50, spec=TokenizerSpec(split_negation=True, join_clitics=join))
+        assert "n't" in tokenizer.vocab  # one vocabulary token for every negated verb
+        assert not any(token.endswith("n't") and token != "n't" for token in tokenizer.vocab), tokenizer.vocab
+        ids, lengths = tokenizer.encode(["It doesn't work", "it does n't work", "It doesn’t work", "It DOESN’T work"])
+        assert (ids == ids[0]).all() and lengths.tolist() == [4] * 4
+        assert tokenizer.decode(ids[0]) == ["it", "does", "n't", "work"]
+        assert tokenizer.tokenize("can't won't isn’t ain't") == ["ca", "n't", "wo", "n't", "is", "n't", "ai", "n't"]
+        assert tokenizer.tokenize("ca n't wo n't is n’t") == tokenizer.tokenize("can't won't isn't")
+        assert tokenizer.tokenize("shouldn't've") == tokenizer.tokenize("should n't 've") == ["should", "n't", "ve"]
+        assert tokenizer.tokenize("don'tcha it's rock'n'roll") == ["don'tcha", "it's", "rock'n'roll"]  # no other word moves
+        spec = tokenizer.spec
+        assert Tokenizer.from_dict(json.loads(json.dumps(tokenizer.to_dict()))).spec == spec  # travels in the JSON
+    keep = Tokenizer(TokenizerSpec(split_negation=True, punctuation="keep", lowercase=False), [])
+    assert keep.tokenize("It DOESN'T!") == ["It", "DOES", "N'T", "!"]  # case kept when lowercase is off
+    assert keep.tokenize("(isn’t) !n’t") == ["(", "is", "n't", ")", "!", "n", "’", "t"]  # only after a word or space
+
+
+def test_specs_without_split_negation_load_and_encode_as_before():
+    # a tokenizer JSON as bundles wrote it before the field existed (the shipped IMDB bundle's spec)
+    spec = {"max_len": 500, "mode": "word", "lowercase": True, "html_breaks": True, "punctuation": "strip",
+            "truncation": "pre", "pad_id": 0, "oov_id": 1}
+    old = Tokenizer.from_dict({"format": "attn-tokenizer/1", "spec": spec, "vocab": ["it", "doesn't", "work", "does", "n't"]})
+    assert old.spec.split_negation is False and old.spec == TokenizerSpec(**spec)
+    assert old.tokenize("It doesn't work, it isn’t good") == ["it", "doesn't", "work", "it", "isn", "t", "good"]
+    assert old.encode(["It doesn't work", "it does n't"])[0].tolist() == [[2, 3, 4], [2, 5, 6]]
+    joined = Tokenizer.from_dict({"format": "attn-tokenizer/1", "spec": spec | {"join_clitics": True}, "vocab": ["doesn't"]})
+    assert joined.tokenize("does n't") == ["doesn't"]  # join_clitics alone still joins

@@ -69,6 +69,9 @@ ADVERSARIAL: list[tuple[str, str]] = [
     ("curly apostrophes", "doesn’t it‘s ʼtis don ’t it ’s “quoted”"),
     ("brackets with unicode case folds", "-lſb- x -rſb- -LRB- -Lrb- -lrb-x -Krb-"),
     ("clitics after non-words", "! n't 1 's é 'd ö n't _ 're 👍 'm"),
+    ("negation", "doesn't DOESN'T Doesn’t isn‘t wasnʼt can't won't ain't does n't ca n't wo n't is n’t N'T n't "
+     "shouldn't've should n't 've don'tcha n'tn't !n't 'n't xn't_ én't 1n't 👍n't n't. (isn't) \"didn't\" "
+     "don' t don 't donn't do\u00a0n't do\u3000n’t do\u200bn't n\u2019\u2019t nʼt"),
     ("long word", "a" * 5000),
     ("many tokens", " ".join(f"word{i % 97}" for i in range(1200))),
     ("long review", "This movie was great. " * 700),
@@ -90,6 +93,8 @@ def spec_variants(tokenizer: Tokenizer) -> list[Tokenizer]:
         replace(spec, lowercase=False, punctuation="keep", truncation="post", max_len=300),
         replace(spec, join_clitics=True),
         replace(spec, join_clitics=True, lowercase=False, punctuation="keep"),
+        replace(spec, join_clitics=True, split_negation=True),
+        replace(spec, split_negation=True, lowercase=False, punctuation="keep"),
     ]
     return [Tokenizer(variant, tokenizer.vocab) for variant in variants]
 
@@ -120,8 +125,10 @@ def code_point_texts(chunk: int = 256) -> Iterable[tuple[str, str]]:
 
 
 def corpus_rows(tokenizers: list[Tokenizer], imdb_texts: list[str]) -> Iterable[tuple[int, str, str]]:
-    """The IMDB texts under the shipped spec (index 0), the adversarial set under every variant, and
-    all of Unicode under the punctuation-keeping variants (index 1 lowercases, index 3 does not)."""
+    """The IMDB texts under the shipped spec (index 0), the adversarial set under every variant,
+    all of Unicode under the punctuation-keeping variants (index 1 lowercases, index 3 does not), the
+    clitic case folds under the join_clitics / split_negation variants and "n't" beside every code
+    point under split_negation (index 7)."""
     for i, text in enumerate(imdb_texts):
         yield 0, f"imdb test row {i + 1}", text
     for index in range(len(tokenizers)):
@@ -132,8 +139,23 @@ def corpus_rows(tokenizers: list[Tokenizer], imdb_texts: list[str]) -> Iterable[
     for name, text in code_point_texts():
         yield 3, name, text
     for name, text in clitic_case_texts():
-        yield 4, name, text
-        yield 5, name, text
+        for index in (4, 5, 6, 7):
+            yield index, name, text
+    for name, text in negation_neighbour_texts():
+        yield 7, name, text
+
+
+def negation_neighbour_texts(chunk: int = 64) -> Iterable[tuple[str, str]]:
+    """split_negation looks at the characters either side of "n't": each code point of the BMP (but the
+    surrogates) and every 97th above it, before a curly "n’t" and after one (curly, so that a missed
+    or a wrong split changes the tokens). The word/space tables themselves are checked on all of
+    Unicode above; this catches an engine bending them around "n't" (as JS's "i" flag did). Short
+    rows, so that truncation to max_len hides nothing."""
+    points = [cp for cp in range(0x10000) if not 0xD800 <= cp <= 0xDFFF] + list(range(0x10000, 0x110000, 97))
+    for start in range(0, len(points), chunk):
+        part = points[start : start + chunk]
+        yield (f"n't beside U+{part[0]:04X}..U+{part[-1]:04X}",
+               " ".join(f"{chr(cp)}n\u2019t n\u2019t{chr(cp)}" for cp in part))
 
 
 def clitic_case_texts() -> Iterable[tuple[str, str]]:

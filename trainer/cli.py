@@ -92,6 +92,10 @@ def main() -> None:
 @click.option("--join-clitics", is_flag=True,
               help="Tokenizer maps treebank-tokenized text to raw text (\"does n't\" -> \"doesn't\", \"-lrb-\" -> \"(\"), "
                    "so SST-2-style data and raw text give the same tokens; recorded in the bundle's tokenizer.")
+@click.option("--split-negation", is_flag=True,
+              help="Tokenizer splits the negation \"n't\" off its word the treebank way (\"doesn't\" -> \"does n't\", "
+                   "\"can't\" -> \"ca n't\"), so negation is one shared token, not one word per negated verb; "
+                   "raw and treebank text agree with or without --join-clitics; recorded in the bundle's tokenizer.")
 @click.option("--vocab-size", type=click.IntRange(3), default=C.vocab_size, show_default=True, help="Vocabulary size, padding and OOV included.")
 @click.option("--embedding-dim", type=click.IntRange(1), default=C.embedding_dim, show_default=True, help="Embedding width.")
 @click.option("--lstm-units", type=click.IntRange(1), default=C.lstm_units, show_default=True, help="Units per LSTM direction.")
@@ -141,7 +145,8 @@ def train(**options) -> None:
         options["max_len"] = given.spec.max_len
     config = ClassifierConfig(**{f.name: options[f.name] for f in fields(ClassifierConfig)})
     spec = TokenizerSpec(max_len=options["max_len"], mode=options["tokenizer_mode"], truncation=options["truncation"],
-                         punctuation=options["punctuation"], join_clitics=options["join_clitics"])
+                         punctuation=options["punctuation"], join_clitics=options["join_clitics"],
+                         split_negation=options["split_negation"])
     result, metrics = train_and_evaluate(data, config, spec, patience=options["patience"], refit=options["refit"],
                                          tokenizer=given, test_name=options["test_data"],
                                          verbose=1 if sys.stderr.isatty() else 2, log=lambda line: click.echo(line, err=True))

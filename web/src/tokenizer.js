@@ -13,7 +13,7 @@ export const OOV_ID = 1;
 const WORD_START = "\u2581";
 const SPEC_DEFAULTS = {
   max_len: 500, mode: "word", lowercase: true, html_breaks: true, punctuation: "strip", truncation: "pre", pad_id: 0, oov_id: 1,
-  join_clitics: false,
+  join_clitics: false, split_negation: false,
 };
 
 function inRanges(ranges, cp) {
@@ -50,6 +50,10 @@ const CURLY_APOSTROPHE = /[\u2019\u2018\u02bc]/gu;
 const DETACHED_CLITIC = new RegExp(`(?<=[${W}])[${S}]+(n't|'s|'re|'ve|'m|'ll|'d)(?![${W}])`, "giu");
 const PTB_BRACKETS = { "-lrb-": "(", "-rrb-": ")", "-lsb-": "[", "-rsb-": "]", "-lcb-": "{", "-rcb-": "}" };
 const PTB_BRACKET = /-lrb-|-rrb-|-lsb-|-rsb-|-lcb-|-rcb-/gi;
+// split_negation (as runtime/tokenizer.py): "n't" leaves its word ("doesn't" -> "does n't ", "can't" ->
+// "ca n't "), curly apostrophe or straight, when a word character, a space or the start precedes it.
+// No "i" flag: JS case-insensitivity also folds the classes around "n't" by the engine's Unicode version.
+const NEGATION = new RegExp(`(?<![^${W}${S}])([nN])['\u2019\u2018\u02bc]([tT])(?![${W}])`, "gu");
 
 // Python's str.lower() of a capital sigma (U+03A3): final sigma when a cased letter precedes it and
 // none follows (case-ignorable characters skipped on both sides), as CPython's handle_capital_sigma.
@@ -111,6 +115,7 @@ export class Tokenizer {
       text = text.replace(DETACHED_CLITIC, "$1");
       text = text.replace(PTB_BRACKET, (match) => PTB_BRACKETS[match.toLowerCase()]);
     }
+    if (this.spec.split_negation) text = text.replace(NEGATION, " $1'$2 ");
     return text;
   }
 
