@@ -271,10 +271,10 @@ def accuracy(model, data, text_column, label_column, record):
     click.echo(f"attn-score accuracy on {data}: {correct}/{len(labels)} = {100 * figure:.2f} % ({elapsed:.0f} s end to end)")
     if record:
         import runtime
-        from trainer.cli import _record_metrics
+        from trainer.converter import record_metrics
 
         folder = runtime.resolve_bundle_path(model)
-        _record_metrics(folder, {"attn_score_test": {"data": str(data), "rows": len(labels), "accuracy": round(figure, 5)}})
+        record_metrics(folder, {"attn_score_test": {"data": str(data), "rows": len(labels), "accuracy": round(figure, 5)}})
 
 
 @main.command()

@@ -160,6 +160,34 @@ class _Output:
         self.handle.write(json.dumps(record, ensure_ascii=False) + "\n")
 
 
+# Options attn-score and attn-translate share word for word, declared once (like CTranslate2's
+# declare_arguments) and applied by name where each command lists them, so --help keeps its order.
+SHARED_OPTIONS = {
+    "output": click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
+                           help="Output file, written atomically (temp file + rename). Default: stdout. With --engine ray: "
+                                "a new folder."),
+    "id_column": click.option("--id-column", default=None, help="Column with row ids. Default: 'id' if present, else the row number."),
+    "encoding": click.option("--encoding", default="utf-8", show_default=True, help="Text encoding of the input."),
+    "threads": click.option("--threads", type=click.IntRange(0, MAX_THREADS), default=0, show_default=True,
+                            help="Intra-op threads (0 = onnxruntime default)."),
+    "graph_optimization": click.option("--graph-optimization", type=click.Choice(list(OPTIMIZATION_LEVELS)), default="all",
+                                       show_default=True, help="onnxruntime graph optimization level."),
+    "memory_arena": click.option("--memory-arena/--no-memory-arena", default=True, show_default=True,
+                                 help="onnxruntime's CPU memory arena (off: lower peak memory, slower allocation)."),
+    "progress": click.option("--progress/--no-progress", default=None,
+                             help="Progress on stderr (default: when stderr is a terminal)."),
+}
+
+
+def shared(*names: str):
+    """Decorator: the SHARED_OPTIONS called `names`, in that order in --help."""
+    def apply(command):
+        for name in reversed(names):
+            command = SHARED_OPTIONS[name](command)
+        return command
+    return apply
+
+
 _KEEP_COLUMNS = click.option("--keep-columns", default=None, metavar="A,B",
                              help="Copy these input columns to the output, after id (an output name they clash with gets "
                                   "an input_ prefix).")
@@ -171,13 +199,12 @@ _KEEP_ALL = click.option("--keep-all", is_flag=True, help="Copy every input colu
 @click.version_option(version(), "--version", prog_name="attn-score", message="%(prog)s (attn-onnx) %(version)s")
 @click.option("--list-models", is_flag=True, help="List the shipped models (and the --model folder) with task, languages, "
               "accuracy, precision and size, then exit.")
-@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
-              help="Output file, written atomically (temp file + rename). Default: stdout. With --engine ray: a new folder.")
+@shared("output")
 @click.option("--model", "model", default=None,
               help="Bundle folder or shipped short name (imdb). Default: the shipped IMDB bundle.")
 @click.option("--text-column", default=None, help="Column with the text. Default: 'text'. A one-column input whose line 1 "
               "is not this name has no header: every line is a text.")
-@click.option("--id-column", default=None, help="Column with row ids. Default: 'id' if present, else the row number.")
+@shared("id_column")
 @click.option("--threshold", type=click.FloatRange(0, 1), default=0.5, show_default=True, callback=_finite,
               help="Probability at or above which a row gets the positive label.")
 @click.option("--explain", "explain_k", type=click.IntRange(0), default=0, show_default=True,
@@ -190,14 +217,10 @@ _KEEP_ALL = click.option("--keep-all", is_flag=True, help="Copy every input colu
                    "table when line 1 is a JSON object or a header naming the text column, else one text per line.")
 @click.option("--quoting", type=click.Choice(["auto", "csv", "none"]), default="auto", show_default=True,
               help="Quote processing: csv (standard quoting), none (literal quotes); auto = csv for CSV, none for TSV.")
-@click.option("--encoding", default="utf-8", show_default=True, help="Text encoding of the input.")
+@shared("encoding")
 @click.option("--provider", type=click.Choice(["auto", *PROVIDERS]), default="auto", show_default=True,
               help="onnxruntime execution provider; an explicit one that is unavailable is an error.")
-@click.option("--threads", type=click.IntRange(0, MAX_THREADS), default=0, show_default=True, help="Intra-op threads (0 = onnxruntime default).")
-@click.option("--graph-optimization", type=click.Choice(list(OPTIMIZATION_LEVELS)), default="all", show_default=True,
-              help="onnxruntime graph optimization level.")
-@click.option("--memory-arena/--no-memory-arena", default=True, show_default=True,
-              help="onnxruntime's CPU memory arena (off: lower peak memory, slower allocation).")
+@shared("threads", "graph_optimization", "memory_arena")
 @click.option("--batch-tokens", type=click.IntRange(1), default=DEFAULT_BATCH_TOKENS, show_default=True,
               help="Token budget per batch (rows x padded length).")
 @click.option("--workers", type=click.IntRange(0, MAX_THREADS), default=0, show_default=True,
@@ -210,7 +233,7 @@ _KEEP_ALL = click.option("--keep-all", is_flag=True, help="Copy every input colu
                    "histogram (needs pip install 'attn-onnx[report]').")
 @click.option("--report-rows", type=click.IntRange(1), default=200, show_default=True,
               help="Rows shown in the report: a uniform random sample (seed 0) when the input has more.")
-@click.option("--progress/--no-progress", default=None, help="Progress on stderr (default: when stderr is a terminal).")
+@shared("progress")
 @_KEEP_COLUMNS
 @_KEEP_ALL
 @engine_options
@@ -306,12 +329,11 @@ def _report(classifier, path: str, rows: int, input_path: str, output: str | Non
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("input_path", metavar="INPUT", type=str, nargs=-1, required=True)
 @click.version_option(version(), "--version", prog_name="attn-translate", message="%(prog)s (attn-onnx) %(version)s")
-@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
-              help="Output file, written atomically (temp file + rename). Default: stdout. With --engine ray: a new folder.")
+@shared("output")
 @click.option("--model", "model", default="spa-eng", show_default=True, help="Translation bundle folder or shipped short name.")
 @click.option("--text-column", default=None, help="Column with the sentences (CSV/TSV/JSONL). Default: 'text'. A one-column "
               "input whose line 1 is not this name has no header: every line is a sentence.")
-@click.option("--id-column", default=None, help="Column with row ids. Default: 'id' if present, else the row number.")
+@shared("id_column")
 @click.option("--input-format", type=click.Choice(["auto", "csv", "tsv", "jsonl", "lines", "parquet"]), default="auto", show_default=True,
               help="Input format; auto decides by file name (.txt = one sentence per line, .parquet); stdin is a table when line 1 "
                    "is a JSON object or a header naming the text column, else one sentence per line.")
@@ -322,16 +344,12 @@ def _report(classifier, path: str, rows: int, input_path: str, output: str | Non
 @click.option("--plot-attention", "plot_dir", type=click.Path(file_okay=False), default=None,
               help="Write an alignment heatmap PNG per sentence into this folder (needs matplotlib: pip install 'attn-onnx[plot]').")
 @click.option("--quoting", type=click.Choice(["auto", "csv", "none"]), default="auto", show_default=True, help="Quote processing of CSV/TSV input.")
-@click.option("--encoding", default="utf-8", show_default=True, help="Text encoding of the input.")
+@shared("encoding")
 @click.option("--provider", type=click.Choice(["auto", *PROVIDERS]), default="auto", show_default=True, help="onnxruntime execution provider.")
-@click.option("--threads", type=click.IntRange(0, MAX_THREADS), default=0, show_default=True, help="Intra-op threads (0 = onnxruntime default).")
-@click.option("--graph-optimization", type=click.Choice(list(OPTIMIZATION_LEVELS)), default="all", show_default=True,
-              help="onnxruntime graph optimization level.")
-@click.option("--memory-arena/--no-memory-arena", default=True, show_default=True,
-              help="onnxruntime's CPU memory arena (off: lower peak memory, slower allocation).")
+@shared("threads", "graph_optimization", "memory_arena")
 @click.option("--workers", type=click.IntRange(0, MAX_THREADS), default=0, show_default=True,
               help="Translation workers (0 = one per core on CPU, 1 on a GPU); --engine ray: Ray actors (0 = CPUs / --cpus-per-worker).")
-@click.option("--progress/--no-progress", default=None, help="Progress on stderr (default: when stderr is a terminal).")
+@shared("progress")
 @_KEEP_COLUMNS
 @_KEEP_ALL
 @engine_options

@@ -86,26 +86,6 @@ def test_manifest_is_validated(tiny_bundle, tmp_path):
         Bundle.load(copy)
 
 
-def test_cli_train_writes_bundle_and_convert_reexports(tmp_path):
-    runner = CliRunner()
-    out = tmp_path / "b"
-    args = ["train", "--train-data", str(IMDB_TRAIN), "--limit", "300", "--epochs", "1", "--max-len", "40",
-            "--vocab-size", "500", "--embedding-dim", "8", "--lstm-units", "4", "--attention", "dot", "--out", str(out)]
-    result = runner.invoke(export_cli, args)
-    assert result.exit_code == 0, result.output
-    assert "parity: max |Δprobability|" in result.output and "validation accuracy" in result.output
-    assert Bundle.load(out).manifest["data"]["train_rows"] == 270
-
-    again = runner.invoke(export_cli, args)  # existing folder without --force
-    assert again.exit_code != 0 and "pass --force" in again.output
-
-    converted = tmp_path / "c"
-    result = runner.invoke(export_cli, ["convert", str(out / "training" / "model.keras"),
-                                        "--tokenizer", str(out / "training" / "tokenizer.json"), "--out", str(converted)])
-    assert result.exit_code == 0, result.output
-    assert Bundle.load(converted).manifest["attention"] == "dot"
-
-
 def test_cli_convert_errors(tmp_path):
     runner = CliRunner()
     tokenizer = tmp_path / "tok.json"
@@ -152,59 +132,83 @@ def test_int8_export_quantizes_lstm_and_gates_accuracy(tiny_result, imdb_split, 
     assert forced["metrics"]["int8_gate"]["forced"] is True
 
 
-def test_cli_refit_trains_on_train_plus_validation(tmp_path):
-    out = tmp_path / "r"
-    result = CliRunner().invoke(export_cli, [
-        "train", "--train-data", str(IMDB_TRAIN), "--limit", "300", "--epochs", "2", "--max-len", "30",
-        "--vocab-size", "300", "--embedding-dim", "8", "--lstm-units", "4", "--refit", "--out", str(out)])
+CLI_TINY = ["train", "--train-data", str(IMDB_TRAIN), "--limit", "300", "--max-len", "30", "--vocab-size", "300",
+            "--embedding-dim", "8", "--lstm-units", "4", "--attention", "dot", "--epochs", "2", "--refit"]
+
+
+@pytest.fixture(scope="module")
+def cli_ensemble(tmp_path_factory):
+    """`attn-export train --members 2 --refit` on 300 rows (dot attention: `convert` must recover a
+    non-default kind): checked by the ensemble tests, and the first bundle of the combine test."""
+    out = tmp_path_factory.mktemp("cli_ensemble") / "e"
+    result = CliRunner().invoke(export_cli, CLI_TINY + ["--members", "2", "--out", str(out)])
     assert result.exit_code == 0, result.output
-    manifest = Bundle.load(out).manifest
+    return out
+
+
+@pytest.fixture(scope="module")
+def cli_single(cli_ensemble, tmp_path_factory):
+    """(bundle, arguments, output) of `attn-export train --refit` of one network on `cli_ensemble`'s
+    tokenizer, another seed and the same split: what the train/convert, refit and combine tests check
+    (one training where each used to run its own)."""
+    out = tmp_path_factory.mktemp("cli_single") / "s"
+    args = CLI_TINY + ["--seed", "5", "--split-seed", "0", "--tokenizer", str(cli_ensemble / "training" / "tokenizer.json"),
+                       "--out", str(out)]
+    result = CliRunner().invoke(export_cli, args)
+    assert result.exit_code == 0, result.output
+    return out, args, result.output
+
+
+def test_cli_train_writes_bundle_and_convert_reexports(cli_single, tmp_path):
+    out, args, output = cli_single
+    assert "parity: max |Δprobability|" in output and "validation accuracy" in output
+    assert Bundle.load(out).manifest["data"]["train_rows"] == 270
+
+    again = CliRunner().invoke(export_cli, args)  # existing folder without --force
+    assert again.exit_code != 0 and "pass --force" in again.output
+
+    converted = tmp_path / "c"
+    result = CliRunner().invoke(export_cli, ["convert", str(out / "training" / "model.keras"),
+                                             "--tokenizer", str(out / "training" / "tokenizer.json"), "--out", str(converted)])
+    assert result.exit_code == 0, result.output
+    assert Bundle.load(converted).manifest["attention"] == "dot"
+
+
+def test_cli_refit_trains_on_train_plus_validation(cli_single):
+    manifest = Bundle.load(cli_single[0]).manifest
     refit = manifest["metrics"]["refit"]
     assert refit["rows"] == 300 and refit["epochs"] == manifest["metrics"]["best_epoch"] == manifest["model"]["epochs"]
     assert manifest["data"]["train_rows"] == 270  # the selection run's split is still recorded
 
 
-def test_ensemble_averages_its_members_and_exports_with_parity(small_split, tmp_path):
+def test_ensemble_averages_its_members_and_exports_with_parity(cli_ensemble):
     """--members: each member keeps its own weights; the combined output is their numpy mean; the
-    export has every member's LSTMs fused with sequence lengths and matches the Keras ensemble."""
-    from trainer.fit import train_ensemble
-    from trainer.models.classifier import ClassifierConfig, build_classifier, member_config
-    from conftest import TINY
-    from runtime.tokenizer import TokenizerSpec
+    export has every member's LSTMs fused with sequence lengths and matches the Keras ensemble
+    (the export's parity gate, recorded in the manifest)."""
+    import keras
 
-    train, validation = small_split
-    small = dict(max_len=48, vocab_size=2000, embedding_dim=16, lstm_units=8)  # what is tested needs no accuracy
-    config = ClassifierConfig(**{**TINY, **small, "epochs": 1, "members": 2})
-    result = train_ensemble(train, validation, config, TokenizerSpec(max_len=48), verbose=0, log=lambda _: None)
-    assert result.config.members == 2 and len(result.member_epochs) == 2
-    ids, _ = result.tokenizer.encode(validation.texts[:16])
-    outputs = [result.model.get_layer(f"member_{k}")(ids, training=False) for k in range(2)]
+    import trainer.attention  # noqa: F401  (registers the attention layers for loading)
+    from runtime.tokenizer import Tokenizer
+    from trainer.models.classifier import build_classifier, config_from_model, member_config
+
+    manifest = Bundle.load(cli_ensemble).manifest
+    model = keras.saving.load_model(cli_ensemble / "training" / "model.keras")
+    config = config_from_model(model)
+    assert config.members == manifest["model"]["members"] == 2 and len(manifest["metrics"]["members"]["epochs"]) == 2
+    ids, _ = Tokenizer.load(cli_ensemble / "training" / "tokenizer.json").encode(["a great film", "awful and boring", "",
+                                                                                 "the plot was bad but the music was good"])
+    outputs = [model.get_layer(f"member_{k}")(ids, training=False) for k in range(2)]
     assert np.abs(np.asarray(outputs[0]["probability"]) - np.asarray(outputs[1]["probability"])).max() > 1e-4  # different seeds
-    combined = result.model(ids, training=False)
+    combined = model(ids, training=False)
     for name in ("probability", "attention"):
         np.testing.assert_allclose(np.asarray(combined[name]), np.mean([np.asarray(o[name]) for o in outputs], 0), atol=1e-6)
     # a member alone is the single network of its seed
-    single = build_classifier(member_config(result.config, 1))
-    single.set_weights(result.model.get_layer("member_1").get_weights())
+    single = build_classifier(member_config(config, 1))
+    single.set_weights(model.get_layer("member_1").get_weights())
     np.testing.assert_allclose(np.asarray(single(ids, training=False)["probability"]), np.asarray(outputs[1]["probability"]), atol=1e-6)
 
-    manifest = E.export_bundle(result.model, result.config, result.tokenizer, tmp_path, log=lambda _: None)
-    assert_fused(tmp_path / "model.onnx", LSTM=2 * result.config.lstm_layers)
-    assert manifest["model"]["members"] == 2 and manifest["parity"]["max_abs_probability"] <= 1e-4
-
-
-CLI_TINY = ["train", "--train-data", str(IMDB_TRAIN), "--limit", "300", "--max-len", "30", "--vocab-size", "300",
-            "--embedding-dim", "8", "--lstm-units", "4"]
-
-
-@pytest.fixture(scope="module")
-def cli_ensemble(tmp_path_factory):
-    """`attn-export train --members 2 --refit` on 300 rows: checked by the ensemble test, and the
-    first bundle of the combine test (one training instead of two)."""
-    out = tmp_path_factory.mktemp("cli_ensemble") / "e"
-    result = CliRunner().invoke(export_cli, CLI_TINY + ["--epochs", "2", "--members", "2", "--refit", "--out", str(out)])
-    assert result.exit_code == 0, result.output
-    return out
+    assert_fused(cli_ensemble / "model.onnx", LSTM=2 * config.lstm_layers)
+    assert manifest["parity"]["max_abs_probability"] <= 1e-4
 
 
 def test_cli_ensemble_refit_trains_each_member_for_its_own_epochs(cli_ensemble, tmp_path):
@@ -218,17 +222,14 @@ def test_cli_ensemble_refit_trains_each_member_for_its_own_epochs(cli_ensemble, 
     assert Bundle.load(tmp_path / "c").manifest["model"]["members"] == 2
 
 
-def test_cli_combine_averages_bundles_that_share_a_tokenizer(cli_ensemble, tmp_path):
+def test_cli_combine_averages_bundles_that_share_a_tokenizer(cli_ensemble, cli_single, tmp_path):
     import shutil
 
     import runtime
     from runtime.tokenizer import Tokenizer
     from trainer.tokenizer_fit import fit_tokenizer
 
-    a, b, c = cli_ensemble, tmp_path / "b", tmp_path / "c"  # a: a 2-network ensemble
-    shared = ["--seed", "5", "--split-seed", "0", "--tokenizer", str(a / "training" / "tokenizer.json")]
-    result = CliRunner().invoke(export_cli, CLI_TINY + ["--epochs", "1"] + shared + ["--out", str(b)])
-    assert result.exit_code == 0, result.output
+    a, b, c = cli_ensemble, cli_single[0], tmp_path / "c"  # a: a 2-network ensemble; b: one network on a's tokenizer
     assert Bundle.load(b).manifest["data"]["split_seed"] == 0
     result = CliRunner().invoke(export_cli, ["combine", str(a), str(b), "--out", str(c)])
     assert result.exit_code == 0, result.output

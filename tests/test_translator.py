@@ -209,6 +209,34 @@ def test_teacher_forcing_equals_step_by_step(tiny, splits):
         assert np.abs(noisy - full).max() > 1e-3
 
 
+def test_translator_recipe_data_and_recorded_test_split(luong, splits, tmp_path):
+    """What `attn-export train-translator` records, from the library (trainer/recipe_seq2seq.py): the
+    split, a seeded --limit sample and the provenance; the test split scored once on the bundle."""
+    import shutil
+
+    from runtime.bundle import Bundle, sha256_of
+    from trainer.evaluate_seq2seq import evaluate
+    from trainer.recipe_seq2seq import evaluate_test_split, load_translator_data
+
+    pairs = tmp_path / "pairs.tsv"
+    test = splits[2].take(range(400))
+    pairs.write_text("es\ten\n" + "".join(f"{s}\t{t}\n" for s, t in zip(test.sources, test.targets)), encoding="utf-8")
+    whole = load_translator_data(pairs, source_column="es", target_column="en", validation_fraction=0.2, test_fraction=0.1, seed=3)
+    assert (whole.train.sources, whole.validation.sources, whole.test.sources) == tuple(
+        part.sources for part in split_pairs(read_pairs(pairs, "es", "en"), 0.2, 0.1, 3))
+    data = load_translator_data(pairs, source_column="es", target_column="en", validation_fraction=0.2, test_fraction=0.1,
+                                seed=3, limit=50)
+    assert len(data.train) == 50 and set(data.train.sources) < set(whole.train.sources) and data.test == whole.test
+    assert data.provenance == {"pairs": str(pairs), "pairs_sha256": sha256_of(pairs), "direction": "es->en", "train_pairs": 50,
+                               "validation_pairs": len(whole.validation), "test_pairs": len(whole.test), "split_seed": 3}
+
+    folder = tmp_path / "bundle"
+    shutil.copytree(luong[1], folder)
+    report = evaluate_test_split(folder, data.test, beam_size=2)
+    assert report == evaluate(runtime.load(folder, provider="cpu"), data.test, beam_size=2)
+    assert Bundle.load(folder).manifest["metrics"]["test"] == report and report["sentences"] == len(data.test) > 0
+
+
 class _Echo:
     """A stand-in translator (not the code under test): returns the given outputs, in order."""
 

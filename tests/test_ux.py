@@ -8,6 +8,7 @@ from importlib.metadata import version
 
 import numpy as np
 import onnxruntime as ort
+import click
 import pytest
 from click.testing import CliRunner
 
@@ -43,6 +44,21 @@ def test_version_on_every_command():
     for command, name in ((score_main, "attn-score"), (translate_main, "attn-translate"), (export_main, "attn-export")):
         result = CliRunner().invoke(command, ["--version"])
         assert result.exit_code == 0 and result.stdout.strip() == f"{name} (attn-onnx) {version('attn-onnx')}"
+
+
+def test_options_both_commands_share_are_declared_once():
+    """An option attn-score and attn-translate declare word for word comes from runtime.cli.SHARED_OPTIONS
+    (or the shared keep/engine decorators): a second copy would drift. Options that differ stay apart."""
+    from runtime.cli import SHARED_OPTIONS
+
+    def declared(command):
+        return {p.name: (p.opts, p.secondary_opts, p.help, p.default, repr(p.type), p.show_default)
+                for p in command.params if isinstance(p, click.Option) and p.name != "version"}
+
+    score, translate = declared(score_main), declared(translate_main)
+    same = {name for name in score.keys() & translate.keys() if score[name] == translate[name]}
+    assert same == set(SHARED_OPTIONS) | {"keep_columns", "keep_all", "engine", "address", "cpus_per_worker"}
+    assert score["model"] != translate["model"] and score["workers"] != translate["workers"]  # each command's own
 
 
 def test_session_options_reach_onnxruntime():

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import click
 
-from runtime.bundle import sha256_of
 from runtime.catalog import version
 from runtime.errors import AttnError
 from runtime.tokenizer import MODES, Tokenizer, TokenizerSpec
@@ -372,21 +371,16 @@ def combine(bundles: tuple[str, ...], opset: int, force: bool, out: str) -> None
 def train_translator_command(**options) -> None:
     """Train a seq2seq translator, export encoder.onnx + decoder_step.onnx, and report BLEU/chrF
     on the held-out test split (carved by sentence group; never used to select)."""
-    import numpy as np
-
-    import runtime
-    from trainer.data import read_pairs, split_pairs
-    from trainer.evaluate_seq2seq import evaluate
     from trainer.converter import prepare_out_dir
     from trainer.export_seq2seq import export_translator_bundle
-    from trainer.fit_seq2seq import save_translator_training, train_translator
+    from trainer.fit_seq2seq import save_translator_training
+    from trainer.recipe_seq2seq import evaluate_test_split, load_translator_data, train_and_measure
 
     started = time.perf_counter()
     out = prepare_out_dir(options["out"], options["force"])
-    pairs = read_pairs(options["pairs"], options["source_column"], options["target_column"])
-    train_pairs, validation, test = split_pairs(pairs, options["validation_fraction"], options["test_fraction"], options["seed"])
-    if options["limit"]:
-        train_pairs = train_pairs.take(np.random.default_rng(options["seed"]).permutation(len(train_pairs))[: options["limit"]])
+    data = load_translator_data(options["pairs"], source_column=options["source_column"], target_column=options["target_column"],
+                                validation_fraction=options["validation_fraction"], test_fraction=options["test_fraction"],
+                                seed=options["seed"], limit=options["limit"])
     config = Seq2SeqConfig(
         source_vocab=options["source_vocab"], target_vocab=options["target_vocab"], max_source_len=options["max_len"],
         max_target_len=options["max_len"], embedding_dim=options["embedding_dim"], units=options["units"],
@@ -394,22 +388,16 @@ def train_translator_command(**options) -> None:
         style=options["style"], score=options["score"], learning_rate=options["learning_rate"],
         batch_size=options["batch_size"], epochs=options["epochs"], seed=options["seed"],
     )
-    result = train_translator(train_pairs, validation, config, patience=options["patience"], time_budget_s=options["time_budget"],
-                              verbose=1 if sys.stderr.isatty() else 2, log=lambda line: click.echo(line, err=True))
-    provenance = {"pairs": str(options["pairs"]), "pairs_sha256": sha256_of(options["pairs"]),
-                  "direction": f"{options['source_column']}->{options['target_column']}", "train_pairs": len(train_pairs),
-                  "validation_pairs": len(validation), "test_pairs": len(test), "split_seed": options["seed"],
-                  "command": "attn-export " + " ".join(sys.argv[1:])}
-    metrics = {"validation_loss": round(result.validation_loss, 4), "best_epoch": result.best_epoch,
-               "train_seconds": round(result.elapsed_s, 1), "history": result.history}
+    log = lambda line: click.echo(line, err=True)  # noqa: E731
+    result, metrics = train_and_measure(data, config, patience=options["patience"], time_budget_s=options["time_budget"],
+                                        verbose=1 if sys.stderr.isatty() else 2, log=log)
+    provenance = data.provenance | {"command": "attn-export " + " ".join(sys.argv[1:])}
     save_translator_training(result, out, {"metrics": metrics, "data": provenance})
     export_translator_bundle(result, out, opset=options["opset"], metrics=metrics, data=provenance,
-                             parity_sentences=validation.sources[:50], force=options["force"],
-                             log=lambda line: click.echo(line, err=True))
-    report = evaluate(runtime.load(out, provider="cpu"), test, beam_size=options["beam_size"])
-    _record_metrics(out, {"test": report})
+                             parity_sentences=data.validation.sources[:50], force=options["force"], log=log)
+    report = evaluate_test_split(out, data.test, beam_size=options["beam_size"])
     click.echo(f"validation loss {result.validation_loss:.4f} (epoch {result.best_epoch}), test BLEU {report['bleu']:.2f}, "
-               f"chrF {report['chrf']:.2f} (beam {options['beam_size']}, {len(test)} pairs), "
+               f"chrF {report['chrf']:.2f} (beam {options['beam_size']}, {len(data.test)} pairs), "
                f"elapsed {time.perf_counter() - started:.0f} s, bundle {out}", err=True)
 
 
@@ -438,17 +426,6 @@ def compare_translators(bundles: tuple[str, ...], names: tuple[str, ...], plot: 
         except ImportError:
             raise click.ClickException("--plot needs matplotlib: pip install 'attn-onnx[plot]'") from None
         click.echo(f"plot {plot}", err=True)
-
-
-def _record_metrics(folder: Path, extra: dict) -> None:
-    """Add figures measured on the finished bundle to its manifest (re-validated on write)."""
-    import json
-
-    from runtime.bundle import MANIFEST, write_manifest
-
-    manifest = json.loads((Path(folder) / MANIFEST).read_text(encoding="utf-8"))
-    manifest["metrics"].update(extra)
-    write_manifest(folder, manifest)
 
 
 def _gate_data(validation_data: str | None, provenance: dict):

@@ -114,6 +114,18 @@ def producer_versions() -> dict:
     return versions
 
 
+def record_metrics(folder: str | Path, extra: dict) -> None:
+    """Add figures measured on the finished bundle (e.g. a test-split score) to its manifest's
+    metrics; the manifest is re-validated on write."""
+    import json
+
+    from runtime.bundle import MANIFEST
+
+    manifest = json.loads((Path(folder) / MANIFEST).read_text(encoding="utf-8"))
+    manifest["metrics"].update(extra)
+    write_manifest(folder, manifest)
+
+
 def build_manifest(task: str, folder: Path, graphs: dict[str, dict], *, config, opset: int, parity: dict,
                    precision: str = "fp32", metrics: dict | None = None, data: dict | None = None, **fields) -> dict:
     """The manifest of a bundle in `folder`: `graphs` maps a role to its contract ({"file", "inputs",

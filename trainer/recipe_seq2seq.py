@@ -1,0 +1,72 @@
+"""The recipe `attn-export train-translator` runs, as a library an app can call: read and split the
+sentence pairs (by sentence group), train and select on validation loss, and, once the bundle is
+exported, score the held-out test split once and record it in the manifest.
+
+    data = load_translator_data("spa-eng.tsv.gz", source_column="spa", target_column="eng")
+    result, metrics = train_and_measure(data, Seq2SeqConfig())
+    save_translator_training(result, out, {"metrics": metrics, "data": data.provenance})
+    export_translator_bundle(result, out, metrics=metrics, data=data.provenance, parity_sentences=data.validation.sources[:50])
+    report = evaluate_test_split(out, data.test, beam_size=4)
+
+The command line only parses options, calls these, saves and exports, and reports.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from runtime.bundle import sha256_of
+from trainer.config import Seq2SeqConfig
+from trainer.data import SentencePairs, read_pairs, split_pairs
+
+
+@dataclass
+class TranslatorData:
+    """Pairs to train on, to select on (validation loss) and to test once, and where they came from."""
+
+    train: SentencePairs
+    validation: SentencePairs
+    test: SentencePairs
+    provenance: dict = field(default_factory=dict)  # recorded in the manifest's "data"
+
+
+def load_translator_data(pairs: str | Path, *, source_column: str, target_column: str, validation_fraction: float = 0.05,
+                         test_fraction: float = 0.05, seed: int = 0, limit: int | None = None) -> TranslatorData:
+    """Read the pairs file and split it by sentence group (seeded); with `limit`, train on that many of
+    the training pairs (a seeded sample; validation and test stay whole)."""
+    import numpy as np
+
+    train, validation, test = split_pairs(read_pairs(pairs, source_column, target_column), validation_fraction, test_fraction, seed)
+    if limit:
+        train = train.take(np.random.default_rng(seed).permutation(len(train))[:limit])
+    provenance = {"pairs": str(pairs), "pairs_sha256": sha256_of(pairs), "direction": f"{source_column}->{target_column}",
+                  "train_pairs": len(train), "validation_pairs": len(validation), "test_pairs": len(test), "split_seed": seed}
+    return TranslatorData(train, validation, test, provenance)
+
+
+def train_and_measure(data: TranslatorData, config: Seq2SeqConfig, *, patience: int | None = None,
+                      time_budget_s: float | None = None, verbose: int = 2, log: Callable[[str], None] = print):
+    """(result, metrics): train on `data.train`, keep the best `data.validation` loss epoch; the test
+    split is not touched (see `evaluate_test_split`)."""
+    from trainer.fit_seq2seq import train_translator
+
+    result = train_translator(data.train, data.validation, config, patience=patience, time_budget_s=time_budget_s,
+                              verbose=verbose, log=log)
+    metrics = {"validation_loss": round(result.validation_loss, 4), "best_epoch": result.best_epoch,
+               "train_seconds": round(result.elapsed_s, 1), "history": result.history}
+    return result, metrics
+
+
+def evaluate_test_split(folder: str | Path, test: SentencePairs, beam_size: int = 4) -> dict:
+    """Score the exported bundle in `folder` (through onnxruntime, as users run it) on the test split
+    once, and record the report as the manifest's metrics["test"]; returns the report."""
+    import runtime
+    from trainer.converter import record_metrics
+    from trainer.evaluate_seq2seq import evaluate
+
+    report = evaluate(runtime.load(folder, provider="cpu"), test, beam_size=beam_size)
+    record_metrics(folder, {"test": report})
+    return report
+
