@@ -244,8 +244,10 @@ def tune(bundle, data, limit, repeats):
 @click.option("--data", type=click.Path(exists=True), default="../shared/datasets/imdb/test.csv.gz", show_default=True)
 @click.option("--text-column", default="text", show_default=True)
 @click.option("--label-column", default="label", show_default=True)
-@click.option("--record", is_flag=True, help="Write the figure into the bundle's manifest (metrics.attn_score_test).")
-def accuracy(model, data, text_column, label_column, record):
+@click.option("--record", is_flag=True, help="Write the figure into the bundle's manifest (metrics.<--record-as>).")
+@click.option("--record-as", default="attn_score_test", show_default=True,
+              help="Manifest metrics key for --record (e.g. attn_score_sst2_test for a second test set).")
+def accuracy(model, data, text_column, label_column, record, record_as):
     """Accuracy of `attn-score` (a real subprocess, from raw text) against the file's label column."""
     import csv
 
@@ -274,7 +276,7 @@ def accuracy(model, data, text_column, label_column, record):
         from trainer.converter import record_metrics
 
         folder = runtime.resolve_bundle_path(model)
-        record_metrics(folder, {"attn_score_test": {"data": str(data), "rows": len(labels), "accuracy": round(figure, 5)}})
+        record_metrics(folder, {record_as: {"data": str(data), "rows": len(labels), "accuracy": round(figure, 5)}})
 
 
 @main.command()

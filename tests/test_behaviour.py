@@ -9,19 +9,22 @@ import runtime
 from bench.__main__ import main as bench_cli
 from bench.behaviour import TESTS, BehaviourTest, evaluate, expand, fill
 
-# The shipped default (IMDB-only BiLSTM) measured 51.2 % overall; floors sit a few points below each
-# measured rate so that a retrain which loses vocabulary, negation or invariance fails here.
+# The shipped default (IMDB reviews + SST-2 phrases) measured 71.6 % overall (the IMDB-only default
+# before it 51.2 %); floors sit a few points below each measured rate so that a retrain which loses
+# vocabulary, negation or invariance fails here. Negated negatives are near zero (12 % and 0 %: SST-2 has
+# almost no "not bad" phrases, see the model card), so their floors only say "not worse than now".
 FLOORS = {
-    "vocabulary: positive words": 0.86,
-    "vocabulary: negative words": 0.85,
-    "negated positive": 0.10,
-    "negation: contractions and intensifiers": 0.24,
-    "negation of negatives: contractions": 0.05,
-    "contrast: ..., but ...": 0.43,
+    "vocabulary: positive words": 0.94,
+    "vocabulary: negative words": 0.93,
+    "negated positive": 0.90,
+    "negated negative": 0.08,
+    "negation: contractions and intensifiers": 0.62,
+    "negation of negatives: contractions": 0.0,
+    "contrast: ..., but ...": 0.72,
     "invariance: names": 0.84,
     "invariance: punctuation": 0.95,
     "invariance: casing": 0.95,
-    "overall": 0.48,
+    "overall": 0.68,
 }
 
 
