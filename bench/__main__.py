@@ -10,6 +10,8 @@ Variants, each scored in its own process (peak RSS and import time are its own):
   (b) loop      tf2onnx's default export of the same masked model (generic Loop), in onnxruntime
   (c) fp32      our bundle: fused LSTM + sequence_lens, token-budget batches
   (d) int8      our bundle dynamically quantized (DynamicQuantizeLSTM / MatMulInteger)
+  (e) tflite    TensorFlow Lite (LiteRT) of the same Keras model (builtins, then + SELECT_TF_OPS);
+                if none converts and runs, its row holds the exact error (bench/tflite.py)
 Plus a sgemm roofline measured in the same run with numpy (same thread count).
 Needs the `train` extra (TensorFlow, tf2onnx) for (a) and (b).
 """
@@ -108,6 +110,11 @@ def prepare_variants(bundle: Path, loaded, work: Path, log) -> dict[str, tuple[s
     log(f"  (b) holds Loop: {'Loop' in ops}, fused LSTM: {'LSTM' in ops}")
     variants["loop"] = ("onnx", str(_bundle_copy(bundle, work / "loop", proto)))
 
+    from bench.tflite import convert as convert_tflite
+
+    log("building (e): TensorFlow Lite (LiteRT) of the Keras model")
+    variants["tflite"] = convert_tflite(model, loaded.tokenizer, work, log)
+
     if manifest["precision"] == "fp32":
         log("building (d): int8 dynamic quantization of (c)")
         int8_dir = work / "int8"
@@ -157,7 +164,7 @@ def main():
 @click.option("--threads", type=int, default=0, show_default=True, help="Threads for every variant (0 = all cores).")
 @click.option("--json-out", type=click.Path(dir_okay=False), default=None, help="Also write the figures as JSON.")
 def classifier(bundle, data, limit, repeats, threads, json_out):
-    """(a) Keras vs (b) tf2onnx Loop vs (c) our fp32 bundle vs (d) int8, side by side."""
+    """(a) Keras vs (b) tf2onnx Loop vs (c) our fp32 bundle vs (d) int8 vs (e) TFLite, side by side."""
     from runtime.bundle import Bundle
 
     log = lambda line: click.echo(line, err=True)  # noqa: E731
@@ -175,6 +182,9 @@ def classifier(bundle, data, limit, repeats, threads, json_out):
         fpt = flops_per_token(manifest["model"])
         results = {"sgemm_gflops": sgemm}
         for name, (kind, path) in variants.items():
+            if kind == "failed":  # e.g. TFLite: no conversion that runs; the row shows the error
+                results[name] = {"error": path}
+                continue
             log(f"running {name} ...")
             command = [sys.executable, "-m", "bench.worker", kind, path, str(work / "texts.json"), "--threads", str(threads),
                        "--repeats", str(repeats), "--flops-per-token", str(fpt if name == "fp32" else 0)]
@@ -327,7 +337,8 @@ def translator(bundle, data, limit, repeats, threads, latency_sentences, json_ou
 
 
 def report(results, sample, machine_line, threads, limit, repeats, fpt):
-    names = {"keras": "(a) Keras predict, padded", "keras-bucketed": "(a') Keras, length-bucketed", "loop": "(b) tf2onnx Loop", "fp32": "(c) bundle fp32", "int8": "(d) bundle int8"}
+    names = {"keras": "(a) Keras predict, padded", "keras-bucketed": "(a') Keras, length-bucketed", "loop": "(b) tf2onnx Loop", "fp32": "(c) bundle fp32", "int8": "(d) bundle int8",
+             "tflite": "(e) TensorFlow Lite (LiteRT), same Keras model"}
     base = results["keras"]
     click.echo(f"machine: {machine_line}; threads {threads}; {limit} IMDB test reviews "
                f"(median {sample['median_tokens']} tokens); medians of {repeats} repeats")
@@ -337,6 +348,9 @@ def report(results, sample, machine_line, threads, limit, repeats, fpt):
         if key not in results:
             continue
         r = results[key]
+        if "error" in r:
+            click.echo(f"| {label} | {r['error']} | | | | | | |")
+            continue
         click.echo(f"| {label} | {r['load_s']:.2f} | {r['throughput']:.0f} | {r['throughput'] / base['throughput']:.1f} | "
                    f"{r['latency_p50_ms']:.1f} | {r['latency_p99_ms']:.1f} | {r['peak_rss_mb']:.0f} | {100 * r['accuracy']:.2f} % |")
     click.echo(f"roofline: sgemm {results['sgemm_gflops']:.0f} GFLOP/s (numpy, 2048^3); (c) at batch 64 of "

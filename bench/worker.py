@@ -2,8 +2,8 @@
 
     python -m bench.worker VARIANT MODEL TEXTS_JSON --threads N --repeats R
 
-VARIANT: keras / keras-bucketed (MODEL = .keras file + tokenizer.json beside it) or onnx (MODEL =
-bundle folder).
+VARIANT: keras / keras-bucketed (MODEL = .keras file + tokenizer.json beside it), tflite (MODEL =
+.tflite file + tokenizer.json beside it) or onnx (MODEL = bundle folder).
 Prints one JSON object: load_s, throughput (reviews/s, median), latency_ms p50/p99 at batch 1,
 accuracy, peak_rss_mb, and for onnx the achieved GFLOP/s at batch 64.
 """
@@ -78,7 +78,7 @@ def _median(values):
 
 
 @click.command()
-@click.argument("variant", type=click.Choice(["keras", "keras-bucketed", "onnx"]))
+@click.argument("variant", type=click.Choice(["keras", "keras-bucketed", "onnx", "tflite"]))
 @click.argument("model_path")
 @click.argument("texts_json")
 @click.option("--threads", type=int, default=0)
@@ -89,7 +89,10 @@ def main(variant, model_path, texts_json, threads, repeats, flops_per_token):
     texts, labels, typical, full = data["texts"], data["labels"], data["typical"], data["full_length"]
 
     started = time.perf_counter()
-    make = _onnx_scorer if variant == "onnx" else _keras_scorer
+    if variant == "tflite":
+        from bench.tflite import worker_scorer as make
+    else:
+        make = _onnx_scorer if variant == "onnx" else _keras_scorer
     score, tokenizer, classifier = make(model_path, threads, variant == "keras")
     score(texts[:4])  # first call: graph tracing / session warm-up counts as loading
     load_s = time.perf_counter() - started

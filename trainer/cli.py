@@ -17,6 +17,7 @@ from runtime.errors import AttnError
 from runtime.tokenizer import MODES, Tokenizer, TokenizerSpec
 from trainer.config import KINDS, SCORES, STYLES, TOKENIZER_MODES, ClassifierConfig, Seq2SeqConfig
 from trainer.converter import DEFAULT_OPSET
+from trainer.distill import DEFAULT_ALPHA, DEFAULT_TEMPERATURE
 from trainer.console import TrainGroup, chance_warning
 
 # Every default below comes from these dataclasses (one source per setting; trainer/config.py).
@@ -59,70 +60,89 @@ def main() -> None:
     (fused LSTM ops with sequence lengths, parity-checked against Keras)."""
 
 
+_CLASSIFIER_OPTIONS = [  # train and distill: data, split, architecture, tokenizer fitting, training
+    click.option("--train-data", required=True, type=click.Path(), help="CSV/TSV/JSONL file (.gz ok) or an aclImdb folder."),
+    click.option("--text-column", default="text", show_default=True, help="Column holding the text."),
+    click.option("--label-column", default="label", show_default=True, help="Column holding the label."),
+    click.option("--label-map", default=None, help="Label values to 0/1, e.g. 'neg=0,pos=1' (default: 0/1, neg/pos, negative/positive)."),
+    click.option("--quoting", type=click.Choice(["auto", "csv", "none"]), default="auto", show_default=True,
+                 help="Quote processing; auto = csv for CSV, none for TSV."),
+    click.option("--test-data", type=click.Path(), default=None,
+                 help="Optional held-out file, scored once after training and recorded; never used to select."),
+    click.option("--extra-train-data", type=click.Path(), default=None,
+                 help="Another labelled file whose rows are all added to the training rows (e.g. SST-2 phrases "
+                      "beside IMDB reviews; see --join-clitics). Not split, not limited."),
+    click.option("--extra-validation-data", type=click.Path(), default=None,
+                 help="Another labelled file whose rows are all added to the validation rows that select the epoch "
+                      "(e.g. SST-2 dev). --refit never trains on them."),
+    click.option("--extra-text-column", default=None, help="Text column of the extra files (default: --text-column)."),
+    click.option("--extra-label-column", default=None, help="Label column of the extra files (default: --label-column)."),
+    click.option("--attention", type=click.Choice(KINDS), default=C.attention, show_default=True, help="Attention score function."),
+    click.option("--epochs", type=click.IntRange(1), default=C.epochs, show_default=True, help="Training epochs (the best validation epoch is kept)."),
+    click.option("--patience", type=click.IntRange(1), default=None, help="Stop after this many epochs without a better validation accuracy."),
+    click.option("--batch-size", type=click.IntRange(1), default=C.batch_size, show_default=True, help="Rows per training batch."),
+    click.option("--learning-rate", type=click.FloatRange(0, min_open=True), default=C.learning_rate, show_default=True, help="Adam learning rate."),
+    click.option("--max-len", type=click.IntRange(1), default=C.max_len, show_default=True, help="Tokens kept per text."),
+    click.option("--truncation", type=click.Choice(["pre", "post"]), default=T.truncation, show_default=True,
+                 help="Which side loses tokens beyond --max-len: pre keeps the ending, post the beginning."),
+    click.option("--tokenizer-mode", type=click.Choice(MODES), default=T.mode, show_default=True,
+                 help="word: regex words; sentencepiece: a unigram subword model trained on the training rows "
+                      "(for Korean and other agglutinative languages; --vocab-size sets its size)."),
+    click.option("--punctuation", type=click.Choice(["strip", "keep"]), default=T.punctuation, show_default=True,
+                 help="Drop punctuation, or keep each mark as a token."),
+    click.option("--join-clitics", is_flag=True,
+                 help="Tokenizer maps treebank-tokenized text to raw text (\"does n't\" -> \"doesn't\", \"-lrb-\" -> \"(\"), "
+                      "so SST-2-style data and raw text give the same tokens; recorded in the bundle's tokenizer."),
+    click.option("--split-negation", is_flag=True,
+                 help="Tokenizer splits the negation \"n't\" off its word the treebank way (\"doesn't\" -> \"does n't\", "
+                      "\"can't\" -> \"ca n't\"), so negation is one shared token, not one word per negated verb; "
+                      "raw and treebank text agree with or without --join-clitics; recorded in the bundle's tokenizer."),
+    click.option("--vocab-size", type=click.IntRange(3), default=C.vocab_size, show_default=True, help="Vocabulary size, padding and OOV included."),
+    click.option("--embedding-dim", type=click.IntRange(1), default=C.embedding_dim, show_default=True, help="Embedding width."),
+    click.option("--lstm-units", type=click.IntRange(1), default=C.lstm_units, show_default=True, help="Units per LSTM direction."),
+    click.option("--lstm-layers", type=click.IntRange(1), default=C.lstm_layers, show_default=True, help="Stacked bidirectional LSTM layers."),
+    click.option("--attention-units", type=click.IntRange(1), default=C.attention_units, show_default=True, help="Hidden units of concat attention."),
+    click.option("--dense-units", type=click.IntRange(1), default=C.dense_units, show_default=True, help="Units of the relu layer."),
+    click.option("--dropout", type=click.FloatRange(0, 1, max_open=True), default=C.dropout, show_default=True, help="Dropout after the relu layer."),
+    click.option("--embedding-dropout", type=click.FloatRange(0, 1, max_open=True), default=C.embedding_dropout, show_default=True,
+                 help="Spatial dropout on the embeddings (drops whole embedding channels)."),
+    click.option("--validation-split", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.1, show_default=True,
+                 help="Fraction of the (shuffled) training rows held out for validation."),
+    click.option("--limit", type=click.IntRange(2), default=None, help="Use only this many rows of the shuffled training data."),
+    click.option("--seed", type=int, default=C.seed, show_default=True, help="Seed for the shuffle, initialisation and dropout."),
+    click.option("--split-seed", type=int, default=None, help="Seed of the train/validation split only (default: --seed)."),
+]
+
+_ENSEMBLE_OPTIONS = [  # after --tokenizer, in train's --help order
+    click.option("--members", type=click.IntRange(1), default=C.members, show_default=True,
+                 help="Train this many networks (seeds --seed, --seed+1, …) on one tokenizer and ship their average "
+                      "as one graph (an ensemble: N× the inference cost)."),
+    click.option("--refit", is_flag=True,
+                 help="After choosing the best epoch count on validation, train again from scratch on all rows "
+                      "(train + validation) for that many epochs and export that model."),
+]
+
+
+def _options(*declarations):
+    """Apply click option declarations (lists, or single decorators) in the order written, so both
+    commands share one declaration of each option (and --help lists them in that order)."""
+    flat = [d for item in declarations for d in (item if isinstance(item, list) else [item])]
+
+    def apply(function):
+        for option in reversed(flat):
+            function = option(function)
+        return function
+
+    return apply
+
+
+_TOKENIZER = click.option("--tokenizer", "tokenizer_path", type=click.Path(dir_okay=False), default=None,
+                          help="Use this tokenizer JSON (e.g. another bundle's training/tokenizer.json) instead of fitting one, "
+                               "so the new model shares its ids (needed to combine models).")
+
+
 @main.command()
-@click.option("--train-data", required=True, type=click.Path(), help="CSV/TSV/JSONL file (.gz ok) or an aclImdb folder.")
-@click.option("--text-column", default="text", show_default=True, help="Column holding the text.")
-@click.option("--label-column", default="label", show_default=True, help="Column holding the label.")
-@click.option("--label-map", default=None, help="Label values to 0/1, e.g. 'neg=0,pos=1' (default: 0/1, neg/pos, negative/positive).")
-@click.option("--quoting", type=click.Choice(["auto", "csv", "none"]), default="auto", show_default=True,
-              help="Quote processing; auto = csv for CSV, none for TSV.")
-@click.option("--test-data", type=click.Path(), default=None,
-              help="Optional held-out file, scored once after training and recorded; never used to select.")
-@click.option("--extra-train-data", type=click.Path(), default=None,
-              help="Another labelled file whose rows are all added to the training rows (e.g. SST-2 phrases "
-                   "beside IMDB reviews; see --join-clitics). Not split, not limited.")
-@click.option("--extra-validation-data", type=click.Path(), default=None,
-              help="Another labelled file whose rows are all added to the validation rows that select the epoch "
-                   "(e.g. SST-2 dev). --refit never trains on them.")
-@click.option("--extra-text-column", default=None, help="Text column of the extra files (default: --text-column).")
-@click.option("--extra-label-column", default=None, help="Label column of the extra files (default: --label-column).")
-@click.option("--attention", type=click.Choice(KINDS), default=C.attention, show_default=True, help="Attention score function.")
-@click.option("--epochs", type=click.IntRange(1), default=C.epochs, show_default=True, help="Training epochs (the best validation epoch is kept).")
-@click.option("--patience", type=click.IntRange(1), default=None, help="Stop after this many epochs without a better validation accuracy.")
-@click.option("--batch-size", type=click.IntRange(1), default=C.batch_size, show_default=True, help="Rows per training batch.")
-@click.option("--learning-rate", type=click.FloatRange(0, min_open=True), default=C.learning_rate, show_default=True, help="Adam learning rate.")
-@click.option("--max-len", type=click.IntRange(1), default=C.max_len, show_default=True, help="Tokens kept per text.")
-@click.option("--truncation", type=click.Choice(["pre", "post"]), default=T.truncation, show_default=True,
-              help="Which side loses tokens beyond --max-len: pre keeps the ending, post the beginning.")
-@click.option("--tokenizer-mode", type=click.Choice(MODES), default=T.mode, show_default=True,
-              help="word: regex words; sentencepiece: a unigram subword model trained on the training rows "
-                   "(for Korean and other agglutinative languages; --vocab-size sets its size).")
-@click.option("--punctuation", type=click.Choice(["strip", "keep"]), default=T.punctuation, show_default=True,
-              help="Drop punctuation, or keep each mark as a token.")
-@click.option("--join-clitics", is_flag=True,
-              help="Tokenizer maps treebank-tokenized text to raw text (\"does n't\" -> \"doesn't\", \"-lrb-\" -> \"(\"), "
-                   "so SST-2-style data and raw text give the same tokens; recorded in the bundle's tokenizer.")
-@click.option("--split-negation", is_flag=True,
-              help="Tokenizer splits the negation \"n't\" off its word the treebank way (\"doesn't\" -> \"does n't\", "
-                   "\"can't\" -> \"ca n't\"), so negation is one shared token, not one word per negated verb; "
-                   "raw and treebank text agree with or without --join-clitics; recorded in the bundle's tokenizer.")
-@click.option("--vocab-size", type=click.IntRange(3), default=C.vocab_size, show_default=True, help="Vocabulary size, padding and OOV included.")
-@click.option("--embedding-dim", type=click.IntRange(1), default=C.embedding_dim, show_default=True, help="Embedding width.")
-@click.option("--lstm-units", type=click.IntRange(1), default=C.lstm_units, show_default=True, help="Units per LSTM direction.")
-@click.option("--lstm-layers", type=click.IntRange(1), default=C.lstm_layers, show_default=True, help="Stacked bidirectional LSTM layers.")
-@click.option("--attention-units", type=click.IntRange(1), default=C.attention_units, show_default=True, help="Hidden units of concat attention.")
-@click.option("--dense-units", type=click.IntRange(1), default=C.dense_units, show_default=True, help="Units of the relu layer.")
-@click.option("--dropout", type=click.FloatRange(0, 1, max_open=True), default=C.dropout, show_default=True, help="Dropout after the relu layer.")
-@click.option("--embedding-dropout", type=click.FloatRange(0, 1, max_open=True), default=C.embedding_dropout, show_default=True,
-              help="Spatial dropout on the embeddings (drops whole embedding channels).")
-@click.option("--validation-split", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.1, show_default=True,
-              help="Fraction of the (shuffled) training rows held out for validation.")
-@click.option("--limit", type=click.IntRange(2), default=None, help="Use only this many rows of the shuffled training data.")
-@click.option("--seed", type=int, default=C.seed, show_default=True, help="Seed for the shuffle, initialisation and dropout.")
-@click.option("--split-seed", type=int, default=None, help="Seed of the train/validation split only (default: --seed).")
-@click.option("--tokenizer", "tokenizer_path", type=click.Path(dir_okay=False), default=None,
-              help="Use this tokenizer JSON (e.g. another bundle's training/tokenizer.json) instead of fitting one, "
-                   "so the new model shares its ids (needed to combine models).")
-@click.option("--members", type=click.IntRange(1), default=C.members, show_default=True,
-              help="Train this many networks (seeds --seed, --seed+1, …) on one tokenizer and ship their average "
-                   "as one graph (an ensemble: N× the inference cost).")
-@click.option("--refit", is_flag=True,
-              help="After choosing the best epoch count on validation, train again from scratch on all rows "
-                   "(train + validation) for that many epochs and export that model.")
-@_OPSET
-@_QUANTIZE
-@_FORCE
-@_OUT
+@_options(_CLASSIFIER_OPTIONS, _TOKENIZER, _ENSEMBLE_OPTIONS, _OPSET, _QUANTIZE, _FORCE, _OUT)
 def train(**options) -> None:
     """Train a classifier on labelled text and write an ONNX bundle to --out.
 
@@ -130,23 +150,14 @@ def train(**options) -> None:
     tokenizer and history, which `attn-export convert` can re-export."""
     from trainer.converter import prepare_out_dir
     from trainer.fit import save_training_outputs
-    from trainer.recipe import load_classifier_data, train_and_evaluate
+    from trainer.recipe import train_and_evaluate
 
     started = time.perf_counter()
     out = prepare_out_dir(options["out"], options["force"])
-    data = load_classifier_data(
-        options["train_data"], validation_split=options["validation_split"], limit=options["limit"],
-        split_seed=options["seed"] if options["split_seed"] is None else options["split_seed"],
-        **{k: options[k] for k in ("text_column", "label_column", "label_map", "quoting", "test_data", "extra_train_data",
-                                   "extra_validation_data", "extra_text_column", "extra_label_column")})
+    data = _classifier_data(options)
     given = Tokenizer.load(options["tokenizer_path"]) if options["tokenizer_path"] else None
-    if given is not None and given.spec.max_len != options["max_len"]:
-        click.echo(f"--tokenizer: using its max length {given.spec.max_len} (not --max-len {options['max_len']})", err=True)
-        options["max_len"] = given.spec.max_len
-    config = ClassifierConfig(**{f.name: options[f.name] for f in fields(ClassifierConfig)})
-    spec = TokenizerSpec(max_len=options["max_len"], mode=options["tokenizer_mode"], truncation=options["truncation"],
-                         punctuation=options["punctuation"], join_clitics=options["join_clitics"],
-                         split_negation=options["split_negation"])
+    _take_max_len(given, options, "--tokenizer")
+    config, spec = _config_and_spec(options)
     result, metrics = train_and_evaluate(data, config, spec, patience=options["patience"], refit=options["refit"],
                                          tokenizer=given, test_name=options["test_data"],
                                          verbose=1 if sys.stderr.isatty() else 2, log=lambda line: click.echo(line, err=True))
@@ -156,6 +167,105 @@ def train(**options) -> None:
             (data.validation.texts, data.validation.labels), options["force"])
     test_note = f", test accuracy {metrics['test_accuracy']:.4f}" if data.test is not None else ""
     click.echo(
+        f"validation accuracy {metrics['validation_accuracy']:.4f} (epoch {metrics['best_epoch']})"
+        f"{' then refit on all rows' if options['refit'] else ''}{test_note}, "
+        f"elapsed {time.perf_counter() - started:.0f} s, bundle {out}", err=True
+    )
+    warning = chance_warning(metrics["validation_accuracy"], data.validation.labels)
+    if warning:
+        click.echo(warning, err=True)
+
+
+def _classifier_data(options: dict):
+    """The training/validation/test rows from the shared data and split options (train, distill)."""
+    from trainer.recipe import load_classifier_data
+
+    return load_classifier_data(
+        options["train_data"], validation_split=options["validation_split"], limit=options["limit"],
+        split_seed=options["seed"] if options["split_seed"] is None else options["split_seed"],
+        **{k: options[k] for k in ("text_column", "label_column", "label_map", "quoting", "test_data", "extra_train_data",
+                                   "extra_validation_data", "extra_text_column", "extra_label_column")})
+
+
+def _take_max_len(tokenizer: Tokenizer | None, options: dict, what: str) -> None:
+    """A given tokenizer fixes the max length: say so when --max-len differs, and use its."""
+    if tokenizer is not None and tokenizer.spec.max_len != options["max_len"]:
+        click.echo(f"{what}: using its max length {tokenizer.spec.max_len} (not --max-len {options['max_len']})", err=True)
+        options["max_len"] = tokenizer.spec.max_len
+
+
+def _config_and_spec(options: dict) -> tuple[ClassifierConfig, TokenizerSpec]:
+    config = ClassifierConfig(**{f.name: options[f.name] for f in fields(ClassifierConfig)})
+    spec = TokenizerSpec(max_len=options["max_len"], mode=options["tokenizer_mode"], truncation=options["truncation"],
+                         punctuation=options["punctuation"], join_clitics=options["join_clitics"],
+                         split_negation=options["split_negation"])
+    return config, spec
+
+
+_FITTING = ("tokenizer_mode", "vocab_size", "truncation", "punctuation", "join_clitics", "split_negation")  # what only a fitted tokenizer uses
+
+
+@main.command()
+@click.option("--teacher", required=True,
+              help="The teacher: a sentiment bundle, a shipped short name (nsmc, imdb, ...) or a folder (./runs/x), an "
+                   "ensemble included. Scored through the runtime (onnxruntime), not Keras.")
+@click.option("--alpha", type=click.FloatRange(0, 1), default=DEFAULT_ALPHA, show_default=True,
+              help="Weight of the teacher in each training target: alpha x teacher probability + (1 - alpha) x true label "
+                   "(0 = labels alone, 1 = teacher alone). Validation always selects on the true labels.")
+@click.option("--temperature", type=click.FloatRange(0, min_open=True), default=DEFAULT_TEMPERATURE, show_default=True,
+              help="Softens the teacher: its probability p becomes sigmoid(logit(p) / T) before mixing. T > 1 pulls its "
+                   "confident answers towards 0.5 (keeping their order), so the student also learns how sure the "
+                   "teacher is; T = 1 uses p as it is.")
+@_options(_CLASSIFIER_OPTIONS)
+@click.option("--tokenizer", "tokenizer_path", type=click.Path(dir_okay=False), default=None,
+              help="Student tokenizer JSON. Default: the teacher's own tokenizer (same tokens and ids; --max-len, "
+                   "--vocab-size and the other tokenizer options then come from it).")
+@click.option("--fit-tokenizer", is_flag=True,
+              help="Fit a new tokenizer on the training rows with --tokenizer-mode, --vocab-size, --max-len, "
+                   "--punctuation, --truncation, --join-clitics instead of using the teacher's.")
+@_options(_ENSEMBLE_OPTIONS, _OPSET, _QUANTIZE, _FORCE, _OUT)
+@click.pass_context
+def distill(ctx: click.Context, **options) -> None:
+    """Train a student classifier on a teacher bundle's probabilities mixed with the true labels
+    (knowledge distillation), select its epoch on validation accuracy, and write an ONNX bundle.
+
+    The split, architecture and training options are those of `train` (same defaults); the
+    manifest records the teacher (name, sha256 of its model.onnx), alpha, temperature and the
+    command, and a MODEL_CARD.md stub is written beside it."""
+    from trainer.converter import prepare_out_dir
+    from trainer.distill import distill as run_distill, load_teacher, write_model_card
+    from trainer.fit import save_training_outputs
+
+    started = time.perf_counter()
+    source = ctx.get_parameter_source
+    given_fitting = [f"--{k.replace('_', '-')}" for k in _FITTING if source(k) == click.core.ParameterSource.COMMANDLINE]
+    if given_fitting and not options["fit_tokenizer"]:
+        raise click.UsageError(f"{', '.join(given_fitting)} only apply to a fitted tokenizer: add --fit-tokenizer "
+                               f"(the default student tokenizer is the teacher's)")
+    if options["fit_tokenizer"] and options["tokenizer_path"]:
+        raise click.UsageError("--fit-tokenizer and --tokenizer exclude each other")
+    teacher, teacher_record = load_teacher(options["teacher"])
+    given = None if options["fit_tokenizer"] else (
+        Tokenizer.load(options["tokenizer_path"]) if options["tokenizer_path"] else teacher.tokenizer)
+    _take_max_len(given, options, "--tokenizer" if options["tokenizer_path"] else "the teacher's tokenizer")
+    out = prepare_out_dir(options["out"], options["force"])
+    data = _classifier_data(options)
+    config, spec = _config_and_spec(options)
+    result, metrics, record = run_distill(
+        data, teacher, config, alpha=options["alpha"], temperature=options["temperature"], spec=spec, tokenizer=given,
+        patience=options["patience"], refit=options["refit"], test_name=options["test_data"],
+        verbose=1 if sys.stderr.isatty() else 2, log=lambda line: click.echo(line, err=True))
+    if options["tokenizer_path"]:
+        record["tokenizer"] = f"given: {options['tokenizer_path']}"
+    provenance = data.provenance | {"teacher": teacher_record, "distillation": record,
+                                    "command": "attn-export " + " ".join(sys.argv[1:])}
+    save_training_outputs(result, out, {"metrics": metrics, "data": provenance})
+    manifest = _export(result.model, result.config, result.tokenizer, out, options["opset"], metrics, provenance,
+                       options["quantize"], (data.validation.texts, data.validation.labels), options["force"])
+    write_model_card(out, manifest)
+    test_note = f", test accuracy {metrics['test_accuracy']:.4f}" if data.test is not None else ""
+    click.echo(
+        f"teacher validation accuracy {metrics['distillation']['teacher_validation_accuracy']:.4f}, student "
         f"validation accuracy {metrics['validation_accuracy']:.4f} (epoch {metrics['best_epoch']})"
         f"{' then refit on all rows' if options['refit'] else ''}{test_note}, "
         f"elapsed {time.perf_counter() - started:.0f} s, bundle {out}", err=True
@@ -320,7 +430,7 @@ def compare_translators(bundles: tuple[str, ...], names: tuple[str, ...], plot: 
 
 def _gate_data(validation_data: str | None, provenance: dict):
     """(texts, labels) for the int8 gate: --validation-data, else the recorded validation split."""
-    from trainer.data import load_labelled, read_table, shuffle_split
+    from trainer.data import load_labelled, parse_label_map, read_table, shuffle_split
     from trainer.converter import ExportError
 
     if validation_data:
@@ -328,7 +438,9 @@ def _gate_data(validation_data: str | None, provenance: dict):
         return data.texts, data.labels
     if not provenance.get("train"):
         raise ExportError("--quantize int8 needs --validation-data (no training/history.json next to the model)")
-    _, validation = shuffle_split(load_labelled(provenance["train"]), provenance["validation_split"],
+    table = {k: provenance[k] for k in ("text_column", "label_column", "quoting") if provenance.get(k)}
+    table["label_map"] = parse_label_map(provenance.get("label_map"))
+    _, validation = shuffle_split(load_labelled(provenance["train"], **table), provenance["validation_split"],
                                   provenance["split_seed"], provenance.get("limit"))
     return validation.texts, validation.labels
 

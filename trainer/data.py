@@ -19,7 +19,7 @@ DEFAULT_LABEL_MAP = {"0": 0, "1": 1, "neg": 0, "pos": 1, "negative": 0, "positiv
 @dataclass
 class LabelledTexts:
     texts: list[str]
-    labels: np.ndarray  # (N,) int32, 0 or 1
+    labels: np.ndarray  # (N,) int32, 0 or 1 (float32 soft targets in [0, 1] when distilling)
     source: str
 
     def __len__(self) -> int:
@@ -31,7 +31,8 @@ class LabelledTexts:
     def __add__(self, other: "LabelledTexts") -> "LabelledTexts":
         """Rows of both, in order (e.g. IMDB reviews + SST-2 phrases); the source names both."""
         source = self.source if other.source == self.source else f"{self.source} + {other.source}"
-        return LabelledTexts(self.texts + other.texts, np.concatenate([self.labels, other.labels]).astype(np.int32), source)
+        labels = np.concatenate([self.labels, other.labels])  # soft (float) targets stay float: distillation
+        return LabelledTexts(self.texts + other.texts, labels if labels.dtype.kind == "f" else labels.astype(np.int32), source)
 
 
 def parse_label_map(text: str | None) -> dict[str, int]:

@@ -106,6 +106,18 @@ def feed(batches, signature: tuple | None = None):
     return endless(), len(batches)
 
 
+def side_agreement(y_true, y_pred):
+    """Per row 1.0 when the prediction is on the target's side of 0.5: accuracy for 0/1 labels
+    (Keras' BinaryAccuracy), and still meaningful for soft distillation targets, which BinaryAccuracy
+    would compare for equality with 0/1 (so training accuracy read ~0). Selection never uses it:
+    it monitors `val_accuracy`, whose targets are always the true 0/1 labels."""
+    from keras import ops
+
+    y_true = ops.reshape(y_true, (-1,))
+    y_pred = ops.reshape(y_pred, (-1,))
+    return ops.cast(ops.equal(y_true >= 0.5, y_pred > 0.5), "float32")
+
+
 def train_classifier(
     train: LabelledTexts,
     validation: LabelledTexts | None,
@@ -133,7 +145,8 @@ def train_classifier(
     model = build_classifier(config)
     trainable = keras.Model(model.input, model.output["probability"])
     trainable.compile(
-        optimizer=keras.optimizers.Adam(config.learning_rate), loss="binary_crossentropy", metrics=[keras.metrics.BinaryAccuracy(name="accuracy")]
+        optimizer=keras.optimizers.Adam(config.learning_rate), loss="binary_crossentropy",
+        metrics=[keras.metrics.MeanMetricWrapper(side_agreement, name="accuracy")]
     )
     train_feed, train_steps = feed(BucketedBatches(train_ids, train_lengths, train.labels, config.batch_size, config.seed))
     val_feed, val_steps, callbacks = None, None, []

@@ -49,6 +49,8 @@ def load_classifier_data(train_data: str, *, validation_split: float, split_seed
         "train_rows": len(train) + len(extra.get("train", ())),
         "validation_rows": len(validation) + len(extra.get("validation", ())),
         "validation_split": validation_split, "limit": limit, "split_seed": split_seed,
+        # how the file was read, so `attn-export convert --quantize int8` carves the same validation rows again
+        "text_column": text_column, "label_column": label_column, "label_map": label_map, "quoting": quoting,
         **{f"extra_{kind}": {"file": str(files[kind]), "rows": len(rows), "sha256": sha256_of(files[kind])}
            for kind, rows in extra.items()},
     }
@@ -63,10 +65,11 @@ def load_classifier_data(train_data: str, *, validation_split: float, split_seed
 
 def train_and_evaluate(data: ClassifierData, config: ClassifierConfig, spec: TokenizerSpec, *, patience: int | None = None,
                        refit: bool = False, tokenizer: Tokenizer | None = None, test_name: str | None = None,
-                       verbose: int = 2, log: Callable[[str], None] = print):
+                       verbose: int = 2, log: Callable[[str], None] = print, refit_rows: LabelledTexts | None = None):
     """(result, metrics): train `config.members` networks selecting each one's epochs on
     `data.validation`; with `refit`, train again on train + own validation rows for those epochs
-    (the extra validation rows stay held out); score `data.test` once, at the end."""
+    (the extra validation rows stay held out; `refit_rows` replaces those rows, e.g. with soft
+    distillation targets); score `data.test` once, at the end."""
     from trainer.fit import accuracy, predict_probabilities, train_ensemble
 
     def score(model, tokenizer, rows):
@@ -85,7 +88,7 @@ def train_and_evaluate(data: ClassifierData, config: ClassifierConfig, spec: Tok
             rows.source: score(result.model, result.tokenizer, rows) for rows in (data.own_validation, data.extra["validation"])}
         log(f"validation accuracy by source: {metrics['validation_accuracy_by_source']}")
     if refit:
-        everything = data.train + data.own_validation  # e.g. SST-2 dev stays held out: a dev set, not training data
+        everything = refit_rows if refit_rows is not None else data.train + data.own_validation  # e.g. SST-2 dev stays held out: a dev set, not training data
         epochs = result.member_epochs
         held = f" (--extra-validation-data's {len(data.extra['validation'])} rows held out)" if "validation" in data.extra else ""
         log(f"refit: {', '.join(map(str, epochs))} epoch(s) on all {len(everything)} rows{held}")

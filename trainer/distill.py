@@ -1,0 +1,170 @@
+"""Knowledge distillation, the recipe `attn-export distill` runs: a student classifier trained on a
+teacher bundle's probabilities mixed with the true labels.
+
+    teacher = load_teacher("nsmc")                       # any sentiment bundle, an ensemble included
+    data = load_classifier_data(...)                     # the same split as `attn-export train`
+    result, metrics, record = distill(data, teacher, ClassifierConfig(max_len=80), alpha=0.5, temperature=2.0)
+
+The teacher is scored through the runtime (onnxruntime, the streaming pipeline with its worker
+threads), never Keras. Each training row's target is
+
+    alpha * sigmoid(logit(p_teacher) / temperature) + (1 - alpha) * label
+
+a float in [0, 1], which binary cross-entropy takes as it is. The validation rows keep their TRUE
+0/1 labels: the epoch is selected on validation accuracy against the labels, never against the
+teacher, and the test file (if any) is scored once at the end (`trainer.recipe.train_and_evaluate`).
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import replace
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from runtime.bundle import sha256_of
+from runtime.tokenizer import Tokenizer, TokenizerSpec
+from trainer.config import ClassifierConfig
+from trainer.data import LabelledTexts
+from trainer.recipe import ClassifierData, train_and_evaluate
+
+DEFAULT_ALPHA = 0.5
+DEFAULT_TEMPERATURE = 1.0
+_EPSILON = 1e-7  # probabilities are clipped to [eps, 1 - eps] before the logit
+
+
+def load_teacher(name: str, threads: int = 0, workers: int = 0):
+    """(classifier, record): a sentiment bundle (a shipped short name such as 'nsmc', or a folder)
+    opened on the CPU through the runtime; `record` names it and its graph's sha256 for the manifest.
+    A bad name or a translation bundle raises BundleError (one line)."""
+    import runtime
+    from runtime.bundle import BundleError
+    from runtime.pipeline import plan_threads
+
+    path = runtime.resolve_bundle_path(name)
+    workers, threads = plan_threads(workers, threads, "cpu")
+    teacher = runtime.load(path, provider="cpu", threads=threads)
+    if not isinstance(teacher, runtime.Classifier):
+        raise BundleError(f"--teacher {name}: a {teacher.bundle.task!r} bundle; the teacher must be a sentiment classifier")
+    graph = teacher.bundle.graph_path("model")
+    record = {"name": str(name), "path": str(path), "model_sha256": sha256_of(graph),
+              "networks": int(teacher.bundle.manifest.get("model", {}).get("members", 1)),
+              "precision": teacher.bundle.manifest.get("precision")}
+    teacher.workers = workers
+    return teacher, record
+
+
+def teacher_probabilities(teacher, texts: list[str], workers: int | None = None, progress: bool | None = None,
+                          desc: str = "teacher") -> np.ndarray:
+    """P(positive) of the teacher for every text, float32 (N,), in order: the runtime's pipeline
+    (tokenizing on a reader thread, onnxruntime on `workers` threads), with a tqdm bar on stderr
+    (automatic: when stderr is a terminal)."""
+    from tqdm import tqdm
+
+    from runtime.pipeline import score_rows
+
+    workers = workers or getattr(teacher, "workers", 0) or 1
+    out = np.empty(len(texts), dtype=np.float32)
+    enabled = sys.stderr.isatty() if progress is None else progress
+    done = 0
+    with tqdm(total=len(texts), unit=" rows", file=sys.stderr, disable=not enabled, dynamic_ncols=True, desc=desc) as bar:
+        for scored in score_rows(teacher, ((str(i), text) for i, text in enumerate(texts)), workers=workers):
+            rows = len(scored.chunk)
+            out[done : done + rows] = scored.probabilities
+            done += rows
+            bar.update(rows)
+    return out
+
+
+def soften(probabilities: np.ndarray, temperature: float) -> np.ndarray:
+    """sigmoid(logit(p) / T): T > 1 pulls the teacher's confident answers towards 0.5 (its ranking
+    kept), T = 1 leaves them as they are."""
+    if temperature <= 0:
+        raise ValueError(f"temperature must be > 0, got {temperature}")
+    p = np.clip(np.asarray(probabilities, dtype=np.float64), _EPSILON, 1 - _EPSILON)
+    if temperature == 1.0:
+        return p.astype(np.float32)
+    logits = np.log(p) - np.log1p(-p)
+    return (1.0 / (1.0 + np.exp(-logits / temperature))).astype(np.float32)
+
+
+def soft_targets(teacher_p: np.ndarray, labels: np.ndarray, alpha: float, temperature: float = DEFAULT_TEMPERATURE) -> np.ndarray:
+    """alpha * soften(teacher_p, T) + (1 - alpha) * label, float32 in [0, 1]."""
+    if not 0.0 <= alpha <= 1.0:
+        raise ValueError(f"alpha must be in [0, 1], got {alpha}")
+    return (alpha * soften(teacher_p, temperature) + (1.0 - alpha) * np.asarray(labels, dtype=np.float32)).astype(np.float32)
+
+
+def distill(data: ClassifierData, teacher, config: ClassifierConfig, *, alpha: float = DEFAULT_ALPHA,
+            temperature: float = DEFAULT_TEMPERATURE, spec: TokenizerSpec | None = None, tokenizer: Tokenizer | None = None,
+            patience: int | None = None, refit: bool = False, test_name: str | None = None, progress: bool | None = None,
+            verbose: int = 2, log: Callable[[str], None] = print):
+    """(result, metrics, distillation record). Scores the teacher over the training rows (and the
+    split's own validation rows, which a refit trains on), trains on the soft targets, selects on
+    validation accuracy against the true labels. `tokenizer=None` and `spec=None`: the teacher's
+    tokenizer (the student sees the same tokens); a `spec` fits a new tokenizer on the training rows."""
+    if tokenizer is None and spec is None:
+        tokenizer = teacher.tokenizer
+    if tokenizer is not None and tokenizer.spec.max_len != config.max_len:
+        config = replace(config, max_len=tokenizer.spec.max_len)
+    log(f"teacher: scoring {len(data.train)} training + {len(data.validation)} validation rows")
+    train_p = teacher_probabilities(teacher, data.train.texts, progress=progress, desc="teacher (train)")
+    validation_p = teacher_probabilities(teacher, data.validation.texts, progress=progress, desc="teacher (validation)")
+    own_p = validation_p[: len(data.own_validation)]  # the split's own rows come first (recipe.load_classifier_data)
+    soft_train = LabelledTexts(data.train.texts, soft_targets(train_p, data.train.labels, alpha, temperature), data.train.source)
+    soft_own = LabelledTexts(data.own_validation.texts, soft_targets(own_p, data.own_validation.labels, alpha, temperature),
+                             data.own_validation.source)
+    teacher_accuracy = float(np.mean((validation_p >= 0.5).astype(np.int32) == data.validation.labels))
+    log(f"teacher: validation accuracy {teacher_accuracy:.4f}; targets = {alpha:g} x teacher (T={temperature:g}) "
+        f"+ {1 - alpha:g} x label")
+    student_data = replace(data, train=soft_train)
+    result, metrics = train_and_evaluate(student_data, config, spec or TokenizerSpec(max_len=config.max_len), patience=patience,
+                                         refit=refit, tokenizer=tokenizer, test_name=test_name, verbose=verbose, log=log,
+                                         refit_rows=soft_train + soft_own)
+    from trainer.fit import predict_probabilities
+
+    student_p = predict_probabilities(result.model, result.tokenizer, data.validation.texts)
+    gap = float(np.mean(np.abs(student_p - validation_p)))
+    agreement = float(np.mean((student_p >= 0.5) == (validation_p >= 0.5)))
+    metrics["distillation"] = {"teacher_validation_accuracy": round(teacher_accuracy, 5),
+                               "validation_mean_abs_gap_to_teacher": round(gap, 5),
+                               "validation_agreement_with_teacher": round(agreement, 5)}
+    log(f"student vs teacher on validation: mean |Δp| {gap:.4f}, same answer on {100 * agreement:.2f} % of rows")
+    record = {"alpha": alpha, "temperature": temperature,
+              "target": "alpha * sigmoid(logit(p_teacher) / temperature) + (1 - alpha) * label (training rows only; "
+                        "validation selects on true labels)",
+              "tokenizer": "teacher's" if tokenizer is teacher.tokenizer else "given" if tokenizer is not None else "fitted"}
+    return result, metrics, record
+
+
+def write_model_card(folder: str | Path, manifest: dict) -> Path:
+    """A short MODEL_CARD.md stub from the manifest: what the student is, how it was made, its figures."""
+    metrics, data, model = manifest.get("metrics", {}), manifest.get("data", {}), manifest.get("model", {})
+    teacher = data.get("teacher", {})
+    distilled = data.get("distillation", {})
+    figures = metrics.get("distillation", {})
+    lines = [
+        f"# Distilled student ({Path(folder).name})", "",
+        f"A single BiLSTM + {manifest.get('attention')} attention network ({manifest.get('precision')}), trained by "
+        f"`attn-export distill` on the probabilities of the teacher `{teacher.get('name')}` "
+        f"({teacher.get('networks')} network(s), model.onnx sha256 `{teacher.get('model_sha256', '')[:16]}…`) mixed with "
+        f"the true labels: target = {distilled.get('alpha')} × sigmoid(logit(p_teacher) / {distilled.get('temperature')}) "
+        f"+ {round(1 - float(distilled.get('alpha', 0)), 6)} × label.", "",
+        "| figure | value |", "|---|---|",
+        f"| training rows / validation rows | {data.get('train_rows')} / {data.get('validation_rows')} |",
+        f"| teacher validation accuracy | {figures.get('teacher_validation_accuracy')} |",
+        f"| student validation accuracy (selects the epoch) | {metrics.get('validation_accuracy')} (epoch {metrics.get('best_epoch')}) |",
+        f"| student vs teacher on validation: mean abs gap, same answer | {figures.get('validation_mean_abs_gap_to_teacher')}, "
+        f"{figures.get('validation_agreement_with_teacher')} |",
+        f"| test accuracy (scored once, never used to select) | {metrics.get('test_accuracy', 'not measured')} |",
+        f"| model | {', '.join(f'{k} {v}' for k, v in model.items())} |", "",
+        "Made with:", "", "```", str(data.get("command", "")), "```", "",
+        "If the teacher was trained on the same file, it has seen these validation rows: its validation figure is "
+        "optimistic (the student's is not; it never trains on them unless --refit).", "",
+        "This is a generated stub: add the comparison with the teacher (size, throughput) before shipping it.", "",
+    ]
+    path = Path(folder) / "MODEL_CARD.md"
+    path.write_text("\n".join(lines), encoding="utf-8")
+    return path
