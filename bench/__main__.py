@@ -10,8 +10,8 @@ Variants, each scored in its own process (peak RSS and import time are its own):
   (b) loop      tf2onnx's default export of the same masked model (generic Loop), in onnxruntime
   (c) fp32      our bundle: fused LSTM + sequence_lens, token-budget batches
   (d) int8      our bundle dynamically quantized (DynamicQuantizeLSTM / MatMulInteger)
-  (e) tflite    TensorFlow Lite (LiteRT) of the same Keras model (builtins, then + SELECT_TF_OPS);
-                if none converts and runs, its row holds the exact error (bench/tflite.py)
+  (e) tflite    TensorFlow Lite (LiteRT) of the same Keras model: the first of the ways a user tries
+                that converts and runs (bench/tflite.py); the errors of the others are printed
 Plus a sgemm roofline measured in the same run with numpy (same thread count).
 Needs the `train` extra (TensorFlow, tf2onnx) for (a) and (b).
 """
@@ -113,7 +113,7 @@ def prepare_variants(bundle: Path, loaded, work: Path, log) -> dict[str, tuple[s
     from bench.tflite import convert as convert_tflite
 
     log("building (e): TensorFlow Lite (LiteRT) of the Keras model")
-    variants["tflite"] = convert_tflite(model, loaded.tokenizer, work, log)
+    variants["tflite"] = convert_tflite(model, ClassifierConfig.from_dict(manifest["model"]), loaded.tokenizer, work, log)
 
     if manifest["precision"] == "fp32":
         log("building (d): int8 dynamic quantization of (c)")
@@ -192,6 +192,8 @@ def classifier(bundle, data, limit, repeats, threads, json_out):
             if done.returncode != 0:
                 raise click.ClickException(f"variant {name} failed: {done.stderr.strip().splitlines()[-1:]}")
             results[name] = json.loads(done.stdout)
+            if name == "tflite":  # how (e) was made, and the attempts that failed first
+                results[name]["notes"] = json.loads((work / "tflite.json").read_text())
     report(results, sample, machine(), threads, limit, repeats, fpt)
     if json_out:
         Path(json_out).write_text(json.dumps({"machine": machine(), "threads": threads, "results": results}, indent=2))
@@ -358,6 +360,9 @@ def report(results, sample, machine_line, threads, limit, repeats, fpt):
     click.echo(f"roofline: sgemm {results['sgemm_gflops']:.0f} GFLOP/s (numpy, 2048^3); (c) at batch 64 of "
                f"{len(sample['full_length'])} max-length reviews: {results['fp32'].get('gflops_batch64', float('nan')):.1f} "
                f"GFLOP/s ({fpt / 1e3:.0f} kFLOP per token)")
+    notes = results.get("tflite", {}).get("notes")
+    if notes:
+        click.echo(f"(e) ran as: {notes['how']} ({notes['megabytes']} MB); failed first: " + " | ".join(notes["failed_first"]))
     click.echo("targets:")
     for description, measure, direction, goal in TARGETS:
         try:

@@ -238,9 +238,9 @@ def _break(kind: str, folder: Path, reviews) -> tuple[Path, str]:
     if kind == "corrupt-gzip":
         (folder / "part3.csv").unlink()
         path = folder / "part3.csv.gz"
-        _write_csv(path, ["id", "text"], [[str(i), reviews[i % len(reviews)]] for i in range(3000)])
+        _write_csv(path, ["id", "text"], [[str(i), reviews[i % len(reviews)]] for i in range(300)])
         data = path.read_bytes()
-        path.write_bytes(data[: len(data) // 2])  # truncated: the header still decodes
+        path.write_bytes(data[: len(data) // 2])  # truncated mid-data (~150 rows in): the header still decodes
         return path, r"part3\.csv\.gz: line \d+: corrupt or truncated gzip data"
     (folder / "part8.csv").unlink()
     path = folder / "part8.jsonl"
