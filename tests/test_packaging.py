@@ -48,7 +48,7 @@ def test_wheel_carries_the_english_bundles_only(tmp_path):
     assert "runtime/cli.py" in names and "trainer/cli.py" in names
     # the real size of what the wheel carries
     carried = sum((REPO / "artifacts" / name).stat().st_size for name in bundles)
-    assert carried < 10e6
+    assert carried < 16e6  # the English fp32 + int8 bundles (14.6 MB); nsmc + spa-eng would add 67 MB
     assert sorted(runtime.IN_WHEEL) == sorted(n for n, f in runtime.SHIPPED.items() if f"{f}/manifest.json" in bundles)
 
     # installed from the wheel: the English models are found, the others are refused with the way to get them
