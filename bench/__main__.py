@@ -281,6 +281,20 @@ def accuracy(model, data, text_column, label_column, record, record_as):
         record_metrics(folder, {record_as: {"data": str(data), "rows": len(labels), "accuracy": round(figure, 5)}})
 
 
+def _bundle_language(bundle) -> str | None:
+    """The manifest's `languages`, else the shipped catalog's entry for that folder; None if unknown."""
+    import runtime
+    from runtime.catalog import SHIPPED_LANGUAGES
+
+    languages = bundle.manifest.get("languages")
+    if languages is None:
+        names = [name for name, folder in runtime.shipped_bundles().items() if folder.resolve() == bundle.path.resolve()]
+        languages = SHIPPED_LANGUAGES.get(names[0]) if names else None
+    if isinstance(languages, (list, tuple)):
+        languages = ", ".join(languages)
+    return languages
+
+
 @main.command()
 @click.option("--model", "models", multiple=True, default=["imdb"], show_default=True,
               help="Bundle folder or shipped short name; repeat to compare models side by side.")
@@ -302,6 +316,9 @@ def behaviour(models, failures, json_out):
             raise click.ClickException(str(error)) from None
         if not isinstance(classifier, runtime.Classifier):
             raise click.ClickException(f"{model}: not a sentiment bundle")
+        language = _bundle_language(classifier.bundle)
+        if language not in (None, "en"):
+            raise click.ClickException(f"{model}: the behavioural suite is English; this bundle's language is {language}")
         table[model] = evaluate(classifier, cases)
     click.echo(f"behavioural suite: {len(cases)} cases, {len(TESTS)} test types")
     click.echo("| test type | cases | " + " | ".join(models) + " |")

@@ -119,3 +119,9 @@ def test_bench_behaviour_prints_rates_per_type_side_by_side(tmp_path):
     assert set(figures) == {"imdb", "imdb-int8"} and figures["imdb"]["overall"]["cases"] == len(expand())
     missing = CliRunner().invoke(bench_cli, ["behaviour", "--model", str(tmp_path / "nothing")])
     assert missing.exit_code != 0 and "Traceback" not in missing.output
+
+
+def test_bench_refuses_a_bundle_in_another_language():
+    """The suite is English: on the Korean bundle its figure would mean nothing, so it is refused in one line."""
+    result = CliRunner().invoke(bench_cli, ["behaviour", "--model", "nsmc"])
+    assert result.exit_code != 0 and "the behavioural suite is English" in result.output and "ko" in result.output
