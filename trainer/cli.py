@@ -149,7 +149,6 @@ def train(**options) -> None:
     The folder gets model.onnx and manifest.json (the bundle) and training/ with the Keras model,
     tokenizer and history, which `attn-export convert` can re-export."""
     from trainer.converter import prepare_out_dir
-    from trainer.fit import save_training_outputs
     from trainer.recipe import train_and_evaluate
 
     started = time.perf_counter()
@@ -162,18 +161,28 @@ def train(**options) -> None:
                                          tokenizer=given, test_name=options["test_data"],
                                          verbose=1 if sys.stderr.isatty() else 2, log=lambda line: click.echo(line, err=True))
     provenance = data.provenance | {"command": "attn-export " + " ".join(sys.argv[1:])}
+    _save_export_report(result, data, metrics, provenance, options, out, started)
+
+
+def _save_export_report(result, data, metrics: dict, provenance: dict, options: dict, out, started: float,
+                        prefix: str = "") -> dict:
+    """The end of `train` and `distill`: training/ outputs, the gated bundle, one summary line (after
+    `prefix`), the chance warning. Returns the manifest."""
+    from trainer.fit import save_training_outputs
+
     save_training_outputs(result, out, {"metrics": metrics, "data": provenance})
-    _export(result.model, result.config, result.tokenizer, out, options["opset"], metrics, provenance, options["quantize"],
-            (data.validation.texts, data.validation.labels), options["force"])
+    manifest = _export(result.model, result.config, result.tokenizer, out, options["opset"], metrics, provenance,
+                       options["quantize"], (data.validation.texts, data.validation.labels), options["force"])
     test_note = f", test accuracy {metrics['test_accuracy']:.4f}" if data.test is not None else ""
     click.echo(
-        f"validation accuracy {metrics['validation_accuracy']:.4f} (epoch {metrics['best_epoch']})"
+        f"{prefix}validation accuracy {metrics['validation_accuracy']:.4f} (epoch {metrics['best_epoch']})"
         f"{' then refit on all rows' if options['refit'] else ''}{test_note}, "
         f"elapsed {time.perf_counter() - started:.0f} s, bundle {out}", err=True
     )
     warning = chance_warning(metrics["validation_accuracy"], data.validation.labels)
     if warning:
         click.echo(warning, err=True)
+    return manifest
 
 
 def _classifier_data(options: dict):
@@ -234,7 +243,6 @@ def distill(ctx: click.Context, **options) -> None:
     command, and a MODEL_CARD.md stub is written beside it."""
     from trainer.converter import prepare_out_dir
     from trainer.distill import distill as run_distill, load_teacher, write_model_card
-    from trainer.fit import save_training_outputs
 
     started = time.perf_counter()
     source = ctx.get_parameter_source
@@ -259,20 +267,9 @@ def distill(ctx: click.Context, **options) -> None:
         record["tokenizer"] = f"given: {options['tokenizer_path']}"
     provenance = data.provenance | {"teacher": teacher_record, "distillation": record,
                                     "command": "attn-export " + " ".join(sys.argv[1:])}
-    save_training_outputs(result, out, {"metrics": metrics, "data": provenance})
-    manifest = _export(result.model, result.config, result.tokenizer, out, options["opset"], metrics, provenance,
-                       options["quantize"], (data.validation.texts, data.validation.labels), options["force"])
+    teacher_note = f"teacher validation accuracy {metrics['distillation']['teacher_validation_accuracy']:.4f}, student "
+    manifest = _save_export_report(result, data, metrics, provenance, options, out, started, prefix=teacher_note)
     write_model_card(out, manifest)
-    test_note = f", test accuracy {metrics['test_accuracy']:.4f}" if data.test is not None else ""
-    click.echo(
-        f"teacher validation accuracy {metrics['distillation']['teacher_validation_accuracy']:.4f}, student "
-        f"validation accuracy {metrics['validation_accuracy']:.4f} (epoch {metrics['best_epoch']})"
-        f"{' then refit on all rows' if options['refit'] else ''}{test_note}, "
-        f"elapsed {time.perf_counter() - started:.0f} s, bundle {out}", err=True
-    )
-    warning = chance_warning(metrics["validation_accuracy"], data.validation.labels)
-    if warning:
-        click.echo(warning, err=True)
 
 
 @main.command()
