@@ -162,7 +162,8 @@ def write_model_card(folder: str | Path, manifest: dict) -> Path:
         f"| model | {', '.join(f'{k} {v}' for k, v in model.items())} |", "",
         "Made with:", "", "```", str(data.get("command", "")), "```", "",
         "If the teacher was trained on the same file, it has seen these validation rows: its validation figure is "
-        "optimistic (the student's is not; it never trains on them unless --refit).", "",
+        "optimistic, and so is the student's when the file repeats texts (the teacher's targets on a training copy "
+        "carry what it learned from the validation copy); read the test figure.", "",
         "This is a generated stub: add the comparison with the teacher (size, throughput) before shipping it.", "",
     ]
     path = Path(folder) / "MODEL_CARD.md"
