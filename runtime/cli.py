@@ -285,13 +285,18 @@ def main(input_path, list_models, output, model, text_column, id_column, thresho
                 out = _Output(handle, output_format, explain_k > 0, kept)
             scored = score_rows(classifier, _rows(reader, text_column, id_column, kept), explain_k, workers=workers,
                                 chunk_rows=chunk_rows, position=reader.position, want_attention=report is not None)
-            for chunk, probabilities, attention, explanations, position in scored:
-                for (row_id, _), probability, explanation in zip(chunk, probabilities, explanations):
-                    out.write(row_id, probability, classifier.label(probability, threshold), explanation)
-                count += len(chunk)
-                bar.advance(len(chunk), position)
-                if report is not None:
-                    report.add(chunk, probabilities, attention, threshold)
+            try:
+                for chunk, probabilities, attention, explanations, position in scored:
+                    for (row_id, _), probability, explanation in zip(chunk, probabilities, explanations):
+                        out.write(row_id, probability, classifier.label(probability, threshold), explanation)
+                    count += len(chunk)
+                    bar.advance(len(chunk), position)
+                    if report is not None:
+                        report.add(chunk, probabilities, attention, threshold)
+            except BaseException:
+                if output_format == "parquet":
+                    out.abandon()  # the temporary file is discarded: no footer into a closed file later
+                raise
             if output_format == "parquet":
                 out.close()  # the footer, before the file is renamed into place
         if report is not None:

@@ -124,3 +124,8 @@ class ParquetOutput:
     def close(self) -> None:
         self.flush()
         self.writer.close()
+
+    def abandon(self) -> None:
+        """Drop the writer without its footer: the output failed and its temporary file is deleted
+        (pyarrow's finaliser would otherwise write the footer to the closed file, an ignored error)."""
+        self.writer.is_open = False
