@@ -70,6 +70,9 @@ def resolve_bundle_path(path: str | Path | None) -> Path:
     name = DEFAULT_BUNDLE if path is None else str(path)
     if _is_path(name):
         folder = Path(name).expanduser()
+        if folder.exists() and not folder.is_dir():
+            raise BundleError(f"{name}: is a file; a bundle is the folder that holds manifest.json"
+                              + (f" (here: {folder.parent})" if (folder.parent / "manifest.json").is_file() else ""))
         if not folder.is_dir():
             raise BundleError(f"{name}: no such bundle folder")
         return folder

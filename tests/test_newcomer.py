@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+import runtime
 from runtime.cli import main as score_cli
 from runtime.cli import translate_main
 
@@ -108,8 +109,18 @@ def test_unknown_model_error_lists_the_shipped_models(command, tmp_path):
     assert result.exit_code == 1 and "Traceback" not in result.output
     line = result.output.strip()
     assert len(line.splitlines()) == 1 and "foo" in line
-    for name in ("imdb", "imdb-int8", "nsmc", "spa-eng"):
+    for name in runtime.SHIPPED:
         assert name in line
+
+
+@pytest.mark.parametrize("command", ["score", "translate"])
+def test_a_file_given_as_model_names_the_folder_to_give(command):
+    cli = score_cli if command == "score" else translate_main
+    folder = runtime.shipped_bundles()["imdb" if command == "score" else "spa-eng"]
+    graph = next(folder.glob("*.onnx"))
+    result = run(cli, ["-", "--model", str(graph)], "Hola\n")
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.output.strip() == f"Error: {graph}: is a file; a bundle is the folder that holds manifest.json (here: {folder})"
 
 
 # === attn-export in the light install ===
