@@ -30,6 +30,7 @@ from runtime.plots import attention_plotter
 from runtime.progress import Progress
 from runtime.progress import wanted as progress_wanted
 from runtime.session import OPTIMIZATION_LEVELS, PROVIDERS, SessionOptions
+from runtime.tokenizer import OOV_ID
 
 
 
@@ -390,6 +391,7 @@ def translate_main(input_path, output, model, text_column, id_column, input_form
             raise InputError("--keep-columns/--keep-all need --format csv or jsonl (txt is one translation per line)")
         kept_names = kept.output_names if kept else []
         plotter = attention_plotter(plot_dir) if plot_dir else None
+        source_ids = translator.source_tokenizer.id_of
         bar = Progress(progress_wanted(progress), reader.size, "sentences", desc="translating")
         with OutputFile(output, inputs=[input_path]) as handle:
             writer = csv.writer(handle, lineterminator="\n") if output_format == "csv" else None
@@ -412,7 +414,7 @@ def translate_main(input_path, output, model, text_column, id_column, input_form
                     if plotter is not None:
                         plotter(row_id, result)
                     count += 1
-                    unknown += "<oov>" in result.tokens
+                    unknown += "<oov>" in result.tokens or any(source_ids(t) == OOV_ID for t in result.source_tokens)
                 bar.advance(len(chunk), position)
     except AttnError as error:  # the one root of what a user can fix (runtime/errors.py)
         if bar is not None:
@@ -429,8 +431,9 @@ def translate_main(input_path, output, model, text_column, id_column, input_form
     elapsed = time.perf_counter() - started
     click.echo(f"translated {plural(count, 'sentence')} in {elapsed:.1f} s ({count / elapsed:,.1f}/s, beam {beam_size}) "
                f"with {translator.provider} -> {output or 'stdout'}", err=True)
-    if unknown:  # never silently: a word the model could not translate is written as <oov>
-        click.echo(f"{unknown:,} of {plural(count, 'sentence')} hold <oov> for words outside the model's vocabulary", err=True)
+    if unknown:  # never silently: what the model could not read (the source) or spell (a word-level target)
+        click.echo(f"{unknown:,} of {plural(count, 'sentence')} hold <oov>: source words or characters outside the "
+                   "model's vocabulary (it cannot read them), or a translated word it cannot spell", err=True)
 
 
 if __name__ == "__main__":
