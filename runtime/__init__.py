@@ -38,6 +38,7 @@ SHIPPED = {
     "imdb-int8": "imdb-bilstm-attention-int8",
     "nsmc": "nsmc-bilstm-attention",
     "spa-eng": "spa-eng-attention",
+    "fra-eng": "fra-eng-attention",
 }
 
 IN_WHEEL = ("imdb", "imdb-int8")  # what `pip install .` carries (pyproject.toml package-data); the rest: a checkout

@@ -5,11 +5,13 @@ import csv
 from pathlib import Path
 
 import numpy as np
+import pytest
 from click.testing import CliRunner
 
 import runtime
 from runtime.bundle import Bundle
 from runtime.cli import main as score_cli
+from runtime.tokenizer import OOV_ID, WORD_START
 from tests.conftest import DATASETS
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
@@ -104,14 +106,48 @@ def test_int8_variant_passed_its_gate():
     assert bundle.manifest["precision"] == "int8" and gate["drop_points"] <= 0.5 and not gate["forced"]
 
 
-def test_shipped_translator_translates_and_its_attention_aligns():
-    translator = runtime.load("spa-eng")
-    results = translator.translate(["¿Dónde está la estación?", "El perro está durmiendo en el sofá."], beam_size=4,
-                                   return_attention=True)
-    assert "station" in results[0].tokens and "dog" in results[1].tokens
+# (short name, examples that must come out with these words, word pairs the attention must align,
+#  a sentence of names and one of invented words)
+TRANSLATORS = {
+    "spa-eng": ({"¿Dónde está la estación?": ["station"], "El perro está durmiendo en el sofá.": ["dog", "sleeping"]},
+                [("station", "estación"), ("dog", "perro"), ("sleeping", "durmiendo")],
+                "Tom y María viven en Boston.", "El blorfo zindaba las quexturas."),
+    "fra-eng": ({"Où est la gare ?": ["station"], "Le chien dort sur le canapé.": ["dog", "sleeping"]},
+                [("station", "gare"), ("dog", "chien")],
+                "Tom et Marie habitent à Boston.", "Le blorfo zindait les quextures."),
+}
+
+
+def _words(pieces: list[str]) -> list[str]:
+    """For each SentencePiece piece, the word it is part of (a word starts at a ▁ piece), without
+    surrounding punctuation: so attention is checked word to word, however the words were split."""
+    words, starts = [], [i for i, piece in enumerate(pieces) if piece.startswith(WORD_START)] + [len(pieces)]
+    if not starts or starts[0] != 0:
+        starts = [0] + starts
+    for start, end in zip(starts, starts[1:]):
+        words += ["".join(pieces[start:end]).lstrip(WORD_START).strip("¿¡?!.,;:«»\"'")] * (end - start)
+    return words
+
+
+@pytest.mark.parametrize("name", list(TRANSLATORS))
+def test_shipped_translator_is_cased_never_says_oov_and_its_attention_aligns(name):
+    examples, aligned, names, invented = TRANSLATORS[name]
+    translator = runtime.load(name)
+    bundle = translator.bundle
+    spec = translator.target_tokenizer.spec
+    assert spec.mode == "sentencepiece" and not spec.lowercase
+    results = translator.translate(list(examples) + [names, invented], beam_size=4, return_attention=True)
+    for result, words in zip(results, examples.values()):
+        assert all(word in result.text for word in words), result.text
+        assert result.text[:1].isupper(), result.text  # a sentence starts with a capital
+    assert all(n in results[-2].text for n in ("Tom", "Boston")), results[-2].text  # names keep their capitals
+    for result in results:
+        assert "<oov>" not in result.text and "⁇" not in result.text, result.text
+        assert OOV_ID not in result.ids
     # the weight that produced a word sits on the word it translates (not collapsed onto one position)
-    for result, target, source in ((results[0], "station", "estación"), (results[1], "dog", "perro"),
-                                   (results[1], "sleeping", "durmiendo")):
-        row = result.attention[result.tokens.index(target)]
-        assert result.source_tokens[int(row.argmax())] == source
-    assert Bundle.load(ARTIFACTS / "spa-eng-attention").manifest["metrics"]["test"]["bleu"] >= 35
+    by_word = {w: r for r, words in zip(results, examples.values()) for w in words}
+    for target, source in aligned:
+        result = by_word[target]
+        row = result.attention[_words(result.tokens).index(target)]  # the row that produced the word's first piece
+        assert _words(result.source_tokens)[int(row.argmax())] == source, (target, result.source_tokens, row.round(2))
+    assert bundle.manifest["metrics"]["test"]["bleu"] >= 35  # cased (sacrebleu defaults), recorded once
