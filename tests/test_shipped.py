@@ -122,7 +122,7 @@ def _words(pieces: list[str]) -> list[str]:
     """For each SentencePiece piece, the word it is part of (a word starts at a ▁ piece), without
     surrounding punctuation: so attention is checked word to word, however the words were split."""
     words, starts = [], [i for i, piece in enumerate(pieces) if piece.startswith(WORD_START)] + [len(pieces)]
-    if not starts or starts[0] != 0:
+    if starts[0] != 0:  # pieces before the first word start belong to the first word
         starts = [0] + starts
     for start, end in zip(starts, starts[1:]):
         words += ["".join(pieces[start:end]).lstrip(WORD_START).strip("¿¡?!.,;:«»\"'")] * (end - start)
