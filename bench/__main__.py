@@ -282,17 +282,12 @@ def accuracy(model, data, text_column, label_column, record, record_as):
 
 
 def _bundle_language(bundle) -> str | None:
-    """The manifest's `languages`, else the shipped catalog's entry for that folder; None if unknown."""
+    """The bundle's language (runtime.catalog.languages_of), found by short name for a shipped folder."""
     import runtime
-    from runtime.catalog import SHIPPED_LANGUAGES
+    from runtime.catalog import languages_of
 
-    languages = bundle.manifest.get("languages")
-    if languages is None:
-        names = [name for name, folder in runtime.shipped_bundles().items() if folder.resolve() == bundle.path.resolve()]
-        languages = SHIPPED_LANGUAGES.get(names[0]) if names else None
-    if isinstance(languages, (list, tuple)):
-        languages = ", ".join(languages)
-    return languages
+    names = [name for name, folder in runtime.shipped_bundles().items() if folder.resolve() == bundle.path.resolve()]
+    return languages_of(bundle.manifest, names[0] if names else None)
 
 
 @main.command()

@@ -36,6 +36,13 @@ def _score(manifest: dict) -> str:
     return "-"
 
 
+def languages_of(manifest: dict, name: str | None = None) -> str | None:
+    """What a bundle's data is in: its manifest's `languages`, else the shipped catalog's entry for the
+    short name `name`; None if neither says."""
+    languages = manifest.get("languages") or SHIPPED_LANGUAGES.get(name or "")
+    return ", ".join(languages) if isinstance(languages, (list, tuple)) else languages
+
+
 def describe(path: str | Path, name: str | None = None) -> dict:
     """One row of the listing for a bundle folder (a broken folder says why instead of failing)."""
     folder = Path(path)
@@ -46,10 +53,7 @@ def describe(path: str | Path, name: str | None = None) -> dict:
         return {**row, "task": "-", "languages": "-", "score": "-", "precision": "-", "size": "-", "problem": str(error)}
     manifest = bundle.manifest
     size = sum(f.stat().st_size for f in folder.glob("*.onnx"))
-    languages = manifest.get("languages") or SHIPPED_LANGUAGES.get(name or "", "-")
-    if isinstance(languages, (list, tuple)):
-        languages = ", ".join(languages)
-    return {**row, "task": bundle.task, "languages": languages, "score": _score(manifest),
+    return {**row, "task": bundle.task, "languages": languages_of(manifest, name) or "-", "score": _score(manifest),
             "precision": manifest.get("precision", "-"), "size": f"{size / 2**20:.1f} MB"}
 
 
