@@ -241,19 +241,10 @@ def tune(bundle, data, limit, repeats):
         click.echo(f"| {name} | {rate(scorer):.0f} |")
 
 
-@main.command()
-@click.option("--model", default="imdb", show_default=True, help="Bundle folder or shipped short name.")
-@click.option("--data", type=click.Path(exists=True), default="../shared/datasets/imdb/test.csv.gz", show_default=True)
-@click.option("--text-column", default="text", show_default=True)
-@click.option("--label-column", default="label", show_default=True)
-@click.option("--record", is_flag=True, help="Write the figure into the bundle's manifest (metrics.<--record-as>).")
-@click.option("--record-as", default="attn_score_test", show_default=True,
-              help="Manifest metrics key for --record (e.g. attn_score_sst2_test for a second test set).")
-def accuracy(model, data, text_column, label_column, record, record_as):
-    """Accuracy of `attn-score` (a real subprocess, from raw text) against the file's label column."""
+def _attn_score_run(model: str, data: str, text_column: str) -> tuple[list[int], float, str]:
+    """One real `attn-score` subprocess over `data`: (predicted labels, seconds end to end, its last
+    stderr line)."""
     import csv
-
-    from runtime.io import TableReader
 
     with tempfile.TemporaryDirectory() as tmp:
         scores = Path(tmp) / "scores.csv"
@@ -265,20 +256,68 @@ def accuracy(model, data, text_column, label_column, record, record_as):
             raise click.ClickException(done.stderr.strip())
         with open(scores, newline="", encoding="utf-8") as handle:
             predicted = [int(row["label"] == "positive") for row in csv.DictReader(handle)]
-    reader = TableReader(data)
-    labels = [int(record_[label_column]) for _, record_ in reader.records()]
-    if len(predicted) != len(labels):
-        raise click.ClickException(f"attn-score wrote {len(predicted)} rows for {len(labels)} input rows")
-    correct = sum(p == y for p, y in zip(predicted, labels))
-    figure = correct / len(labels)
-    click.echo(f"{done.stderr.strip().splitlines()[-1]}")
-    click.echo(f"attn-score accuracy on {data}: {correct}/{len(labels)} = {100 * figure:.2f} % ({elapsed:.0f} s end to end)")
+    return predicted, elapsed, done.stderr.strip().splitlines()[-1]
+
+
+@main.command()
+@click.option("--model", "models", multiple=True, default=["imdb"], show_default=True,
+              help="Bundle folder or shipped short name; repeat to compare models side by side (accuracy, size, "
+                   "rows/s and the ratio to the first model).")
+@click.option("--data", type=click.Path(exists=True), default="../shared/datasets/imdb/test.csv.gz", show_default=True)
+@click.option("--text-column", default="text", show_default=True)
+@click.option("--label-column", default="label", show_default=True)
+@click.option("--repeats", type=click.IntRange(1), default=1, show_default=True,
+              help="Runs per model, interleaved (A B A B ...); the median time is reported.")
+@click.option("--record", is_flag=True, help="Write the figure into the bundle's manifest (metrics.<--record-as>); "
+                                             "one --model only.")
+@click.option("--record-as", default="attn_score_test", show_default=True,
+              help="Manifest metrics key for --record (e.g. attn_score_sst2_test for a second test set).")
+def accuracy(models, data, text_column, label_column, repeats, record, record_as):
+    """Accuracy of `attn-score` (a real subprocess, from raw text) against the file's label column;
+    with several --model, their accuracy and end-to-end throughput side by side."""
+    import statistics
+
+    import runtime
+    from runtime.io import TableReader
+
+    if record and len(models) > 1:
+        raise click.UsageError("--record takes one --model")
+    labels = [int(record_[label_column]) for _, record_ in TableReader(data).records()]
+    runs = {model: [] for model in models}
+    for _ in range(repeats):
+        for model in models:
+            predicted, elapsed, last_line = _attn_score_run(model, data, text_column)
+            if len(predicted) != len(labels):
+                raise click.ClickException(f"{model}: attn-score wrote {len(predicted)} rows for {len(labels)} input rows")
+            runs[model].append((predicted, elapsed))
+            if len(models) == 1:
+                click.echo(last_line)
+    rows = []
+    for model in models:
+        predicted = runs[model][0][0]
+        if any(other != predicted for other, _ in runs[model][1:]):
+            raise click.ClickException(f"{model}: attn-score gave different labels in two runs of the same file")
+        correct = sum(p == y for p, y in zip(predicted, labels))
+        seconds = statistics.median(elapsed for _, elapsed in runs[model])
+        size = sum(f.stat().st_size for f in runtime.resolve_bundle_path(model).glob("*.onnx"))
+        rows.append((model, correct, seconds, size))
+    if len(models) == 1:
+        model, correct, seconds, _ = rows[0]
+        click.echo(f"attn-score accuracy on {data}: {correct}/{len(labels)} = {100 * correct / len(labels):.2f} % "
+                   f"({seconds:.0f} s end to end)")
+    else:
+        click.echo(f"machine: {machine()}; {len(labels):,} rows of {data}, {repeats} interleaved run(s) per model, "
+                   f"median time")
+        click.echo("| model | accuracy | model.onnx | rows/s end to end | × the first |")
+        click.echo("|---|---|---|---|---|")
+        for model, correct, seconds, size in rows:
+            click.echo(f"| {model} | {100 * correct / len(labels):.2f} % ({correct:,}) | {size / 1e6:.1f} MB | "
+                       f"{len(labels) / seconds:,.0f} | {rows[0][2] / seconds:.2f}× |")
     if record:
-        import runtime
         from trainer.converter import record_metrics
 
-        folder = runtime.resolve_bundle_path(model)
-        record_metrics(folder, {record_as: {"data": str(data), "rows": len(labels), "accuracy": round(figure, 5)}})
+        folder = runtime.resolve_bundle_path(models[0])
+        record_metrics(folder, {record_as: {"data": str(data), "rows": len(labels), "accuracy": round(rows[0][1] / len(labels), 5)}})
 
 
 def _bundle_language(bundle) -> str | None:

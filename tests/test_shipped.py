@@ -151,3 +151,26 @@ def test_shipped_translator_is_cased_never_says_oov_and_its_attention_aligns(nam
         row = result.attention[_words(result.tokens).index(target)]  # the row that produced the word's first piece
         assert _words(result.source_tokens)[int(row.argmax())] == source, (target, result.source_tokens, row.round(2))
     assert bundle.manifest["metrics"]["test"]["bleu"] >= 35  # cased (sacrebleu defaults), recorded once
+
+def test_bench_accuracy_compares_models_side_by_side(tmp_path):
+    """`python -m bench accuracy --model A --model B`: each model's attn-score accuracy (checked here
+    against the Python API on the same rows), size and rows/s ratio in one table; --record wants one model."""
+    from bench.__main__ import main as bench_cli
+    from trainer.data import read_table
+
+    sst2 = read_table(DATASETS / "sst2" / "test.tsv.gz", text_column="sentence")
+    source = tmp_path / "slice.tsv"
+    source.write_text("label\tsentence\n" + "".join(f"{y}\t{t}\n" for t, y in zip(sst2.texts[:60], sst2.labels[:60])),
+                      encoding="utf-8")
+    result = CliRunner().invoke(bench_cli, ["accuracy", "--model", "imdb", "--model", "imdb-int8", "--data", str(source),
+                                            "--text-column", "sentence", "--repeats", "2"])
+    assert result.exit_code == 0, result.output
+    rows = {line.split(" | ")[0].strip("| "): line for line in result.output.splitlines() if line.startswith("| imdb")}
+    assert set(rows) == {"imdb", "imdb-int8"} and "| 1.00× |" in rows["imdb"]
+    for name, line in rows.items():
+        expected = sum(int(label == "positive") == y for label, y in
+                       zip(runtime.load(name).predict_labels(sst2.texts[:60]), sst2.labels[:60]))
+        assert f"({expected})" in line
+    refused = CliRunner().invoke(bench_cli, ["accuracy", "--model", "imdb", "--model", "imdb-int8", "--data", str(source),
+                                             "--text-column", "sentence", "--record"])
+    assert refused.exit_code != 0 and "--record takes one --model" in refused.output
