@@ -172,6 +172,9 @@ def test_cli_train_writes_bundle_and_convert_reexports(cli_single, tmp_path):
                                              "--tokenizer", str(out / "training" / "tokenizer.json"), "--out", str(converted)])
     assert result.exit_code == 0, result.output
     assert Bundle.load(converted).manifest["attention"] == "dot"
+    # the re-export records the trained network's settings and its tokenizer's max length, not defaults
+    trained, again = Bundle.load(out).manifest, Bundle.load(converted).manifest
+    assert again["model"] == trained["model"] and again["model"]["max_len"] == again["tokenizer"]["spec"]["max_len"]
 
 
 def test_cli_refit_trains_on_train_plus_validation(cli_single):

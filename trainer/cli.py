@@ -306,12 +306,28 @@ def convert(keras_model: str, tokenizer_path: str, opset: int, quantize: str | N
         raise ExportError(f"{keras_model}: {error}") from None
     history = Path(keras_model).with_name("history.json")
     recorded = json.loads(history.read_text()) if history.is_file() else {}
+    config = _recorded_config(config, recorded.get("config"), tokenizer)
     gate_data = _gate_data(validation_data, recorded.get("data", {})) if quantize else None
     target = prepare_out_dir(out, force)
     metrics = {k: v for k, v in recorded.get("metrics", {}).items() if k != "int8_gate"}
     _export(model, config, tokenizer, target, opset, metrics, recorded.get("data", {"keras_model": str(keras_model)}),
             quantize, gate_data, force)
     click.echo(f"bundle {out}", err=True)
+
+
+def _recorded_config(recovered: ClassifierConfig, recorded: dict | None, tokenizer: Tokenizer) -> ClassifierConfig:
+    """The config a re-exported bundle records: the architecture read from the Keras model, with the
+    training settings (epochs, batch, learning rate, seed) of training/history.json when that file
+    describes this same network, and the tokenizer's max length (the model itself does not carry it)."""
+    from dataclasses import replace
+
+    architecture = ("vocab_size", "embedding_dim", "lstm_units", "lstm_layers", "attention", "attention_units",
+                    "dense_units", "dropout", "embedding_dropout", "members")
+    if recorded:
+        trained = ClassifierConfig.from_dict(recorded)
+        if all(getattr(trained, name) == getattr(recovered, name) for name in architecture):
+            recovered = trained
+    return replace(recovered, max_len=tokenizer.spec.max_len)
 
 
 @main.command()
