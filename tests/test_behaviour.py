@@ -9,19 +9,23 @@ import runtime
 from bench.__main__ import main as bench_cli
 from bench.behaviour import TESTS, BehaviourTest, evaluate, expand, fill
 
-# The shipped default (IMDB reviews + SST-2 phrases) measured 71.6 % overall (the IMDB-only default
-# before it 51.2 %); floors sit a few points below each measured rate so that a retrain which loses
-# vocabulary, negation or invariance fails here. Negated negatives are near zero (12 % and 0 %: SST-2 has
-# almost no "not bad" phrases, see the model card), so their floors only say "not worse than now".
+# The shipped default (a student distilled from the IMDB + SST-2 network, issue 15) measured 70.0 % overall;
+# its teacher, the previous default, 71.6 %; the IMDB-only default before them 51.2 %. Floors sit a few
+# points below each measured rate so that a retrain which loses vocabulary, negation or invariance fails
+# here. Three floors were lowered with the student (negated positive 0.90 -> 0.85, contractions 0.62 ->
+# 0.58, names 0.84 -> 0.79): it passes 10, 9 and 5 fewer of those cases than its teacher, the trade its
+# model card reports beside +0.05 points on IMDB test and +0.7 on SST-2 test. Negated negatives are near
+# zero (13 % and 0 %: SST-2 has almost no "not bad" phrases, see the model card), so their floors only say
+# "not worse than now".
 FLOORS = {
     "vocabulary: positive words": 0.94,
     "vocabulary: negative words": 0.93,
-    "negated positive": 0.90,
+    "negated positive": 0.85,
     "negated negative": 0.08,
-    "negation: contractions and intensifiers": 0.62,
+    "negation: contractions and intensifiers": 0.58,
     "negation of negatives: contractions": 0.0,
     "contrast: ..., but ...": 0.72,
-    "invariance: names": 0.84,
+    "invariance: names": 0.79,
     "invariance: punctuation": 0.95,
     "invariance: casing": 0.95,
     "overall": 0.68,
