@@ -37,6 +37,8 @@ SHIPPED = {
     "imdb": "imdb-bilstm-attention",
     "imdb-int8": "imdb-bilstm-attention-int8",
     "nsmc": "nsmc-bilstm-attention",
+    "nsmc-small": "nsmc-bilstm-attention-small",
+    "nsmc-small-int8": "nsmc-bilstm-attention-small-int8",
     "spa-eng": "spa-eng-attention",
     "fra-eng": "fra-eng-attention",
 }
