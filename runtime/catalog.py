@@ -8,7 +8,8 @@ from pathlib import Path
 from runtime.bundle import Bundle, BundleError
 
 # Shipped bundles predate a `languages` manifest field: what their data is in.
-SHIPPED_LANGUAGES = {"imdb": "en", "imdb-int8": "en", "nsmc": "ko", "nsmc-small": "ko", "nsmc-small-int8": "ko", "spa-eng": "es -> en", "fra-eng": "fr -> en"}
+SHIPPED_LANGUAGES = {"imdb": "en", "imdb-int8": "en", "nsmc": "ko", "nsmc-small": "ko", "nsmc-small-int8": "ko",
+                     "spa-eng": "es -> en", "fra-eng": "fr -> en"}
 
 
 def version() -> str:

@@ -173,6 +173,7 @@ def test_shipped_translator_is_cased_never_says_oov_and_its_attention_aligns(nam
         assert _words(result.source_tokens)[int(row.argmax())] == source, (target, result.source_tokens, row.round(2))
     assert bundle.manifest["metrics"]["test"]["bleu"] >= 35  # cased (sacrebleu defaults), recorded once
 
+
 def test_bench_accuracy_compares_models_side_by_side(tmp_path):
     """`python -m bench accuracy --model A --model B`: each model's attn-score accuracy (checked here
     against the Python API on the same rows), size and rows/s ratio in one table; --record wants one model."""
