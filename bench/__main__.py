@@ -278,6 +278,7 @@ def accuracy(models, data, text_column, label_column, repeats, record, record_as
     import statistics
 
     import runtime
+    from runtime.catalog import graphs_bytes
     from runtime.io import TableReader
 
     if record and len(models) > 1:
@@ -299,7 +300,7 @@ def accuracy(models, data, text_column, label_column, repeats, record, record_as
             raise click.ClickException(f"{model}: attn-score gave different labels in two runs of the same file")
         correct = sum(p == y for p, y in zip(predicted, labels))
         seconds = statistics.median(elapsed for _, elapsed in runs[model])
-        size = sum(f.stat().st_size for f in runtime.resolve_bundle_path(model).glob("*.onnx"))
+        size = graphs_bytes(runtime.resolve_bundle_path(model))
         rows.append((model, correct, seconds, size))
     if len(models) == 1:
         model, correct, seconds, _ = rows[0]

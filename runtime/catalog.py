@@ -44,6 +44,11 @@ def languages_of(manifest: dict, name: str | None = None) -> str | None:
     return ", ".join(languages) if isinstance(languages, (list, tuple)) else languages
 
 
+def graphs_bytes(folder: str | Path) -> int:
+    """What a bundle's ONNX graphs weigh on disk (every *.onnx in the folder), in bytes."""
+    return sum(f.stat().st_size for f in Path(folder).glob("*.onnx"))
+
+
 def describe(path: str | Path, name: str | None = None) -> dict:
     """One row of the listing for a bundle folder (a broken folder says why instead of failing)."""
     folder = Path(path)
@@ -53,7 +58,7 @@ def describe(path: str | Path, name: str | None = None) -> dict:
     except BundleError as error:
         return {**row, "task": "-", "languages": "-", "score": "-", "precision": "-", "size": "-", "problem": str(error)}
     manifest = bundle.manifest
-    size = sum(f.stat().st_size for f in folder.glob("*.onnx"))
+    size = graphs_bytes(folder)
     return {**row, "task": bundle.task, "languages": languages_of(manifest, name) or "-", "score": _score(manifest),
             "precision": manifest.get("precision", "-"), "size": f"{size / 2**20:.1f} MB"}
 

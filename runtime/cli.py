@@ -391,7 +391,6 @@ def translate_main(input_path, output, model, text_column, id_column, input_form
             raise InputError("--keep-columns/--keep-all need --format csv or jsonl (txt is one translation per line)")
         kept_names = kept.output_names if kept else []
         plotter = attention_plotter(plot_dir) if plot_dir else None
-        source_ids = translator.source_tokenizer.id_of
         bar = Progress(progress_wanted(progress), reader.size, "sentences", desc="translating")
         with OutputFile(output, inputs=[input_path]) as handle:
             writer = csv.writer(handle, lineterminator="\n") if output_format == "csv" else None
@@ -414,7 +413,7 @@ def translate_main(input_path, output, model, text_column, id_column, input_form
                     if plotter is not None:
                         plotter(row_id, result)
                     count += 1
-                    unknown += "<oov>" in result.tokens or any(source_ids(t) == OOV_ID for t in result.source_tokens)
+                    unknown += "<oov>" in result.tokens or OOV_ID in result.source_ids
                 bar.advance(len(chunk), position)
     except AttnError as error:  # the one root of what a user can fix (runtime/errors.py)
         if bar is not None:

@@ -33,6 +33,7 @@ class Translation:
     source_tokens: list[str]
     attention: np.ndarray | None = None  # (target steps incl. end, source tokens) when asked for
     ids: list[int] = field(default_factory=list)  # target ids, the end token excluded
+    source_ids: list[int] = field(default_factory=list)  # the ids the encoder read (OOV_ID: a token it cannot read)
 
     @property
     def source_labels(self) -> list[str]:
@@ -82,7 +83,8 @@ class Translator:
                 source_tokens = self.source_tokenizer.tokenize(sentences[row])
                 attention = hypothesis.attention[:, : len(source_tokens)] if return_attention else None
                 results[row] = Translation(self.target_tokenizer.decode_text(hypothesis.ids), self.target_tokenizer.decode(hypothesis.ids),
-                                           hypothesis.score, source_tokens, attention, hypothesis.ids)
+                                           hypothesis.score, source_tokens, attention, hypothesis.ids,
+                                           ids[row, : lengths[row]].tolist())
         return results
 
     def decode(self, source: np.ndarray, beam_size: int, max_length: int, attention: bool = False):

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import sys
 import time
-from dataclasses import fields
+from dataclasses import fields, replace
 from pathlib import Path
 
 import click
@@ -315,17 +315,16 @@ def convert(keras_model: str, tokenizer_path: str, opset: int, quantize: str | N
     click.echo(f"bundle {out}", err=True)
 
 
+_NOT_IN_THE_MODEL = ("max_len", "learning_rate", "batch_size", "epochs", "seed")  # ClassifierConfig fields a .keras file cannot tell
+
+
 def _recorded_config(recovered: ClassifierConfig, recorded: dict | None, tokenizer: Tokenizer) -> ClassifierConfig:
     """The config a re-exported bundle records: the architecture read from the Keras model, with the
     training settings (epochs, batch, learning rate, seed) of training/history.json when that file
     describes this same network, and the tokenizer's max length (the model itself does not carry it)."""
-    from dataclasses import replace
-
-    architecture = ("vocab_size", "embedding_dim", "lstm_units", "lstm_layers", "attention", "attention_units",
-                    "dense_units", "dropout", "embedding_dropout", "members")
     if recorded:
         trained = ClassifierConfig.from_dict(recorded)
-        if all(getattr(trained, name) == getattr(recovered, name) for name in architecture):
+        if replace(trained, **{name: getattr(recovered, name) for name in _NOT_IN_THE_MODEL}) == recovered:
             recovered = trained
     return replace(recovered, max_len=tokenizer.spec.max_len)
 
