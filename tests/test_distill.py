@@ -134,6 +134,42 @@ def test_cli_distill_writes_a_bundle_that_names_its_teacher(cli_student, rule_te
     assert history["data"]["teacher"]["model_sha256"] == teacher["model_sha256"]
 
 
+def test_several_teachers_are_averaged_per_network(cli_student, rule_teacher):
+    """Two real bundles (rule a's teacher and its int8 student) as one teacher: the mean of their
+    networks' probabilities, each bundle scored on its own; a bundle of k networks weighs k (checked
+    by declaring the first one 3 networks). (Each is scored by the same pipeline: int8's dynamic
+    quantization depends on the batch, so `predict` on other batches differs by ~1e-4.)"""
+    from trainer.distill import TeacherPanel, load_teacher, load_teachers, teacher_probabilities
+
+    texts = rule_rows(50, 7)[0]
+    student, _ = cli_student
+    p_teacher, p_student = (teacher_probabilities(load_teacher(str(path))[0], texts, progress=False)
+                            for path in (rule_teacher, student))
+    assert np.abs(p_teacher - p_student).mean() > 0.05  # two different answers to average
+    panel, record = load_teachers([str(rule_teacher), str(student)])
+    assert record["networks"] == 2 and [b["model_sha256"] for b in record["bundles"]] == [
+        sha256_of(rule_teacher / "model.onnx"), sha256_of(student / "model.onnx")]
+    assert panel.tokenizer is panel.teachers[0].tokenizer
+    np.testing.assert_allclose(teacher_probabilities(panel, texts, progress=False), (p_teacher + p_student) / 2, atol=1e-6)
+    weighted = TeacherPanel(panel.teachers, [3, 1])
+    np.testing.assert_allclose(teacher_probabilities(weighted, texts, progress=False), (3 * p_teacher + p_student) / 4, atol=1e-6)
+
+
+def test_cli_distill_from_two_teachers_records_both(cli_student, rule_teacher, rule_file, tmp_path):
+    student, _ = cli_student
+    out = tmp_path / "student2"
+    result = CliRunner().invoke(export_cli, [
+        "distill", "--teacher", str(rule_teacher), "--teacher", str(student), "--train-data", str(rule_file), "--epochs", "1",
+        "--embedding-dim", "8", "--lstm-units", "4", "--lstm-layers", "1", "--attention-units", "8", "--dense-units", "8",
+        "--batch-size", "32", "--alpha", "1", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    teacher = Bundle.load(out).manifest["data"]["teacher"]
+    assert teacher["name"] == f"{rule_teacher} + {student}" and teacher["networks"] == 2
+    assert [b["name"] for b in teacher["bundles"]] == [str(rule_teacher), str(student)]
+    card = (out / "MODEL_CARD.md").read_text()
+    assert sha256_of(student / "model.onnx")[:16] in card and sha256_of(rule_teacher / "model.onnx")[:16] in card
+
+
 def test_cli_fitting_options_need_fit_tokenizer(rule_teacher, rule_file, tmp_path):
     result = CliRunner().invoke(export_cli, ["distill", "--teacher", str(rule_teacher), "--train-data", str(rule_file),
                                              "--vocab-size", "300", "--out", str(tmp_path / "x")])

@@ -215,9 +215,10 @@ _FITTING = ("tokenizer_mode", "vocab_size", "truncation", "punctuation", "join_c
 
 
 @main.command()
-@click.option("--teacher", required=True,
+@click.option("--teacher", required=True, multiple=True,
               help="The teacher: a sentiment bundle, a shipped short name (nsmc, imdb, ...) or a folder (./runs/x), an "
-                   "ensemble included. Scored through the runtime (onnxruntime), not Keras.")
+                   "ensemble included. Scored through the runtime (onnxruntime), not Keras. Repeat it to average "
+                   "several bundles (the mean over all their networks; the student reads the first one's tokenizer).")
 @click.option("--alpha", type=click.FloatRange(0, 1), default=DEFAULT_ALPHA, show_default=True,
               help="Weight of the teacher in each training target: alpha x teacher probability + (1 - alpha) x true label "
                    "(0 = labels alone, 1 = teacher alone). Validation always selects on the true labels.")
@@ -242,7 +243,7 @@ def distill(ctx: click.Context, **options) -> None:
     manifest records the teacher (name, sha256 of its model.onnx), alpha, temperature and the
     command, and a MODEL_CARD.md stub is written beside it."""
     from trainer.converter import prepare_out_dir
-    from trainer.distill import distill as run_distill, load_teacher, write_model_card
+    from trainer.distill import distill as run_distill, load_teachers, write_model_card
 
     started = time.perf_counter()
     source = ctx.get_parameter_source
@@ -252,7 +253,7 @@ def distill(ctx: click.Context, **options) -> None:
                                f"(the default student tokenizer is the teacher's)")
     if options["fit_tokenizer"] and options["tokenizer_path"]:
         raise click.UsageError("--fit-tokenizer and --tokenizer exclude each other")
-    teacher, teacher_record = load_teacher(options["teacher"])
+    teacher, teacher_record = load_teachers(options["teacher"])
     given = None if options["fit_tokenizer"] else (
         Tokenizer.load(options["tokenizer_path"]) if options["tokenizer_path"] else teacher.tokenizer)
     _take_max_len(given, options, "--tokenizer" if options["tokenizer_path"] else "the teacher's tokenizer")

@@ -2,6 +2,7 @@
 teacher bundle's probabilities mixed with the true labels.
 
     teacher = load_teacher("nsmc")                       # any sentiment bundle, an ensemble included
+    teacher, record = load_teachers(["nsmc", "./runs/nsmc-seed5"])   # or several, averaged per network
     data = load_classifier_data(...)                     # the same split as `attn-export train`
     result, metrics, record = distill(data, teacher, ClassifierConfig(max_len=80), alpha=0.5, temperature=2.0)
 
@@ -56,11 +57,41 @@ def load_teacher(name: str, threads: int = 0, workers: int = 0):
     return teacher, record
 
 
+class TeacherPanel:
+    """Several teacher bundles read as one: P(positive) is the mean over all their networks (a bundle of
+    k networks weighs k), the ensemble that `attn-export combine` would build, without needing their Keras
+    training folders. Each bundle tokenizes with its own tokenizer; `tokenizer` (the student's default)
+    is the first one's."""
+
+    def __init__(self, teachers: list, networks: list[int]):
+        self.teachers, self.networks = teachers, networks
+        self.tokenizer = teachers[0].tokenizer
+
+
+def load_teachers(names: list[str] | tuple[str, ...], threads: int = 0, workers: int = 0):
+    """(teacher, record) for one name (as `load_teacher`) or a `TeacherPanel` of several; the record of
+    a panel names each bundle (its own record) and the total network count."""
+    if len(names) == 1:
+        return load_teacher(names[0], threads, workers)
+    loaded = [load_teacher(name, threads, workers) for name in names]
+    records = [record for _, record in loaded]
+    panel = TeacherPanel([teacher for teacher, _ in loaded], [record["networks"] for record in records])
+    record = {"name": " + ".join(str(name) for name in names), "networks": sum(panel.networks),
+              "combination": "mean of all the networks' probabilities (a bundle of k networks weighs k)",
+              "bundles": records}
+    return panel, record
+
+
 def teacher_probabilities(teacher, texts: list[str], workers: int | None = None, progress: bool | None = None,
                           desc: str = "teacher") -> np.ndarray:
     """P(positive) of the teacher for every text, float32 (N,), in order: the runtime's pipeline
     (tokenizing on a reader thread, onnxruntime on `workers` threads), with a tqdm bar on stderr
-    (automatic: when stderr is a terminal)."""
+    (automatic: when stderr is a terminal). A `TeacherPanel`: the network-weighted mean of its bundles."""
+    if isinstance(teacher, TeacherPanel):
+        total = np.zeros(len(texts), dtype=np.float64)
+        for k, (member, networks) in enumerate(zip(teacher.teachers, teacher.networks), 1):
+            total += networks * teacher_probabilities(member, texts, workers, progress, f"{desc} {k}/{len(teacher.teachers)}")
+        return (total / sum(teacher.networks)).astype(np.float32)
     from tqdm import tqdm
 
     from runtime.pipeline import score_rows
@@ -139,6 +170,13 @@ def distill(data: ClassifierData, teacher, config: ClassifierConfig, *, alpha: f
     return result, metrics, record
 
 
+def _teacher_graphs(record: dict) -> str:
+    """'5 network(s), model.onnx sha256 `a592445f…`' for a teacher record, each bundle's for a panel."""
+    if "bundles" in record:
+        return f"{record.get('networks')} networks: " + "; ".join(f"`{b.get('name')}` {_teacher_graphs(b)}" for b in record["bundles"])
+    return f"{record.get('networks')} network(s), model.onnx sha256 `{record.get('model_sha256', '')[:16]}…`"
+
+
 def write_model_card(folder: str | Path, manifest: dict) -> Path:
     """A short MODEL_CARD.md stub from the manifest: what the student is, how it was made, its figures."""
     metrics, data, model = manifest.get("metrics", {}), manifest.get("data", {}), manifest.get("model", {})
@@ -148,8 +186,7 @@ def write_model_card(folder: str | Path, manifest: dict) -> Path:
     lines = [
         f"# Distilled student ({Path(folder).name})", "",
         f"A single BiLSTM + {manifest.get('attention')} attention network ({manifest.get('precision')}), trained by "
-        f"`attn-export distill` on the probabilities of the teacher `{teacher.get('name')}` "
-        f"({teacher.get('networks')} network(s), model.onnx sha256 `{teacher.get('model_sha256', '')[:16]}…`) mixed with "
+        f"`attn-export distill` on the probabilities of the teacher `{teacher.get('name')}` ({_teacher_graphs(teacher)}) mixed with "
         f"the true labels: target = {distilled.get('alpha')} × sigmoid(logit(p_teacher) / {distilled.get('temperature')}) "
         f"+ {round(1 - float(distilled.get('alpha', 0)), 6)} × label.", "",
         "| figure | value |", "|---|---|",
