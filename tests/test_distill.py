@@ -188,3 +188,11 @@ def test_cli_bad_teacher_is_one_line(teacher, message, tmp_path):
     assert result.exit_code == 1 and message in result.output, result.output
     assert len(result.output.strip().splitlines()) == 1 and "Traceback" not in result.output
     assert not out.exists()
+
+
+def test_cli_the_same_teacher_twice_is_one_line(rule_teacher, rule_file, tmp_path):
+    out = tmp_path / "never"
+    result = CliRunner().invoke(export_cli, ["distill", "--teacher", str(rule_teacher), "--teacher", f"{rule_teacher}/",
+                                             "--train-data", str(rule_file), "--out", str(out)])
+    assert result.exit_code == 1 and "the same bundle as --teacher" in result.output, result.output
+    assert len(result.output.strip().splitlines()) == 1 and not out.exists()

@@ -1,8 +1,8 @@
 """Knowledge distillation, the recipe `attn-export distill` runs: a student classifier trained on a
 teacher bundle's probabilities mixed with the true labels.
 
-    teacher = load_teacher("nsmc")                       # any sentiment bundle, an ensemble included
-    teacher, record = load_teachers(["nsmc", "./runs/nsmc-seed5"])   # or several, averaged per network
+    teacher, record = load_teacher("nsmc")               # any sentiment bundle, an ensemble included
+    teacher, record = load_teachers(["nsmc", "./runs/nsmc-seed5"])  # or several, averaged per network
     data = load_classifier_data(...)                     # the same split as `attn-export train`
     result, metrics, record = distill(data, teacher, ClassifierConfig(max_len=80), alpha=0.5, temperature=2.0)
 
@@ -75,6 +75,13 @@ def load_teachers(names: list[str] | tuple[str, ...], threads: int = 0, workers:
         return load_teacher(names[0], threads, workers)
     loaded = [load_teacher(name, threads, workers) for name in names]
     records = [record for _, record in loaded]
+    folders = [Path(record["path"]).resolve() for record in records]
+    for k, folder in enumerate(folders):
+        if folder in folders[:k]:
+            from runtime.bundle import BundleError
+
+            raise BundleError(f"--teacher {names[k]}: the same bundle as --teacher {names[folders.index(folder)]} "
+                              f"(it would count twice)")
     panel = TeacherPanel([teacher for teacher, _ in loaded], [record["networks"] for record in records])
     record = {"name": " + ".join(str(name) for name in names), "networks": sum(panel.networks),
               "combination": "mean of all the networks' probabilities (a bundle of k networks weighs k)",
@@ -173,7 +180,8 @@ def distill(data: ClassifierData, teacher, config: ClassifierConfig, *, alpha: f
 def _teacher_graphs(record: dict) -> str:
     """'5 network(s), model.onnx sha256 `a592445f…`' for a teacher record, each bundle's for a panel."""
     if "bundles" in record:
-        return f"{record.get('networks')} networks: " + "; ".join(f"`{b.get('name')}` {_teacher_graphs(b)}" for b in record["bundles"])
+        bundles = (f"`{bundle.get('name')}` {_teacher_graphs(bundle)}" for bundle in record["bundles"])
+        return f"{record.get('networks')} networks: " + "; ".join(bundles)
     return f"{record.get('networks')} network(s), model.onnx sha256 `{record.get('model_sha256', '')[:16]}…`"
 
 
@@ -186,7 +194,8 @@ def write_model_card(folder: str | Path, manifest: dict) -> Path:
     lines = [
         f"# Distilled student ({Path(folder).name})", "",
         f"A single BiLSTM + {manifest.get('attention')} attention network ({manifest.get('precision')}), trained by "
-        f"`attn-export distill` on the probabilities of the teacher `{teacher.get('name')}` ({_teacher_graphs(teacher)}) mixed with "
+        f"`attn-export distill` on the probabilities of the teacher `{teacher.get('name')}` ({_teacher_graphs(teacher)}) "
+        "mixed with "
         f"the true labels: target = {distilled.get('alpha')} × sigmoid(logit(p_teacher) / {distilled.get('temperature')}) "
         f"+ {round(1 - float(distilled.get('alpha', 0)), 6)} × label.", "",
         "| figure | value |", "|---|---|",
