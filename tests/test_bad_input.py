@@ -101,9 +101,10 @@ def _fifo(tmp):
     os.mkfifo(tmp / "pipe")
     received = tmp / "received"
 
-    def drain():
+    def drain():  # whole or absent: the check polls for `received` and must not read it half written
         with open(tmp / "pipe", "rb") as pipe:
-            received.write_bytes(pipe.read())
+            (tmp / "received.part").write_bytes(pipe.read())
+        os.replace(tmp / "received.part", received)
 
     threading.Thread(target=drain, daemon=True).start()
     _reviews(tmp)
