@@ -73,15 +73,17 @@ def load_teachers(names: list[str] | tuple[str, ...], threads: int = 0, workers:
     a panel names each bundle (its own record) and the total network count."""
     if len(names) == 1:
         return load_teacher(names[0], threads, workers)
+    import runtime
+    from runtime.bundle import BundleError
+
+    first: dict[Path, str] = {}  # checked before any session is opened (an ensemble is 45 MB)
+    for name in names:
+        folder = runtime.resolve_bundle_path(name).resolve()
+        if folder in first:
+            raise BundleError(f"--teacher {name}: the same bundle as --teacher {first[folder]} (it would count twice)")
+        first[folder] = name
     loaded = [load_teacher(name, threads, workers) for name in names]
     records = [record for _, record in loaded]
-    folders = [Path(record["path"]).resolve() for record in records]
-    for k, folder in enumerate(folders):
-        if folder in folders[:k]:
-            from runtime.bundle import BundleError
-
-            raise BundleError(f"--teacher {names[k]}: the same bundle as --teacher {names[folders.index(folder)]} "
-                              f"(it would count twice)")
     panel = TeacherPanel([teacher for teacher, _ in loaded], [record["networks"] for record in records])
     record = {"name": " + ".join(str(name) for name in names), "networks": sum(panel.networks),
               "combination": "mean of all the networks' probabilities (a bundle of k networks weighs k)",
@@ -195,8 +197,7 @@ def write_model_card(folder: str | Path, manifest: dict) -> Path:
         f"# Distilled student ({Path(folder).name})", "",
         f"A single BiLSTM + {manifest.get('attention')} attention network ({manifest.get('precision')}), trained by "
         f"`attn-export distill` on the probabilities of the teacher `{teacher.get('name')}` ({_teacher_graphs(teacher)}) "
-        "mixed with "
-        f"the true labels: target = {distilled.get('alpha')} × sigmoid(logit(p_teacher) / {distilled.get('temperature')}) "
+        f"mixed with the true labels: target = {distilled.get('alpha')} × sigmoid(logit(p_teacher) / {distilled.get('temperature')}) "
         f"+ {round(1 - float(distilled.get('alpha', 0)), 6)} × label.", "",
         "| figure | value |", "|---|---|",
         f"| training rows / validation rows | {data.get('train_rows')} / {data.get('validation_rows')} |",
