@@ -26,6 +26,29 @@ def test_soften_and_targets():
     np.testing.assert_allclose(soft_targets(p, labels, alpha=0.25), 0.25 * p + 0.75 * labels, atol=1e-6)
 
 
+def test_augment_texts_drops_words_never_repeats_or_empties():
+    from trainer.distill import augment_texts
+
+    texts = ["one two three four five six", "a b", "ab", "x", "apple berry w1 w2", ""]
+    copies = augment_texts(texts, 3, drop=0.3, seed=4)
+    assert copies == augment_texts(texts, 3, drop=0.3, seed=4) and copies != augment_texts(texts, 3, drop=0.3, seed=5)
+    assert len(copies) == 3 * len(texts)
+    for k, copy in enumerate(copies):
+        text = texts[k % len(texts)]
+        if len(text.strip()) < 2:  # nothing to drop: kept as it is
+            assert copy == text
+            continue
+        assert copy and copy != text
+        if len(text.split()) >= 3:  # words dropped, order kept
+            words = text.split()
+            assert all(word in words for word in copy.split())
+            assert [w for w in words if w in copy.split()] == copy.split()
+        else:  # characters dropped
+            assert len(copy) < len(text) and set(copy) <= set(text)
+    with pytest.raises(ValueError, match="drop"):
+        augment_texts(texts, 1, drop=1.0)
+
+
 def rule_rows(n: int, seed: int):
     """(texts, a, b): n texts of 6-10 filler words; a = 1 where the word 'apple' was put in, b = 1
     where 'berry' was (drawn independently). A teacher that learned rule a is then a function a
@@ -107,8 +130,8 @@ def cli_student(rule_teacher, rule_file, tmp_path_factory):
     result = CliRunner().invoke(export_cli, [
         "distill", "--teacher", str(rule_teacher), "--train-data", str(rule_file), "--epochs", "2",
         "--embedding-dim", "8", "--lstm-units", "4", "--lstm-layers", "1", "--attention-units", "8", "--dense-units", "8",
-        "--batch-size", "32", "--alpha", "0.7", "--temperature", "2", "--refit", "--quantize", "int8", "--force",
-        "--out", str(out)])
+        "--batch-size", "32", "--alpha", "0.7", "--temperature", "2", "--refit", "--quantize", "int8", "--augment", "1",
+        "--augment-drop", "0.2", "--force", "--out", str(out)])
     assert result.exit_code == 0, result.output
     return out, result.output
 
@@ -125,8 +148,11 @@ def test_cli_distill_writes_a_bundle_that_names_its_teacher(cli_student, rule_te
     assert "command" in manifest["data"] and manifest["precision"] == "int8"
     assert manifest["tokenizer"] == Bundle.load(rule_teacher).manifest["tokenizer"]  # the teacher's tokenizer by default
     assert manifest["model"]["lstm_layers"] == 1 and manifest["model"]["embedding_dim"] == 8
-    # the split is train's (--validation-split 0.1); the refit trained on train + validation with soft targets
-    assert manifest["data"]["train_rows"] == 720 and manifest["metrics"]["refit"]["rows"] == 800
+    # the split is train's (--validation-split 0.1); one augmented copy of every training row joined them; the
+    # refit trained on train + validation with soft targets, each with its augmented copy
+    assert manifest["data"]["train_rows"] == 720 and manifest["metrics"]["refit"]["rows"] == 1600
+    augment = manifest["data"]["distillation"]["augment"]
+    assert augment["copies"] == 1 and augment["word_drop"] == 0.2 and augment["training_rows"] == 1440
     assert "distill" in (out / "MODEL_CARD.md").read_text()
     p = runtime.load(out, provider="cpu").predict(rule_rows(20, 5)[0])
     assert p.shape == (20,) and np.all((p >= 0) & (p <= 1))

@@ -17,7 +17,7 @@ from runtime.errors import AttnError
 from runtime.tokenizer import MODES, Tokenizer, TokenizerSpec
 from trainer.config import KINDS, SCORES, STYLES, TOKENIZER_MODES, ClassifierConfig, Seq2SeqConfig
 from trainer.converter import DEFAULT_OPSET
-from trainer.distill import DEFAULT_ALPHA, DEFAULT_TEMPERATURE
+from trainer.distill import DEFAULT_ALPHA, DEFAULT_AUGMENT_DROP, DEFAULT_TEMPERATURE
 from trainer.console import TrainGroup, chance_warning
 
 # Every default below comes from these dataclasses (one source per setting; trainer/config.py).
@@ -226,6 +226,13 @@ _FITTING = ("tokenizer_mode", "vocab_size", "truncation", "punctuation", "join_c
               help="Softens the teacher: its probability p becomes sigmoid(logit(p) / T) before mixing. T > 1 pulls its "
                    "confident answers towards 0.5 (keeping their order), so the student also learns how sure the "
                    "teacher is; T = 1 uses p as it is.")
+@click.option("--augment", type=click.IntRange(0), default=0, show_default=True,
+              help="Perturbed copies of every training text for the teacher to label and the student to learn "
+                   "from (words dropped at random; more input text for distillation). The validation rows that "
+                   "select stay as they are. Each copy costs one more pass of the teacher and makes an epoch longer.")
+@click.option("--augment-drop", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=DEFAULT_AUGMENT_DROP,
+              show_default=True, help="With --augment: the probability that a copy drops each word (characters for "
+                                      "texts under 3 words).")
 @_options(_CLASSIFIER_OPTIONS)
 @click.option("--tokenizer", "tokenizer_path", type=click.Path(dir_okay=False), default=None,
               help="Student tokenizer JSON. Default: the teacher's own tokenizer (same tokens and ids; --max-len, "
@@ -263,7 +270,8 @@ def distill(ctx: click.Context, **options) -> None:
     result, metrics, record = run_distill(
         data, teacher, config, alpha=options["alpha"], temperature=options["temperature"], spec=spec, tokenizer=given,
         patience=options["patience"], refit=options["refit"], test_name=options["test_data"],
-        verbose=1 if sys.stderr.isatty() else 2, log=lambda line: click.echo(line, err=True))
+        augment=options["augment"], augment_drop=options["augment_drop"], verbose=1 if sys.stderr.isatty() else 2,
+        log=lambda line: click.echo(line, err=True))
     if options["tokenizer_path"]:
         record["tokenizer"] = f"given: {options['tokenizer_path']}"
     provenance = data.provenance | {"teacher": teacher_record, "distillation": record,

@@ -11,7 +11,10 @@ threads), never Keras. Each training row's target is
 
     alpha * sigmoid(logit(p_teacher) / temperature) + (1 - alpha) * label
 
-a float in [0, 1], which binary cross-entropy takes as it is. The validation rows keep their TRUE
+a float in [0, 1], which binary cross-entropy takes as it is. With `augment=k`, k perturbed copies of
+every training text (words dropped, `augment_texts`) are scored by the teacher too and join the
+training rows with the same formula (the original's label): more input on which the student can learn
+the teacher's function. The validation rows keep their TRUE
 0/1 labels: the epoch is selected on validation accuracy against the labels, never against the
 teacher, and the test file (if any) is scored once at the end (`trainer.recipe.train_and_evaluate`).
 """
@@ -33,6 +36,7 @@ from trainer.recipe import ClassifierData, train_and_evaluate
 
 DEFAULT_ALPHA = 0.5
 DEFAULT_TEMPERATURE = 1.0
+DEFAULT_AUGMENT_DROP = 0.15
 _EPSILON = 1e-7  # probabilities are clipped to [eps, 1 - eps] before the logit
 
 
@@ -137,13 +141,51 @@ def soft_targets(teacher_p: np.ndarray, labels: np.ndarray, alpha: float, temper
     return (alpha * soften(teacher_p, temperature) + (1.0 - alpha) * np.asarray(labels, dtype=np.float32)).astype(np.float32)
 
 
+def augment_texts(texts: list[str], copies: int, drop: float = DEFAULT_AUGMENT_DROP, seed: int = 0) -> list[str]:
+    """`copies` perturbed copies of every text (copy 1 of all texts, then copy 2, ...), for a teacher to
+    label: each copy drops every word with probability `drop`, at least one word dropped and one kept,
+    so no copy repeats its text or comes out empty; a text of fewer than 3 words drops characters
+    instead (spaces are characters too), and one of fewer than 2 characters stays as it is.
+    Deterministic for a seed."""
+    if not 0.0 < drop < 1.0:
+        raise ValueError(f"drop must be in (0, 1), got {drop}")
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(copies):
+        for text in texts:
+            words = text.split()
+            pieces, joiner = (words, " ") if len(words) >= 3 else (list(text.strip()), "")
+            if len(pieces) < 2:
+                out.append(text)
+                continue
+            keep = rng.random(len(pieces)) >= drop
+            if keep.all():
+                keep[rng.integers(len(pieces))] = False
+            if not keep.any():
+                keep[rng.integers(len(pieces))] = True
+            out.append(joiner.join(piece for piece, kept in zip(pieces, keep) if kept))
+    return out
+
+
+def _augmented(teacher, rows: LabelledTexts, copies: int, drop: float, seed: int, alpha: float, temperature: float,
+               progress: bool | None, desc: str) -> LabelledTexts:
+    """`copies` perturbed copies of `rows` with the teacher's targets (the original rows' labels mixed in)."""
+    texts = augment_texts(rows.texts, copies, drop, seed)
+    p = teacher_probabilities(teacher, texts, progress=progress, desc=desc)
+    return LabelledTexts(texts, soft_targets(p, np.tile(rows.labels, copies), alpha, temperature),
+                         f"{rows.source} (augmented x{copies})")
+
+
 def distill(data: ClassifierData, teacher, config: ClassifierConfig, *, alpha: float = DEFAULT_ALPHA,
             temperature: float = DEFAULT_TEMPERATURE, spec: TokenizerSpec | None = None, tokenizer: Tokenizer | None = None,
             patience: int | None = None, refit: bool = False, test_name: str | None = None, progress: bool | None = None,
-            verbose: int = 2, log: Callable[[str], None] = print):
+            augment: int = 0, augment_drop: float = DEFAULT_AUGMENT_DROP, verbose: int = 2,
+            log: Callable[[str], None] = print):
     """(result, metrics, distillation record). Scores the teacher over the training rows (and the
     split's own validation rows, which a refit trains on), trains on the soft targets, selects on
-    validation accuracy against the true labels. `tokenizer=None` and `spec=None`: the teacher's
+    validation accuracy against the true labels. `augment=k`: k perturbed copies of every training row
+    (and, for a refit, of the split's own validation rows) join them, labelled by the teacher; the
+    validation rows that select stay as they are. `tokenizer=None` and `spec=None`: the teacher's
     tokenizer (the student sees the same tokens); a `spec` fits a new tokenizer on the training rows."""
     if tokenizer is None and spec is None:
         tokenizer = teacher.tokenizer
@@ -156,13 +198,22 @@ def distill(data: ClassifierData, teacher, config: ClassifierConfig, *, alpha: f
     soft_train = LabelledTexts(data.train.texts, soft_targets(train_p, data.train.labels, alpha, temperature), data.train.source)
     soft_own = LabelledTexts(data.own_validation.texts, soft_targets(own_p, data.own_validation.labels, alpha, temperature),
                              data.own_validation.source)
+    if augment:
+        extra = _augmented(teacher, data.train, augment, augment_drop, config.seed, alpha, temperature, progress,
+                           "teacher (augmented train)")
+        log(f"teacher: scored {len(extra)} augmented training rows ({augment} per row, words dropped with p={augment_drop:g})")
+        soft_train = soft_train + extra
+    refit_rows = soft_train + soft_own
+    if augment and refit:
+        refit_rows = refit_rows + _augmented(teacher, data.own_validation, augment, augment_drop, config.seed + 1, alpha,
+                                             temperature, progress, "teacher (augmented validation)")
     teacher_accuracy = float(np.mean((validation_p >= 0.5).astype(np.int32) == data.validation.labels))
     log(f"teacher: validation accuracy {teacher_accuracy:.4f}; targets = {alpha:g} x teacher (T={temperature:g}) "
         f"+ {1 - alpha:g} x label")
     student_data = replace(data, train=soft_train)
     result, metrics = train_and_evaluate(student_data, config, spec or TokenizerSpec(max_len=config.max_len), patience=patience,
                                          refit=refit, tokenizer=tokenizer, test_name=test_name, verbose=verbose, log=log,
-                                         refit_rows=soft_train + soft_own)
+                                         refit_rows=refit_rows)
     from trainer.fit import predict_probabilities
 
     student_p = predict_probabilities(result.model, result.tokenizer, data.validation.texts)
@@ -176,6 +227,10 @@ def distill(data: ClassifierData, teacher, config: ClassifierConfig, *, alpha: f
               "target": "alpha * sigmoid(logit(p_teacher) / temperature) + (1 - alpha) * label (training rows only; "
                         "validation selects on true labels)",
               "tokenizer": "teacher's" if tokenizer is teacher.tokenizer else "given" if tokenizer is not None else "fitted"}
+    if augment:
+        record["augment"] = {"copies": augment, "word_drop": augment_drop, "training_rows": len(soft_train),
+                             "how": "each copy drops every word with probability word_drop (at least one dropped, one "
+                                    "kept; characters for texts under 3 words); the teacher labels every copy"}
     return result, metrics, record
 
 
