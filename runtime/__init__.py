@@ -37,10 +37,17 @@ SHIPPED = {
     "imdb": "imdb-bilstm-attention",
     "imdb-int8": "imdb-bilstm-attention-int8",
     "nsmc": "nsmc-bilstm-attention",
-    "nsmc-small": "nsmc-bilstm-attention-small",
-    "nsmc-small-int8": "nsmc-bilstm-attention-small-int8",
+    "nsmc-int8": "nsmc-bilstm-attention-int8",
+    "nsmc-ensemble": "nsmc-bilstm-attention-ensemble",
     "spa-eng": "spa-eng-attention",
     "fra-eng": "fra-eng-attention",
+}
+
+# short names shipped once and replaced: asking for one says what to use instead
+RETIRED = {
+    "nsmc-small": "'nsmc' (since 2026-11-30 'nsmc' is itself one distilled network, more accurate; the 5-network "
+                  "ensemble it was distilled from is 'nsmc-ensemble')",
+    "nsmc-small-int8": "'nsmc-int8' (the int8 variant of 'nsmc', now one distilled network)",
 }
 
 IN_WHEEL = ("imdb", "imdb-int8")  # what `pip install .` carries (pyproject.toml package-data); the rest: a checkout
@@ -89,6 +96,8 @@ def resolve_bundle_path(path: str | Path | None) -> Path:
             f"English models only ({', '.join(IN_WHEEL)}) to stay light; use a checkout of the repository "
             f"(pip install -e .) or pass the bundle folder (--model path/to/artifacts/{SHIPPED[name]})"
         )
+    if name in RETIRED:
+        raise BundleError(f"shipped model {name!r} was retired: use {RETIRED[name]}")
     hint = f"; for the folder {name!r} here, write ./{name}" if Path(name).is_dir() else ""
     raise BundleError(f"{name}: not a shipped model name (a folder is given as a path, e.g. ./{name}); "
                       f"the shipped models are: {listed}{hint}")

@@ -8,7 +8,7 @@ from pathlib import Path
 from runtime.bundle import Bundle, BundleError
 
 # Shipped bundles predate a `languages` manifest field: what their data is in.
-SHIPPED_LANGUAGES = {"imdb": "en", "imdb-int8": "en", "nsmc": "ko", "nsmc-small": "ko", "nsmc-small-int8": "ko",
+SHIPPED_LANGUAGES = {"imdb": "en", "imdb-int8": "en", "nsmc": "ko", "nsmc-int8": "ko", "nsmc-ensemble": "ko",
                      "spa-eng": "es -> en", "fra-eng": "fr -> en"}
 
 

@@ -28,20 +28,39 @@ NEGATIVE = [
 ]
 
 
-# The NSMC issue's target, measured through attn-score and recorded by `bench accuracy --record`.
-def test_shipped_nsmc_bundle_verifies_and_records_its_target():
+# Issue 15's target for `nsmc`, measured through attn-score and recorded by `bench accuracy --record`:
+# one network, <= 12 MB fp32, >= 86.5 % on the 50,000 NSMC test reviews.
+def test_shipped_nsmc_is_one_network_and_records_its_target():
     bundle = Bundle.load(ARTIFACTS / "nsmc-bilstm-attention", verify=True)  # checksums verified
     assert runtime.shipped_bundles()["nsmc"].name == "nsmc-bilstm-attention"
+    assert bundle.manifest["model"]["members"] == 1 and bundle.manifest["precision"] == "fp32"
+    assert bundle.graph_path("model").stat().st_size <= 12e6
     recorded = bundle.manifest["metrics"]["attn_score_test"]
     assert recorded["accuracy"] >= 0.865 and recorded["rows"] == 50_000
     assert (ARTIFACTS / "nsmc-bilstm-attention" / "MODEL_CARD.md").is_file()
 
 
-@pytest.mark.slow
+def test_the_ensemble_it_was_distilled_from_ships_as_nsmc_ensemble():
+    bundle = Bundle.load(runtime.shipped_bundles()["nsmc-ensemble"], verify=True)
+    assert bundle.manifest["model"]["members"] == 5
+    assert bundle.manifest["metrics"]["attn_score_test"]["accuracy"] == pytest.approx(0.86544, abs=1e-5)
+    student = Bundle.load(ARTIFACTS / "nsmc-bilstm-attention").manifest["data"]["teacher"]
+    assert student["model_sha256"] == bundle.manifest["graphs"]["model"]["sha256"]  # the teacher it names
+
+
 @pytest.mark.parametrize("name", ["nsmc-small", "nsmc-small-int8"])
-def test_nsmc_small_is_one_network_and_recomputes_its_accuracy(name, tmp_path):
-    """Issue 15's distilled Korean student: one network, <= 12 MB, and all 50,000 NSMC test reviews
-    scored here through attn-score give the figure its manifest records (86.45 %; the ensemble 86.54 %)."""
+def test_retired_names_say_what_replaced_them(name):
+    result = CliRunner().invoke(score_cli, ["-", "--model", name], input="좋아요\n")
+    assert result.exit_code != 0 and "Traceback" not in result.output
+    message = result.output.strip()
+    assert len(message.splitlines()) == 1 and f"'{name}' was retired: use 'nsmc" in message, message
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["nsmc", "nsmc-int8"])
+def test_nsmc_recomputes_its_accuracy(name, tmp_path):
+    """The distilled Korean network and its int8 variant: all 50,000 NSMC test reviews scored here
+    through attn-score give the figure each manifest records (the ensemble: 86.54 %)."""
     from trainer.data import read_table
 
     bundle = Bundle.load(runtime.shipped_bundles()[name], verify=True)
@@ -52,7 +71,7 @@ def test_nsmc_small_is_one_network_and_recomputes_its_accuracy(name, tmp_path):
         assert bundle.manifest["precision"] == "int8" and not bundle.manifest["metrics"]["int8_gate"]["forced"]
     test = read_table(DATASETS / "nsmc" / "ratings_test.tsv.gz", text_column="document")
     figure = _attn_score_accuracy(list(zip(test.texts, map(int, test.labels))), tmp_path, name)
-    assert figure >= 0.862
+    assert figure >= (0.865 if name == "nsmc" else 0.862)
     assert figure == pytest.approx(bundle.manifest["metrics"]["attn_score_test"]["accuracy"], abs=1e-5)
 
 
@@ -111,7 +130,7 @@ def test_default_model_reads_the_negations_issue_19_names():
     assert model.predict_labels(["The movie was not good.", "I did not like this film."]) == ["negative"] * 2
 
 
-@pytest.mark.parametrize("name", ["nsmc", "nsmc-small", "nsmc-small-int8"])
+@pytest.mark.parametrize("name", ["nsmc", "nsmc-int8", "nsmc-ensemble"])
 def test_korean_model_classifies_obvious_reviews(name):
     model = runtime.load(name)
     positive = ["정말 재밌어요 최고의 영화입니다", "배우들 연기가 너무 좋고 감동적이었어요 강추"]

@@ -1,8 +1,8 @@
 """Knowledge distillation, the recipe `attn-export distill` runs: a student classifier trained on a
 teacher bundle's probabilities mixed with the true labels.
 
-    teacher, record = load_teacher("nsmc")               # any sentiment bundle, an ensemble included
-    teacher, record = load_teachers(["nsmc", "./runs/nsmc-seed5"])  # or several, averaged per network
+    teacher, record = load_teacher("nsmc-ensemble")      # any sentiment bundle, an ensemble included
+    teacher, record = load_teachers(["nsmc-ensemble", "./runs/nsmc-seed5"])  # or several, averaged per network
     data = load_classifier_data(...)                     # the same split as `attn-export train`
     result, metrics, record = distill(data, teacher, ClassifierConfig(max_len=80), alpha=0.5, temperature=2.0)
 
