@@ -58,9 +58,9 @@ def describe(path: str | Path, name: str | None = None) -> dict:
     except BundleError as error:
         return {**row, "task": "-", "languages": "-", "score": "-", "precision": "-", "size": "-", "problem": str(error)}
     manifest = bundle.manifest
-    size = graphs_bytes(folder)
+    size = graphs_bytes(folder)  # shown in decimal MB, as the model cards and the README give it
     return {**row, "task": bundle.task, "languages": languages_of(manifest, name) or "-", "score": _score(manifest),
-            "precision": manifest.get("precision", "-"), "size": f"{size / 2**20:.1f} MB"}
+            "precision": manifest.get("precision", "-"), "size": f"{size / 1e6:.1f} MB"}
 
 
 def listing(extra: str | None = None) -> list[dict]:
