@@ -167,12 +167,9 @@ def augment_texts(texts: list[str], copies: int, drop: float = DEFAULT_AUGMENT_D
     return out
 
 
-def _augmented(teacher, rows: LabelledTexts, copies: int, drop: float, seed: int, alpha: float, temperature: float,
-               progress: bool | None, desc: str) -> LabelledTexts:
-    """`copies` perturbed copies of `rows` with the teacher's targets (the original rows' labels mixed in)."""
-    texts = augment_texts(rows.texts, copies, drop, seed)
-    p = teacher_probabilities(teacher, texts, progress=progress, desc=desc)
-    return LabelledTexts(texts, soft_targets(p, np.tile(rows.labels, copies), alpha, temperature),
+def augment_rows(rows: LabelledTexts, copies: int, drop: float, seed: int) -> LabelledTexts:
+    """`copies` perturbed copies of `rows` (`augment_texts`), each with its original's label."""
+    return LabelledTexts(augment_texts(rows.texts, copies, drop, seed), np.tile(rows.labels, copies),
                          f"{rows.source} (augmented x{copies})")
 
 
@@ -195,18 +192,21 @@ def distill(data: ClassifierData, teacher, config: ClassifierConfig, *, alpha: f
     train_p = teacher_probabilities(teacher, data.train.texts, progress=progress, desc="teacher (train)")
     validation_p = teacher_probabilities(teacher, data.validation.texts, progress=progress, desc="teacher (validation)")
     own_p = validation_p[: len(data.own_validation)]  # the split's own rows come first (recipe.load_classifier_data)
-    soft_train = LabelledTexts(data.train.texts, soft_targets(train_p, data.train.labels, alpha, temperature), data.train.source)
-    soft_own = LabelledTexts(data.own_validation.texts, soft_targets(own_p, data.own_validation.labels, alpha, temperature),
-                             data.own_validation.source)
+
+    def soft(rows: LabelledTexts, p: np.ndarray | None = None, desc: str = "") -> LabelledTexts:
+        """`rows` with their targets (the teacher scored over them here unless `p` is given)."""
+        p = teacher_probabilities(teacher, rows.texts, progress=progress, desc=desc) if p is None else p
+        return LabelledTexts(rows.texts, soft_targets(p, rows.labels, alpha, temperature), rows.source)
+
+    soft_train, soft_own = soft(data.train, train_p), soft(data.own_validation, own_p)
     if augment:
-        extra = _augmented(teacher, data.train, augment, augment_drop, config.seed, alpha, temperature, progress,
-                           "teacher (augmented train)")
+        extra = soft(augment_rows(data.train, augment, augment_drop, config.seed), desc="teacher (augmented train)")
         log(f"teacher: scored {len(extra)} augmented training rows ({augment} per row, words dropped with p={augment_drop:g})")
         soft_train = soft_train + extra
     refit_rows = soft_train + soft_own
     if augment and refit:
-        refit_rows = refit_rows + _augmented(teacher, data.own_validation, augment, augment_drop, config.seed + 1, alpha,
-                                             temperature, progress, "teacher (augmented validation)")
+        refit_rows = refit_rows + soft(augment_rows(data.own_validation, augment, augment_drop, config.seed + 1),
+                                       desc="teacher (augmented validation)")
     teacher_accuracy = float(np.mean((validation_p >= 0.5).astype(np.int32) == data.validation.labels))
     log(f"teacher: validation accuracy {teacher_accuracy:.4f}; targets = {alpha:g} x teacher (T={temperature:g}) "
         f"+ {1 - alpha:g} x label")
