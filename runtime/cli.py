@@ -11,7 +11,6 @@ import json
 import os
 import sys
 import time
-from typing import Iterator
 
 import click
 
@@ -19,80 +18,18 @@ from runtime import catalog
 from runtime.bundle import BundleError
 from runtime.catalog import version
 from runtime.classifier import DEFAULT_BATCH_TOKENS
-from runtime.columns import TRANSLATE_COLUMNS, KeptColumns
-from runtime.distributed import engine_options, run_on_ray  # imports no Ray until --engine ray runs
+from runtime.columns import TRANSLATE_COLUMNS, KeptColumns, explanation_records
 from runtime.errors import AttnError
-from runtime.io import InputError, TableReader
+from runtime.io import InputError
 from runtime.output import Interrupted, OutputFile, exit_code
-from runtime.parquet import ParquetOutput, ParquetReader, is_parquet
+from runtime.parquet import ParquetOutput
 from runtime.pipeline import DEFAULT_CHUNK_ROWS, plan_threads, score_rows, translate_rows
 from runtime.plots import attention_plotter
 from runtime.progress import Progress
 from runtime.progress import wanted as progress_wanted
+from runtime.rows import open_input, read_rows
 from runtime.session import OPTIMIZATION_LEVELS, PROVIDERS, SessionOptions
 from runtime.tokenizer import OOV_ID
-
-
-
-def _pick_text_column(reader: TableReader, requested: str | None) -> str:
-    column = requested or "text"
-    if reader.headerless and reader.name != "<stdin>":
-        click.echo(f"{reader.name}: one column and line 1 is not named {column!r}: every line is a text, line 1 "
-                   f"included (name the column with --text-column if line 1 is its header)", err=True)
-    if reader.format in ("jsonl", "parquet") and not requested and reader.columns == [reader.columns[0]] != ["text"]:
-        return reader.columns[0]  # JSON keys and Parquet columns are names: the only one is the text
-    if requested or len(reader.columns) == 1 or "text" in reader.columns:
-        reader.require(column, "text column")
-        return column
-    raise InputError(
-        f"{reader.name}: no column 'text'; the columns are: {', '.join(map(repr, reader.columns))} (pick one with --text-column)"
-    )
-
-
-def _open_input(path, fmt, encoding, quoting, text_column, id_column) -> tuple[TableReader, str, str | None]:
-    """The reader, the text column and the id column (given, else 'id' when present, else None =
-    row numbers). Fails before any work on a missing file or column."""
-    if fmt == "parquet" or (fmt == "auto" and is_parquet(path)):
-        reader = ParquetReader(path)  # streamed by row group; pyarrow is the `parquet` extra
-    else:
-        reader = TableReader(path, fmt=fmt, encoding=encoding, quoting=quoting, text_column=text_column or "text")
-    text_column = _pick_text_column(reader, text_column)
-    if id_column:
-        reader.require(id_column, "id column")
-    elif "id" in reader.columns:
-        id_column = "id"
-    return reader, text_column, id_column
-
-
-def _rows(reader: TableReader, text_column: str, id_column: str | None, kept: KeptColumns | None = None) -> Iterator[tuple[str, str]]:
-    """(id, text) per data row; the id is the id column's value or the 1-based row number. With
-    `kept`, each row's kept values are pushed for the writer."""
-    for number, (line, record) in enumerate(reader.records(), 1):
-        if kept is not None:
-            kept.push(record)
-        if text_column not in record:  # JSONL rows may differ in their keys
-            raise InputError(f"{reader.name}: line {line}: no field {text_column!r} in this row")
-        text = record[text_column]
-        if text is None:  # JSON null: scored as an empty text, never dropped
-            text = ""
-        elif not isinstance(text, str):
-            raise InputError(f"{reader.name}: line {line}: field {text_column!r} is {type(text).__name__}, expected text")
-        yield (_row_id(reader, line, record, id_column) if id_column else str(number)), text
-
-
-def _row_id(reader: TableReader, line: int, record: dict, column: str) -> str:
-    """The row's id: text as is, a JSON number or boolean as JSON writes it. A row without one (a JSONL
-    row missing the field, or null) stops the run like a missing text: ids are never made up."""
-    value = record.get(column)
-    if isinstance(value, str):
-        return value
-    if value is None:
-        raise InputError(f"{reader.name}: line {line}: field {column!r} is missing or null; every row needs an id "
-                         "when the input has an id column (pick another with --id-column)")
-    if isinstance(value, (bool, int, float)):
-        return json.dumps(value)
-    raise InputError(f"{reader.name}: line {line}: field {column!r} is {type(value).__name__}, expected a text or number id")
-
 
 MAX_THREADS = 4 * (os.cpu_count() or 1)  # more threads or workers than this only thrash
 MAX_BEAM = 32
@@ -121,11 +58,6 @@ def _interrupted(error: BaseException, output: str | None) -> None:
 def plural(count: int, noun: str) -> str:
     """'1 row', '2,000 rows'."""
     return f"{count:,} {noun}{'' if count == 1 else 's'}"
-
-
-def explanation_records(explanation) -> list[dict]:
-    """The one explanation format, for every output format: [{"token": ..., "weight": ...}, ...]."""
-    return [{"token": token, "weight": round(float(weight), 4)} for token, weight in explanation]
 
 
 def _single_input(inputs: tuple[str, ...]) -> str:
@@ -193,6 +125,41 @@ _KEEP_COLUMNS = click.option("--keep-columns", default=None, metavar="A,B",
                              help="Copy these input columns to the output, after id (an output name they clash with gets "
                                   "an input_ prefix).")
 _KEEP_ALL = click.option("--keep-all", is_flag=True, help="Copy every input column (but the id column) to the output.")
+
+
+# === --engine ray: its options and its summary line (runtime.distributed does the work) ===
+def engine_options(command):
+    """--engine and the Ray engine's options, shared by both commands (--workers is the commands' own:
+    with --engine ray it counts actors)."""
+    for option in reversed([
+        click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+                     help="local: one process, one INPUT. ray: Ray Data over many files/globs/folders into the folder -o "
+                          "(pip install 'attn-onnx[ray]'; see 'Beyond one machine' in the README)."),
+        click.option("--address", default=None, help="With --engine ray: the Ray cluster to join (default: start a local one)."),
+        click.option("--cpus-per-worker", type=click.IntRange(1), default=1, show_default=True,
+                     help="With --engine ray: CPUs (and onnxruntime threads) per replica."),
+    ]):
+        command = option(command)
+    return command
+
+
+def run_on_ray(run: str, inputs, output, output_format, **options) -> None:
+    """--engine ray: runtime.distributed does the work; report one summary line or one error line."""
+    if not output:
+        raise click.UsageError("--engine ray writes a folder of partitions: give it with -o OUTDIR")
+    if output_format not in (None, "parquet", "csv"):
+        raise click.UsageError(f"--format {output_format}: --engine ray writes parquet (default) or csv")
+    from runtime import distributed  # Ray itself is imported only once the job starts
+
+    verb, job = {"score_files": ("scored", distributed.score_files),
+                 "translate_files": ("translated", distributed.translate_files)}[run]
+    try:
+        done = job(inputs, output, fmt=output_format or "parquet", **options)
+    except AttnError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"{verb} {plural(done['rows'], 'row')} of {plural(done['files'], 'file')} in {done['seconds']:.1f} s "
+               f"({done['rows'] / done['seconds']:,.0f} rows/s; Ray up after {done['ray_start_seconds']:.1f} s) "
+               f"on Ray with {plural(done['workers'], 'worker')} -> {output}/ ({distributed.SUCCESS} written)", err=True)
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -273,7 +240,7 @@ def main(input_path, list_models, output, model, text_column, id_column, thresho
         if not isinstance(classifier, runtime.Classifier):
             raise BundleError(f"{classifier.bundle.path}: task is {classifier.bundle.task!r}; attn-score needs a "
                               "sentiment bundle (use attn-translate for translation)")
-        reader, text_column, id_column = _open_input(input_path, input_format, encoding, quoting, text_column, id_column)
+        reader, text_column, id_column = open_input(input_path, input_format, encoding, quoting, text_column, id_column)
         kept = KeptColumns.choose(reader.name, reader.columns, keep_columns, keep_all, id_column)
         report = _report(classifier, report_path, report_rows, input_path, output) if report_path else None
         bar = Progress(progress_wanted(progress), reader.size, "rows", desc="scoring")
@@ -284,7 +251,7 @@ def main(input_path, list_models, output, model, text_column, id_column, thresho
                 out = ParquetOutput(handle.buffer, explain_k > 0, kept, getattr(reader, "arrow_types", None))
             else:
                 out = _Output(handle, output_format, explain_k > 0, kept)
-            scored = score_rows(classifier, _rows(reader, text_column, id_column, kept), explain_k, workers=workers,
+            scored = score_rows(classifier, read_rows(reader, text_column, id_column, kept), explain_k, workers=workers,
                                 chunk_rows=chunk_rows, position=reader.position, want_attention=report is not None)
             try:
                 for chunk, probabilities, attention, explanations, position in scored:
@@ -385,7 +352,7 @@ def translate_main(input_path, output, model, text_column, id_column, input_form
         translator = runtime.load(model, provider=provider, session_options=options)
         if not isinstance(translator, runtime.Translator):
             raise BundleError(f"{translator.bundle.path}: task is {translator.bundle.task!r}; attn-translate needs a translation bundle")
-        reader, text_column, id_column = _open_input(input_path, input_format, encoding, quoting, text_column, id_column)
+        reader, text_column, id_column = open_input(input_path, input_format, encoding, quoting, text_column, id_column)
         kept = KeptColumns.choose(reader.name, reader.columns, keep_columns, keep_all, id_column, TRANSLATE_COLUMNS)
         if kept is not None and output_format == "txt":
             raise InputError("--keep-columns/--keep-all need --format csv or jsonl (txt is one translation per line)")
@@ -394,7 +361,7 @@ def translate_main(input_path, output, model, text_column, id_column, input_form
         bar = Progress(progress_wanted(progress), reader.size, "sentences", desc="translating")
         with OutputFile(output, inputs=[input_path]) as handle:
             writer = csv.writer(handle, lineterminator="\n") if output_format == "csv" else None
-            translated = translate_rows(translator, _rows(reader, text_column, id_column, kept), workers=workers, chunk_rows=128,
+            translated = translate_rows(translator, read_rows(reader, text_column, id_column, kept), workers=workers, chunk_rows=128,
                                         position=reader.position, beam_size=beam_size, max_length=max_length,
                                         return_attention=plotter is not None)
             for chunk, results, position in translated:

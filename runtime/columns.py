@@ -18,6 +18,11 @@ SCORE_COLUMNS = ("id", "probability", "label", "explanation")
 TRANSLATE_COLUMNS = ("id", "source", "translation", "score")
 
 
+def explanation_records(explanation) -> list[dict]:
+    """The one explanation format, for every output format: [{"token": ..., "weight": ...}, ...]."""
+    return [{"token": token, "weight": round(float(weight), 4)} for token, weight in explanation]
+
+
 class KeptColumns:
     def __init__(self, names: list[str], reserved: tuple[str, ...] = SCORE_COLUMNS):
         self.names = list(names)  # input column names, in the order asked for

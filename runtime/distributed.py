@@ -17,7 +17,8 @@ ray` run: many files (CSV, TSV, JSONL, text lines, Parquet; .gz) read with the s
 same column rules as the plain commands, partitioned output written to a temporary folder that is
 renamed to OUTDIR with a `_SUCCESS` marker only once every partition is written.
 
-Nothing here is imported by `runtime` or `runtime.cli` unless the Ray engine is used.
+`runtime.cli` imports this module only once `--engine ray` runs, and Ray only when a job starts; the
+commands' Click options and summary line live in `runtime.cli`, so nothing here imports Click.
 """
 
 from __future__ import annotations
@@ -32,15 +33,16 @@ import tempfile
 import time
 import uuid
 
-import click
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
 from runtime.bundle import MANIFEST, Bundle, BundleError
-from runtime.errors import AttnError
 from runtime.classifier import DEFAULT_BATCH_TOKENS
+from runtime.columns import explanation_records
+from runtime.errors import AttnError
 from runtime.io import InputError, TableReader, detect_format
+from runtime.rows import open_input, read_rows
 
 SUCCESS = "_SUCCESS"  # completion marker, written after every partition (Hadoop/Spark convention)
 READ_ROWS = 4096  # rows per table a file reader yields
@@ -136,8 +138,6 @@ class _Scorer:
         columns["probability"] = pa.array(probabilities, type=pa.float32())
         columns["label"] = pa.array([self.model.labels[int(p >= self.threshold)] for p in probabilities], type=pa.string())
         if explanations is not None:  # the JSON attn-score writes in its CSV explanation cell
-            from runtime.cli import explanation_records
-
             columns["explanation"] = pa.array(
                 [json.dumps(explanation_records(pairs), ensure_ascii=False) for pairs in explanations], type=pa.string())
         return pa.table(columns)
@@ -263,14 +263,13 @@ def expand_inputs(inputs) -> list[tuple[str, str]]:
 def check_inputs(inputs, fmt: str, encoding: str, quoting: str, text_column: str | None, id_column: str | None) -> list[InputFile]:
     """Expand INPUT... and open every file's header on the driver (cheap), with attn-score's column
     rules, so a missing column or an unreadable file fails before the job starts."""
-    from runtime.cli import _open_input  # the plain command's rules, once
-
     files = []
     for name, path in expand_inputs(inputs):
         if fmt == "parquet" or (fmt == "auto" and _is_parquet(name)):
             files.append(_check_parquet(name, path, text_column, id_column))
             continue
-        reader, text, ident = _open_input(path, fmt, encoding, quoting, text_column, id_column)
+        # the plain command's rules, once
+        reader, text, ident = open_input(path, fmt, encoding, quoting, text_column, id_column)
         files.append(InputFile(name, path, reader.format, text, ident or ""))
     return files
 
@@ -297,11 +296,9 @@ def _file_rows(file: InputFile, encoding: str, quoting: str) -> Iterator[tuple[i
     if file.format == "parquet":
         yield from _parquet_rows(file)
         return
-    from runtime.cli import _rows
-
     reader = TableReader(file.path, fmt=file.format, encoding=encoding, quoting=quoting, text_column=file.text_column)
     reader.name = file.name  # messages name the file as the user wrote it
-    for number, (row_id, text) in enumerate(_rows(reader, file.text_column, file.id_column or None), 1):
+    for number, (row_id, text) in enumerate(read_rows(reader, file.text_column, file.id_column or None), 1):
         yield number, (row_id if file.id_column else f"{file.name}:{number}"), text
 
 
@@ -355,40 +352,6 @@ def read_files(files: list[InputFile], encoding: str = "utf-8", quoting: str = "
     # readers are light next to scoring: they take no CPU slot, so the scoring actors can hold them all
     return ray.data.from_items(items, override_num_blocks=len(items)).map_batches(
         _read_files, batch_size=1, fn_kwargs=dict(encoding=encoding, quoting=quoting), num_cpus=0)
-
-
-# === Commands (attn-score / attn-translate --engine ray) ===
-def engine_options(command):
-    """--engine and the Ray engine's options, shared by both commands (--workers is the commands' own:
-    with --engine ray it counts actors)."""
-    for option in reversed([
-        click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
-                     help="local: one process, one INPUT. ray: Ray Data over many files/globs/folders into the folder -o "
-                          "(pip install 'attn-onnx[ray]'; see 'Beyond one machine' in the README)."),
-        click.option("--address", default=None, help="With --engine ray: the Ray cluster to join (default: start a local one)."),
-        click.option("--cpus-per-worker", type=click.IntRange(1), default=1, show_default=True,
-                     help="With --engine ray: CPUs (and onnxruntime threads) per replica."),
-    ]):
-        command = option(command)
-    return command
-
-
-def run_on_ray(run: str, inputs, output, output_format, **options) -> None:
-    """--engine ray: runtime.distributed does the work; report one summary line or one error line."""
-    if not output:
-        raise click.UsageError("--engine ray writes a folder of partitions: give it with -o OUTDIR")
-    if output_format not in (None, "parquet", "csv"):
-        raise click.UsageError(f"--format {output_format}: --engine ray writes parquet (default) or csv")
-    from runtime.cli import plural
-
-    verb, job = {"score_files": ("scored", score_files), "translate_files": ("translated", translate_files)}[run]
-    try:
-        done = job(inputs, output, fmt=output_format or "parquet", **options)
-    except AttnError as error:
-        raise click.ClickException(str(error)) from None
-    click.echo(f"{verb} {plural(done['rows'], 'row')} of {plural(done['files'], 'file')} in {done['seconds']:.1f} s "
-               f"({done['rows'] / done['seconds']:,.0f} rows/s; Ray up after {done['ray_start_seconds']:.1f} s) on Ray with {plural(done['workers'], 'worker')} -> "
-               f"{output}/ ({SUCCESS} written)", err=True)
 
 
 # === Output ===
