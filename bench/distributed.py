@@ -24,6 +24,8 @@ from pathlib import Path
 
 import click
 
+from bench.machine import machine
+
 STARTUP_ROWS = 100
 
 
@@ -202,8 +204,6 @@ def print_table(results: dict, echo) -> None:
 @click.option("--json-out", type=click.Path(dir_okay=False), default=None, help="Also write the figures as JSON.")
 def distributed(rows, files, workers, data, model, json_out):
     """Plain attn-score vs --engine ray with 1 and 2 workers: rows/s, start-up, peak memory per worker."""
-    from bench.__main__ import machine
-
     log = lambda line: click.echo(line, err=True)  # noqa: E731
     results = run(data, rows, files, [int(w) for w in workers.split(",")], model, log)
     click.echo(f"machine: {machine()}; load average at the end: {os.getloadavg()[0]:.1f}")
