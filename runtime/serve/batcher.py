@@ -89,6 +89,7 @@ class Batcher:
         job.next_row = len(job.payloads)
         if job.future is not None:
             job.future.cancel()
+        self.changed.set()  # the former looks again: a batch that was waiting may now be empty
         return dropped
 
     # === Batch former ===
