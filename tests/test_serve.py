@@ -50,8 +50,8 @@ def server(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def slow(tmp_path_factory):
-    args = ["--model", "imdb", "--workers", "1", "--max-wait-ms", "2000", "--max-batch-tokens", "64", "--timeout", "1.5",
-            "--max-queue-rows", "4", "--max-texts", "4", "--retry-after", "3"]
+    args = ["--model", "imdb", "--workers", "1", "--max-wait-ms", "2000", "--max-batch-tokens", "64",
+            "--timeout", "1.5", "--max-queue-rows", "4", "--max-texts", "4", "--retry-after", "3"]
     with ServerProcess(args, log=tmp_path_factory.mktemp("serve") / "slow.log") as process:
         yield process
 
@@ -94,8 +94,8 @@ def one_line_error(response) -> str:
 def test_concurrent_scores_equal_the_library(server, classifier, reviews):
     requests = [reviews[i : i + size] for i, size in zip((0, 1, 3, 6, 10, 13, 17, 22), (1, 2, 3, 4, 3, 4, 5, 2))]
     with ThreadPoolExecutor(len(requests)) as pool:
-        answers = list(pool.map(lambda texts: post(server, "/v1/score", {"model": "imdb", "texts": texts, "explain": 3}),
-                                requests))
+        answers = list(pool.map(lambda texts: post(server, "/v1/score", {"model": "imdb", "texts": texts,
+                                                                         "explain": 3}), requests))
     texts = [text for chunk in requests for text in chunk]
     rows = [row for answer in answers for row in answer.json()["results"]]
     assert [answer.status_code for answer in answers] == [200] * len(requests)
@@ -145,7 +145,9 @@ def test_listens_on_loopback_only(server):
     """Nothing listens beyond --host (default 127.0.0.1): the kernel's table of listening sockets."""
     listening = []
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        for line in open(table).read().splitlines()[1:]:
+        with open(table) as handle:
+            lines = handle.read().splitlines()[1:]
+        for line in lines:
             local, state = line.split()[1], line.split()[3]
             if state == "0A" and int(local.rsplit(":", 1)[1], 16) == server.port:
                 listening.append(local.rsplit(":", 1)[0])
@@ -231,9 +233,8 @@ def test_full_queue_is_503_with_retry_after_and_deadline_504(slow):
 def test_disconnected_client_costs_no_worker_time(slow):
     batches = metric(slow, "attn_batch_rows_count", model="imdb")
     started = time.monotonic()
-    with pytest.raises(httpx.ReadTimeout):
-        with httpx.Client(timeout=httpx.Timeout(60, read=0.3)) as client:
-            client.post(slow.url + "/v1/score", json={"model": "imdb", "texts": ["good", "bad"]})
+    with pytest.raises(httpx.ReadTimeout), httpx.Client(timeout=httpx.Timeout(60, read=0.3)) as client:
+        client.post(slow.url + "/v1/score", json={"model": "imdb", "texts": ["good", "bad"]})
     wait_for(lambda: metric(slow, "attn_cancelled_requests_total", model="imdb", reason="disconnected") == 1,
              timeout_s=1.0, what="the disconnect to be noticed (before the 1.5 s deadline)")
     assert metric(slow, "attn_cancelled_rows_total", model="imdb", reason="disconnected") == 2
@@ -294,8 +295,9 @@ def test_start_up_verifies_the_models(tmp_path):
     with pytest.raises(RuntimeError, match="exited with 1"):
         process.start()
     lines = [line for line in process.stderr().splitlines() if line.strip()]
-    assert lines == [f"Error: {bundle / 'model.onnx'}: sha256 does not match the manifest (file changed or corrupt); "
-                     "re-export the bundle"], lines
+    expected = (f"Error: {bundle / 'model.onnx'}: sha256 does not match the manifest (file changed or corrupt); "
+                "re-export the bundle")
+    assert lines == [expected], lines
 
 
 def test_runtime_import_stays_light():
@@ -303,6 +305,7 @@ def test_runtime_import_stays_light():
     import subprocess
     import sys
 
-    code = "import runtime, sys; print(json.dumps(sorted(m for m in ('fastapi', 'uvicorn', 'starlette', 'prometheus_client') if m in sys.modules)))"
-    done = subprocess.run([sys.executable, "-c", "import json; " + code], capture_output=True, text=True, check=True)
+    web = ("fastapi", "uvicorn", "starlette", "prometheus_client")
+    code = f"import json, runtime, sys; print(json.dumps([m for m in {web!r} if m in sys.modules]))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert json.loads(done.stdout) == []

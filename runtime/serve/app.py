@@ -254,7 +254,8 @@ def add_routes(app: FastAPI, service: Service) -> None:
         """Sentiment per text: probability, label and, with `explain` K, the K most attended tokens."""
         served = service.pick(body.model, "sentiment")
         service.check_count(body.texts)
-        return {"model": body.model, "results": await service.results(request, served.name, served.job(body.texts, body.explain))}
+        job = served.job(body.texts, body.explain)
+        return {"model": body.model, "results": await service.results(request, served.name, job)}
 
     @app.post("/v1/translate", response_model=Results, responses=PROBLEMS)
     async def translate(body: TranslateRequest, request: Request):

@@ -35,14 +35,16 @@ def load_models(specs: tuple[str, ...], provider: str, threads: int, max_batch_t
     for spec in specs:
         name = model_name(spec)
         if name in models:
-            raise click.UsageError(f"--model {spec}: a model named {name!r} is served already (a folder is served by its name)")
+            raise click.UsageError(f"--model {spec}: a model named {name!r} is served already (a folder is served "
+                                   "by its name)")
         model = runtime.load(spec, provider=provider, batch_tokens=max_batch_tokens, verify=True,
                              session_options=SessionOptions(threads=threads))
         models[name] = served(name, model)
     return models
 
 
-def build_server(app, host: str, port: int, grace_period: float, max_connections: int, log_level: str, access_log: bool):
+def build_server(app, host: str, port: int, grace_period: float, max_connections: int, log_level: str,
+                 access_log: bool):
     """(uvicorn server, bound socket). The server tells the application when shutdown begins."""
     import uvicorn
 
@@ -56,7 +58,8 @@ def build_server(app, host: str, port: int, grace_period: float, max_connections
     try:
         sock = config.bind_socket()
     except (OSError, SystemExit) as error:
-        raise click.ClickException(f"cannot listen on {host}:{port}: {getattr(error, 'strerror', None) or error}") from None
+        reason = getattr(error, "strerror", None) or error
+        raise click.ClickException(f"cannot listen on {host}:{port}: {reason}") from None
     return DrainingServer(config), sock
 
 
@@ -94,8 +97,9 @@ def build_server(app, host: str, port: int, grace_period: float, max_connections
               show_default=True)
 @click.option("--access-log/--no-access-log", default=False, show_default=True, help="Log every request (uvicorn's).")
 @click.option("--list-models", is_flag=True, help="List the shipped models and exit.")
-def main(models, host, port, workers, provider, max_batch_tokens, max_wait_ms, max_queue_rows, max_texts, max_body_bytes,
-         timeout_s, retry_after, grace_period, max_connections, log_level, access_log, list_models) -> None:
+def main(models, host, port, workers, provider, max_batch_tokens, max_wait_ms, max_queue_rows, max_texts,
+         max_body_bytes, timeout_s, retry_after, grace_period, max_connections, log_level, access_log,
+         list_models) -> None:
     """Serve sentiment and translation bundles over HTTP: POST /v1/score, POST /v1/translate, GET /v1/models,
     /healthz, /readyz, /metrics, /openapi.json."""
     if list_models:
@@ -107,7 +111,8 @@ def main(models, host, port, workers, provider, max_batch_tokens, max_wait_ms, m
     try:
         from runtime.serve.app import create_app
     except ImportError as error:
-        raise click.ClickException(f"attn-serve needs the serve extra: pip install 'attn-onnx[serve]' ({error})") from None
+        raise click.ClickException(f"attn-serve needs the serve extra: pip install 'attn-onnx[serve]' "
+                                   f"({error})") from None
     workers, threads = plan_threads(workers, 0, provider)
     try:
         served = load_models(models, provider, threads, max_batch_tokens)

@@ -24,28 +24,31 @@ _LISTENING = re.compile(r"attn-serve: serving .* on (http://\S+) with")
 class ServerProcess:
     """`python -m runtime.serve.cli ARGS --port 0`; its stderr goes to `log` (a temporary file by default)."""
 
-    def __init__(self, args: list[str], log: str | Path | None = None, start_timeout_s: float = 120.0, env: dict | None = None):
+    def __init__(self, args: list[str], log: str | Path | None = None, start_timeout_s: float = 120.0,
+                 env: dict | None = None):
         self.args, self.start_timeout_s = list(args), start_timeout_s
         self.log = Path(log) if log else Path(tempfile.mkstemp(prefix="attn-serve-", suffix=".log")[1])
         self.env = env
         self.process: subprocess.Popen | None = None
         self.url = ""
 
-    def __enter__(self) -> "ServerProcess":
+    def __enter__(self) -> ServerProcess:
         return self.start()
 
     def __exit__(self, *exc) -> None:
         self.stop()
 
-    def start(self) -> "ServerProcess":
+    def start(self) -> ServerProcess:
         command = [sys.executable, "-m", "runtime.serve.cli", *self.args, "--port", "0"]
         with open(self.log, "wb") as log:
-            self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log, env=self.env or os.environ.copy())
+            self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log,
+                                            env=self.env or os.environ.copy())
         deadline = time.monotonic() + self.start_timeout_s
         while not self.url:
             self.check_alive("before listening")
             if time.monotonic() > deadline:
-                raise TimeoutError(f"attn-serve did not start within {self.start_timeout_s:g} s: {self.stderr()[-500:]}")
+                raise TimeoutError(f"attn-serve did not start within {self.start_timeout_s:g} s: "
+                                   f"{self.stderr()[-500:]}")
             found = _LISTENING.search(self.stderr())
             self.url = found.group(1) if found else ""
             time.sleep(0.05)
