@@ -21,7 +21,10 @@ PACKAGES = ("bench", "trainer", "runtime")  # top to bottom: each may import onl
 # runtime/, top to bottom. A module may import modules of lower layers and of its own group; the
 # groups of one layer are independent of each other (io knows no model, models know no file).
 RUNTIME_LAYERS = (
-    {"cli": ("runtime.cli",)},  # the commands: the only runtime module that imports Click
+    # attn-serve (the `serve` extra): the HTTP command over the library, beside the commands' shared limits
+    {"serve": ("runtime.serve", "runtime.serve.cli", "runtime.serve.app", "runtime.serve.metrics",
+               "runtime.serve.models", "runtime.serve.batcher", "runtime.serve.process")},
+    {"cli": ("runtime.cli",)},  # the commands: with runtime.serve.cli, the only runtime modules that import Click
     {"report": ("runtime.report",), "plots": ("runtime.plots",)},  # the commands' optional outputs
     {"ray engine": ("runtime.distributed",), "local engine": ("runtime.pipeline",)},
     {"catalog": ("runtime.catalog",)},
@@ -32,7 +35,7 @@ RUNTIME_LAYERS = (
     {"session": ("runtime.session",), "tokenizer": ("runtime.tokenizer",), "progress": ("runtime.progress",)},
     {"errors": ("runtime.errors",)},
 )
-IO = RUNTIME_LAYERS[5]["io"]
+IO = RUNTIME_LAYERS[6]["io"]
 
 # (importers, what they must not import, why); a name covers its submodules ("tensorflow.keras")
 FORBIDDEN = (
@@ -40,7 +43,7 @@ FORBIDDEN = (
     (IO, ("runtime.bundle", "runtime.session", "runtime.tokenizer"), "io knows no model"),
     (("trainer", "bench"), ("runtime.cli",), "apps and the trainer use the library, not the command"),
 )
-CLICK_IMPORTERS = ("runtime.cli", "trainer.cli", "trainer.console", "bench")  # and nothing else
+CLICK_IMPORTERS = ("runtime.cli", "runtime.serve.cli", "trainer.cli", "trainer.console", "bench")  # and nothing else
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from runtime.cli import explanation_records
+from runtime.columns import explanation_records
 from runtime.serve.batcher import Job
 from runtime.tokenizer import OOV_ID
 
