@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,6 +46,7 @@ GRAPH_CONTRACT: dict[str, dict[str, dict[str, dict[str, tuple[str, int]]]]] = {
     },
 }
 _ORT_TYPES = {"tensor(int32)": "int32", "tensor(float)": "float32", "tensor(bool)": "bool", "tensor(int64)": "int64"}
+MAX_MANIFEST_BYTES = 128 * 2**20  # the shipped manifests are under 1 MiB; read no more than this
 MAX_LEN_LIMIT = 100_000  # tokens per text; a bigger max_len is a corrupt manifest, not a model
 
 # field -> (type, required); nested graph entries are checked separately.
@@ -185,6 +189,20 @@ def check_graph(session, task: str, role: str, file: str | Path) -> None:
                 )
 
 
+def check_vocabulary(session, file, input_name: str, output_name: str, vocab_size: int) -> None:
+    """Run the graph once on the tokenizer's highest id, so a vocabulary larger than the graph's
+    embedding is refused at load in one line, not by onnxruntime on the first rare word."""
+    import numpy as np
+
+    try:
+        session.run([output_name], {input_name: np.array([[vocab_size - 1]], np.int32)})
+    except Exception as error:  # onnxruntime: "Gather ... out of data bounds ... range [-20000,19999]"
+        found = re.search(r"range \[-(\d+),", str(error))
+        rows = f"{int(found.group(1)):,} rows" if found else "fewer rows"
+        raise BundleError(f"{file}: the tokenizer has {vocab_size:,} ids but the graph's embedding has {rows}; "
+                          "vocabulary and graph do not belong together (re-export the bundle)") from None
+
+
 @dataclass
 class Bundle:
     path: Path
@@ -255,7 +273,7 @@ class Bundle:
 
 def _read_manifest(path: Path, manifest_path: Path) -> dict:
     try:
-        text = manifest_path.read_text(encoding="utf-8")
+        text = _manifest_bytes(manifest_path).decode("utf-8")
     except FileNotFoundError:
         raise BundleError(f"{path}: not a bundle (no {MANIFEST})") from None
     except IsADirectoryError:
@@ -272,6 +290,27 @@ def _read_manifest(path: Path, manifest_path: Path) -> dict:
         raise BundleError(f"{manifest_path}: corrupt manifest (nested too deeply)") from None
     except ValueError as error:  # e.g. a number with more digits than Python converts
         raise BundleError(f"{manifest_path}: corrupt manifest ({error})") from None
+
+
+def _manifest_bytes(manifest_path: Path) -> bytes:
+    """The manifest's bytes: a regular file (a FIFO would block, a device never end) of at most
+    MAX_MANIFEST_BYTES. Opened without blocking, then checked by what was opened, not by its name."""
+    fd = os.open(manifest_path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    try:
+        info = os.fstat(fd)
+        if stat.S_ISDIR(info.st_mode):
+            raise IsADirectoryError
+        if not stat.S_ISREG(info.st_mode):
+            raise BundleError(f"{manifest_path}: not a regular file (a device, pipe or socket); a manifest is a JSON file")
+    except BaseException:
+        os.close(fd)
+        raise
+    with open(fd, "rb") as handle:
+        data = handle.read(MAX_MANIFEST_BYTES + 1)
+    if len(data) > MAX_MANIFEST_BYTES:
+        raise BundleError(f"{manifest_path}: larger than {MAX_MANIFEST_BYTES // 2**20} MiB; not a manifest (real ones are "
+                          "under 1 MiB, a 5-million-word vocabulary about 60 MiB)")
+    return data
 
 
 def write_manifest(folder: str | Path, manifest: dict) -> Path:

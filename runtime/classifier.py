@@ -6,7 +6,7 @@ from typing import Sequence
 
 import numpy as np
 
-from runtime.bundle import Bundle, BundleError
+from runtime.bundle import Bundle, BundleError, check_vocabulary
 
 DEFAULT_BATCH_TOKENS = 4_096  # `python -m bench tune`: 2-4k beat 16k-64k by 15-40 % on 2 cores (less padding, cache-sized)
 
@@ -26,6 +26,13 @@ def token_budget_batches(lengths: np.ndarray, batch_tokens: int) -> list[np.ndar
     return batches
 
 
+def check_threshold(threshold: float) -> float:
+    """`threshold` when it is a probability (0 to 1), else ValueError (nan too), as the CLI refuses it."""
+    if not 0 <= threshold <= 1:  # every comparison with nan is false
+        raise ValueError(f"threshold must be a probability from 0 to 1, got {threshold!r}")
+    return threshold
+
+
 class Classifier:
     """Scores texts with a sentiment bundle. Thread-safe: `predict`, `predict_labels` and `explain`
     may be called from several threads at once (onnxruntime sessions are)."""
@@ -41,6 +48,7 @@ class Classifier:
         self.labels: list[str] = list(bundle.manifest["labels"])
         self.batch_tokens = batch_tokens
         self._session, self.provider = bundle.open_session("model", provider, threads, session_options)  # checked against the contract
+        check_vocabulary(self._session, bundle.graph_path("model"), "tokens", "probability", self.tokenizer.vocab_size)
 
     def _score(self, texts: Sequence[str], want_attention: bool) -> tuple[np.ndarray, list[np.ndarray]]:
         """Probabilities (N,) and, if asked, each row's attention over its own tokens."""
@@ -67,11 +75,12 @@ class Classifier:
 
     def predict_labels(self, texts: Sequence[str], threshold: float = 0.5) -> list[str]:
         """Label name for each text: the second label when probability >= threshold."""
+        check_threshold(threshold)  # also when there are no texts
         return [self.label(p, threshold) for p in self.predict(texts)]
 
     def label(self, probability: float, threshold: float = 0.5) -> str:
-        """The label name of one probability: the second label at or above `threshold`."""
-        return self.labels[int(probability >= threshold)]
+        """The label name of one probability: the second label at or above `threshold` (0 to 1)."""
+        return self.labels[int(probability >= check_threshold(threshold))]
 
     def explain(self, texts: Sequence[str], top_k: int = 5) -> list[list[tuple[str, float]]]:
         """Per text, the `top_k` most attended (token, weight) pairs, highest first. Tokens are the
@@ -85,7 +94,10 @@ class Classifier:
         return probabilities, self.top_attended(texts, attention, top_k)
 
     def top_attended(self, texts: Sequence[str], attention: Sequence[np.ndarray], top_k: int) -> list[list[tuple[str, float]]]:
-        """Per text, its `top_k` most attended (readable token, weight) pairs from its attention row."""
+        """Per text, its `top_k` most attended (readable token, weight) pairs from its attention row
+        (top_k None: all of them)."""
+        if top_k is not None and (not isinstance(top_k, int) or isinstance(top_k, bool) or top_k < 0):
+            raise ValueError(f"top_k must be a whole number >= 0 (or None for every token), got {top_k!r}")
         explanations = []
         for text, weights in zip(texts, attention):
             tokens = self.tokenizer.tokenize(text)

@@ -18,10 +18,10 @@ from runtime import catalog
 from runtime.bundle import BundleError
 from runtime.catalog import version
 from runtime.classifier import DEFAULT_BATCH_TOKENS
-from runtime.columns import TRANSLATE_COLUMNS, KeptColumns, explanation_records
+from runtime.columns import TRANSLATE_COLUMNS, KeptColumns, explanation_records, plain
 from runtime.errors import AttnError
 from runtime.io import InputError
-from runtime.output import Interrupted, OutputFile, exit_code
+from runtime.output import Interrupted, OutputFile, check_output_path, exit_code
 from runtime.parquet import ParquetOutput
 from runtime.pipeline import DEFAULT_CHUNK_ROWS, plan_threads, score_rows, translate_rows
 from runtime.plots import attention_plotter
@@ -90,7 +90,7 @@ class _Output:
                   "probability": round(float(probability), 6), "label": label}
         if self.explain:
             record["explanation"] = explanation_records(explanation)
-        self.handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+        self.handle.write(json.dumps(record, ensure_ascii=False, default=plain) + "\n")  # kept Parquet values
 
 
 # Options attn-score and attn-translate share word for word, declared once (like CTranslate2's
@@ -295,6 +295,7 @@ def _report(classifier, path: str, rows: int, input_path: str, output: str | Non
     target = Path(path).resolve()
     if (input_path != "-" and target == Path(input_path).resolve()) or (output not in (None, "-") and target == Path(output).resolve()):
         raise InputError(f"{path}: --report would overwrite the {'input' if target == Path(input_path).resolve() else 'output'}; pick another name")
+    check_output_path(path, [input_path])  # a hard link to the input, a missing folder: before any row is read
     return Report(classifier, rows=rows)
 
 
@@ -374,7 +375,7 @@ def translate_main(input_path, output, model, text_column, id_column, input_form
                     elif output_format == "jsonl":
                         handle.write(json.dumps({"id": row_id, **dict(zip(kept_names, values)), "source": text,
                                                  "translation": result.text, "score": round(result.score, 4)},
-                                                ensure_ascii=False) + "\n")
+                                                ensure_ascii=False, default=plain) + "\n")
                     else:
                         handle.write(result.text + "\n")
                     if plotter is not None:

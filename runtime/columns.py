@@ -4,11 +4,18 @@
 is one line listing the columns). The row reader `push`es each row's values as it reads; every
 writer (CSV, JSONL, Parquet) `pop`s them in the same input order as it writes that row's result,
 so the scoring pipeline between them carries nothing extra. Output names that would clash with the
-command's own columns (id, probability, label, ...) get an `input_` prefix.
+command's own columns (id, probability, label, ...) get an `input_` prefix, repeated until the name
+is unique (`label` beside an `input_label` becomes `input_input_label`): no column is ever lost.
+
+Values that CSV and JSON cannot hold as they are (Parquet timestamps, decimals, binary) are written
+as text: ISO 8601 for dates and times, the decimal's digits, base64 for bytes (`plain`).
 """
 
 from __future__ import annotations
 
+import base64
+import datetime
+import decimal
 import json
 from collections import deque
 
@@ -26,7 +33,7 @@ def explanation_records(explanation) -> list[dict]:
 class KeptColumns:
     def __init__(self, names: list[str], reserved: tuple[str, ...] = SCORE_COLUMNS):
         self.names = list(names)  # input column names, in the order asked for
-        self.output_names = [f"input_{name}" if name in reserved else name for name in self.names]
+        self.output_names = unique_names(self.names, reserved)
         self._pending: deque[list] = deque()  # thread-safe: the reader thread appends, the writer pops
 
     @classmethod
@@ -55,7 +62,43 @@ class KeptColumns:
 
     @staticmethod
     def cell(value) -> str:
-        """A value as a CSV cell: text as is, None empty, numbers and JSON values as JSON."""
+        """A value as a CSV cell: text as is, None empty, numbers and JSON values as JSON; timestamps,
+        decimals and bytes as `plain` text."""
         if value is None:
             return ""
-        return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+        if isinstance(value, str):
+            return value
+        if isinstance(value, _PLAIN_TYPES):
+            return plain(value)
+        return json.dumps(value, ensure_ascii=False, default=plain)
+
+
+def unique_names(names: list[str], reserved: tuple[str, ...]) -> list[str]:
+    """Output names for kept input columns: a name taken by the command's own columns, or by another kept
+    column's name, gets `input_` in front, again until no other column has it."""
+    taken, result = set(reserved), []
+    for name in names:
+        out = name
+        while out in taken or (out != name and out in names):
+            out = f"input_{out}"
+        taken.add(out)
+        result.append(out)
+    return result
+
+
+_PLAIN_TYPES = (datetime.date, datetime.time, datetime.timedelta, decimal.Decimal, bytes, bytearray, memoryview)
+
+
+def plain(value):
+    """A value json cannot write, as text (json.dumps's `default`): ISO 8601 for dates, times and
+    timestamps (with their offset when they have one), ISO 8601 durations, a decimal's exact digits,
+    base64 for bytes."""
+    if isinstance(value, (datetime.date, datetime.time)):  # datetime is a date
+        return value.isoformat()
+    if isinstance(value, datetime.timedelta):
+        return f"PT{value.total_seconds():g}S"
+    if isinstance(value, decimal.Decimal):
+        return str(value)
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return base64.b64encode(bytes(value)).decode("ascii")
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")

@@ -227,7 +227,8 @@ def _is_parquet(name: str) -> bool:
 def expand_inputs(inputs) -> list[tuple[str, str]]:
     """(name, absolute path) for every file named by INPUT...: a file, a folder (its data files,
     recursively, sorted; names starting with '.' or '_' skipped) or a glob. Each INPUT must give at
-    least one file; a file named twice is refused (its rows would be scored twice)."""
+    least one file; a file named twice, under any name (symlinks resolved), is refused (its rows would be
+    scored twice)."""
     found: list[str] = []
     for item in inputs:
         if item == "-":
@@ -251,13 +252,13 @@ def expand_inputs(inputs) -> list[tuple[str, str]]:
         else:
             raise InputError(f"{item}: no such file")
         found.extend(matches)
-    seen: dict[str, str] = {}
+    seen: dict[str, tuple[str, str]] = {}  # the file itself (symlinks resolved) -> (name, absolute path)
     for name in found:
-        absolute = os.path.abspath(name)
-        if absolute in seen:
-            raise InputError(f"{name}: named twice (also as {seen[absolute]}); each file is read once")
-        seen[absolute] = name
-    return [(name, path) for path, name in seen.items()]
+        real = os.path.realpath(name)
+        if real in seen:
+            raise InputError(f"{name}: named twice (also as {seen[real][0]}); each file is read once")
+        seen[real] = name, os.path.abspath(name)
+    return list(seen.values())
 
 
 def check_inputs(inputs, fmt: str, encoding: str, quoting: str, text_column: str | None, id_column: str | None) -> list[InputFile]:

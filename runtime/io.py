@@ -42,6 +42,12 @@ class InputError(AttnError, ValueError):
     """A problem with an input file; the message is one line fit for a user."""
 
 
+def printable_name(name: str) -> str:
+    """A file name as valid UTF-8 text, for a page or a table column: bytes that are not UTF-8 (kept by
+    Python as surrogate escapes) are written as \\xNN, so 'bad\\xffname.csv' still names the file."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
 def detect_format(path: str) -> str:
     """csv / tsv / jsonl / lines (.txt) from the file name (a trailing .gz ignored); stdin and unknown -> csv."""
     name = path.lower().removesuffix(".gz")
@@ -274,8 +280,10 @@ class TableReader:
         """(line number, record) for every data row, in file order. Fails on the first bad row."""
         count = 0
         if self.format == "lines":
-            for count, line in enumerate(self._lines, 1):
-                yield count, {self.columns[0]: line.rstrip("\r\n")}
+            for line in self._lines:
+                for text in _line_texts(line):
+                    count += 1
+                    yield count, {self.columns[0]: text}
         elif self.format == "jsonl":
             record = self._first_record
             while record is not None:
@@ -310,6 +318,12 @@ class TableReader:
                 yield self._csv.line_num, dict(zip(self.columns, row))
         if count == 0:
             raise InputError(f"{self.name}: no data rows" + ("" if self.format == "lines" else " (only a header)"))
+
+
+def _line_texts(line: str) -> list[str]:
+    """The texts of one raw line of a text-lines file: LF, CRLF and a lone CR (old Mac files) all end a
+    line, so 'a\rb\r\n' is two texts."""
+    return line.removesuffix("\n").removesuffix("\r").split("\r")
 
 
 AtomicWriter = OutputFile  # the output writer lives in runtime/output.py

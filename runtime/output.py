@@ -76,6 +76,30 @@ def refuse_same_file(output: str | Path | None, inputs: Iterable[str | Path]) ->
             raise OutputError(f"{output}: is the input file {str(source)!r}; writing it would destroy the input, choose another -o")
 
 
+def check_output_path(path: str | Path | None, inputs: Iterable[str | Path] = ()) -> None:
+    """What `OutputFile` checks on opening, without opening: for an output written at the end (the
+    --report page), so that a bad path fails before any row is read, not after the work."""
+    if path in (None, "-"):
+        return
+    refuse_same_file(path, inputs)
+    _writable_target(Path(path))
+
+
+def _writable_target(path: Path) -> tuple[str, os.stat_result | None]:
+    """(where the data goes: a symlink's target, its stat or None when new); OutputError for a missing
+    folder or a directory."""
+    target = os.path.realpath(path)  # a symlink is written through to its target
+    try:
+        info = os.stat(target)
+    except FileNotFoundError:
+        info = None
+    if info is None and not os.path.isdir(os.path.dirname(target) or "."):
+        raise OutputError(f"{path}: output folder {os.path.dirname(str(path)) or '.'!r} does not exist")
+    if info is not None and stat.S_ISDIR(info.st_mode):
+        raise OutputError(f"{path}: is a directory")
+    return target, info
+
+
 def _is_write_error(error: BaseException | None) -> bool:
     """An OSError from writing (no file name attached; a broken pipe is the reader leaving, not ours)."""
     return isinstance(error, OSError) and not isinstance(error, BrokenPipeError) and error.filename is None
@@ -131,16 +155,8 @@ class OutputFile:
         return self.handle
 
     def _open(self) -> None:
-        target = os.path.realpath(self.path)  # a symlink is written through to its target
-        try:
-            info = os.stat(target)
-        except FileNotFoundError:
-            info = None
+        target, info = _writable_target(self.path)
         folder = os.path.dirname(target) or "."
-        if info is None and not os.path.isdir(folder):
-            raise OutputError(f"{self.path}: output folder {os.path.dirname(str(self.path)) or '.'!r} does not exist")
-        if info is not None and stat.S_ISDIR(info.st_mode):
-            raise OutputError(f"{self.path}: is a directory")
         self._target = target
         if info is not None and not stat.S_ISREG(info.st_mode):
             # /dev/null, a FIFO, a terminal: write in place; renaming over it would replace the device

@@ -14,7 +14,7 @@ from collections import Counter
 from datetime import datetime, timezone
 from pathlib import Path
 
-from runtime.io import InputError
+from runtime.io import InputError, printable_name
 from runtime.output import OutputFile
 
 INSTALL = "pip install 'attn-onnx[report]'"
@@ -79,4 +79,4 @@ class Report:
 
     def write(self, path: str, source: str) -> None:
         with OutputFile(path, inputs=[source]) as handle:
-            handle.write(self.render(source))
+            handle.write(self.render(printable_name(source)))

@@ -13,7 +13,7 @@ from typing import Sequence
 
 import numpy as np
 
-from runtime.bundle import Bundle, BundleError, tokenizer_from_manifest
+from runtime.bundle import Bundle, BundleError, check_vocabulary, tokenizer_from_manifest
 from runtime.search import search
 from runtime.tokenizer import WORD_START, Tokenizer, detokenize  # noqa: F401  (detokenize: re-exported)
 
@@ -60,6 +60,7 @@ class Translator:
         self.max_length = bundle.manifest["max_target_len"]  # validated by the schema, no default here
         self.batch_size = batch_size
         self._encoder, self.provider = bundle.open_session("encoder", provider, threads, session_options)
+        check_vocabulary(self._encoder, bundle.graph_path("encoder"), "source", "states", self.source_tokenizer.vocab_size)
         self._step, _ = bundle.open_session("decoder_step", provider, threads, session_options)
 
     def translate(self, sentences: Sequence[str], beam_size: int = 4, max_length: int | None = None,
@@ -69,6 +70,8 @@ class Translator:
         sentences = list(sentences)
         if beam_size < 1:
             raise ValueError(f"beam size must be >= 1, got {beam_size}")
+        if max_length is not None and (not isinstance(max_length, int) or isinstance(max_length, bool) or max_length < 1):
+            raise ValueError(f"max_length must be a whole number >= 1 (or None for the bundle's), got {max_length!r}")
         ids, lengths = self.source_tokenizer.encode(sentences) if sentences else (np.zeros((0, 1), np.int32), np.zeros(0, np.int32))
         results: list[Translation | None] = [None] * len(sentences)
         for row in np.flatnonzero(lengths == 0):  # nothing to translate: an empty translation, never an invention

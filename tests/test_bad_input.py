@@ -615,3 +615,228 @@ def test_keras_lambda_layer_refused_by_safe_mode(tmp_path):
         folders.append(tmp_path / name)
     with pytest.raises(ValueError, match="(?i)lambda|safe_mode"):
         combine_trained(folders)
+
+
+# === Issue 33: keep-columns, Parquet, reports, bundles and the API (a hostile probe, 2026-12-01) ===
+def _clash(tmp, name="clash.csv", header="id,text,label,input_label", row="{i},film {i},L{i},IL{i}"):
+    return _write(tmp / name, header + "\n" + "".join(row.format(i=i) + "\n" for i in (1, 2)))
+
+
+def _jsonl_rows(result) -> list[dict]:
+    import json
+
+    return [json.loads(line) for line in result.stdout.splitlines()]
+
+
+def _clash_kept(tmp, result):
+    """Both input columns survive under distinct names; the command's own label is the prediction."""
+    rows = _jsonl_rows(result)
+    assert [(r["input_input_label"], r["input_label"]) for r in rows] == [("L1", "IL1"), ("L2", "IL2")], rows
+    assert {r["label"] for r in rows} <= {"positive", "negative"}
+
+
+def _clash_csv_header(tmp, result):
+    header = result.stdout.splitlines()[0].split(",")
+    assert header == ["id", "text", "input_input_label", "input_label", "probability", "label"], header
+    assert result.stdout.splitlines()[1].split(",")[2:4] == ["L1", "IL1"]
+
+
+def _clash_parquet(tmp, result):
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(tmp / "out.parquet")
+    assert table.column("input_input_label").to_pylist() == ["L1", "L2"]
+    assert table.column("input_label").to_pylist() == ["IL1", "IL2"]
+
+
+def _rescore(tmp):
+    """Re-scoring an earlier --keep-all output: its ground truth and its predictions both stay."""
+    _write(tmp / "labelled.csv", "id,text,label\n1,a good film,pos\n2,a bad film,neg\n")
+    first = CliRunner().invoke(score_main, ["labelled.csv", "--keep-all", "-o", "r1.csv", "--model", str(SMALL)])
+    assert first.exit_code == 0, first.output
+    return ["r1.csv", "--keep-all", "--format", "jsonl"]
+
+
+def _rescore_kept(tmp, result):
+    rows = _jsonl_rows(result)
+    assert [r["input_label"] for r in rows] == ["pos", "neg"], rows  # run 1's input_label: the ground truth
+    assert {r["input_input_label"] for r in rows} <= {"positive", "negative"}  # run 1's predictions
+    assert "input_probability" in rows[0]
+
+
+def _exotic_parquet(tmp):
+    import datetime
+    import decimal
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.table({
+        "text": ["a good film", "a bad film"],
+        "when": pa.array([datetime.datetime(2026, 12, 1, 8, 30, tzinfo=datetime.timezone.utc), None], pa.timestamp("us", "UTC")),
+        "day": pa.array([datetime.date(2026, 1, 2), datetime.date(2026, 1, 3)]),
+        "price": pa.array([decimal.Decimal("12.50"), decimal.Decimal("-0.01")], pa.decimal128(6, 2)),
+        "blob": pa.array([b"\x00\xffx", b""], pa.binary()),
+    })
+    pq.write_table(table, tmp / "exotic.parquet")
+
+
+def _exotic(fmt):
+    def setup(tmp):
+        _exotic_parquet(tmp)
+        return ["exotic.parquet", "--keep-all", "--format", fmt, "-o", f"out.{fmt}"]
+
+    return setup
+
+
+_EXOTIC = [["2026-12-01T08:30:00+00:00", "2026-01-02", "12.50", "AP94"], [None, "2026-01-03", "-0.01", ""]]
+
+
+def _exotic_csv(tmp, result):
+    import csv
+
+    rows = list(csv.DictReader((tmp / "out.csv").open(encoding="utf-8")))
+    assert [[r["when"], r["day"], r["price"], r["blob"]] for r in rows] == [[v or "" for v in row] for row in _EXOTIC]
+
+
+def _exotic_jsonl(tmp, result):
+    import json
+
+    rows = [json.loads(line) for line in (tmp / "out.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert [[r["when"], r["day"], r["price"], r["blob"]] for r in rows] == _EXOTIC
+
+
+def _cr_only(tmp, result):
+    assert [line.split(",")[0] for line in result.stdout.splitlines()] == ["id", "1", "2", "3"], result.stdout
+
+
+def _report_hard_link(tmp):
+    _reviews(tmp)
+    os.link(tmp / "in.csv", tmp / "report.html")
+    return ["in.csv", "--report", "report.html", "-o", "out.csv"]
+
+
+def _report_no_folder(tmp):
+    _reviews(tmp)
+    return ["in.csv", "--report", "nodir/report.html", "-o", "out.csv"]
+
+
+def _nothing_written(tmp, result):
+    assert not (tmp / "out.csv").exists(), "the output was written before the --report path was checked"
+    assert (tmp / "in.csv").read_text().count("a good film") == 3
+
+
+def _report_bad_name(tmp):
+    name = os.fsdecode(b"bad\xffname.csv")
+    _reviews(tmp, name)
+    return [name, "--report", "report.html", "-o", "out.csv"]
+
+
+def _report_names_it(tmp, result):
+    assert "bad\\xffname.csv" in (tmp / "report.html").read_text(encoding="utf-8")
+    assert (tmp / "out.csv").read_text().count("\n") == 4
+
+
+def _ray_symlink_twice(tmp):
+    _reviews(tmp, "a.csv")
+    os.symlink("a.csv", tmp / "alink.csv")
+    return ["--engine", "ray", "a.csv", "alink.csv", "-o", "outdir"]
+
+
+def _bigger_vocabulary(manifest, folder):
+    manifest["tokenizer"]["vocab"] += [f"zzextra{i}" for i in range(5)]  # 5 ids past the graph's embedding
+
+
+ISSUE33_CASES = [
+    Case("keep-all-name-collision-jsonl", 1, lambda t: [str(_clash(t).name), "--keep-all", "--format", "jsonl"], 0, "",
+         _clash_kept),
+    Case("keep-columns-name-collision-csv", 1, lambda t: [_clash(t).name, "--keep-columns", "text,label,input_label"], 0, "",
+         _clash_csv_header),
+    Case("keep-all-name-collision-parquet", 1,
+         lambda t: [_clash(t).name, "--keep-all", "--format", "parquet", "-o", "out.parquet"], 0, "", _clash_parquet),
+    Case("keep-all-rescoring-keeps-ground-truth", 1, _rescore, 0, "", _rescore_kept),
+    Case("kept-parquet-types-to-csv", 6, _exotic("csv"), 0, "", _exotic_csv),
+    Case("kept-parquet-types-to-jsonl", 6, _exotic("jsonl"), 0, "", _exotic_jsonl),
+    Case("vocabulary-larger-than-embedding", 8, lambda t: _model_args(_bundle(t, _bigger_vocabulary)), 1,
+         "graph's embedding has"),
+    Case("report-hard-linked-to-input-before-work", 13, _report_hard_link, 1, "is the input file", _nothing_written),
+    Case("report-missing-folder-before-work", 13, _report_no_folder, 1, "does not exist", _nothing_written),
+    Case("report-non-utf8-input-name", 14, _report_bad_name, 0, "", _report_names_it),
+    Case("ray-same-file-through-symlink", 18, _ray_symlink_twice, 1, "named twice (also as a.csv)"),
+    Case("cr-only-lines-are-line-ends", 19, _file("in.txt", "good film\rbad film\rfine film\r"), 0, "", _cr_only),
+]
+
+
+@pytest.mark.parametrize("case", ISSUE33_CASES, ids=lambda case: f"i33-{case.item}-{case.name}")
+def test_issue33(case: Case, tmp_path, monkeypatch):
+    test_bad_input(case, tmp_path, monkeypatch)
+
+
+ISSUE33_TRANSLATE_CASES = [
+    Case("translate-keep-all-name-collision", 1,
+         lambda t: [_clash(t, "t.csv", "id,text,source,input_source", "{i},Hola {i}.,S{i},IS{i}").name, "--keep-all",
+                    "--format", "jsonl", "--beam-size", "1"], 0, "",
+         lambda t, result: [(r["input_input_source"], r["input_source"]) for r in _jsonl_rows(result)]
+         == [("S1", "IS1"), ("S2", "IS2")] or pytest.fail(result.stdout)),
+    Case("translate-cr-only-lines-are-line-ends", 19, _file("in.txt", "Hola.\rGracias.\rAdiós.\r\n", "--beam-size", "1"), 0, "",
+         lambda t, result: len(result.stdout.splitlines()) == 3 or pytest.fail(result.stdout)),
+]
+
+
+@pytest.mark.parametrize("case", ISSUE33_TRANSLATE_CASES, ids=lambda case: f"i33-{case.item}-{case.name}")
+def test_issue33_translate(case: Case, tmp_path, monkeypatch):
+    test_translate_bad_input(case, tmp_path, monkeypatch)
+
+
+def _limited(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    """The command in a process with 2 GB of address space and 60 s: a hang or an unbounded read fails the
+    test instead of taking the machine."""
+    import resource
+
+    def limit():
+        resource.setrlimit(resource.RLIMIT_AS, (2 * 2**30, 2 * 2**30))
+
+    return subprocess.run([sys.executable, "-m", "runtime.cli", *args], cwd=cwd, env=ENV, capture_output=True, text=True,
+                          timeout=60, preexec_fn=limit)
+
+
+@pytest.mark.parametrize("kind", ["fifo", "dev-zero"])
+def test_issue33_item9_manifest_must_be_a_regular_file(kind, tmp_path):
+    folder = _bundle(tmp_path)
+    (folder / "manifest.json").unlink()
+    if kind == "fifo":
+        os.mkfifo(folder / "manifest.json")
+    else:
+        os.symlink("/dev/zero", folder / "manifest.json")
+    _reviews(tmp_path)
+    done = _limited(["in.csv", "--model", str(folder)], tmp_path)
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.strip().count("\n") == 0 and "manifest.json: not a regular file" in done.stderr, done.stderr
+
+
+def test_issue33_item9_manifest_size_is_capped(tmp_path, monkeypatch):
+    import runtime
+    import runtime.bundle
+
+    monkeypatch.setattr(runtime.bundle, "MAX_MANIFEST_BYTES", 100_000)  # the real cap is 128 MiB; the bundle's is 345 KB
+    with pytest.raises(runtime.BundleError, match=r"manifest\.json: larger than 0 MiB; not a manifest"):
+        runtime.load(_bundle(tmp_path))
+
+
+def test_issue33_item12_api_validates_like_the_cli():
+    import runtime
+
+    classifier = runtime.load(SMALL)
+    for top_k in (-1, -3, 2.5):
+        with pytest.raises(ValueError, match="top_k must be a whole number >= 0"):
+            classifier.explain(["A wonderful, moving film."], top_k=top_k)
+    assert len(classifier.explain(["A wonderful, moving film."], top_k=None)[0]) == 4
+    for threshold in (float("nan"), 2, -0.1):
+        with pytest.raises(ValueError, match="threshold must be a probability from 0 to 1"):
+            classifier.predict_labels(["good"], threshold=threshold)
+        with pytest.raises(ValueError, match="threshold must be a probability"):
+            classifier.predict_labels([], threshold=threshold)
+    translator = runtime.load("spa-eng")
+    for max_length in (-5, 0, 2.5):
+        with pytest.raises(ValueError, match="max_length must be a whole number >= 1"):
+            translator.translate(["Hola."], max_length=max_length)
