@@ -349,6 +349,29 @@ def behaviour(models, failures, json_out):
 
 
 @main.command()
+@click.option("--model", "models", multiple=True, default=["imdb"], show_default=True,
+              help="Bundle folder or shipped short name; repeat to compare bundles side by side.")
+@click.option("--data", type=click.Path(exists=True), default="../shared/datasets/cad/dev.tsv.gz", show_default=True,
+              help="CAD pairs (Sentiment, Text, batch_id): the dev split selects; keep any test split aside.")
+def robustness(models, data):
+    """Counterfactually revised reviews (CAD) through attn-score: accuracy on the originals, on the
+    minimal-edit revisions, and both halves of a pair right, per bundle side by side."""
+    from bench.robustness import attn_score_labels, pair_scores, read_pairs
+    from runtime.errors import AttnError
+
+    try:
+        texts, labels, pair_of = read_pairs(data)
+        table = {model: pair_scores(attn_score_labels(model, texts), labels, pair_of) for model in models}
+    except AttnError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"robustness: {len(texts) // 2} CAD pairs of {data}, through attn-score")
+    click.echo("| bundle | originals | revisions | both of a pair |")
+    click.echo("|---|---|---|---|")
+    for model, scores in table.items():
+        click.echo(f"| {model} | {100 * scores.originals:.1f} % | {100 * scores.revisions:.1f} % | {100 * scores.both:.1f} % |")
+
+
+@main.command()
 @click.option("--bundle", type=click.Path(exists=True, file_okay=False), required=True,
               help="Translation bundle with its training/ folder (attn-export train-translator keeps it).")
 @click.option("--data", type=click.Path(exists=True), default=None, help="Sentence-pair file (default: the one the bundle records).")

@@ -146,9 +146,7 @@ class Tokenizer:
         if self.spec.html_breaks:
             text = _HTML_BREAK.sub(" ", text)
         if self.spec.join_clitics:
-            text = _CURLY_APOSTROPHE.sub("'", text)
-            text = _DETACHED_CLITIC.sub(r"\1", text)
-            text = _PTB_BRACKET.sub(lambda match: _PTB_BRACKETS[match.group(0).lower()], text)
+            text = join_treebank(_CURLY_APOSTROPHE.sub("'", text))
         if self.spec.split_negation:
             text = _NEGATION.sub(r" \1'\2 ", text)
         return text
@@ -240,6 +238,15 @@ class Tokenizer:
             return cls.from_dict(data)
         except (ValueError, KeyError, TypeError) as error:  # TokenizerError is a ValueError
             raise TokenizerError(f"{path}: {error}") from None
+
+
+def join_treebank(text: str) -> str:
+    """Penn-Treebank tokenization undone: detached clitics rejoined ("does n't" -> "doesn't", "it 's" ->
+    "it's") and bracket names restored ("-lrb-" -> "("). Raw text passes unchanged (apostrophes are not
+    straightened here). The `join_clitics` spec applies it after straightening curly apostrophes; the
+    trainer applies it to treebank data (SST-2) alone, so a bundle's spec need not carry it."""
+    text = _DETACHED_CLITIC.sub(r"\1", text)
+    return _PTB_BRACKET.sub(lambda match: _PTB_BRACKETS[match.group(0).lower()], text)
 
 
 def detokenize(tokens: Sequence[str]) -> str:

@@ -4,10 +4,12 @@ import csv
 import gzip
 import json
 
+import pytest
 from click.testing import CliRunner
 
 import runtime
 from runtime.bundle import Bundle
+from runtime.io import InputError
 from trainer.cli import main as export_cli
 from tests.conftest import DATASETS, IMDB_TRAIN
 
@@ -66,3 +68,32 @@ def test_cli_extra_data_errors_name_the_file_and_column(tmp_path):
         csv.writer(handle, delimiter="\t").writerows([["label", "sentence"], ["1", "fine"], ["maybe", "odd"]])
     bad_label = CliRunner().invoke(export_cli, common + ["--extra-validation-data", str(bad), "--extra-text-column", "sentence"])
     assert bad_label.exit_code != 0 and "bad.tsv: line 3" in bad_label.output
+
+
+def test_several_extra_files_with_their_own_columns_repeats_and_treebank_undone(tmp_path):
+    """SST-2 (sentence/label, treebank text) and CAD (Text/Sentiment, Positive/Negative) in one run:
+    column candidates, case-insensitive labels, per-file repeats, and --detreebank-extra's rejoined clitics
+    while the bundle's spec stays free of join_clitics."""
+    from trainer.recipe import load_classifier_data
+
+    phrases = _slice(SST2 / "train.tsv.gz", tmp_path / "sst_train.tsv", 50)
+    cad = tmp_path / "cad.tsv"
+    cad.write_text("Sentiment\tText\tbatch_id\nNegative\tIt does n't work -lrb- at all -rrb-\t4\n"
+                   "Positive\tIt works, it 's fine\t4\n", encoding="utf-8")
+    data = load_classifier_data(str(IMDB_TRAIN), validation_split=0.5, split_seed=0, limit=20,
+                                extra_train_data=[str(phrases), str(cad)], extra_train_repeat=[1, 3],
+                                extra_validation_data=[str(cad)], extra_text_column="sentence,Text",
+                                extra_label_column="label,Sentiment", detreebank_extra=True)
+    assert len(data.train) == 10 + 50 + 2 * 3 and len(data.validation) == 10 + 2
+    assert data.train.texts[-2:] == ["It doesn't work ( at all )", "It works, it's fine"]
+    assert list(data.train.labels[-2:]) == [0, 1]
+    records = data.provenance["extra_train"]
+    assert [r["rows"] for r in records] == [50, 6] and records[1]["repeat"] == 3 and "repeat" not in records[0]
+    assert data.provenance["extra_detreebanked"] is True
+    with pytest.raises(InputError, match="one count >= 1 per --extra-train-data file"):
+        load_classifier_data(str(IMDB_TRAIN), validation_split=0.5, split_seed=0, limit=20,
+                             extra_train_data=[str(phrases), str(cad)], extra_train_repeat=[2],
+                             extra_text_column="sentence,Text", extra_label_column="label,Sentiment")
+    with pytest.raises(InputError, match=r"cad.tsv: no text column .*'review'"):
+        load_classifier_data(str(IMDB_TRAIN), validation_split=0.5, split_seed=0, limit=20,
+                             extra_train_data=[str(cad)], extra_text_column="review,body")

@@ -69,14 +69,24 @@ _CLASSIFIER_OPTIONS = [  # train and distill: data, split, architecture, tokeniz
                  help="Quote processing; auto = csv for CSV, none for TSV."),
     click.option("--test-data", type=click.Path(), default=None,
                  help="Optional held-out file, scored once after training and recorded; never used to select."),
-    click.option("--extra-train-data", type=click.Path(), default=None,
+    click.option("--extra-train-data", type=click.Path(), multiple=True,
                  help="Another labelled file whose rows are all added to the training rows (e.g. SST-2 phrases "
-                      "beside IMDB reviews; see --join-clitics). Not split, not limited."),
-    click.option("--extra-validation-data", type=click.Path(), default=None,
+                      "beside IMDB reviews; see --join-clitics). Not split, not limited. Repeatable."),
+    click.option("--extra-train-repeat", type=click.IntRange(1), multiple=True,
+                 help="Copies of each --extra-train-data file's rows, one per file in order (default 1 each), "
+                      "e.g. to weigh 3,414 CAD pairs beside 90,000 other rows."),
+    click.option("--extra-validation-data", type=click.Path(), multiple=True,
                  help="Another labelled file whose rows are all added to the validation rows that select the epoch "
-                      "(e.g. SST-2 dev). --refit never trains on them."),
-    click.option("--extra-text-column", default=None, help="Text column of the extra files (default: --text-column)."),
-    click.option("--extra-label-column", default=None, help="Label column of the extra files (default: --label-column)."),
+                      "(e.g. SST-2 dev). --refit never trains on them. Repeatable."),
+    click.option("--extra-text-column", default=None,
+                 help="Text column of the extra files (default: --text-column); comma-separated candidates, the "
+                      "first a file has is read (e.g. 'sentence,Text' for SST-2 and CAD)."),
+    click.option("--extra-label-column", default=None,
+                 help="Label column of the extra files (default: --label-column); comma-separated candidates."),
+    click.option("--detreebank-extra", is_flag=True,
+                 help="Undo Penn-Treebank tokenization in the extra files (SST-2: \"does n't\" -> \"doesn't\", "
+                      "\"-lrb-\" -> \"(\") before tokenizing, so the bundle's tokenizer needs no --join-clitics "
+                      "(a spec the in-graph text tokenizer can compute)."),
     click.option("--attention", type=click.Choice(KINDS), default=C.attention, show_default=True, help="Attention score function."),
     click.option("--epochs", type=click.IntRange(1), default=C.epochs, show_default=True, help="Training epochs (the best validation epoch is kept)."),
     click.option("--patience", type=click.IntRange(1), default=None, help="Stop after this many epochs without a better validation accuracy."),
@@ -193,7 +203,8 @@ def _classifier_data(options: dict):
         options["train_data"], validation_split=options["validation_split"], limit=options["limit"],
         split_seed=options["seed"] if options["split_seed"] is None else options["split_seed"],
         **{k: options[k] for k in ("text_column", "label_column", "label_map", "quoting", "test_data", "extra_train_data",
-                                   "extra_validation_data", "extra_text_column", "extra_label_column")})
+                                   "extra_validation_data", "extra_text_column", "extra_label_column",
+                                   "extra_train_repeat", "detreebank_extra")})
 
 
 def _take_max_len(tokenizer: Tokenizer | None, options: dict, what: str) -> None:

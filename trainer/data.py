@@ -55,15 +55,20 @@ def read_table(
     label_map: dict[str, int] | None = None,
     quoting: str = "auto",
 ) -> LabelledTexts:
-    """Texts and 0/1 labels from a CSV/TSV/JSONL file. Empty text cells are kept as ""."""
+    """Texts and 0/1 labels from a CSV/TSV/JSONL file. Empty text cells are kept as "".
+    A column may be given as comma-separated candidates ("sentence,Text"): the first the file has is
+    read, so one option serves files that name the column differently. Labels match exactly, else
+    case-insensitively ("Positive" = "positive")."""
     label_map = label_map or DEFAULT_LABEL_MAP
+    folded = {key.lower(): value for key, value in label_map.items()}
     reader = TableReader(path, quoting=quoting)
-    reader.require(text_column, "text column")
-    reader.require(label_column, "label column")
+    text_column = _pick_column(reader, text_column, "text column")
+    label_column = _pick_column(reader, label_column, "label column")
     texts, labels = [], []
     for line, record in reader.records():
         raw = record.get(label_column)
-        label = label_map.get(str(raw).strip()) if raw is not None else None
+        key = str(raw).strip() if raw is not None else None
+        label = None if key is None else label_map.get(key, folded.get(key.lower()))
         if label is None:
             raise InputError(
                 f"{reader.name}: line {line}: unknown label {raw!r} in column {label_column!r}; "
@@ -73,6 +78,14 @@ def read_table(
         texts.append("" if text is None else str(text))
         labels.append(label)
     return LabelledTexts(texts, np.asarray(labels, dtype=np.int32), str(path))
+
+
+def _pick_column(reader: TableReader, candidates: str, what: str) -> str:
+    """The first of the comma-separated `candidates` that the file has (the reader names them all if none)."""
+    names = [name.strip() for name in candidates.split(",") if name.strip()] or [candidates]
+    chosen = next((name for name in names if name in reader.columns), names[0])
+    reader.require(chosen, what if len(names) == 1 else f"{what} (any of {', '.join(map(repr, names))})")
+    return chosen
 
 
 def read_aclimdb(root: str | Path, split: str = "train") -> LabelledTexts:
