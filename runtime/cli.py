@@ -11,6 +11,7 @@ import json
 import os
 import sys
 import time
+from collections import deque
 
 import click
 
@@ -19,6 +20,7 @@ from runtime.bundle import BundleError
 from runtime.catalog import version
 from runtime.classifier import DEFAULT_BATCH_TOKENS
 from runtime.columns import TRANSLATE_COLUMNS, KeptColumns, explanation_records, plain
+from runtime.diagnostics import DIAGNOSTICS, Notes, csv_cells, row_diagnostics
 from runtime.errors import AttnError
 from runtime.io import InputError
 from runtime.output import Interrupted, OutputFile, check_output_path, exit_code
@@ -29,7 +31,6 @@ from runtime.progress import Progress
 from runtime.progress import wanted as progress_wanted
 from runtime.rows import open_input, read_rows
 from runtime.session import OPTIMIZATION_LEVELS, PROVIDERS, SessionOptions
-from runtime.tokenizer import OOV_ID
 
 MAX_THREADS = 4 * (os.cpu_count() or 1)  # more threads or workers than this only thrash
 MAX_BEAM = 32
@@ -160,6 +161,8 @@ def run_on_ray(run: str, inputs, output, output_format, **options) -> None:
     click.echo(f"{verb} {plural(done['rows'], 'row')} of {plural(done['files'], 'file')} in {done['seconds']:.1f} s "
                f"({done['rows'] / done['seconds']:,.0f} rows/s; Ray up after {done['ray_start_seconds']:.1f} s) "
                f"on Ray with {plural(done['workers'], 'worker')} -> {output}/ ({distributed.SUCCESS} written)", err=True)
+    for note in done.get("notes", []):  # attn-translate's notes, as the local engine gives them
+        click.echo(note, err=True)
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -312,7 +315,9 @@ def _report(classifier, path: str, rows: int, input_path: str, output: str | Non
               help="Input format; auto decides by file name (.txt = one sentence per line, .parquet); stdin is a table when line 1 "
                    "is a JSON object or a header naming the text column, else one sentence per line.")
 @click.option("--format", "output_format", type=click.Choice(["txt", "csv", "jsonl", "parquet"]), default=None,
-              help="txt (default): one translation per line; csv/jsonl: id, source, translation, score; --engine ray: parquet (default) or csv.")
+              help="txt (default): one translation per line; csv/jsonl: id, source, translation, score and the "
+                   "diagnostics source_tokens, segments, windowed, copied, missing, oov; --engine ray: parquet "
+                   "(default) or csv.")
 @click.option("--beam-size", type=click.IntRange(1, MAX_BEAM), default=4, show_default=True, help="Beam width (1 = greedy).")
 @click.option("--max-length", type=click.IntRange(1, MAX_TARGET_TOKENS), default=None, help="Most target tokens per sentence (default: the bundle's).")
 @click.option("--plot-attention", "plot_dir", type=click.Path(file_okay=False), default=None,
@@ -346,7 +351,7 @@ def translate_main(input_path, output, model, text_column, id_column, input_form
     if output_format == "parquet":
         raise click.UsageError("--format parquet is written by --engine ray")
 
-    started, count, unknown, bar = time.perf_counter(), 0, 0, None
+    started, count, notes, bar = time.perf_counter(), 0, Notes(), None
     try:
         workers, threads = plan_threads(workers, threads, provider)
         options = SessionOptions(threads=threads, optimization=graph_optimization, memory_arena=memory_arena)
@@ -354,34 +359,38 @@ def translate_main(input_path, output, model, text_column, id_column, input_form
         if not isinstance(translator, runtime.Translator):
             raise BundleError(f"{translator.bundle.path}: task is {translator.bundle.task!r}; attn-translate needs a translation bundle")
         reader, text_column, id_column = open_input(input_path, input_format, encoding, quoting, text_column, id_column)
-        kept = KeptColumns.choose(reader.name, reader.columns, keep_columns, keep_all, id_column, TRANSLATE_COLUMNS)
+        kept = KeptColumns.choose(reader.name, reader.columns, keep_columns, keep_all, id_column,
+                                  TRANSLATE_COLUMNS + DIAGNOSTICS)
         if kept is not None and output_format == "txt":
             raise InputError("--keep-columns/--keep-all need --format csv or jsonl (txt is one translation per line)")
         kept_names = kept.output_names if kept else []
         plotter = attention_plotter(plot_dir) if plot_dir else None
         bar = Progress(progress_wanted(progress), reader.size, "sentences", desc="translating")
+        lines: deque = deque()  # each row's line number, for the notes (pushed by the reader, popped here)
         with OutputFile(output, inputs=[input_path]) as handle:
             writer = csv.writer(handle, lineterminator="\n") if output_format == "csv" else None
-            translated = translate_rows(translator, read_rows(reader, text_column, id_column, kept), workers=workers, chunk_rows=128,
-                                        position=reader.position, beam_size=beam_size, max_length=max_length,
-                                        return_attention=plotter is not None)
+            translated = translate_rows(translator, read_rows(reader, text_column, id_column, kept, lines), workers=workers,
+                                        chunk_rows=128, position=reader.position, beam_size=beam_size,
+                                        max_length=max_length, return_attention=plotter is not None)
             for chunk, results, position in translated:
                 for (row_id, text), result in zip(chunk, results):
                     values = kept.pop() if kept else []
+                    diagnostics = row_diagnostics(result)
                     if writer is not None:
                         if count == 0:
-                            writer.writerow(["id", *kept_names, "source", "translation", "score"])
-                        writer.writerow([row_id, *map(KeptColumns.cell, values), text, result.text, f"{result.score:.4f}"])
+                            writer.writerow(["id", *kept_names, "source", "translation", "score", *DIAGNOSTICS])
+                        writer.writerow([row_id, *map(KeptColumns.cell, values), text, result.text,
+                                         f"{result.score:.4f}", *csv_cells(diagnostics)])
                     elif output_format == "jsonl":
-                        handle.write(json.dumps({"id": row_id, **dict(zip(kept_names, values)), "source": text,
-                                                 "translation": result.text, "score": round(result.score, 4)},
-                                                ensure_ascii=False, default=plain) + "\n")
+                        record = {"id": row_id, **dict(zip(kept_names, values)), "source": text,
+                                  "translation": result.text, "score": round(result.score, 4), **diagnostics}
+                        handle.write(json.dumps(record, ensure_ascii=False, default=plain) + "\n")
                     else:
                         handle.write(result.text + "\n")
                     if plotter is not None:
                         plotter(row_id, result)
                     count += 1
-                    unknown += "<oov>" in result.tokens or OOV_ID in result.source_ids
+                    notes.add(str(lines.popleft()), diagnostics)
                 bar.advance(len(chunk), position)
     except AttnError as error:  # the one root of what a user can fix (runtime/errors.py)
         if bar is not None:
@@ -398,9 +407,8 @@ def translate_main(input_path, output, model, text_column, id_column, input_form
     elapsed = time.perf_counter() - started
     click.echo(f"translated {plural(count, 'sentence')} in {elapsed:.1f} s ({count / elapsed:,.1f}/s, beam {beam_size}) "
                f"with {translator.provider} -> {output or 'stdout'}", err=True)
-    if unknown:  # never silently: what the model could not read (the source) or spell (a word-level target)
-        click.echo(f"{unknown:,} of {plural(count, 'sentence')} hold <oov>: source words or characters outside the "
-                   "model's vocabulary (it cannot read them), or a translated word it cannot spell", err=True)
+    for note in notes.lines():  # never silently: what the model could not read or spell, split, windowed or lacks
+        click.echo(note, err=True)
 
 
 if __name__ == "__main__":

@@ -40,6 +40,7 @@ from typing import Iterator
 from runtime.bundle import MANIFEST, Bundle, BundleError
 from runtime.classifier import DEFAULT_BATCH_TOKENS
 from runtime.columns import explanation_records
+from runtime.diagnostics import DIAGNOSTIC_TYPES, DIAGNOSTICS, LIST_DIAGNOSTICS, Notes, row_diagnostics
 from runtime.errors import AttnError
 from runtime.io import InputError, TableReader, detect_format
 from runtime.rows import open_input, read_rows
@@ -160,6 +161,11 @@ class _Translator:
         columns["source"] = pa.array(sources, type=pa.string())
         columns["translation"] = pa.array([result.text for result in results], type=pa.string())
         columns["score"] = pa.array([result.score for result in results], type=pa.float64())
+        diagnostics = [row_diagnostics(result) for result in results]
+        for name in DIAGNOSTICS:  # lists as JSON text, as the explanation column
+            values = [d[name] for d in diagnostics]
+            columns[name] = pa.array([json.dumps(v, ensure_ascii=False) for v in values] if name in LIST_DIAGNOSTICS
+                                     else values, type=DIAGNOSTIC_TYPES[name](pa))
         return pa.table(columns)
 
 
@@ -196,7 +202,8 @@ def translate_dataset(ds, model="spa-eng", *, text_column: str = "text", id_colu
                       beam_size: int = 4, max_length: int | None = None, workers: int | tuple[int, int] = 1,
                       cpus_per_worker: float = 1, provider: str = "auto", batch_rows: int = TRANSLATE_ROWS):
     """A Dataset with, per row of `ds`: the `keep_columns`, `id` (when `id_column` is given),
-    `source`, `translation` and `score` (length-normalised log-probability), as `Translator.translate`."""
+    `source`, `translation` and `score` (length-normalised log-probability), as `Translator.translate`,
+    then runtime.diagnostics.DIAGNOSTICS (`copied` and `missing` as JSON lists)."""
     ray = require_ray()
     if beam_size < 1:
         raise ValueError(f"beam size must be >= 1, got {beam_size}")
@@ -369,19 +376,9 @@ def _new_output_folder(outdir: str) -> Path:
 def _count_written(folder: Path, fmt: str, files: list[InputFile]) -> int:
     """Rows in the written partitions, checked against the inputs: every file's rows 1..n exactly
     once (rows in == rows out). Reads only the file and row columns."""
-    import pyarrow as pa
     import pyarrow.compute as pc
-    import pyarrow.csv as pacsv
-    import pyarrow.parquet as pq
 
-    parts = sorted(p for p in folder.iterdir() if not p.name.startswith((".", "_")))
-    if fmt == "parquet":
-        tables = [pq.read_table(p, columns=["file", "row"]) for p in parts]
-    else:
-        convert = pacsv.ConvertOptions(include_columns=["file", "row"], column_types={"file": pa.string(), "row": pa.int64()})
-        tables = [pacsv.read_csv(p, parse_options=pacsv.ParseOptions(newlines_in_values=True), convert_options=convert)
-                  for p in parts]
-    table = pa.concat_tables(tables) if tables else pa.table({"file": pa.array([], pa.string()), "row": pa.array([], pa.int64())})
+    table = _read_written(folder, fmt, ["file", "row"])
     stats = table.group_by("file").aggregate([("row", "count"), ("row", "count_distinct"), ("row", "max")])
     by_file = {r["file"]: r for r in stats.to_pylist()}
     for file in files:
@@ -391,6 +388,23 @@ def _count_written(folder: Path, fmt: str, files: list[InputFile]) -> int:
     if len(by_file) != len(files) or pc.min(table["row"]).as_py() < 1:
         raise RuntimeError("the output holds rows of no input file; output discarded")
     return table.num_rows
+
+
+def _read_written(folder: Path, fmt: str, columns: list[str], types: dict | None = None):
+    """These columns of the partitions written into `folder`, as one pyarrow table."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    types = {"file": lambda pa: pa.string(), "row": lambda pa: pa.int64(), **(types or {})}
+    parts = sorted(p for p in folder.iterdir() if not p.name.startswith((".", "_")))
+    if fmt == "parquet":
+        tables = [pq.read_table(p, columns=columns) for p in parts]
+    else:
+        convert = pacsv.ConvertOptions(include_columns=columns, column_types={c: types[c](pa) for c in columns})
+        tables = [pacsv.read_csv(p, parse_options=pacsv.ParseOptions(newlines_in_values=True), convert_options=convert)
+                  for p in parts]
+    return pa.concat_tables(tables) if tables else pa.table({c: pa.array([], types[c](pa)) for c in columns})
 
 
 def write_output(ds, outdir: str, fmt: str, files: list[InputFile], summary: dict) -> int:
@@ -563,7 +577,8 @@ def translate_files(inputs, outdir: str, *, model="spa-eng", fmt: str = "parquet
                     id_column: str | None = None, beam_size: int = 4, max_length: int | None = None,
                     provider: str = "auto") -> dict:
     """`attn-translate --engine ray`: translate every row into OUTDIR (columns file, row, id, source,
-    translation, score)."""
+    translation, score, then runtime.diagnostics.DIAGNOSTICS). Returns {"rows", "files", "workers",
+    "seconds", "notes"} (notes: the stderr lines naming the rows to look at)."""
     def build(ds, pool):
         return translate_dataset(ds, model, text_column="text", id_column="id", keep_columns=("file", "row"),
                                  beam_size=beam_size, max_length=max_length, workers=pool,
@@ -571,5 +586,18 @@ def translate_files(inputs, outdir: str, *, model="spa-eng", fmt: str = "parquet
 
     require_ray()
     pack_bundle(model, "translation")  # a bad bundle fails before Ray starts
-    return _run(build, inputs, outdir, fmt, address, workers, cpus_per_worker, input_format, encoding, quoting,
+    done = _run(build, inputs, outdir, fmt, address, workers, cpus_per_worker, input_format, encoding, quoting,
                 text_column, id_column, {"command": "attn-translate", "model": str(model)})
+    return {**done, "notes": translation_notes(Path(outdir), fmt)}
+
+
+def translation_notes(folder: Path, fmt: str) -> list[str]:
+    """attn-translate's stderr notes (runtime.diagnostics.Notes) from a written output folder, rows
+    named FILE:ROW in input order."""
+    table = _read_written(folder, fmt, ["file", "row", *DIAGNOSTICS], DIAGNOSTIC_TYPES)
+    notes = Notes(unit="row")
+    for record in table.sort_by([("file", "ascending"), ("row", "ascending")]).to_pylist():
+        diagnostics = {name: json.loads(record[name]) if name in LIST_DIAGNOSTICS else record[name]
+                       for name in DIAGNOSTICS}
+        notes.add(f"{record['file']}:{record['row']}", diagnostics)
+    return notes.lines()

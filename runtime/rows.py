@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections import deque
 from typing import Iterator
 
 from runtime.columns import KeptColumns
@@ -49,12 +50,14 @@ def open_input(path, fmt, encoding, quoting, text_column, id_column) -> tuple[Ta
 
 
 def read_rows(reader: TableReader, text_column: str, id_column: str | None,
-              kept: KeptColumns | None = None) -> Iterator[tuple[str, str]]:
+              kept: KeptColumns | None = None, lines: deque | None = None) -> Iterator[tuple[str, str]]:
     """(id, text) per data row; the id is the id column's value or the 1-based row number. With
-    `kept`, each row's kept values are pushed for the writer."""
+    `kept`, each row's kept values are pushed for the writer; with `lines`, its line number."""
     for number, (line, record) in enumerate(reader.records(), 1):
         if kept is not None:
             kept.push(record)
+        if lines is not None:
+            lines.append(line)
         if text_column not in record:  # JSONL rows may differ in their keys
             raise InputError(f"{reader.name}: line {line}: no field {text_column!r} in this row")
         text = record[text_column]

@@ -8,14 +8,16 @@ target tokenizer (`decode_text`: SentencePiece detokenization, or words joined a
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Sequence
 
 import numpy as np
 
 from runtime.bundle import Bundle, BundleError, check_vocabulary, tokenizer_from_manifest
+from runtime.copying import copy_spans, source_spans, target_words
 from runtime.search import search
-from runtime.tokenizer import WORD_START, Tokenizer, detokenize  # noqa: F401  (detokenize: re-exported)
+from runtime.segment import segments
+from runtime.tokenizer import OOV_ID, WORD_START, Tokenizer, detokenize  # noqa: F401  (detokenize: re-exported)
 
 START, END = "<s>", "</s>"
 
@@ -34,6 +36,15 @@ class Translation:
     attention: np.ndarray | None = None  # (target steps incl. end, source tokens) when asked for
     ids: list[int] = field(default_factory=list)  # target ids, the end token excluded
     source_ids: list[int] = field(default_factory=list)  # the ids the encoder read (OOV_ID: a token it cannot read)
+    segments: int = 1  # parts translated one by one (sentences or windows; runtime.segment)
+    windowed: bool = False  # a sentence longer than the model's limit was cut into windows of words
+    copied: list[dict] = field(default_factory=list)  # spans copied from the source (runtime.copying)
+    missing: list[str] = field(default_factory=list)  # source numbers / unreadable words the translation lacks
+
+    @property
+    def oov(self) -> int:
+        """Source tokens the model cannot read, plus target tokens it could not spell."""
+        return self.source_ids.count(OOV_ID) + self.tokens.count("<oov>")
 
     @property
     def source_labels(self) -> list[str]:
@@ -64,14 +75,32 @@ class Translator:
         self._step, _ = bundle.open_session("decoder_step", provider, threads, session_options)
 
     def translate(self, sentences: Sequence[str], beam_size: int = 4, max_length: int | None = None,
-                  return_attention: bool = False) -> list[Translation]:
-        """Translate each sentence (beam_size 1 = greedy). Batches are sorted by source length. A
-        sentence with no tokens (empty, blank) gets an empty translation without decoding."""
-        sentences = list(sentences)
+                  return_attention: bool = False, copy: bool = True) -> list[Translation]:
+        """Translate each sentence (beam_size 1 = greedy). A source longer than the model's limit is
+        split into sentences, then windows (runtime.segment), each translated and the results joined;
+        with `copy`, numbers and unreadable words are copied through (runtime.copying). A sentence
+        with no tokens (empty, blank) gets an empty translation without decoding."""
         if beam_size < 1:
             raise ValueError(f"beam size must be >= 1, got {beam_size}")
         if max_length is not None and (not isinstance(max_length, int) or isinstance(max_length, bool) or max_length < 1):
             raise ValueError(f"max_length must be a whole number >= 1 (or None for the bundle's), got {max_length!r}")
+        limit, parts, owners, windowed = self.source_tokenizer.spec.max_len, [], [], []
+        for row, sentence in enumerate(sentences):
+            pieces, cut = segments(sentence, limit, lambda text: len(self.source_tokenizer.split(text)))
+            parts += pieces
+            owners += [row] * len(pieces)
+            windowed.append(cut)
+        decoded = self.translate_parts(parts, beam_size, max_length or self.max_length, return_attention or copy)
+        if copy:
+            decoded = [self.with_copies(part, translation) for part, translation in zip(parts, decoded)]
+        grouped: list[list[Translation]] = [[] for _ in windowed]
+        for row, translation in zip(owners, decoded):
+            grouped[row].append(translation)
+        return [joined(group, cut, return_attention) for group, cut in zip(grouped, windowed)]
+
+    def translate_parts(self, sentences: list[str], beam_size: int, max_length: int,
+                        return_attention: bool) -> list[Translation]:
+        """Each sentence as the model reads it (at most max_len tokens); batches sorted by source length."""
         ids, lengths = self.source_tokenizer.encode(sentences) if sentences else (np.zeros((0, 1), np.int32), np.zeros(0, np.int32))
         results: list[Translation | None] = [None] * len(sentences)
         for row in np.flatnonzero(lengths == 0):  # nothing to translate: an empty translation, never an invention
@@ -81,7 +110,7 @@ class Translator:
         for start in range(0, len(order), self.batch_size):
             rows = order[start : start + self.batch_size]
             width = max(int(lengths[rows].max()), 1)
-            decoded = self.decode(np.ascontiguousarray(ids[rows, :width]), beam_size, max_length or self.max_length, return_attention)
+            decoded = self.decode(np.ascontiguousarray(ids[rows, :width]), beam_size, max_length, return_attention)
             for row, hypothesis in zip(rows, decoded):
                 source_tokens = self.source_tokenizer.tokenize(sentences[row])
                 attention = hypothesis.attention[:, : len(source_tokens)] if return_attention else None
@@ -89,6 +118,21 @@ class Translator:
                                            hypothesis.score, source_tokens, attention, hypothesis.ids,
                                            ids[row, : lengths[row]].tolist())
         return results
+
+    def with_copies(self, source: str, translation: Translation) -> Translation:
+        """`translation` with the source's numbers and unreadable words copied in (runtime.copying)."""
+        spans = source_spans(self.source_tokenizer.normalize(source), translation.source_tokens, translation.source_ids)
+        if not spans or translation.attention is None:
+            return translation
+        sentencepiece = self.target_tokenizer.spec.mode == "sentencepiece"
+        groups = target_words(translation.tokens, sentencepiece)
+        words = [self.target_tokenizer.decode_text([translation.ids[i] for i in group]) for group in groups]
+        attention = np.stack([translation.attention[group].sum(0) for group in groups]) if groups else np.zeros((0, 0))
+        copied_words, copied, missing = copy_spans(words, list(map(len, groups)), attention, spans)
+        text = translation.text
+        if copied:
+            text = " ".join(copied_words) if sentencepiece else detokenize(copied_words)
+        return replace(translation, text=text, copied=copied, missing=missing)
 
     def decode(self, source: np.ndarray, beam_size: int, max_length: int, attention: bool = False):
         """Source ids (B, S) -> the best Hypothesis per row (runtime.search over the decoder graph)."""
@@ -112,3 +156,27 @@ class Translator:
             return log_probs, (h, c), weights
 
         return step
+
+
+def joined(parts: list[Translation], windowed: bool, attention: bool) -> Translation:
+    """One row's translation from its parts: texts joined by a space, tokens and source tokens one
+    after the other, the score weighted by each part's length, attention block by block."""
+    if len(parts) == 1:
+        return parts[0] if attention else replace(parts[0], attention=None)
+    steps = [len(part.tokens) + 1 for part in parts]
+    matrix = None
+    if attention:  # (target steps incl. one end, source tokens): each part's end row but the last dropped
+        matrix = np.zeros((sum(steps) - len(parts) + 1, sum(len(part.source_tokens) for part in parts)), np.float32)
+        row = column = 0
+        for part, count in zip(parts, steps):
+            block = part.attention[: count - 1] if part is not parts[-1] else part.attention
+            matrix[row : row + len(block), column : column + block.shape[1]] = block
+            row, column = row + count - 1, column + block.shape[1]
+    return Translation(" ".join(part.text for part in parts if part.text),
+                       [token for part in parts for token in part.tokens],
+                       float(np.dot([part.score for part in parts], steps) / sum(steps)),
+                       [token for part in parts for token in part.source_tokens], matrix,
+                       [i for part in parts for i in part.ids], [i for part in parts for i in part.source_ids],
+                       segments=len(parts), windowed=windowed,
+                       copied=[c for part in parts for c in part.copied],
+                       missing=[m for part in parts for m in part.missing])

@@ -202,9 +202,13 @@ def test_cli_many_files_equal_to_plain_attn_score(ray_local, many_files, tmp_pat
 
 
 def test_cli_translate_many_files_to_csv(ray_local, tmp_path):
+    from runtime.diagnostics import DIAGNOSTICS, LIST_DIAGNOSTICS, row_diagnostics
+    from test_translation_copy import RUN_ON, WEDDING
+
     sentences = (REPO / "examples" / "sentences.txt").read_text(encoding="utf-8").splitlines()[:6]
-    (tmp_path / "one.txt").write_text("\n".join(sentences[:3]) + "\n", encoding="utf-8")
-    _write_csv(tmp_path / "two.csv", ["id", "text"], [[f"s{i}", s] for i, s in enumerate(sentences[3:])])
+    sentences[1:1] = [WEDDING, RUN_ON]  # a number to copy, a sentence over the limit: one.txt lines 2 and 3
+    (tmp_path / "one.txt").write_text("\n".join(sentences[:5]) + "\n", encoding="utf-8")
+    _write_csv(tmp_path / "two.csv", ["id", "text"], [[f"s{i}", s] for i, s in enumerate(sentences[5:])])
     out = tmp_path / "translations"
     result = CliRunner().invoke(translate_cli, ["--engine", "ray", "--workers", "1", "--beam-size", "2", "--format", "csv",
                                                 str(tmp_path / "one.txt"), str(tmp_path / "two.csv"), "-o", str(out)])
@@ -214,7 +218,14 @@ def test_cli_translate_many_files_to_csv(ray_local, tmp_path):
     expected = runtime.load("spa-eng").translate(sentences, beam_size=2)
     assert [r["source"] for r in rows] == sentences
     assert [r["translation"] for r in rows] == [e.text for e in expected]
-    assert [r["id"] for r in rows[3:]] == ["s0", "s1", "s2"]
+    assert "2015" in rows[1]["translation"]
+    for row, want in zip(rows, expected):  # the plain engine's diagnostics, row for row
+        assert {name: json.loads(row[name]) if name in LIST_DIAGNOSTICS else row[name] for name in DIAGNOSTICS} \
+            == row_diagnostics(want)
+    assert rows[2]["windowed"] is True and rows[2]["segments"] == 2
+    assert f"translated in windows of words (see column 'windowed'): row {tmp_path / 'one.txt'}:3" in result.stderr
+    assert "hold <oov>" in result.stderr and f"{tmp_path / 'one.txt'}:2" in result.stderr
+    assert [r["id"] for r in rows[5:]] == ["s0", "s1", "s2"]
     assert rows[0]["id"] == f"{tmp_path / 'one.txt'}:1"
 
 

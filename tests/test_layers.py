@@ -29,8 +29,9 @@ RUNTIME_LAYERS = (
     {"ray engine": ("runtime.distributed",), "local engine": ("runtime.pipeline",)},
     {"catalog": ("runtime.catalog",)},
     {"api": ("runtime",)},  # runtime/__init__.py: load() and the shipped bundles
-    {"models": ("runtime.classifier", "runtime.translator", "runtime.search"),
-     "io": ("runtime.rows", "runtime.columns", "runtime.parquet", "runtime.io", "runtime.output")},
+    {"models": ("runtime.classifier", "runtime.translator", "runtime.search", "runtime.segment", "runtime.copying"),
+     "io": ("runtime.rows", "runtime.columns", "runtime.parquet", "runtime.io", "runtime.output",
+            "runtime.diagnostics")},
     {"bundle": ("runtime.bundle",)},
     {"session": ("runtime.session",), "tokenizer": ("runtime.tokenizer",), "progress": ("runtime.progress",)},
     {"errors": ("runtime.errors",)},
