@@ -50,7 +50,8 @@ def read_pairs(path: str, text_column: str = "Text", label_column: str = "Sentim
         labels.append(str(record[label_column]).strip().lower())
     bad = [key for key, lines in seen.items() if len(lines) != 2]
     if bad:
-        raise InputError(f"{path}: {pair_column} {bad[0]!r} has {len(seen[bad[0]])} rows (lines {seen[bad[0]]}); a pair has 2")
+        raise InputError(f"{path}: {pair_column} {bad[0]!r} has {len(seen[bad[0]])} rows (lines {seen[bad[0]]}); "
+                         "a pair has 2")
     return texts, labels, pair_of
 
 

@@ -32,7 +32,6 @@ import sys
 import tempfile
 import time
 import uuid
-
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -42,7 +41,7 @@ from runtime.classifier import DEFAULT_BATCH_TOKENS
 from runtime.columns import explanation_records
 from runtime.diagnostics import DIAGNOSTIC_TYPES, DIAGNOSTICS, LIST_DIAGNOSTICS, Notes, row_diagnostics
 from runtime.errors import AttnError
-from runtime.io import InputError, TableReader, detect_format
+from runtime.io import InputError, TableReader
 from runtime.rows import open_input, read_rows
 
 SUCCESS = "_SUCCESS"  # completion marker, written after every partition (Hadoop/Spark convention)

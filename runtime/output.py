@@ -19,7 +19,6 @@
 
 from __future__ import annotations
 
-import errno
 import gzip
 import io
 import os

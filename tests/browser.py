@@ -44,7 +44,8 @@ def chromium_paths() -> tuple[str, str]:
     driver = _find("CHROMEDRIVER", ["chromedriver"], ["/usr/lib/chromium/chromedriver", "/usr/bin/chromedriver"])
     missing = [name for name, path in (("chromium", browser), ("chromium-driver", driver)) if not path]
     if missing:
-        pytest.fail(f"the browser tests need {' and '.join(missing)} (real headless Chromium): {SETUP_HINT}", pytrace=False)
+        pytest.fail(f"the browser tests need {' and '.join(missing)} (real headless Chromium): {SETUP_HINT}",
+                    pytrace=False)
     return browser, driver
 
 

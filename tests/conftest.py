@@ -61,7 +61,8 @@ def train_tiny(train, validation, **overrides):
     from trainer.models.classifier import ClassifierConfig
 
     config = ClassifierConfig(**{**TINY, **overrides})
-    return train_classifier(train, validation, config, TokenizerSpec(max_len=config.max_len), verbose=0, log=lambda _: None)
+    return train_classifier(train, validation, config, TokenizerSpec(max_len=config.max_len), verbose=0,
+                            log=lambda _: None)
 
 
 @pytest.fixture(scope="session")

@@ -49,7 +49,8 @@ def seeded_classifier(texts, seed: int = 0, **overrides):
     from trainer.models.classifier import ClassifierConfig, build_classifier
     from trainer.tokenizer_fit import fit_tokenizer
 
-    settings = dict(vocab_size=2000, max_len=48, embedding_dim=16, lstm_units=8, attention_units=16, dense_units=8, seed=seed)
+    settings = dict(vocab_size=2000, max_len=48, embedding_dim=16, lstm_units=8, attention_units=16, dense_units=8,
+                    seed=seed)
     config = ClassifierConfig(**{**settings, **overrides})
     tokenizer = fit_tokenizer(texts, config.vocab_size, TokenizerSpec(max_len=config.max_len))
     config.vocab_size = tokenizer.vocab_size

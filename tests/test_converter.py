@@ -47,7 +47,8 @@ def test_parity_shape_error_is_distinct_and_names_every_output():
     parity.compare("probability", np.zeros(3), np.zeros(4))
     parity.compare("attention", np.zeros((3, 2)), np.zeros((3, 5)))
     parity.compare("other", np.ones(2), np.zeros(2))  # beyond tolerance too, but the shapes are reported first
-    with pytest.raises(ParityShapeError, match=r"'probability' has shape \(3,\), Keras gives \(4,\); output 'attention'"):
+    shapes = r"'probability' has shape \(3,\), Keras gives \(4,\); output 'attention'"
+    with pytest.raises(ParityShapeError, match=shapes):
         parity.check()
     assert issubclass(ParityShapeError, ParityError) and issubclass(ParityToleranceError, ParityError)
     assert issubclass(ParityError, ExportError) and issubclass(ExportError, AttnError)

@@ -16,7 +16,8 @@ import pytest
 from click.testing import CliRunner
 
 import runtime
-from runtime.cli import main as score_cli, translate_main as translate_cli
+from runtime.cli import main as score_cli
+from runtime.cli import translate_main as translate_cli
 from runtime.columns import explanation_records
 
 REPO = Path(__file__).resolve().parents[1]

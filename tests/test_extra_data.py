@@ -10,8 +10,8 @@ from click.testing import CliRunner
 import runtime
 from runtime.bundle import Bundle
 from runtime.io import InputError
-from trainer.cli import main as export_cli
 from tests.conftest import DATASETS, IMDB_TRAIN
+from trainer.cli import main as export_cli
 
 SST2 = DATASETS / "sst2"
 
@@ -66,7 +66,8 @@ def test_cli_extra_data_errors_name_the_file_and_column(tmp_path):
     bad = tmp_path / "bad.tsv"
     with open(bad, "w", newline="", encoding="utf-8") as handle:
         csv.writer(handle, delimiter="\t").writerows([["label", "sentence"], ["1", "fine"], ["maybe", "odd"]])
-    bad_label = CliRunner().invoke(export_cli, common + ["--extra-validation-data", str(bad), "--extra-text-column", "sentence"])
+    bad_label = CliRunner().invoke(export_cli,
+                                   common + ["--extra-validation-data", str(bad), "--extra-text-column", "sentence"])
     assert bad_label.exit_code != 0 and "bad.tsv: line 3" in bad_label.output
 
 

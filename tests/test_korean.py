@@ -23,9 +23,9 @@ def nsmc_slices():
 
 @pytest.fixture(scope="module")
 def nsmc_result(nsmc_slices):
+    from conftest import TINY
     from trainer.fit import train_classifier
     from trainer.models.classifier import ClassifierConfig
-    from conftest import TINY
 
     config = ClassifierConfig(**{**TINY, "vocab_size": 2000, "max_len": 48, "epochs": 2})
     return train_classifier(*nsmc_slices, config, TokenizerSpec(mode="sentencepiece", max_len=48), verbose=0, log=lambda _: None)

@@ -53,8 +53,8 @@ def test_wheel_carries_the_english_bundles_only(tmp_path):
 
     # installed from the wheel: the English models are found, the others are refused with the way to get them
     site = tmp_path / "site"
-    done = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--no-index", "-q", "--target", str(site),
-                           str(wheel)], capture_output=True, text=True, cwd=tmp_path)
+    done = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--no-index", "-q", "--target",
+                           str(site), str(wheel)], capture_output=True, text=True, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     code = ("import runtime\nprint(sorted(runtime.shipped_bundles()))\ntry:\n    runtime.load('nsmc')\n"
             "except runtime.BundleError as error:\n    print(error)\n")

@@ -41,7 +41,8 @@ def test_the_readme_has_examples_with_their_output():
 @pytest.mark.parametrize("line, code, expected", EXAMPLES, ids=[f"README.md:{line}" for line, _, _ in EXAMPLES])
 def test_readme_example_runs_and_prints_what_it_shows(line, code, expected, tmp_path):
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
-    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=300)
     assert done.returncode == 0, f"README.md line {line}:\n{done.stderr}"
     if expected is not None:
         assert done.stdout == expected, f"README.md line {line} prints:\n{done.stdout}"

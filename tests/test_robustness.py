@@ -25,7 +25,8 @@ def test_pair_scores_count_originals_revisions_and_whole_pairs():
 
 def test_read_pairs_refuses_a_pair_that_is_not_two_rows(tmp_path):
     path = tmp_path / "pairs.tsv"
-    path.write_text("Sentiment\tText\tbatch_id\nPositive\tgood\t1\nNegative\tbad\t1\nPositive\tfine\t2\n", encoding="utf-8")
+    path.write_text("Sentiment\tText\tbatch_id\nPositive\tgood\t1\nNegative\tbad\t1\nPositive\tfine\t2\n",
+                    encoding="utf-8")
     with pytest.raises(InputError, match=r"pairs.tsv: batch_id '2' has 1 rows \(lines \[4\]\)"):
         read_pairs(str(path))
 

@@ -31,7 +31,8 @@ def table_step(tables, calls=None):
 
 def run(tables, beam, max_length=4, attention=False, calls=None):
     batch = len(tables)
-    return search(table_step(tables, calls), (np.zeros(batch, np.int64),), batch, START, END, max_length, beam, attention)
+    return search(table_step(tables, calls), (np.zeros(batch, np.int64),), batch, START, END, max_length, beam,
+                  attention)
 
 
 def normalised(tables, sentence, ids, max_length):

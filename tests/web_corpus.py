@@ -29,7 +29,8 @@ ADVERSARIAL: list[tuple[str, str]] = [
     ("accents precomposed", "Café crème brûlée, naïve façade, Ångström, Øre, Straße"),
     ("accents combining", "Cafe\u0301 cre\u0300me bru\u0302le\u0301e nai\u0308ve"),
     ("combining alone", "\u0301\u0301 a\u0301b \u0301word"),
-    ("NFC vs NFD", unicodedata.normalize("NFD", "Résumé Über Ñandú") + " " + unicodedata.normalize("NFC", "Résumé Über Ñandú")),
+    ("NFC vs NFD",
+     unicodedata.normalize("NFD", "Résumé Über Ñandú") + " " + unicodedata.normalize("NFC", "Résumé Über Ñandú")),
     ("hangul", "이 영화 정말 최고예요!! 강추 ㅋㅋㅋ 10점"),
     ("hangul jamo", "\u1100\u1161\u11a8 \u3131\u314f"),
     ("cjk", "这部电影很好看。日本語のテキスト、カタカナ"),
@@ -172,9 +173,8 @@ def clitic_case_texts() -> Iterable[tuple[str, str]]:
 
 
 if __name__ == "__main__":
-    from runtime.io import TableReader
-
     import runtime
+    from runtime.io import TableReader
 
     shipped = runtime.load("imdb").tokenizer
     variants = spec_variants(shipped)

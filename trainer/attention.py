@@ -137,7 +137,8 @@ class LocationAttention(Attention):
         return {**super().get_config(), "max_len": self.max_len}
 
 
-_LAYERS = {cls.kind: cls for cls in (DotAttention, ScaledDotAttention, GeneralAttention, ConcatAttention, LocationAttention)}
+_LAYERS = {cls.kind: cls
+           for cls in (DotAttention, ScaledDotAttention, GeneralAttention, ConcatAttention, LocationAttention)}
 
 
 def make_attention(kind: str, units: int = 64, max_len: int = 500, name: str = "attention") -> Attention:

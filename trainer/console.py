@@ -91,5 +91,5 @@ def chance_warning(validation_accuracy: float, labels: Sequence[int]) -> str | N
     if round(validation_accuracy - majority, 9) > 0.02:
         return None
     return (f"warning: validation accuracy {validation_accuracy:.4f} is within 2 points of always answering the "
-            f"majority class {int(label)} ({majority:.4f} of the validation rows): the model has learned next to nothing; "
-            f"train longer (--epochs), on more rows (--limit), or check the labels")
+            f"majority class {int(label)} ({majority:.4f} of the validation rows): the model has learned next to "
+            f"nothing; train longer (--epochs), on more rows (--limit), or check the labels")

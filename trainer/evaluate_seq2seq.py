@@ -27,7 +27,8 @@ def evaluate(translator, pairs: SentencePairs, beam_size: int = 4) -> dict:
         "chrf": round(sacrebleu.corpus_chrf(hypotheses, [pairs.targets]).score, 2),
         "cased": True,
         "bleu_uncased": round(sacrebleu.corpus_bleu(hypotheses, [pairs.targets], lowercase=True).score, 2),
-        "chrf_uncased": round(sacrebleu.corpus_chrf([h.lower() for h in hypotheses], [[t.lower() for t in pairs.targets]]).score, 2),
+        "chrf_uncased": round(
+            sacrebleu.corpus_chrf([h.lower() for h in hypotheses], [[t.lower() for t in pairs.targets]]).score, 2),
         "sentences": len(pairs),
         "beam_size": beam_size,
     }

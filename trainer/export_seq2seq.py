@@ -18,7 +18,7 @@ import numpy as np
 import onnx
 
 from trainer.converter import DEFAULT_OPSET, PARITY_TOLERANCE, Converter, DecodeMismatchError, Parity
-from trainer.export import ExportContext, pass_check_structure, pass_sequence_lens, parity_texts
+from trainer.export import ExportContext, parity_texts, pass_check_structure, pass_sequence_lens
 from trainer.fit_seq2seq import TranslatorResult, keras_greedy
 from trainer.models.seq2seq import build_encoder
 

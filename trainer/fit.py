@@ -17,9 +17,9 @@ from typing import Callable
 import numpy as np
 
 from runtime.tokenizer import Tokenizer, TokenizerSpec
-from trainer.tokenizer_fit import fit_tokenizer
 from trainer.data import LabelledTexts
 from trainer.models.classifier import ClassifierConfig, build_classifier, combine_members, member_config
+from trainer.tokenizer_fit import fit_tokenizer
 
 BUCKET_STEP = 64
 SHORT_STEP = 8  # rows up to BUCKET_STEP tokens pad to a multiple of 8: a 9-token SST-2 phrase costs 16, not 64

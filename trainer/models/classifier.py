@@ -111,7 +111,8 @@ def config_from_model(model: keras.Model) -> ClassifierConfig:
             max_len=getattr(attention, "max_len", 500),
             dense_units=model.get_layer("dense").units,
             dropout=model.get_layer("dropout").rate,
-            embedding_dropout=next((l.rate for l in model.layers if isinstance(l, layers.SpatialDropout1D)), 0.0),
+            embedding_dropout=next(
+                (layer.rate for layer in model.layers if isinstance(layer, layers.SpatialDropout1D)), 0.0),
         )
     except (ValueError, IndexError, AttributeError) as error:
         raise ValueError(f"not a BiLSTM + attention classifier built by this toolkit ({error})") from None
