@@ -203,8 +203,9 @@ def test_cli_many_files_equal_to_plain_attn_score(ray_local, many_files, tmp_pat
 
 
 def test_cli_translate_many_files_to_csv(ray_local, tmp_path):
-    from runtime.diagnostics import DIAGNOSTICS, LIST_DIAGNOSTICS, row_diagnostics
     from test_translation_copy import RUN_ON, WEDDING
+
+    from runtime.diagnostics import DIAGNOSTICS, LIST_DIAGNOSTICS, row_diagnostics
 
     sentences = (REPO / "examples" / "sentences.txt").read_text(encoding="utf-8").splitlines()[:6]
     sentences[1:1] = [WEDDING, RUN_ON]  # a number to copy, a sentence over the limit: one.txt lines 2 and 3
