@@ -16,9 +16,9 @@ from runtime.catalog import version
 from runtime.errors import AttnError
 from runtime.tokenizer import MODES, Tokenizer, TokenizerSpec
 from trainer.config import KINDS, SCORES, STYLES, TOKENIZER_MODES, ClassifierConfig, Seq2SeqConfig
-from trainer.console import TrainGroup, chance_warning
 from trainer.converter import DEFAULT_OPSET
 from trainer.distill import DEFAULT_ALPHA, DEFAULT_AUGMENT_DROP, DEFAULT_TEMPERATURE
+from trainer.console import TrainGroup, chance_warning
 
 # Every default below comes from these dataclasses (one source per setting; trainer/config.py).
 C, S, T = ClassifierConfig, Seq2SeqConfig, TokenizerSpec
@@ -261,8 +261,7 @@ def distill(ctx: click.Context, **options) -> None:
     manifest records the teacher (name, sha256 of its model.onnx), alpha, temperature and the
     command, and a MODEL_CARD.md stub is written beside it."""
     from trainer.converter import prepare_out_dir
-    from trainer.distill import distill as run_distill
-    from trainer.distill import load_teachers, write_model_card
+    from trainer.distill import distill as run_distill, load_teachers, write_model_card
 
     started = time.perf_counter()
     source = ctx.get_parameter_source
@@ -463,8 +462,8 @@ def compare_translators(bundles: tuple[str, ...], names: tuple[str, ...], plot: 
 
 def _gate_data(validation_data: str | None, provenance: dict):
     """(texts, labels) for the int8 gate: --validation-data, else the recorded validation split."""
-    from trainer.converter import ExportError
     from trainer.data import load_labelled, parse_label_map, read_table, shuffle_split
+    from trainer.converter import ExportError
 
     if validation_data:
         data = read_table(validation_data)
