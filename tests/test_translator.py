@@ -290,3 +290,31 @@ def test_compare_translators_table_plot_and_split_check(luong, tmp_path):
     assert plot.read_bytes()[:4] == b"\x89PNG"
     mixed = CliRunner().invoke(export_cli, ["compare-translators", folders[0], folders[2], "--name", "a", "--name", "b"])
     assert mixed.exit_code == 1 and "different test split" in mixed.output
+
+
+def test_init_from_continues_weights_tokenizers_and_adam_state(luong, splits, tmp_path):
+    """train-translator --init-from (library form): the saved network resumes, not restarts. With a
+    vanishing learning rate the continued model keeps the saved weights, and Adam's step
+    count carries on from the saved run's."""
+    from trainer.fit_seq2seq import train_translator
+    from trainer.recipe_seq2seq import continued_config
+
+    result, folder, _ = luong
+    saved_steps = int(result.model.trainer.optimizer.iterations.numpy())
+    assert saved_steps > 0
+    train, validation, _ = splits
+    config, record = continued_config(folder, SPA_ENG, epochs=1, learning_rate=1e-12, batch_size=64)
+    order = np.random.default_rng(0).permutation(len(train))[:2000]
+    continued = train_translator(train.take(order), validation.take(range(200)), config, verbose=0,
+                                 log=lambda _: None, init_from=folder)
+    assert continued.source_tokenizer.vocab == result.source_tokenizer.vocab
+    for mine, saved in zip(continued.model.trainer.get_weights(), result.model.trainer.get_weights()):
+        np.testing.assert_allclose(mine, saved, atol=1e-6)  # the saved weights, not a fresh initialisation
+    assert int(continued.model.trainer.optimizer.iterations.numpy()) == saved_steps + 2000 // 64 + 1
+    with pytest.raises(Exception, match="would leak its test split"):
+        other = tmp_path / "other.tsv"
+        other.write_text("eng\tspa\nHi.\tHola.\n", encoding="utf-8")
+        record_sha = record  # the saved run recorded no pairs file in this fixture: give it one
+        (folder / "training" / "history.json").write_text(json.dumps({**record_sha, "data": {
+            "pairs": str(SPA_ENG), "pairs_sha256": "0" * 64}}), encoding="utf-8")
+        continued_config(folder, other, epochs=1)

@@ -397,6 +397,10 @@ def combine(bundles: tuple[str, ...], opset: int, force: bool, out: str) -> None
 @click.option("--limit", type=click.IntRange(2), default=None, help="Train on this many (shuffled) training pairs only.")
 @click.option("--seed", type=int, default=S.seed, show_default=True, help="Seed for the split, initialisation and shuffling.")
 @click.option("--beam-size", type=click.IntRange(1), default=4, show_default=True, help="Beam for the test-split BLEU.")
+@click.option("--init-from", type=click.Path(file_okay=False), default=None,
+              help="Continue the model in this folder's training/ (weights, tokenizers, Adam state; another run's --out): "
+                   "its network, tokenizers and split seed are kept, --epochs more epochs are trained with this "
+                   "command's --learning-rate, --batch-size, --patience and --time-budget; the same --pairs only.")
 @_OPSET
 @_FORCE
 @_OUT
@@ -409,21 +413,31 @@ def train_translator_command(**options) -> None:
     from trainer.recipe_seq2seq import evaluate_test_split, load_translator_data, train_and_measure
 
     started = time.perf_counter()
+    init_from = options["init_from"]
+    if init_from:
+        from trainer.recipe_seq2seq import continued_config
+
+        config, saved = continued_config(init_from, options["pairs"], epochs=options["epochs"],
+                                         learning_rate=options["learning_rate"], batch_size=options["batch_size"])
+    else:
+        config = Seq2SeqConfig(
+            source_vocab=options["source_vocab"], target_vocab=options["target_vocab"], max_source_len=options["max_len"],
+            max_target_len=options["max_len"], embedding_dim=options["embedding_dim"], units=options["units"],
+            dropout=options["dropout"], tokenizer=options["tokenizer_mode"], lowercase=options["lowercase"],
+            style=options["style"], score=options["score"], learning_rate=options["learning_rate"],
+            batch_size=options["batch_size"], epochs=options["epochs"], seed=options["seed"],
+        )
     out = prepare_out_dir(options["out"], options["force"])
     data = load_translator_data(options["pairs"], source_column=options["source_column"], target_column=options["target_column"],
                                 validation_fraction=options["validation_fraction"], test_fraction=options["test_fraction"],
-                                seed=options["seed"], limit=options["limit"])
-    config = Seq2SeqConfig(
-        source_vocab=options["source_vocab"], target_vocab=options["target_vocab"], max_source_len=options["max_len"],
-        max_target_len=options["max_len"], embedding_dim=options["embedding_dim"], units=options["units"],
-        dropout=options["dropout"], tokenizer=options["tokenizer_mode"], lowercase=options["lowercase"],
-        style=options["style"], score=options["score"], learning_rate=options["learning_rate"],
-        batch_size=options["batch_size"], epochs=options["epochs"], seed=options["seed"],
-    )
+                                seed=config.seed, limit=options["limit"])
     log = lambda line: click.echo(line, err=True)  # noqa: E731
     result, metrics = train_and_measure(data, config, patience=options["patience"], time_budget_s=options["time_budget"],
-                                        verbose=1 if sys.stderr.isatty() else 2, log=log)
+                                        verbose=1 if sys.stderr.isatty() else 2, log=log, init_from=init_from)
     provenance = data.provenance | {"command": "attn-export " + " ".join(sys.argv[1:])}
+    if init_from:
+        provenance["init_from"] = {"folder": str(init_from), "best_epoch": saved.get("best_epoch"),
+                                   "validation_loss": saved.get("validation_loss")}
     save_translator_training(result, out, {"metrics": metrics, "data": provenance})
     export_translator_bundle(result, out, opset=options["opset"], metrics=metrics, data=provenance,
                              parity_sentences=data.validation.sources[:50], force=options["force"], log=log)

@@ -90,13 +90,21 @@ def train_translator(
     time_budget_s: float | None = None,
     verbose: int = 2,
     log: Callable[[str], None] = print,
+    init_from: str | Path | None = None,
 ) -> TranslatorResult:
-    """Fit both tokenizers on `train`, train with teacher forcing, keep the best validation-loss epoch."""
+    """Fit both tokenizers on `train`, train with teacher forcing, keep the best validation-loss epoch.
+    With `init_from` (a folder holding training/), continue that model instead: its tokenizers, weights
+    and Adam state (moments and step count), so the run resumes where the saved one stopped; `config`
+    must then describe the same network (the CLI takes it from the folder)."""
     import keras
 
     started = time.perf_counter()
     keras.utils.set_random_seed(config.seed)
-    source_tok, target_tok = make_tokenizers(train, config)
+    if init_from is None:
+        source_tok, target_tok = make_tokenizers(train, config)
+    else:
+        source_tok = Tokenizer.load(Path(init_from) / TRAINING / "source_tokenizer.json")
+        target_tok = Tokenizer.load(Path(init_from) / TRAINING / "target_tokenizer.json")
     config.source_vocab, config.target_vocab = source_tok.vocab_size, target_tok.vocab_size
     log(f"data: {len(train)} train / {len(validation)} validation pairs, vocabularies {source_tok.vocab_size} "
         f"(source) / {target_tok.vocab_size} (target)")
@@ -105,6 +113,8 @@ def train_translator(
         optimizer=keras.optimizers.Adam(config.learning_rate, clipnorm=5.0),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=0),
     )
+    if init_from is not None:
+        _restore(model, source_tok, Path(init_from) / TRAINING, log)
     train_feed, train_steps = feed(_batches(train, source_tok, target_tok, config.batch_size, config.seed), PAIR_SIGNATURE)
     val_feed, val_steps = feed(_batches(validation, source_tok, target_tok, config.batch_size, None), PAIR_SIGNATURE)
     stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience or config.epochs, restore_best_weights=True)
@@ -157,6 +167,24 @@ def save_translator_training(result: TranslatorResult, folder: str | Path, extra
                "elapsed_s": round(result.elapsed_s, 1), **(extra or {})}
     (target / "history.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     return target
+
+
+def _restore(model: Seq2Seq, source_tok: Tokenizer, source: Path, log: Callable[[str], None]) -> None:
+    """Weights and Adam's state (moments and step count: Keras keeps the optimizer's variables in the
+    .weights.h5 it saves, and loads them when the optimizer is built first; weights of an older run
+    load alone, said)."""
+    if not (source / "seq2seq.weights.h5").is_file():
+        raise FileNotFoundError(f"{source.parent}: no {TRAINING}/seq2seq.weights.h5 to continue from")
+    probe, _ = source_tok.encode(["a"])
+    model.trainer.predict_on_batch([probe, np.zeros((1, 1), np.int32)])  # build the variables
+    optimizer = model.trainer.optimizer
+    optimizer.build(model.trainer.trainable_variables)
+    learning_rate = float(optimizer.learning_rate.numpy())
+    model.trainer.load_weights(source / "seq2seq.weights.h5")
+    optimizer.learning_rate.assign(learning_rate)  # the saved state holds the old rate: this run's is asked for
+    step = int(optimizer.iterations.numpy())
+    log(f"init-from {source.parent}: weights and Adam state (step {step})" if step else
+        f"init-from {source.parent}: weights only (the saved run kept no Adam state: Adam starts afresh)")
 
 
 def load_translator_training(folder: str | Path) -> TranslatorResult:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Callable
 
 from runtime.bundle import sha256_of
+from runtime.io import InputError
 from trainer.config import Seq2SeqConfig
 from trainer.data import SentencePairs, read_pairs, split_pairs
 
@@ -47,13 +48,14 @@ def load_translator_data(pairs: str | Path, *, source_column: str, target_column
 
 
 def train_and_measure(data: TranslatorData, config: Seq2SeqConfig, *, patience: int | None = None,
-                      time_budget_s: float | None = None, verbose: int = 2, log: Callable[[str], None] = print):
+                      time_budget_s: float | None = None, verbose: int = 2, log: Callable[[str], None] = print,
+                      init_from: str | Path | None = None):
     """(result, metrics): train on `data.train`, keep the best `data.validation` loss epoch; the test
-    split is not touched (see `evaluate_test_split`)."""
+    split is not touched (see `evaluate_test_split`). `init_from` continues a saved training/ folder."""
     from trainer.fit_seq2seq import train_translator
 
     result = train_translator(data.train, data.validation, config, patience=patience, time_budget_s=time_budget_s,
-                              verbose=verbose, log=log)
+                              verbose=verbose, log=log, init_from=init_from)
     metrics = {"validation_loss": round(result.validation_loss, 4), "best_epoch": result.best_epoch,
                "train_seconds": round(result.elapsed_s, 1), "history": result.history}
     return result, metrics
@@ -70,3 +72,26 @@ def evaluate_test_split(folder: str | Path, test: SentencePairs, beam_size: int 
     record_metrics(folder, {"test": report})
     return report
 
+
+
+def continued_config(folder: str | Path, pairs: str | Path, **training) -> tuple[Seq2SeqConfig, dict]:
+    """The network of `folder`/training (architecture, tokenizers, split seed) with new training settings
+    (`epochs`, `learning_rate`, `batch_size`), and the saved run's record. Refuses another pairs file: the
+    held-out test split must stay the one the saved run never saw."""
+    import json
+
+    from trainer.fit_seq2seq import TRAINING
+
+    source = Path(folder) / TRAINING
+    try:
+        config = Seq2SeqConfig.from_dict(json.loads((source / "config.json").read_text(encoding="utf-8")))
+        record = json.loads((source / "history.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise InputError(f"--init-from {folder}: no readable {TRAINING}/config.json and history.json ({error})") from None
+    recorded = record.get("data", {}).get("pairs_sha256")
+    if recorded and recorded != sha256_of(pairs):
+        raise InputError(f"--init-from {folder}: it was trained on {record['data'].get('pairs')} (sha256 {recorded[:12]}…), "
+                         f"not {pairs}; continuing on other pairs would leak its test split")
+    for name, value in training.items():
+        setattr(config, name, value)
+    return config, record
