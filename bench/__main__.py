@@ -435,5 +435,9 @@ from bench.distributed import distributed  # noqa: E402  (plain attn-score vs --
 
 main.add_command(distributed)
 
+from bench.serve import serve  # noqa: E402  (attn-serve under load; httpx and the server run in their own processes)
+
+main.add_command(serve)
+
 if __name__ == "__main__":
     main()

@@ -78,7 +78,8 @@ def build_server(app, host: str, port: int, grace_period: float, max_connections
 @click.option("--max-batch-tokens", type=click.IntRange(1), default=DEFAULT_BATCH_TOKENS, show_default=True,
               help="Token budget of a batch (rows x longest row); rows of concurrent requests are merged up to it.")
 @click.option("--max-wait-ms", type=click.FloatRange(0, 10_000), default=DEFAULTS.max_wait_ms, show_default=True,
-              help="Longest a row waits for others to fill its batch once a worker is free.")
+              help="Longest a row waits for others to fill its batch once a worker is free (0: it runs at once; "
+                   "rows of concurrent requests still merge while the workers are busy).")
 @click.option("--max-queue-rows", type=click.IntRange(1), default=DEFAULTS.max_queue_rows, show_default=True,
               help="Rows queued per model; a request that would pass it gets 503 with Retry-After.")
 @click.option("--max-texts", type=click.IntRange(1), default=DEFAULTS.max_texts, show_default=True,
