@@ -3,8 +3,9 @@ token-budgeted batches and run on worker threads, off the event loop.
 
     request   submit(Job) -> rows queued (QueueFull past `max_queue_rows`) -> await job.future
     former    (one asyncio task per model) waits for rows and a free worker, then up to `max_wait_s`
-              for more rows unless the budget is already full, takes rows first-in first-out while
-              rows x (longest row) <= `max_batch_tokens` -> runs the batch on the executor
+              for more rows unless the budget is already full, takes the oldest row and the rows
+              nearest to it in length while rows x (longest row) <= `max_batch_tokens` -> runs the
+              batch on the executor
     workers   `run(key, payloads)` on the shared thread pool: one single-threaded onnxruntime run per
               worker, one worker per core (as attn-score), so a batch never waits for the event loop
 
@@ -17,7 +18,6 @@ they reach a worker; rows already running finish and are dropped.
 from __future__ import annotations
 
 import asyncio
-from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,14 +37,10 @@ class Job:
     key: Any = None
     future: asyncio.Future | None = None
     results: list = field(default_factory=list)
-    next_row: int = 0  # rows before it have been handed to a worker
+    queued: int = 0  # rows no worker has started
     remaining: int = 0  # rows without a result yet
     cancelled: bool = False
     arrived: float = 0.0
-
-    @property
-    def queued(self) -> int:
-        return len(self.payloads) - self.next_row
 
 
 class Batcher:
@@ -56,7 +52,7 @@ class Batcher:
         self.run, self.executor, self.slots = run, executor, slots
         self.max_batch_tokens, self.max_wait_s, self.max_queue_rows = max_batch_tokens, max_wait_s, max_queue_rows
         self.on_batch = on_batch or (lambda rows, tokens: None)
-        self.jobs: deque[Job] = deque()
+        self.rows: list[tuple[Job, int]] = []  # (job, row index) in arrival order
         self.queued_rows = 0
         self.draining = False
         self.changed = asyncio.Event()
@@ -75,8 +71,9 @@ class Batcher:
         if self.queued_rows + len(job.payloads) > self.max_queue_rows:
             raise QueueFull(f"{self.queued_rows} rows queued, {len(job.payloads)} more would pass the limit of "
                             f"{self.max_queue_rows} (--max-queue-rows)")
-        self.jobs.append(job)
-        self.queued_rows += len(job.payloads)
+        self.rows.extend((job, row) for row in range(len(job.payloads)))
+        job.queued = len(job.payloads)
+        self.queued_rows += job.queued
         self.changed.set()
         return job.future
 
@@ -85,9 +82,8 @@ class Batcher:
         if job.cancelled or (job.future is not None and job.future.done()):
             return 0
         job.cancelled = True
-        dropped = job.queued
+        dropped, job.queued = job.queued, 0
         self.queued_rows -= dropped
-        job.next_row = len(job.payloads)
         if job.future is not None:
             job.future.cancel()
         self.changed.set()  # the former looks again: a batch that was waiting may now be empty
@@ -118,15 +114,15 @@ class Batcher:
             self.launch(key, taken)
 
     async def wait_for_rows(self) -> None:
-        while not self.drop_cancelled():
+        while not self.purge():
             self.changed.clear()
             await self.changed.wait()
 
     async def wait_for_batch(self) -> None:
         """Until the oldest row has waited `max_wait_s`, the rows queued fill the budget, or draining."""
         loop = asyncio.get_running_loop()
-        while self.drop_cancelled() and not self.draining and not self.budget_full():
-            delay = self.jobs[0].arrived + self.max_wait_s - loop.time()
+        while self.purge() and not self.draining and not self.budget_full():
+            delay = self.rows[0][0].arrived + self.max_wait_s - loop.time()
             if delay <= 0:
                 return
             self.changed.clear()
@@ -135,45 +131,45 @@ class Batcher:
             except asyncio.TimeoutError:
                 return
 
-    def drop_cancelled(self) -> bool:
-        """Pop finished or cancelled jobs off the head; True if rows are queued."""
-        while self.jobs and (self.jobs[0].cancelled or self.jobs[0].queued == 0):
-            self.jobs.popleft()
-        return bool(self.jobs)
+    def purge(self) -> bool:
+        """Forget the rows of cancelled jobs; True if rows are queued."""
+        if any(job.cancelled for job, _ in self.rows):
+            self.rows = [(job, row) for job, row in self.rows if not job.cancelled]
+        return bool(self.rows)
 
     def budget_full(self) -> bool:
-        rows, width = 0, 1
-        for job in self.jobs:
-            if job.cancelled or job.key != self.jobs[0].key:
-                continue
-            rows += job.queued
-            width = max(width, max(job.widths[job.next_row:], default=1))
-            if rows * width >= self.max_batch_tokens:
-                return True
-        return False
+        key = self.rows[0][0].key
+        widths = [job.widths[row] for job, row in self.rows if job.key == key]
+        return len(widths) * max(max(widths), 1) >= self.max_batch_tokens
 
     def take(self) -> tuple[Any, list[tuple[Job, int]]]:
-        """(key, [(job, row), ...]): rows first-in first-out of the head job's key, while rows x (longest
-        row) stays within the budget; the first row is always taken (a long row runs alone)."""
-        if not self.drop_cancelled():
+        """(key, [(job, row), ...]): the oldest row, then the queued rows of its key nearest to it in
+        length (older first among equals) while rows x (longest row) stays within the budget. Every
+        batch holds the oldest row, so none waits forever; similar lengths waste little on padding."""
+        if not self.purge():
             return None, []
-        key, taken, width = self.jobs[0].key, [], 1
-        for job in self.jobs:
-            if job.cancelled or job.key != key:
+        anchor_job, anchor_row = self.rows[0]
+        key, anchor = anchor_job.key, max(int(anchor_job.widths[anchor_row]), 1)
+        nearest = sorted((index for index, (job, _) in enumerate(self.rows) if job.key == key),
+                         key=lambda index: abs(self.width(index) - anchor))
+        chosen, width = [], anchor
+        for index in nearest:
+            wider = max(width, self.width(index))
+            if chosen and (len(chosen) + 1) * wider > self.max_batch_tokens:
                 continue
-            while job.queued:
-                row_width = max(int(job.widths[job.next_row]), 1)
-                if taken and (len(taken) + 1) * max(width, row_width) > self.max_batch_tokens:
-                    return key, self.account(taken)
-                taken.append((job, job.next_row))
-                width = max(width, row_width)
-                job.next_row += 1
-        return key, self.account(taken)
-
-    def account(self, taken: list[tuple[Job, int]]) -> list[tuple[Job, int]]:
+            chosen.append(index)
+            width = wider
+        taken = [self.rows[index] for index in sorted(chosen)]
+        picked = set(chosen)
+        self.rows = [entry for index, entry in enumerate(self.rows) if index not in picked]
+        for job, _ in taken:
+            job.queued -= 1
         self.queued_rows -= len(taken)
-        self.drop_cancelled()
-        return taken
+        return key, taken
+
+    def width(self, index: int) -> int:
+        job, row = self.rows[index]
+        return max(int(job.widths[row]), 1)
 
     # === Workers ===
     def launch(self, key: Any, taken: list[tuple[Job, int]]) -> None:
