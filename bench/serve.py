@@ -12,7 +12,7 @@ the same IMDB test reviews.
    client for ~0.2 s in the server): 1, 8 and 64 closed-loop clients sending single reviews, then batches of 32; each
    scenario stops after --duration seconds or --max-requests requests, whichever comes first
 3. 2x overload: single reviews arrive open-loop at twice the best single-review rows/s of step 2, for
-   --duration seconds;
+   --duration seconds, at a fresh server with --max-queue-rows 128 (so the queue fills within the run);
    every request must end in 200 or 503 (a timeout, an error or another status is "lost"); the
    server's RSS is read before, during (its peak) and after
 The load average is printed before and after: on a shared machine the figures move with it.
@@ -39,6 +39,7 @@ from bench.machine import machine
 CLIENTS = (1, 8, 64)
 BATCH = 32
 GOAL_THROUGHPUT, GOAL_P99_MS = 0.80, 25.0
+OVERLOAD_QUEUE_ROWS = 128  # the overload server's --max-queue-rows: small enough to fill within the run
 
 
 def load_average() -> str:
@@ -222,7 +223,8 @@ def report(reference: dict, rows: list[dict], overloaded: dict, header: str) -> 
         echo(f"{name:24}{row['clients']:>8}{row['requests']:>10}{row['rows_per_s']:>9.0f}{p50:>9.1f}{p99:>9.1f}"
              f"{100 * ratio:>14.0f}%  {row['load']}{note}")
     o = overloaded
-    echo(f"2x overload: {o['rate']:.0f} single-review requests/s for {o['duration_s']:g} s: sent {o['sent']}, "
+    echo(f"2x overload: {o['rate']:.0f} single-review requests/s for {o['duration_s']:g} s, --max-queue-rows "
+         f"{OVERLOAD_QUEUE_ROWS}: sent {o['sent']}, "
          f"200: {o['ok']}, 503: {o['busy']}, lost: {o['lost']} {o['lost_detail'] or ''}{o['other_statuses'] or ''}; "
          f"p50/p99 of the 200s {o['latency_ms'][0]:.0f}/{o['latency_ms'][1]:.0f} ms; server RSS "
          f"{o['rss_before_mb']:.0f} MB before, peak {o['rss_peak_mb']:.0f} MB, {o['rss_after_mb']:.0f} MB after; "
@@ -262,13 +264,15 @@ def serve(model, data, limit, duration_s, max_requests, workers):
               f"load average before: {load_average()} (the machine is shared: trainings run beside this)")
     click.echo("in-process ...", err=True)
     reference = {**in_process(model, texts, workers, max_requests), "load": load_average()}
-    with tempfile.TemporaryDirectory() as tmp, ServerProcess(["--model", model, "--workers", str(workers)],
-                                                              log=Path(tmp) / "server.log") as server:
-        click.echo(f"attn-serve at {server.url} ...", err=True)
-        rows = serve_scenarios(server, model, texts, duration_s, max_requests, Path(tmp))
-        best = max(row["rows_per_s"] for row in rows if row["size"] == 1)
-        click.echo(f"2x overload at {2 * best:.0f} requests/s ...", err=True)
-        overloaded = overload(server, model, texts, 2 * best, duration_s, Path(tmp))
+    with tempfile.TemporaryDirectory() as tmp:
+        with ServerProcess(["--model", model, "--workers", str(workers)], log=Path(tmp) / "server.log") as server:
+            click.echo(f"attn-serve at {server.url} ...", err=True)
+            rows = serve_scenarios(server, model, texts, duration_s, max_requests, Path(tmp))
+        rate = 2 * max(row["rows_per_s"] for row in rows if row["size"] == 1)
+        overload_args = ["--model", model, "--workers", str(workers), "--max-queue-rows", str(OVERLOAD_QUEUE_ROWS)]
+        with ServerProcess(overload_args, log=Path(tmp) / "overload.log") as server:
+            click.echo(f"2x overload at {rate:.0f} requests/s on {server.url} ...", err=True)
+            overloaded = overload(server, model, texts, rate, duration_s, Path(tmp))
     report(reference, rows, overloaded, header)
     click.echo(f"load average after: {load_average()}")
 
