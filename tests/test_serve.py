@@ -20,6 +20,7 @@ import pytest
 
 import runtime
 from runtime import catalog
+from runtime.diagnostics import DIAGNOSTICS, row_diagnostics
 from runtime.serve.process import ServerProcess
 
 SENTENCES = ["Tom y María se casaron en 2015.", "Hola.", "No sé qué hacer con mi vida."]
@@ -126,7 +127,7 @@ def test_translations_equal_the_library(server):
     rows = answer.json()["results"]
     assert [row["translation"] for row in rows] == [result.text for result in expected]
     np.testing.assert_allclose([row["score"] for row in rows], [result.score for result in expected], atol=1e-5)
-    assert [row["oov"] for row in rows] == [1 in result.source_ids or "<oov>" in result.tokens for result in expected]
+    assert [{key: row[key] for key in DIAGNOSTICS} for row in rows] == [row_diagnostics(result) for result in expected]
 
 
 def test_models_health_ready_and_schema(server):

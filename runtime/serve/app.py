@@ -261,7 +261,8 @@ def add_routes(app: FastAPI, service: Service) -> None:
 
     @app.post("/v1/translate", response_model=Results, responses=PROBLEMS)
     async def translate(body: TranslateRequest, request: Request):
-        """A translation per sentence: text, length-normalised log-probability, and whether it holds <oov>."""
+        """A translation per sentence: text, length-normalised log-probability and attn-translate's per-row
+        diagnostics (source_tokens, segments, windowed, copied, missing, oov)."""
         served = service.pick(body.model, "translation")
         service.check_count(body.texts)
         job = served.job(body.texts, body.beam_size)

@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 
 from runtime.columns import explanation_records
+from runtime.diagnostics import row_diagnostics
 from runtime.serve.batcher import Job
-from runtime.tokenizer import OOV_ID
 
 
 class ServedClassifier:
@@ -59,8 +59,8 @@ class ServedTranslator:
         return Job(list(texts), lengths.tolist(), key=beam_size)
 
     def run(self, beam_size: int, sentences: list[str]) -> list[dict]:
-        return [{"translation": result.text, "score": float(result.score),
-                 "oov": "<oov>" in result.tokens or OOV_ID in result.source_ids}  # as attn-translate's note
+        """Per sentence the translation, its score and attn-translate's per-row diagnostics."""
+        return [{"translation": result.text, "score": float(result.score), **row_diagnostics(result)}
                 for result in self.model.translate(sentences, beam_size=beam_size)]
 
 
