@@ -40,6 +40,7 @@ CLIENTS = (1, 8, 64)
 BATCH = 32
 GOAL_THROUGHPUT, GOAL_P99_MS = 0.80, 25.0
 OVERLOAD_QUEUE_ROWS = 128  # the overload server's --max-queue-rows: small enough to fill within the run
+IN_PROCESS_ROWS = 1024  # reviews scored in-process per request size
 
 
 def load_average() -> str:
@@ -263,13 +264,14 @@ def serve(model, data, limit, duration_s, max_requests, workers):
     header = (f"attn-serve vs in-process, {model}, {len(texts)} IMDB test reviews, {workers} workers; {machine()}; "
               f"load average before: {load_average()} (the machine is shared: trainings run beside this)")
     click.echo("in-process ...", err=True)
-    reference = {**in_process(model, texts, workers, max_requests), "load": load_average()}
+    reference = {**in_process(model, texts, workers, IN_PROCESS_ROWS), "load": load_average()}
     with tempfile.TemporaryDirectory() as tmp:
         with ServerProcess(["--model", model, "--workers", str(workers)], log=Path(tmp) / "server.log") as server:
             click.echo(f"attn-serve at {server.url} ...", err=True)
             rows = serve_scenarios(server, model, texts, duration_s, max_requests, Path(tmp))
         rate = 2 * max(row["rows_per_s"] for row in rows if row["size"] == 1)
-        overload_args = ["--model", model, "--workers", str(workers), "--max-queue-rows", str(OVERLOAD_QUEUE_ROWS)]
+        overload_args = ["--model", model, "--workers", str(workers), "--max-queue-rows", str(OVERLOAD_QUEUE_ROWS),
+                         "--max-texts", str(BATCH)]
         with ServerProcess(overload_args, log=Path(tmp) / "overload.log") as server:
             click.echo(f"2x overload at {rate:.0f} requests/s on {server.url} ...", err=True)
             overloaded = overload(server, model, texts, rate, duration_s, Path(tmp))
