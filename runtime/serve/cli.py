@@ -125,6 +125,7 @@ def main(models, host, port, workers, provider, max_batch_tokens, max_wait_ms, m
         app = create_app(served, limits, executor, workers)
         server, sock = build_server(app, host, port, grace_period, max_connections, log_level, access_log)
         bound_host, bound_port = sock.getsockname()[:2]
+        bound_host = f"[{bound_host}]" if ":" in bound_host else bound_host  # an IPv6 address in a URL
         click.echo(f"attn-serve: serving {', '.join(served)} on http://{bound_host}:{bound_port} with {workers} "
                    f"worker{'s' * (workers != 1)}", err=True)
         for sig in (signal.SIGTERM, signal.SIGINT):  # uvicorn re-raises the signal it drained on once it is done;
@@ -135,4 +136,4 @@ def main(models, host, port, workers, provider, max_batch_tokens, max_wait_ms, m
 
 
 if __name__ == "__main__":
-    main()
+    main(prog_name="attn-serve")
