@@ -12,7 +12,8 @@ the same IMDB test reviews.
    client for ~0.2 s in the server): 1, 8 and 64 closed-loop clients sending single reviews, then batches of 32; each
    scenario stops after --duration seconds or --max-requests requests, whichever comes first
 3. 2x overload: single reviews arrive open-loop at twice the best single-review rows/s of step 2, for
-   --duration seconds, at a fresh server with --max-queue-rows 128 (so the queue fills within the run);
+   --duration seconds, at a fresh server with --max-queue-rows 128 and --max-in-flight 128 (so the
+   limits are reached within the run);
    every request must end in 200 or 503 (a timeout, an error or another status is "lost"); the
    server's RSS is read before, during (its peak) and after
 The load average is printed before and after: on a shared machine the figures move with it.
@@ -39,7 +40,7 @@ from bench.machine import machine
 CLIENTS = (1, 8, 64)
 BATCH = 32
 GOAL_THROUGHPUT, GOAL_P99_MS = 0.80, 25.0
-OVERLOAD_QUEUE_ROWS = 128  # the overload server's --max-queue-rows: small enough to fill within the run
+OVERLOAD_QUEUE_ROWS = 128  # the overload server's --max-queue-rows and --max-in-flight: small enough to fill
 IN_PROCESS_ROWS = 1024  # reviews scored in-process per request size
 
 
@@ -224,8 +225,8 @@ def report(reference: dict, rows: list[dict], overloaded: dict, header: str) -> 
         echo(f"{name:24}{row['clients']:>8}{row['requests']:>10}{row['rows_per_s']:>9.0f}{p50:>9.1f}{p99:>9.1f}"
              f"{100 * ratio:>14.0f}%  {row['load']}{note}")
     o = overloaded
-    echo(f"2x overload: {o['rate']:.0f} single-review requests/s for {o['duration_s']:g} s, --max-queue-rows "
-         f"{OVERLOAD_QUEUE_ROWS}: sent {o['sent']}, "
+    echo(f"2x overload: {o['rate']:.0f} single-review requests/s for {o['duration_s']:g} s, --max-queue-rows and "
+         f"--max-in-flight {OVERLOAD_QUEUE_ROWS}: sent {o['sent']}, "
          f"200: {o['ok']}, 503: {o['busy']}, lost: {o['lost']} {o['lost_detail'] or ''}{o['other_statuses'] or ''}; "
          f"p50/p99 of the 200s {o['latency_ms'][0]:.0f}/{o['latency_ms'][1]:.0f} ms; server RSS "
          f"{o['rss_before_mb']:.0f} MB before, peak {o['rss_peak_mb']:.0f} MB, {o['rss_after_mb']:.0f} MB after; "
@@ -271,7 +272,7 @@ def serve(model, data, limit, duration_s, max_requests, workers):
             rows = serve_scenarios(server, model, texts, duration_s, max_requests, Path(tmp))
         rate = 2 * max(row["rows_per_s"] for row in rows if row["size"] == 1)
         overload_args = ["--model", model, "--workers", str(workers), "--max-queue-rows", str(OVERLOAD_QUEUE_ROWS),
-                         "--max-texts", str(BATCH)]
+                         "--max-in-flight", str(OVERLOAD_QUEUE_ROWS), "--max-texts", str(BATCH)]
         with ServerProcess(overload_args, log=Path(tmp) / "overload.log") as server:
             click.echo(f"2x overload at {rate:.0f} requests/s on {server.url} ...", err=True)
             overloaded = overload(server, model, texts, rate, duration_s, Path(tmp))

@@ -52,7 +52,8 @@ def server(tmp_path_factory):
 @pytest.fixture(scope="module")
 def slow(tmp_path_factory):
     args = ["--model", "imdb", "--workers", "1", "--max-wait-ms", "2000", "--max-batch-tokens", "64",
-            "--timeout", "1.5", "--max-queue-rows", "4", "--max-texts", "4", "--retry-after", "3"]
+            "--timeout", "1.5", "--max-queue-rows", "4", "--max-texts", "4", "--retry-after", "3",
+            "--max-in-flight", "2"]
     with ServerProcess(args, log=tmp_path_factory.mktemp("serve") / "slow.log") as process:
         yield process
 
@@ -229,6 +230,18 @@ def test_full_queue_is_503_with_retry_after_and_deadline_504(slow):
     assert metric(slow, "attn_batch_rows_count", model="imdb") == batches, "a worker ran rows nobody waits for"
     control = post(slow, "/v1/score", {"model": "imdb", "texts": [LONG]})  # fills the 64-token budget: runs at once
     assert control.status_code == 200 and metric(slow, "attn_batch_rows_count", model="imdb") == batches + 1
+
+
+def test_requests_past_the_in_flight_limit_are_503(slow):
+    """Two requests wait for their batch; a third is refused before its body is read."""
+    with ThreadPoolExecutor(2) as pool:
+        waiting = [pool.submit(post, slow, "/v1/score", {"model": "imdb", "texts": ["good", "bad"]}) for _ in range(2)]
+        wait_for(lambda: metric(slow, "attn_in_flight_requests") == 2, what="2 requests in flight")
+        refused = post(slow, "/v1/score", {"model": "imdb", "texts": ["one more"]})
+        assert refused.status_code == 503 and refused.headers["retry-after"] == "3"
+        assert "--max-in-flight" in one_line_error(refused)
+        assert [answer.result().status_code for answer in waiting] == [504, 504]
+    assert metric(slow, "attn_in_flight_requests") == 0
 
 
 def test_disconnected_client_costs_no_worker_time(slow):

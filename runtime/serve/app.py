@@ -45,6 +45,7 @@ class Limits:
     max_queue_rows: int = 2_048
     timeout_s: float = 30.0
     retry_after_s: int = 1
+    max_in_flight: int = 512
 
 
 # === Request and response schemas (the OpenAPI schema is made from these) ===
@@ -121,6 +122,31 @@ class BodyLimit:
         await JSONResponse({"error": message}, 413, headers={"Connection": "close"})(scope, receive, send)
 
 
+class Admission:
+    """ASGI middleware: past `limit` scoring or translating requests in flight (arrived, not yet
+    answered), a new one gets 503 with Retry-After before its body is read. The row queue bounds the
+    work waiting for a worker; this bounds what waits for the event loop (parsing, tokenizing)."""
+
+    PATHS = ("/v1/score", "/v1/translate")
+
+    def __init__(self, app, service: "Service"):
+        self.app, self.service = app, service
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope["path"] not in self.PATHS:
+            return await self.app(scope, receive, send)
+        service = self.service
+        if service.in_flight >= service.limits.max_in_flight:
+            message = f"{service.in_flight} requests in flight, the limit (--max-in-flight); retry later"
+            headers = {"Retry-After": str(service.limits.retry_after_s)}
+            return await JSONResponse({"error": message}, 503, headers=headers)(scope, receive, send)
+        service.in_flight += 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            service.in_flight -= 1
+
+
 def validation_message(request: Request, errors: list[dict]) -> str:
     """The first validation error on one line, naming the field."""
     first = errors[0]
@@ -166,6 +192,8 @@ class Service:
         self.models, self.limits, self.executor, self.workers, self.metrics = models, limits, executor, workers, metrics
         self.batchers: dict[str, Batcher] = {}
         self.draining = False
+        self.in_flight = 0  # scoring and translating requests between arrival and answer (Admission)
+        metrics.in_flight.set_function(lambda: self.in_flight)
 
     def start(self) -> None:
         slots = asyncio.Semaphore(self.workers)  # every model's batches share the workers
@@ -246,6 +274,7 @@ def create_app(models: dict, limits: Limits, executor, workers: int) -> FastAPI:
     install_error_handlers(app)
     add_routes(app, service)
     app.add_middleware(BodyLimit, max_bytes=limits.max_body_bytes)
+    app.add_middleware(Admission, service=service)
     app.add_middleware(metrics.middleware)
     return app
 

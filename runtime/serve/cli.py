@@ -88,6 +88,9 @@ def build_server(app, host: str, port: int, grace_period: float, max_connections
               help="Request body size (more: 413).")
 @click.option("--timeout", "timeout_s", type=click.FloatRange(0.001), default=DEFAULTS.timeout_s, show_default=True,
               help="Seconds a request may take (more: 504; its queued rows are dropped).")
+@click.option("--max-in-flight", type=click.IntRange(1), default=DEFAULTS.max_in_flight, show_default=True,
+              help="Scoring and translating requests in flight at once; more get 503 with Retry-After before "
+                   "their body is read.")
 @click.option("--retry-after", type=click.IntRange(0), default=DEFAULTS.retry_after_s, show_default=True,
               help="Seconds a 503 tells the client to wait (Retry-After).")
 @click.option("--grace-period", type=click.FloatRange(0), default=30.0, show_default=True,
@@ -99,7 +102,7 @@ def build_server(app, host: str, port: int, grace_period: float, max_connections
 @click.option("--access-log/--no-access-log", default=False, show_default=True, help="Log every request (uvicorn's).")
 @click.option("--list-models", is_flag=True, help="List the shipped models and exit.")
 def main(models, host, port, workers, provider, max_batch_tokens, max_wait_ms, max_queue_rows, max_texts,
-         max_body_bytes, timeout_s, retry_after, grace_period, max_connections, log_level, access_log,
+         max_body_bytes, timeout_s, max_in_flight, retry_after, grace_period, max_connections, log_level, access_log,
          list_models) -> None:
     """Serve sentiment and translation bundles over HTTP: POST /v1/score, POST /v1/translate, GET /v1/models,
     /healthz, /readyz, /metrics, /openapi.json."""
@@ -119,7 +122,8 @@ def main(models, host, port, workers, provider, max_batch_tokens, max_wait_ms, m
         served = load_models(models, provider, threads, max_batch_tokens)
     except AttnError as error:
         raise click.ClickException(str(error)) from None
-    limits = Limits(max_body_bytes, max_texts, max_batch_tokens, max_wait_ms, max_queue_rows, timeout_s, retry_after)
+    limits = Limits(max_body_bytes, max_texts, max_batch_tokens, max_wait_ms, max_queue_rows, timeout_s, retry_after,
+                    max_in_flight)
     logging.basicConfig(level=log_level.upper(), format="attn-serve: %(levelname)s: %(message)s")
     with ThreadPoolExecutor(workers, thread_name_prefix="attn-worker") as executor:
         app = create_app(served, limits, executor, workers)

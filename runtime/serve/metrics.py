@@ -24,6 +24,8 @@ class Metrics:
                                     buckets=BATCH_ROWS, registry=registry)
         self.batch_tokens = Counter("attn_batch_tokens", "Padded tokens (rows x longest row) run, by model", ["model"],
                                     registry=registry)
+        self.in_flight = Gauge("attn_in_flight_requests", "Scoring and translating requests arrived and not yet "
+                               "answered", registry=registry)
         self.queue = Gauge("attn_queue_rows", "Rows waiting for a worker, by model", ["model"], registry=registry)
         self.cancelled = Counter("attn_cancelled_requests", "Requests given up, by model and reason (deadline, "
                                  "disconnected)", ["model", "reason"], registry=registry)
