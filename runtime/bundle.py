@@ -21,6 +21,9 @@ from runtime.tokenizer import Tokenizer
 FORMAT = "attn-bundle/1"
 MANIFEST = "manifest.json"
 TASKS = {"sentiment": ("model",), "translation": ("encoder", "decoder_step")}  # task -> graph roles
+# task -> graph roles a bundle may have: "text" is the raw-text graph (the tokenizer compiled into the
+# graph, then the model), trainer/text_graph.py
+OPTIONAL_ROLES = {"sentiment": ("text",), "translation": ()}
 
 # The graph contract: per task and graph role, each input and output tensor by name with its dtype
 # and rank. The manifest must declare exactly these names (`graphs.ROLE.inputs/outputs`), the graph
@@ -30,6 +33,11 @@ GRAPH_CONTRACT: dict[str, dict[str, dict[str, dict[str, tuple[str, int]]]]] = {
         "model": {
             "inputs": {"tokens": ("int32", 2)},
             "outputs": {"probability": ("float32", 1), "attention": ("float32", 2)},
+        },
+        "text": {
+            "inputs": {"text": ("string", 1)},
+            "outputs": {"probability": ("float32", 1), "attention": ("float32", 2), "tokens": ("string", 2),
+                        "lengths": ("int32", 1)},
         },
     },
     "translation": {
@@ -45,7 +53,8 @@ GRAPH_CONTRACT: dict[str, dict[str, dict[str, dict[str, tuple[str, int]]]]] = {
         },
     },
 }
-_ORT_TYPES = {"tensor(int32)": "int32", "tensor(float)": "float32", "tensor(bool)": "bool", "tensor(int64)": "int64"}
+_ORT_TYPES = {"tensor(int32)": "int32", "tensor(float)": "float32", "tensor(bool)": "bool", "tensor(int64)": "int64",
+              "tensor(string)": "string"}
 MAX_MANIFEST_BYTES = 128 * 2**20  # the shipped manifests are under 1 MiB; read no more than this
 MAX_LEN_LIMIT = 100_000  # tokens per text; a bigger max_len is a corrupt manifest, not a model
 
@@ -108,6 +117,8 @@ def validate_manifest(manifest: dict, where: str = MANIFEST) -> None:
                 raise BundleError(f"{where}: graphs.{role}.{name} is missing or not a {kind.__name__}")
         _check_files_field(graph["file"], f"{where}: graphs.{role}.file")
     for role, sides in GRAPH_CONTRACT[manifest["task"]].items():
+        if role in OPTIONAL_ROLES[manifest["task"]] and role not in manifest["graphs"]:
+            continue
         for side, tensors in sides.items():
             _check_declared(manifest["graphs"][role][side], tensors, f"{where}: graphs.{role}.{side}")
     for name in ("max_len", "max_target_len"):

@@ -44,6 +44,12 @@ WORD_START = "\u2581"  # SentencePiece's word-start marker
 _NO_SPACE_BEFORE = re.compile(r" ([.,!?;:%)\]}'»])")
 _NO_SPACE_AFTER = re.compile(r"([¿¡(\[{«]) ")
 _HTML_BREAK = re.compile(r"<br\s*/?>", re.IGNORECASE)
+# lowercase_mapping "simple": one code point to one (Unicode's simple lowercase mapping), what ONNX
+# Runtime's StringNormalizer computes. str.lower() is the full mapping: it differs only on U+0130
+# ("İ" -> "i" + U+0307) and the final sigma (U+03A3 -> U+03C2 at a word's end); mapping those two
+# first makes str.lower() the simple mapping.
+LOWERCASE_MAPPINGS = ("full", "simple")
+_SIMPLE_LOWER = str.maketrans({"\u0130": "i", "\u03a3": "\u03c3"})
 # join_clitics: Penn-Treebank-tokenized text (SST-2: "does n't", "it 's", "-lrb-") and raw text
 # ("doesn't", "it's", "(") become the same string before splitting, so one model can train on both
 # and serve raw text. Curly apostrophes count as straight ones ("doesn’t" = "doesn't").
@@ -76,7 +82,10 @@ class TokenizerSpec:
     so data such as SST-2 and user text give the same tokens (off by default: older bundles keep
     exactly the tokens they were trained on). `split_negation` splits "n't" off its word ("doesn't" ->
     "does n't", "can't" -> "ca n't") so negation is one token; with or without `join_clitics`, raw and
-    treebank text then give the same tokens (off by default, for the same reason)."""
+    treebank text then give the same tokens (off by default, for the same reason). `lowercase_mapping`
+    says how `lowercase` works: "full" is Python's str.lower() (the default: older bundles keep their
+    tokens), "simple" maps each code point to one (what a text graph computes in ONNX Runtime; it
+    differs from "full" only on "İ" and a word-final "Σ")."""
 
     max_len: int = 500
     mode: str = "word"
@@ -88,6 +97,7 @@ class TokenizerSpec:
     oov_id: int = OOV_ID
     join_clitics: bool = False
     split_negation: bool = False
+    lowercase_mapping: str = "full"
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -98,6 +108,9 @@ class TokenizerSpec:
             raise TokenizerError(f"tokenizer punctuation must be one of {sorted(_PATTERNS)}, got {self.punctuation!r}")
         if self.truncation not in ("pre", "post"):
             raise TokenizerError(f"tokenizer truncation must be 'pre' or 'post', got {self.truncation!r}")
+        if self.lowercase_mapping not in LOWERCASE_MAPPINGS:
+            raise TokenizerError(f"tokenizer lowercase_mapping must be one of {', '.join(LOWERCASE_MAPPINGS)}, "
+                                 f"got {self.lowercase_mapping!r}")
         if (self.pad_id, self.oov_id) != (PAD_ID, OOV_ID):
             raise TokenizerError(f"tokenizer pad/oov ids must be {PAD_ID}/{OOV_ID}")
 
@@ -142,7 +155,7 @@ class Tokenizer:
         if not isinstance(text, str):
             raise TypeError(f"tokenizer expects str, got {type(text).__name__}")
         if self.spec.lowercase:
-            text = text.lower()
+            text = (text.translate(_SIMPLE_LOWER) if self.spec.lowercase_mapping == "simple" else text).lower()
         if self.spec.html_breaks:
             text = _HTML_BREAK.sub(" ", text)
         if self.spec.join_clitics:

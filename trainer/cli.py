@@ -14,7 +14,7 @@ import click
 
 from runtime.catalog import version
 from runtime.errors import AttnError
-from runtime.tokenizer import MODES, Tokenizer, TokenizerSpec
+from runtime.tokenizer import LOWERCASE_MAPPINGS, MODES, Tokenizer, TokenizerSpec
 from trainer.config import KINDS, SCORES, STYLES, TOKENIZER_MODES, ClassifierConfig, Seq2SeqConfig
 from trainer.converter import DEFAULT_OPSET
 from trainer.distill import DEFAULT_ALPHA, DEFAULT_AUGMENT_DROP, DEFAULT_TEMPERATURE
@@ -107,6 +107,10 @@ _CLASSIFIER_OPTIONS = [  # train and distill: data, split, architecture, tokeniz
                  help="Tokenizer splits the negation \"n't\" off its word the treebank way (\"doesn't\" -> \"does n't\", "
                       "\"can't\" -> \"ca n't\"), so negation is one shared token, not one word per negated verb; "
                       "raw and treebank text agree with or without --join-clitics; recorded in the bundle's tokenizer."),
+    click.option("--lowercase-mapping", type=click.Choice(LOWERCASE_MAPPINGS), default="simple", show_default=True,
+                 help="simple: one code point to one, as ONNX Runtime lowercases, so the bundle gets a text graph "
+                      "(model_text.onnx); full: Python's str.lower() (\"İ\" -> two code points, final \"ς\"; "
+                      "no text graph)."),
     click.option("--vocab-size", type=click.IntRange(3), default=C.vocab_size, show_default=True, help="Vocabulary size, padding and OOV included."),
     click.option("--embedding-dim", type=click.IntRange(1), default=C.embedding_dim, show_default=True, help="Embedding width."),
     click.option("--lstm-units", type=click.IntRange(1), default=C.lstm_units, show_default=True, help="Units per LSTM direction."),
@@ -218,11 +222,12 @@ def _config_and_spec(options: dict) -> tuple[ClassifierConfig, TokenizerSpec]:
     config = ClassifierConfig(**{f.name: options[f.name] for f in fields(ClassifierConfig)})
     spec = TokenizerSpec(max_len=options["max_len"], mode=options["tokenizer_mode"], truncation=options["truncation"],
                          punctuation=options["punctuation"], join_clitics=options["join_clitics"],
-                         split_negation=options["split_negation"])
+                         split_negation=options["split_negation"], lowercase_mapping=options["lowercase_mapping"])
     return config, spec
 
 
-_FITTING = ("tokenizer_mode", "vocab_size", "truncation", "punctuation", "join_clitics", "split_negation")  # what only a fitted tokenizer uses
+_FITTING = ("tokenizer_mode", "vocab_size", "truncation", "punctuation", "join_clitics", "split_negation",
+            "lowercase_mapping")  # what only a fitted tokenizer uses
 
 
 @main.command()
@@ -445,6 +450,23 @@ def train_translator_command(**options) -> None:
     click.echo(f"validation loss {result.validation_loss:.4f} (epoch {result.best_epoch}), test BLEU {report['bleu']:.2f}, "
                f"chrF {report['chrf']:.2f} (beam {options['beam_size']}, {len(data.test)} pairs), "
                f"elapsed {time.perf_counter() - started:.0f} s, bundle {out}", err=True)
+
+
+@main.command("text-graph", cls=click.Command)  # reads and writes bundles: no TensorFlow
+@click.argument("bundle", type=click.Path(file_okay=False))
+@click.option("--lowercase-mapping", type=click.Choice(["simple"]), default=None,
+              help="First declare the bundle's lowercasing 'simple' (one code point to one, as ONNX Runtime does): "
+                   "changes tokens only of texts holding 'İ' or a word-final 'Σ'; said in one line.")
+def text_graph_command(bundle: str, lowercase_mapping: str | None) -> None:
+    """Add model_text.onnx to a word-mode classifier BUNDLE: raw strings in, probability, attention,
+    tokens and lengths out, the tokenizer compiled from ONNX Runtime's built-in ops; gated on parity
+    with model.onnx fed by the Python tokenizer, declared in the manifest with its sha256."""
+    from trainer.text_graph import add_text_graph
+
+    try:
+        add_text_graph(bundle, lowercase_mapping=lowercase_mapping, log=lambda line: click.echo(line, err=True))
+    except (AttnError, OSError) as error:
+        raise click.ClickException(str(error)) from None
 
 
 @main.command("compare-translators", cls=click.Command)  # reads bundles: no TensorFlow

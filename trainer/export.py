@@ -290,11 +290,19 @@ def export_bundle(
     force: bool = False,
     log: Callable[[str], None] = print,
 ) -> dict:
-    """Convert, run the passes, gate on parity, write `model.onnx` + `manifest.json`. Returns the manifest.
+    """Convert, run the passes, gate on parity, write `model.onnx` + `manifest.json`, and the text graph
+    `model_text.onnx` where the tokenizer compiles (trainer.text_graph; else one line says why). Returns the manifest.
 
     quantize="int8": after the fp32 parity gate, quantize and gate on accuracy over `gate_data`
     (validation texts and labels); `force` keeps an int8 graph that fails the gate (and overwrites
     an existing bundle in `out_dir`)."""
+    from trainer.text_graph import add_text_graph, refusal
+
     converter = ClassifierConverter(model, config, tokenizer, opset=opset, passes=passes, quantize=quantize,
                                     gate_data=gate_data, max_int8_drop_points=max_int8_drop_points, log=log)
-    return converter.export(out_dir, force=force, metrics=metrics, data=data)
+    manifest = converter.export(out_dir, force=force, metrics=metrics, data=data)
+    reason = refusal(tokenizer.spec)
+    if reason:
+        log(f"no text graph (model_text.onnx): {reason}")
+        return manifest
+    return add_text_graph(out_dir, log=log)

@@ -1,0 +1,464 @@
+"""The text graph (`model_text.onnx`): a classifier bundle's tokenizer compiled into ONNX, in front of
+its token graph, so that any ONNX Runtime scores raw strings with no tokenizer of its own.
+
+Only ONNX Runtime's built-in ops, so it runs wherever the token graph runs (Python, Node, the web,
+the C/C++/C#/Java/Objective-C packages, the .ort mobile format):
+
+    text [batch] string
+      -> StringNormalizer (LOWER, locale C.UTF-8)                     spec.lowercase (simple mapping)
+      -> com.microsoft.Tokenizer, tokenexp = <br\\s*/?> | the word find-all   [batch, T]
+      -> com.microsoft.Tokenizer, separators = <br\\s*/?>: breaks become padding   spec.html_breaks
+      -> ai.onnx.ml.LabelEncoder: vocabulary -> id, "" (padding) -> 0, anything else -> the OOV id
+      -> compaction (CumSum, TopK, GatherElements): tokens to the left, truncation side and max_len
+      -> the token graph (model.onnx, fused LSTM with in-graph sequence_lens)
+    -> probability [batch], attention [batch, time], tokens [batch, time] string, lengths [batch] int32
+
+Python's `\\w` and `\\s` are written out as the code point ranges the running Python computes (RE2's
+`\\p{L}` follows a newer Unicode: 5,010 code points differ from Python 3.11's `\\w`), so the splitting
+is Python's by construction; `tests/test_text_graph.py` proves it on every code point. What the
+built-in ops cannot do is refused by `refusal(spec)`, with the feature named.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper
+
+from runtime.bundle import MANIFEST, Bundle, sha256_of, write_manifest
+from runtime.tokenizer import OOV_ID, PAD_ID, Tokenizer, TokenizerSpec
+from trainer.converter import ExportError, ParityError
+
+FILE = "model_text.onnx"
+ROLE = "text"
+MAX_IR_VERSION = 10  # onnxruntime-web 1.30 refuses IR 14; 10 loads
+TOLERANCE = 1e-6  # fp32: the same ids enter the same token graph, so the outputs are equal
+LOCALE = "C.UTF-8"  # StringNormalizer's default en_US.UTF-8 fails to load on Debian (and on iOS)
+PREFIX = "text/"  # names of the tokenizer nodes, apart from the token graph's
+CONTRACT = {
+    "file": FILE,
+    "inputs": [{"name": "text", "type": "string", "shape": ["batch"]}],
+    "outputs": [
+        {"name": "probability", "type": "float32", "shape": ["batch"]},
+        {"name": "attention", "type": "float32", "shape": ["batch", "time"]},
+        {"name": "tokens", "type": "string", "shape": ["batch", "time"]},
+        {"name": "lengths", "type": "int32", "shape": ["batch"]},
+    ],
+}
+
+
+class TextGraphError(ExportError):
+    """The bundle's tokenizer cannot be compiled into a graph; the message names the feature."""
+
+
+# === What compiles ===
+def refusal(spec: TokenizerSpec) -> str | None:
+    """Why `spec` cannot become a text graph (one line naming the feature), or None if it can."""
+    if spec.mode != "word":
+        return (
+            f"tokenizer mode {spec.mode!r}: SentencePiece is not among ONNX Runtime's built-in ops "
+            "(only word-mode bundles get a text graph)"
+        )
+    if spec.join_clitics:
+        return (
+            "tokenizer feature join_clitics: rewriting treebank clitics, brackets and curly apostrophes needs a "
+            "regex replace, which ONNX Runtime's built-in string ops lack"
+        )
+    if spec.split_negation:
+        return (
+            'tokenizer feature split_negation: splitting "n\'t" off its word needs a regex replace with '
+            "lookarounds, which ONNX Runtime's built-in string ops lack"
+        )
+    if spec.lowercase and spec.lowercase_mapping != "simple":
+        return (
+            "tokenizer lowercase_mapping 'full': Python's str.lower() turns 'İ' into two code points and a "
+            "word-final 'Σ' into 'ς', ONNX Runtime's StringNormalizer maps one code point to one; a bundle "
+            "needs lowercase_mapping 'simple' (see --lowercase-mapping)"
+        )
+    return None
+
+
+# === Patterns: Python's \w and \s as RE2 classes ===
+def code_point_ranges(predicate: Callable[[str], bool]) -> list[tuple[int, int]]:
+    """Inclusive ranges of the code points (surrogates excluded) where `predicate(chr(cp))` holds."""
+    ranges: list[list[int]] = []
+    for cp in range(0x110000):
+        if 0xD800 <= cp <= 0xDFFF or not predicate(chr(cp)):
+            continue
+        if ranges and ranges[-1][1] == cp - 1:
+            ranges[-1][1] = cp
+        else:
+            ranges.append([cp, cp])
+    return [(a, b) for a, b in ranges]
+
+
+def re2_class_body(ranges: Sequence[tuple[int, int]]) -> str:
+    return "".join(f"\\x{{{a:x}}}" if a == b else f"\\x{{{a:x}}}-\\x{{{b:x}}}" for a, b in ranges)
+
+
+def patterns(spec: TokenizerSpec) -> tuple[str, str]:
+    """(RE2 of an HTML break, RE2 of one token): Python's `<br\\s*/?>` (IGNORECASE) and the word
+    find-all of `runtime.tokenizer`, with `\\w` = isalnum() or "_" and `\\s` = isspace()."""
+    word = re2_class_body(code_point_ranges(lambda ch: ch.isalnum() or ch == "_"))
+    space = re2_class_body(code_point_ranges(str.isspace))
+    token = f"[{word}]+(?:'[{word}]+)*"
+    if spec.punctuation == "keep":
+        token += f"|[^{word}{space}]"
+    return f"<[bB][rR][{space}]*/?>", token
+
+
+# === The graph ===
+class _Nodes:
+    """Collects nodes and constants under PREFIX."""
+
+    def __init__(self):
+        self.nodes: list[onnx.NodeProto] = []
+        self.initializers: list[onnx.TensorProto] = []
+
+    def const(self, name: str, values, dtype=TensorProto.INT64, dims=None) -> str:
+        values = list(values) if isinstance(values, (list, tuple)) else [values]
+        self.initializers.append(
+            helper.make_tensor(PREFIX + name, dtype, dims if dims is not None else [len(values)], values)
+        )
+        return PREFIX + name
+
+    def add(self, op: str, inputs: list[str], output: str, domain: str = "", **attributes) -> str:
+        self.nodes.append(
+            helper.make_node(op, inputs, [PREFIX + output], name=PREFIX + output, domain=domain, **attributes)
+        )
+        return PREFIX + output
+
+
+def _split(g: _Nodes, text: str, spec: TokenizerSpec) -> str:
+    """Lowercase, find the tokens, drop the HTML breaks: string [batch, T], padded with ""."""
+    breaks, token = patterns(spec)
+    if spec.lowercase:
+        text = g.add("StringNormalizer", [text], "lowercased", case_change_action="LOWER", locale=LOCALE)
+    if not spec.html_breaks:
+        return g.add(
+            "Tokenizer", [text], "found", domain="com.microsoft", mark=0, mincharnum=1, pad_value="", tokenexp=token
+        )
+    # A break is a token of its own (it starts with "<", which no word holds, and outlasts a "<" mark),
+    # so finding breaks and words in one pass cuts the text where Python's `sub(" ")` puts a space.
+    found = g.add(
+        "Tokenizer",
+        [text],
+        "found_with_breaks",
+        domain="com.microsoft",
+        mark=0,
+        mincharnum=1,
+        pad_value="",
+        tokenexp=f"{breaks}|{token}",
+    )  # (B, T)
+    # Each token again, cut at a break: a break leaves nothing, any other token itself: (B, T, 1) or (B, T, 0)
+    found = g.add(
+        "Tokenizer",
+        [found],
+        "found_in_tokens",
+        domain="com.microsoft",
+        mark=0,
+        mincharnum=1,
+        pad_value="",
+        separators=[breaks],
+    )
+    return g.add("Reshape", [found, g.const("batch_rows", [0, -1])], "found")  # (B, T) or (B, 0)
+
+
+def _compact(g: _Nodes, found: str, tokenizer: Tokenizer) -> tuple[str, str, str]:
+    """(ids int32 [B, W], tokens string [B, W], lengths int32 [B]): the kept tokens moved left, in order,
+    truncated to max_len on the spec's side, W = max(longest row, 1) as `Tokenizer.encode`."""
+    spec = tokenizer.spec
+    batch = g.add("Gather", [g.add("Shape", [found], "found_shape"), g.const("zero", 0, dims=[])], "batch")
+    pad_column = g.add(
+        "Expand",
+        [
+            g.const("empty", [""], TensorProto.STRING, [1, 1]),
+            g.add(
+                "Concat",
+                [g.add("Unsqueeze", [batch, g.const("axis0", [0])], "batch_1d"), g.const("one", [1])],
+                "pad_shape",
+                axis=0,
+            ),
+        ],
+        "pad_column",
+    )
+    tokens = g.add("Concat", [found, pad_column], "padded", axis=1)  # (B, T1), T1 >= 1
+    ids = g.add(
+        "LabelEncoder",
+        [tokens],
+        "ids64",
+        domain="ai.onnx.ml",
+        keys_strings=list(tokenizer.vocab) + [""],
+        values_int64s=list(range(2, tokenizer.vocab_size)) + [PAD_ID],
+        default_int64=OOV_ID,
+    )
+    real = g.add(
+        "Cast", [g.add("Greater", [ids, g.const("pad_id", PAD_ID, dims=[])], "is_real")], "real", to=TensorProto.INT64
+    )
+    width = g.add("Gather", [g.add("Shape", [tokens], "padded_shape"), g.const("one_scalar", 1, dims=[])], "width")
+    position = g.add(
+        "Sub",
+        [g.add("CumSum", [real, g.const("time_axis", 1, dims=[])], "cumsum"), g.const("one_i", 1, dims=[])],
+        "position",
+    )  # (B, T1): index among the row's real tokens
+    count = g.add("ReduceSum", [real, g.const("axis1", [1])], "count", keepdims=1)  # (B, 1)
+    max_len = g.const("max_len", spec.max_len, dims=[])
+    if spec.truncation == "pre":  # keep the last max_len tokens
+        shift = g.add("Max", [g.add("Sub", [count, max_len], "excess"), g.const("zero_i", 0, dims=[])], "shift")
+        position = g.add("Sub", [position, shift], "kept_position")
+        inside = g.add("GreaterOrEqual", [position, g.const("zero_p", 0, dims=[])], "inside")
+    else:  # keep the first max_len tokens
+        inside = g.add("Less", [position, max_len], "inside")
+    keep = g.add("And", [g.add("Cast", [real], "real_bool", to=TensorProto.BOOL), inside], "keep")
+    columns = g.add("Range", [g.const("start", 0, dims=[]), width, g.const("step", 1, dims=[])], "columns")
+    key = g.add("Where", [keep, position, g.add("Add", [columns, width], "dropped_key")], "key")  # kept first, in order
+    width_1d = g.add("Unsqueeze", [width, g.const("axis0_k", [0])], "width_1d")
+    g.add("TopK", [key, width_1d], "sorted_key", axis=1, largest=0, sorted=1)
+    order = PREFIX + "order"  # (B, T1): the columns of the kept tokens first, in order
+    g.nodes[-1].output.append(order)
+    lengths = g.add("Min", [g.add("Squeeze", [count, g.const("axis1_s", [1])], "count_1d"), max_len], "lengths64")
+    out_width = g.add(
+        "Max", [g.add("ReduceMax", [lengths], "longest", keepdims=0), g.const("one_w", 1, dims=[])], "out_width"
+    )
+    order = g.add(
+        "Slice",
+        [
+            order,
+            g.const("start_1d", [0]),
+            g.add("Unsqueeze", [out_width, g.const("axis0_w", [0])], "out_width_1d"),
+            g.const("axis1_w", [1]),
+        ],
+        "order_w",
+    )
+    in_row = g.add(
+        "Less",
+        [
+            g.add("Range", [g.const("start_w", 0, dims=[]), out_width, g.const("step_w", 1, dims=[])], "out_columns"),
+            g.add("Unsqueeze", [lengths, g.const("axis1_u", [1])], "lengths_2d"),
+        ],
+        "in_row",
+    )  # (B, W)
+    ids = g.add(
+        "Where",
+        [in_row, g.add("GatherElements", [ids, order], "gathered_ids", axis=1), g.const("pad", PAD_ID, dims=[])],
+        "ids_w",
+    )
+    ids = g.add("Cast", [ids], "ids", to=TensorProto.INT32)
+    tokens = g.add(
+        "Where",
+        [
+            in_row,
+            g.add("GatherElements", [tokens, order], "gathered_tokens", axis=1),
+            g.const("empty_s", [""], TensorProto.STRING, []),
+        ],
+        "tokens_w",
+    )
+    return ids, tokens, g.add("Cast", [lengths], "lengths", to=TensorProto.INT32)
+
+
+def _tokenizer_nodes(tokenizer: Tokenizer) -> tuple[_Nodes, str, str, str]:
+    reason = refusal(tokenizer.spec)
+    if reason:
+        raise TextGraphError(f"no text graph: {reason}")
+    g = _Nodes()
+    ids, tokens, lengths = _compact(g, _split(g, "text", tokenizer.spec), tokenizer)
+    return g, ids, tokens, lengths
+
+
+OPSETS = {"": 17, "ai.onnx.ml": 2, "com.microsoft": 1}  # what the tokenizer nodes need at least
+
+
+def _outputs(graph: onnx.GraphProto, tokens: str, lengths: str) -> None:
+    graph.node.extend(
+        [
+            helper.make_node("Identity", [tokens], ["tokens"], name=PREFIX + "tokens_out"),
+            helper.make_node("Identity", [lengths], ["lengths"], name=PREFIX + "lengths_out"),
+        ]
+    )
+    graph.output.extend(
+        [
+            helper.make_tensor_value_info("tokens", TensorProto.STRING, ["batch", "time"]),
+            helper.make_tensor_value_info("lengths", TensorProto.INT32, ["batch"]),
+        ]
+    )
+
+
+def build_tokenizer_graph(tokenizer: Tokenizer) -> onnx.ModelProto:
+    """The tokenizer part alone: text -> ids int32 [B, W], tokens, lengths (the conformance test runs it)."""
+    g, ids, tokens, lengths = _tokenizer_nodes(tokenizer)
+    graph = helper.make_graph(
+        g.nodes + [helper.make_node("Identity", [ids], ["ids"], name=PREFIX + "ids_out")],
+        "tokenizer",
+        [helper.make_tensor_value_info("text", TensorProto.STRING, ["batch"])],
+        [helper.make_tensor_value_info("ids", TensorProto.INT32, ["batch", "time"])],
+        g.initializers,
+    )
+    _outputs(graph, tokens, lengths)
+    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid(d, v) for d, v in OPSETS.items()], ir_version=8)
+    onnx.checker.check_model(proto)
+    return proto
+
+
+def build_text_graph(token_graph: onnx.ModelProto, tokenizer: Tokenizer) -> onnx.ModelProto:
+    """The text graph: `tokenizer` compiled into nodes in front of `token_graph` (input `tokens`)."""
+    if token_graph.ir_version > MAX_IR_VERSION:
+        raise TextGraphError(
+            f"the token graph has IR version {token_graph.ir_version}; a text graph needs <= {MAX_IR_VERSION}"
+        )
+    g, ids, tokens, lengths = _tokenizer_nodes(tokenizer)
+    proto = onnx.ModelProto()
+    proto.CopyFrom(token_graph)
+    graph = proto.graph
+    for node in graph.node:  # the token graph reads the compiled ids
+        node.input[:] = [ids if name == "tokens" else name for name in node.input]
+    existing = list(graph.node)
+    del graph.node[:]
+    graph.node.extend(g.nodes + existing)
+    graph.initializer.extend(g.initializers)
+    del graph.input[:]
+    graph.input.append(helper.make_tensor_value_info("text", TensorProto.STRING, ["batch"]))
+    outputs = sorted(graph.output, key=lambda o: ["probability", "attention"].index(o.name))
+    del graph.output[:]
+    graph.output.extend(outputs)
+    _outputs(graph, tokens, lengths)
+    have = {opset.domain: opset.version for opset in proto.opset_import}
+    for domain, version in OPSETS.items():
+        if have.get(domain, version) < version:
+            raise TextGraphError(
+                f"the token graph imports {domain or 'ai.onnx'} {have[domain]}; the text graph needs >= {version}"
+            )
+        if domain not in have:
+            proto.opset_import.append(helper.make_opsetid(domain, version))
+    graph.name = (graph.name or "graph") + "_text"
+    onnx.checker.check_model(proto)
+    return proto
+
+
+# === Parity gate ===
+def _run(session, texts: Sequence[str]) -> dict:
+    names = [output.name for output in session.get_outputs()]
+    return dict(zip(names, session.run(None, {"text": np.array(list(texts), dtype=object)})))
+
+
+def check_text_parity(
+    text_graph: bytes,
+    token_graph: bytes,
+    tokenizer: Tokenizer,
+    texts: Sequence[str],
+    tolerance: float = TOLERANCE,
+    batch: int = 64,
+) -> dict:
+    """The text graph vs the token graph fed by `runtime.tokenizer`: the same tokens and lengths
+    exactly, probability and attention within `tolerance`. Raises ParityError at the first text
+    whose tokens differ (naming it) or naming the output beyond the tolerance; returns the figures."""
+    import onnxruntime as ort
+
+    options = {"providers": ["CPUExecutionProvider"]}
+    text_session, token_session = (
+        ort.InferenceSession(text_graph, **options),
+        ort.InferenceSession(token_graph, **options),
+    )
+    deltas = {"probability": 0.0, "attention": 0.0}
+    for start in range(0, len(texts), batch):
+        rows = list(texts[start : start + batch])
+        ids, lengths = tokenizer.encode(rows)
+        got = _run(text_session, rows)
+        for i, text in enumerate(rows):
+            if list(got["tokens"][i, : got["lengths"][i]]) != tokenizer.tokenize(text):
+                raise ParityError(
+                    f"text graph: the tokens of text {start + i + 1} differ from runtime.tokenizer's: {text[:200]!r}"
+                )
+        if not np.array_equal(got["lengths"], lengths) or got["attention"].shape != ids.shape:
+            raise ParityError(
+                f"text graph: lengths {got['lengths'].tolist()[:8]} or width differ from runtime.tokenizer's "
+                f"(texts {start + 1} to {start + len(rows)})"
+            )
+        probability, attention = token_session.run(["probability", "attention"], {"tokens": ids})
+        for name, expected in (("probability", probability), ("attention", attention)):
+            deltas[name] = max(
+                deltas[name], float(np.max(np.abs(got[name].astype(np.float64) - expected), initial=0.0))
+            )
+    failing = [
+        f"{name} differs by max |Δ| = {delta:.3g} > {tolerance:g}"
+        for name, delta in deltas.items()
+        if not np.isfinite(delta) or delta > tolerance
+    ]
+    if failing:
+        raise ParityError("text graph parity: " + "; ".join(failing))
+    return {f"max_abs_{name}": delta for name, delta in deltas.items()} | {"tolerance": tolerance, "rows": len(texts)}
+
+
+def gate_texts(tokenizer: Tokenizer) -> list[str]:
+    """The export's parity texts, plus what the compiled tokenizer must get right: case, breaks,
+    punctuation, apostrophes, scripts, and a text beyond max_len (truncation side)."""
+    from trainer.export import parity_texts
+
+    words = tokenizer.vocab[:50] or ["x"]
+    long = " ".join(
+        f"{words[i % len(words)]}{'<br />' if i % 7 == 0 else ''}" for i in range(tokenizer.spec.max_len + 40)
+    )
+    return parity_texts(tokenizer) + [
+        "A GREAT film!<br />Not bad, isn't it? Café 한국어",
+        "ONE<BR>two<br/>three<br  />four",
+        "don't 'quoted' a''b",
+        "İstanbul ΟΔΟΣ Straße ǅ 𐐀",
+        "10/10 — ½ ² ① _x_ 👍🏽 ❤️",
+        long,
+        "<br />",
+        "",
+    ]
+
+
+# === Bundles ===
+def add_text_graph(
+    folder: str | Path,
+    texts: Sequence[str] = (),
+    lowercase_mapping: str | None = None,
+    log: Callable[[str], None] = print,
+) -> dict:
+    """Build `model_text.onnx` from a bundle's tokenizer and model.onnx, gate it on parity (the gate
+    texts and `texts`), write it and declare it in the manifest with its sha256. Returns the manifest.
+    `lowercase_mapping="simple"` first declares the bundle's lowercasing simple (what makes a
+    lowercasing bundle compilable): tokens change only for texts holding "İ" or a word-final "Σ"."""
+    folder = Path(folder)
+    bundle = Bundle.load(folder)
+    if bundle.task != "sentiment":
+        raise TextGraphError(f"{folder}: a {bundle.task} bundle; text graphs are built for sentiment classifiers")
+    tokenizer, before = bundle.tokenizer, bundle.tokenizer.spec.lowercase_mapping
+    if lowercase_mapping and lowercase_mapping != before:
+        tokenizer = Tokenizer(replace(tokenizer.spec, lowercase_mapping=lowercase_mapping), tokenizer.vocab)
+    reason = refusal(tokenizer.spec)
+    if reason:
+        raise TextGraphError(f"{folder}: no text graph: {reason}")
+    token_graph = bundle.graph_bytes("model")
+    data = build_text_graph(onnx.load_from_string(token_graph), tokenizer).SerializeToString()
+    parity = check_text_parity(data, token_graph, tokenizer, gate_texts(tokenizer) + list(texts))
+    log(
+        f"text graph parity: max |Δprobability| = {parity['max_abs_probability']:.2e}, max |Δattention| = "
+        f"{parity['max_abs_attention']:.2e} (tolerance {parity['tolerance']:g}, {parity['rows']} texts) OK"
+    )
+    staged = folder / f".{FILE}.partial"
+    staged.write_bytes(data)
+    staged.replace(folder / FILE)
+    manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+    if tokenizer is not bundle.tokenizer:
+        manifest["tokenizer"]["spec"]["lowercase_mapping"] = lowercase_mapping
+        manifest["data"]["lowercase_mapping_changed"] = f"{before} -> {lowercase_mapping} (attn-export text-graph)"
+        log(
+            f"{folder}: tokenizer lowercase_mapping {before} -> {lowercase_mapping}: tokens change only for texts "
+            "holding 'İ' (U+0130) or a word-final 'Σ' (U+03A3)"
+        )
+    manifest["graphs"][ROLE] = {
+        "file": FILE,
+        "sha256": sha256_of(folder / FILE),
+        **{k: v for k, v in CONTRACT.items() if k != "file"},
+    }
+    manifest.setdefault("parity", {})[ROLE] = parity
+    write_manifest(folder, manifest)
+    log(f"wrote {folder / FILE} ({len(data) / 1e6:.1f} MB) and declared it in {folder / MANIFEST}")
+    return manifest
