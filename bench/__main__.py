@@ -434,6 +434,9 @@ main.add_command(_web)
 from bench.distributed import distributed  # noqa: E402  (plain attn-score vs --engine ray)
 
 main.add_command(distributed)
+from bench.text_graph import text_graph  # noqa: E402  (python -m bench text-graph: tokenizer in the graph vs Python)
+
+main.add_command(text_graph)
 
 from bench.serve import serve  # noqa: E402  (attn-serve under load; httpx and the server run in their own processes)
 

@@ -79,3 +79,17 @@ def tiny_bundle(tiny_result, tmp_path_factory):
     out = tmp_path_factory.mktemp("tiny_bundle")
     export_bundle(tiny_result.model, tiny_result.config, tiny_result.tokenizer, out, log=lambda _: None)
     return out
+
+
+@pytest.fixture(scope="session")
+def text_bundle(tiny_bundle, tmp_path_factory):
+    """`tiny_bundle` with a text graph (model_text.onnx), added the way `attn-export text-graph BUNDLE
+    --lowercase-mapping simple` adds it (the tiny tokenizer lowercases fully, which does not compile)."""
+    import shutil
+
+    from trainer.text_graph import add_text_graph
+
+    out = tmp_path_factory.mktemp("text_bundle") / "tiny-text"
+    shutil.copytree(tiny_bundle, out)
+    add_text_graph(out, lowercase_mapping="simple", log=lambda _: None)
+    return out

@@ -1,9 +1,15 @@
 """The README's code is executed: every ```python block runs as a script in a fresh interpreter,
 from a temporary folder (so it must work from any directory), and a ```text block right after it
-(with at most one short line such as "prints" between) must equal what it printed."""
+(with at most one short line such as "prints" between) must equal what it printed.
 
+A block that opens "model_text.onnx" (the text graph, used with onnxruntime alone) runs in a folder
+holding the text graph of the tiny trained bundle (conftest `text_bundle`), and may import nothing
+but onnxruntime and numpy."""
+
+import ast
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -39,7 +45,14 @@ def test_the_readme_has_examples_with_their_output():
 
 
 @pytest.mark.parametrize("line, code, expected", EXAMPLES, ids=[f"README.md:{line}" for line, _, _ in EXAMPLES])
-def test_readme_example_runs_and_prints_what_it_shows(line, code, expected, tmp_path):
+def test_readme_example_runs_and_prints_what_it_shows(line, code, expected, tmp_path, request):
+    if "model_text.onnx" in code:
+        tree = ast.walk(ast.parse(code))
+        imported = {name.split(".")[0] for node in tree for name in (
+            [alias.name for alias in node.names] if isinstance(node, ast.Import)
+            else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])}
+        assert imported <= {"onnxruntime", "numpy"}, f"README.md line {line} imports {sorted(imported)}"
+        shutil.copy(request.getfixturevalue("text_bundle") / "model_text.onnx", tmp_path)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
     done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
                           timeout=300)

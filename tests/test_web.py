@@ -39,7 +39,7 @@ def test_unicode_tables_are_this_pythons():
 
 @pytest.mark.slow
 def test_js_tokenizer_reproduces_the_conformance_corpus(imdb_test, tmp_path):
-    """Every IMDB test review, the adversarial set under eight specs, and all of Unicode: same tokens and ids."""
+    """Every IMDB test review, the adversarial set under nine specs, and all of Unicode: same tokens and ids."""
     shipped = runtime_tokenizer()
     tokenizers = spec_variants(shipped)
     corpus = tmp_path / "corpus.jsonl"

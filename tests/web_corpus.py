@@ -96,6 +96,7 @@ def spec_variants(tokenizer: Tokenizer) -> list[Tokenizer]:
         replace(spec, join_clitics=True, lowercase=False, punctuation="keep"),
         replace(spec, join_clitics=True, split_negation=True),
         replace(spec, split_negation=True, lowercase=False, punctuation="keep"),
+        replace(spec, lowercase_mapping="simple", join_clitics=False, split_negation=False),  # text-graph spec
     ]
     return [Tokenizer(variant, tokenizer.vocab) for variant in variants]
 
@@ -129,7 +130,7 @@ def corpus_rows(tokenizers: list[Tokenizer], imdb_texts: list[str]) -> Iterable[
     """The IMDB texts under the shipped spec (index 0), the adversarial set under every variant,
     all of Unicode under the punctuation-keeping variants (index 1 lowercases, index 3 does not), the
     clitic case folds under the join_clitics / split_negation variants and "n't" beside every code
-    point under split_negation (index 7)."""
+    point under split_negation (index 7), all of Unicode under lowercase_mapping "simple" (index 8)."""
     for i, text in enumerate(imdb_texts):
         yield 0, f"imdb test row {i + 1}", text
     for index in range(len(tokenizers)):
@@ -144,6 +145,8 @@ def corpus_rows(tokenizers: list[Tokenizer], imdb_texts: list[str]) -> Iterable[
             yield index, name, text
     for name, text in negation_neighbour_texts():
         yield 7, name, text
+    for name, text in code_point_texts():
+        yield 8, name, text
 
 
 def negation_neighbour_texts(chunk: int = 64) -> Iterable[tuple[str, str]]:

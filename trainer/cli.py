@@ -469,6 +469,20 @@ def text_graph_command(bundle: str, lowercase_mapping: str | None) -> None:
         raise click.ClickException(str(error)) from None
 
 
+@main.command("ort", cls=click.Command)  # reads and writes bundles: no TensorFlow
+@click.argument("bundle", type=click.Path(file_okay=False))
+def ort_command(bundle: str) -> None:
+    """Write BUNDLE/model_text.ort (ONNX Runtime's mobile/minimal-build format) and
+    BUNDLE/required_operators.config (the ops a reduced build needs) from its text graph; gated on
+    parity with model_text.onnx and recorded in the manifest with its sha256."""
+    from trainer.text_graph import write_ort_format
+
+    try:
+        write_ort_format(bundle, log=lambda line: click.echo(line, err=True))
+    except (AttnError, OSError) as error:
+        raise click.ClickException(str(error)) from None
+
+
 @main.command("compare-translators", cls=click.Command)  # reads bundles: no TensorFlow
 @click.argument("bundles", nargs=-1, required=True, type=click.Path(file_okay=False))
 @click.option("--name", "names", multiple=True, help="Label per bundle, in order (default: the bundle's attention style).")

@@ -90,6 +90,19 @@ class Parity:
         return dict(self.deltas)
 
 
+def parity_texts(tokenizer, seed: int = 0) -> list[str]:
+    """Texts whose encodings mix lengths: empty, 1 token, short, exactly max_len, beyond (truncated),
+    and out-of-vocabulary words."""
+    rng = np.random.default_rng(seed)
+    words = tokenizer.vocab or ["x"]
+    max_len = tokenizer.spec.max_len
+    lengths = [1, 2, 5, max(1, max_len // 3), max(1, max_len - 1), max_len, max_len + 9]
+    texts = [" ".join(rng.choice(words, size=n)) for n in lengths]
+    texts.append("qqqzzz " + " ".join(rng.choice(words, size=min(7, max_len))) + " zzzqqq")
+    texts.append("")
+    return texts
+
+
 # === Folder and manifest ===
 def prepare_out_dir(out_dir: str | Path, force: bool, keep: tuple[str, ...] = ()) -> Path:
     """Create `out_dir`; refuse an existing folder holding anything but `keep` unless `force`."""

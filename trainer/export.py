@@ -40,6 +40,7 @@ from trainer.converter import (  # noqa: F401  (the errors and settings are part
     ParityShapeError,
     ParityToleranceError,
     QuantizationError,
+    parity_texts,
     prepare_out_dir,
 )
 from trainer.models.classifier import ClassifierConfig, export_twin
@@ -139,19 +140,6 @@ PASSES: list[Pass] = [pass_name_outputs, pass_sequence_lens, pass_check_structur
 
 
 # === Parity ===
-def parity_texts(tokenizer: Tokenizer, seed: int = 0) -> list[str]:
-    """Texts whose encodings mix lengths: empty, 1 token, short, exactly max_len, beyond (truncated),
-    and out-of-vocabulary words."""
-    rng = np.random.default_rng(seed)
-    words = tokenizer.vocab or ["x"]
-    max_len = tokenizer.spec.max_len
-    lengths = [1, 2, 5, max(1, max_len // 3), max(1, max_len - 1), max_len, max_len + 9]
-    texts = [" ".join(rng.choice(words, size=n)) for n in lengths]
-    texts.append("qqqzzz " + " ".join(rng.choice(words, size=min(7, max_len))) + " zzzqqq")
-    texts.append("")
-    return texts
-
-
 def check_parity(keras_model, onnx_path: str | Path, tokenizer: Tokenizer, tolerance: float = PARITY_TOLERANCE) -> dict:
     """Max |Δ| of both outputs between Keras (masked) and onnxruntime, on the mixed batch and on a
     batch of only short rows (a different time width). Raises ParityShapeError / ParityToleranceError

@@ -32,7 +32,7 @@ from onnx import TensorProto, helper
 
 from runtime.bundle import MANIFEST, Bundle, sha256_of, write_manifest
 from runtime.tokenizer import OOV_ID, PAD_ID, Tokenizer, TokenizerSpec
-from trainer.converter import ExportError, ParityError
+from trainer.converter import ExportError, ParityError, parity_texts
 
 FILE = "model_text.onnx"
 ROLE = "text"
@@ -134,38 +134,23 @@ class _Nodes:
         return PREFIX + output
 
 
+def _find(g: _Nodes, text: str, output: str, **mode) -> str:
+    """com.microsoft.Tokenizer: `tokenexp=` (find-all) or `separators=` (split); padding is ""."""
+    return g.add("Tokenizer", [text], output, domain="com.microsoft", mark=0, mincharnum=1, pad_value="", **mode)
+
+
 def _split(g: _Nodes, text: str, spec: TokenizerSpec) -> str:
     """Lowercase, find the tokens, drop the HTML breaks: string [batch, T], padded with ""."""
     breaks, token = patterns(spec)
     if spec.lowercase:
         text = g.add("StringNormalizer", [text], "lowercased", case_change_action="LOWER", locale=LOCALE)
     if not spec.html_breaks:
-        return g.add(
-            "Tokenizer", [text], "found", domain="com.microsoft", mark=0, mincharnum=1, pad_value="", tokenexp=token
-        )
+        return _find(g, text, "found", tokenexp=token)
     # A break is a token of its own (it starts with "<", which no word holds, and outlasts a "<" mark),
     # so finding breaks and words in one pass cuts the text where Python's `sub(" ")` puts a space.
-    found = g.add(
-        "Tokenizer",
-        [text],
-        "found_with_breaks",
-        domain="com.microsoft",
-        mark=0,
-        mincharnum=1,
-        pad_value="",
-        tokenexp=f"{breaks}|{token}",
-    )  # (B, T)
-    # Each token again, cut at a break: a break leaves nothing, any other token itself: (B, T, 1) or (B, T, 0)
-    found = g.add(
-        "Tokenizer",
-        [found],
-        "found_in_tokens",
-        domain="com.microsoft",
-        mark=0,
-        mincharnum=1,
-        pad_value="",
-        separators=[breaks],
-    )
+    found = _find(g, text, "found_with_breaks", tokenexp=f"{breaks}|{token}")  # (B, T)
+    # Each token cut at a break: a break leaves nothing, any other token itself: (B, T, 1) or (B, T, 0)
+    found = _find(g, found, "found_in_tokens", separators=[breaks])
     return g.add("Reshape", [found, g.const("batch_rows", [0, -1])], "found")  # (B, T) or (B, 0)
 
 
@@ -396,8 +381,6 @@ def check_text_parity(
 def gate_texts(tokenizer: Tokenizer) -> list[str]:
     """The export's parity texts, plus what the compiled tokenizer must get right: case, breaks,
     punctuation, apostrophes, scripts, and a text beyond max_len (truncation side)."""
-    from trainer.export import parity_texts
-
     words = tokenizer.vocab[:50] or ["x"]
     long = " ".join(
         f"{words[i % len(words)]}{'<br />' if i % 7 == 0 else ''}" for i in range(tokenizer.spec.max_len + 40)
@@ -462,3 +445,59 @@ def add_text_graph(
     write_manifest(folder, manifest)
     log(f"wrote {folder / FILE} ({len(data) / 1e6:.1f} MB) and declared it in {folder / MANIFEST}")
     return manifest
+
+
+# === The mobile format ===
+ORT_FILE, OPERATORS_FILE = "model_text.ort", "required_operators.config"
+
+
+def write_ort_format(folder: str | Path, log: Callable[[str], None] = print) -> dict:
+    """`model_text.ort` (ONNX Runtime's flatbuffer format, for the mobile and minimal builds) and
+    `required_operators.config` (the ops a reduced build must hold), from the bundle's text graph, by
+    `onnxruntime.tools.convert_onnx_models_to_ort`; gated on parity with model_text.onnx, recorded in the
+    manifest (`ort_format`) with its sha256. Returns that record."""
+    import subprocess
+    import sys
+    import tempfile
+
+    folder = Path(folder)
+    bundle = Bundle.load(folder)
+    if ROLE not in bundle.manifest["graphs"]:
+        raise TextGraphError(f"{folder}: no text graph to convert (attn-export text-graph {folder} adds one)")
+    with tempfile.TemporaryDirectory(prefix=".ort-", dir=folder) as staging:
+        source = Path(staging) / FILE
+        source.write_bytes(bundle.graph_bytes(ROLE))
+        done = subprocess.run([sys.executable, "-m", "onnxruntime.tools.convert_onnx_models_to_ort", str(source),
+                               "--output_dir", str(Path(staging) / "out"), "--optimization_style", "Fixed"],
+                              capture_output=True, text=True)
+        converted = Path(staging) / "out" / ORT_FILE
+        if done.returncode != 0 or not converted.is_file():
+            last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+            raise TextGraphError(f"{folder}: convert_onnx_models_to_ort failed ({last[:200]})")
+        parity = check_ort_parity(converted.read_bytes(), bundle.graph_bytes(ROLE), gate_texts(bundle.tokenizer))
+        converted.replace(folder / ORT_FILE)
+        (Path(staging) / "out" / "model_text.required_operators.config").replace(folder / OPERATORS_FILE)
+    record = {"file": ORT_FILE, "sha256": sha256_of(folder / ORT_FILE), "bytes": (folder / ORT_FILE).stat().st_size,
+              "required_operators": OPERATORS_FILE, "parity": parity}
+    manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+    manifest["ort_format"] = record
+    write_manifest(folder, manifest)
+    log(f"wrote {folder / ORT_FILE} ({record['bytes'] / 1e6:.1f} MB) and {folder / OPERATORS_FILE}; parity with "
+        f"{FILE}: max |Δprobability| = {parity['max_abs_probability']:.2e} OK")
+    return record
+
+
+def check_ort_parity(ort_graph: bytes, text_graph: bytes, texts: Sequence[str], tolerance: float = TOLERANCE) -> dict:
+    """The .ort graph against the text graph it came from: same tokens, outputs within `tolerance`."""
+    import onnxruntime as ort
+
+    sessions = [ort.InferenceSession(data, providers=["CPUExecutionProvider"]) for data in (ort_graph, text_graph)]
+    got, expected = (_run(session, texts) for session in sessions)
+    if not (np.array_equal(got["tokens"], expected["tokens"]) and np.array_equal(got["lengths"], expected["lengths"])):
+        raise ParityError("model_text.ort: its tokens differ from model_text.onnx's")
+    deltas = {name: float(np.max(np.abs(got[name] - expected[name]), initial=0.0))
+              for name in ("probability", "attention")}
+    failing = [f"{name} by {delta:.3g}" for name, delta in deltas.items() if not delta <= tolerance]
+    if failing:
+        raise ParityError(f"model_text.ort differs from model_text.onnx beyond {tolerance:g}: {', '.join(failing)}")
+    return {f"max_abs_{name}": delta for name, delta in deltas.items()} | {"tolerance": tolerance, "rows": len(texts)}

@@ -1,5 +1,8 @@
 // attn-onnx in the browser: load a sentiment bundle (manifest.json + model.onnx) from a URL and
 // classify texts with onnxruntime-web (WASM), with each token's attention weight.
+// A bundle with a text graph (manifest graphs.text, model_text.onnx) is scored with it: the graph
+// tokenizes the raw strings itself (trainer/text_graph.py); the JS tokenizer is then not used. It
+// remains the fallback for bundles without one (e.g. join_clitics / split_negation specs).
 //
 //   import { loadBundle } from "./src/index.js";
 //   const model = await loadBundle("../../artifacts/imdb-bilstm-attention-int8/");
@@ -37,11 +40,15 @@ export function tokenBudgetBatches(lengths, batchTokens = DEFAULT_BATCH_TOKENS) 
   return batches;
 }
 
+const CHARS_PER_TOKEN = 6; // text graph batches: rows sorted by characters, about this many per token
+
 export class Classifier {
-  constructor(manifest, session, { batchTokens = DEFAULT_BATCH_TOKENS } = {}) {
+  /** `graph`: "text" when `session` is the bundle's text graph (raw strings in), "model" for token ids. */
+  constructor(manifest, session, { batchTokens = DEFAULT_BATCH_TOKENS, graph = "model" } = {}) {
     this.manifest = manifest;
     this.session = session;
-    this.tokenizer = new Tokenizer(manifest.tokenizer);
+    this.graph = graph;
+    this.tokenizer = graph === "text" ? null : new Tokenizer(manifest.tokenizer);
     this.labels = manifest.labels;
     this.precision = manifest.precision;
     this.batchTokens = batchTokens;
@@ -55,7 +62,30 @@ export class Classifier {
     return run;
   }
 
+  result(p, threshold, tokens, attention) {
+    return { probability: p, label: this.labels[p >= threshold ? 1 : 0], tokens, attention: Array.from(attention) };
+  }
+
+  async _classifyText(texts, threshold) {
+    const results = new Array(texts.length);
+    const sizes = texts.map((text) => Math.ceil(text.length / CHARS_PER_TOKEN));
+    for (const batch of tokenBudgetBatches(sizes, this.batchTokens)) {
+      const text = new ort.Tensor("string", batch.map((row) => texts[row]), [batch.length]);
+      const output = await this.session.run({ text });
+      const width = output.attention.dims[1];
+      batch.forEach((row, i) => {
+        const length = output.lengths.data[i];
+        const tokens = output.tokens.data.slice(i * width, i * width + length);
+        results[row] = this.result(output.probability.data[i], threshold, tokens,
+          output.attention.data.subarray(i * width, i * width + length));
+      });
+      for (const tensor of Object.values(output)) tensor.dispose?.();
+    }
+    return results;
+  }
+
   async _classify(texts, threshold) {
+    if (this.graph === "text") return this._classifyText(texts, threshold);
     const rows = texts.map((text) => this.tokenizer.tokenize(text));
     const lengths = rows.map((tokens) => tokens.length);
     const results = new Array(texts.length);
@@ -91,22 +121,31 @@ function checkManifest(manifest, where) {
   }
 }
 
-/** A Classifier from a parsed manifest and the model graph's bytes (checked against the manifest's sha256). */
-export async function classifierFromBytes(manifest, modelBytes, { where = "bundle", sessionOptions = {}, ...options } = {}) {
+/** The graph role a bundle is scored with: its text graph where it has one, else the token graph. */
+export function preferredGraph(manifest) {
+  return manifest.graphs && manifest.graphs.text ? "text" : "model";
+}
+
+/** A Classifier from a parsed manifest and the bytes of its graph `graph` ("model": token ids,
+ * "text": raw strings), checked against the manifest's sha256. */
+export async function classifierFromBytes(manifest, modelBytes,
+  { where = "bundle", sessionOptions = {}, graph: role = "model", ...options } = {}) {
   checkManifest(manifest, where);
-  const graph = manifest.graphs.model;
+  const graph = manifest.graphs[role];
+  if (!graph) throw new Error(`${where}: the manifest declares no ${JSON.stringify(role)} graph`);
   const actual = await sha256Hex(modelBytes);
   if (actual !== graph.sha256) {
     throw new Error(`${where}: ${graph.file} is corrupt or was changed (sha256 ${actual}, manifest says ${graph.sha256})`);
   }
-  new Tokenizer(manifest.tokenizer); // an unsupported tokenizer fails here, before the session is built
+  if (role !== "text") new Tokenizer(manifest.tokenizer); // an unsupported tokenizer fails here, before the session
   const session = await ort.InferenceSession.create(new Uint8Array(modelBytes), {
     executionProviders: ["wasm"], graphOptimizationLevel: "all", ...sessionOptions,
   });
-  return new Classifier(manifest, session, options);
+  return new Classifier(manifest, session, { ...options, graph: role });
 }
 
-/** Loads the bundle folder at `url` (manifest.json + its model graph) and returns a Classifier. */
+/** Loads the bundle folder at `url` (manifest.json + its text graph, else its model graph) and returns a Classifier;
+ * options.graph = "model" forces the token graph and the JS tokenizer. */
 export async function loadBundle(url, options = {}) {
   const base = new URL(String(url).endsWith("/") ? String(url) : `${url}/`, globalThis.location?.href);
   const get = async (name) => {
@@ -116,6 +155,8 @@ export async function loadBundle(url, options = {}) {
   };
   const manifest = await (await get("manifest.json")).json();
   checkManifest(manifest, base.href);
-  const bytes = await (await get(manifest.graphs.model.file)).arrayBuffer();
-  return classifierFromBytes(manifest, bytes, { where: base.href, ...options });
+  const graph = options.graph ?? preferredGraph(manifest);
+  if (!manifest.graphs[graph]) throw new Error(`${base.href}: the manifest declares no ${JSON.stringify(graph)} graph`);
+  const bytes = await (await get(manifest.graphs[graph].file)).arrayBuffer();
+  return classifierFromBytes(manifest, bytes, { where: base.href, ...options, graph });
 }

@@ -13,8 +13,9 @@ export const OOV_ID = 1;
 const WORD_START = "\u2581";
 const SPEC_DEFAULTS = {
   max_len: 500, mode: "word", lowercase: true, html_breaks: true, punctuation: "strip", truncation: "pre", pad_id: 0, oov_id: 1,
-  join_clitics: false, split_negation: false,
+  join_clitics: false, split_negation: false, lowercase_mapping: "full",
 };
+const LOWERCASE_MAPPINGS = ["full", "simple"];
 
 function inRanges(ranges, cp) {
   let lo = 0;
@@ -66,6 +67,12 @@ function isFinalSigma(cps, i) {
   return j === cps.length || !inRanges(CASED, cps[j]);
 }
 
+/** lowercase_mapping "simple" (runtime/tokenizer.py): one code point to one, as ONNX Runtime's
+ * StringNormalizer; str.lower() after mapping the only two code points where the full mapping differs. */
+export function simpleLower(text) {
+  return pythonLower(text.replace(/\u0130/g, "i").replace(/\u03a3/g, "\u03c3"));
+}
+
 /** Python's `text.lower()`. */
 export function pythonLower(text) {
   if (ASCII.test(text)) return text.toLowerCase();
@@ -95,6 +102,9 @@ export class Tokenizer {
     if (this.spec.mode !== "word") throw new Error(`unknown tokenizer mode ${JSON.stringify(this.spec.mode)}`);
     if (!(this.spec.punctuation in PATTERNS)) throw new Error(`unknown punctuation ${JSON.stringify(this.spec.punctuation)}`);
     if (!["pre", "post"].includes(this.spec.truncation)) throw new Error(`unknown truncation ${JSON.stringify(this.spec.truncation)}`);
+    if (!LOWERCASE_MAPPINGS.includes(this.spec.lowercase_mapping)) {
+      throw new Error(`unknown lowercase_mapping ${JSON.stringify(this.spec.lowercase_mapping)}`);
+    }
     if (!(this.spec.max_len >= 1)) throw new Error(`tokenizer max_len must be >= 1, got ${this.spec.max_len}`);
     this.vocab = data.vocab; // vocab[i] has id i + 2
     this.index = new Map(this.vocab.map((token, i) => [token, i + 2]));
@@ -108,7 +118,7 @@ export class Tokenizer {
 
   normalize(text) {
     if (typeof text !== "string") throw new TypeError(`tokenizer expects a string, got ${typeof text}`);
-    if (this.spec.lowercase) text = pythonLower(text);
+    if (this.spec.lowercase) text = this.spec.lowercase_mapping === "simple" ? simpleLower(text) : pythonLower(text);
     if (this.spec.html_breaks) text = text.replace(HTML_BREAK, " ");
     if (this.spec.join_clitics) {
       text = text.replace(CURLY_APOSTROPHE, "'");
