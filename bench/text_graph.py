@@ -65,7 +65,7 @@ def _measure(score, texts: list[str], batch: int, latency_texts: int) -> dict:
 @click.command("text-graph")
 @click.option("--bundle", type=click.Path(exists=True, file_okay=False), default="artifacts/imdb-bilstm-attention",
               show_default=True, help="Bundle with a text graph (attn-export text-graph adds one).")
-@click.option("--data", type=click.Path(exists=True), default=None, 
+@click.option("--data", type=click.Path(exists=True), default=None,
               help="Review file (default: IMDB test beside the repo).")
 @click.option("--limit", type=int, default=2000, show_default=True, help="Reviews scored per variant.")
 @click.option("--batch", type=int, default=32, show_default=True, help="Reviews per batch for the throughput pass.")

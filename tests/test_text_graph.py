@@ -20,7 +20,6 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
-from web_corpus import ADVERSARIAL, code_point_texts
 
 from runtime.bundle import Bundle, BundleError
 from runtime.tokenizer import Tokenizer, TokenizerSpec
@@ -34,6 +33,7 @@ from trainer.text_graph import (
     check_text_parity,
     refusal,
 )
+from web_corpus import ADVERSARIAL, code_point_texts
 
 REPO = Path(__file__).resolve().parents[1]
 SHIPPED = REPO / "artifacts" / "imdb-bilstm-attention"
