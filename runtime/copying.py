@@ -9,10 +9,12 @@ attention says which source tokens each target word was read from. Copy spans in
   pieces (a name the model has hardly seen: `Barcelona`, `Noruega`).
 
 A number is written over the target word that holds digits, or the English number word of the same
-value (`ten` for `10`), that attends to it most; an `oov` or `name` span over the target word that
-attends to it most among those whose most attended source token lies in the span (or that is an
-unknown target token). A span already in the translation is left alone. A number or `oov` span that
-no target word can carry is reported as `missing`, never invented into the text.
+value (`ten` for `10`), that attends to it most; an `oov` span over an unknown target token (`⁇`)
+that attends to it most; a `name` over the target word that attends to it most among those whose
+most attended source token lies in the name and that are capitalised or spelt in 2 or more pieces
+(or are unknown target tokens). A word holding digits is never overwritten by a word. A span already
+in the translation is left alone. A number no target word can carry is reported as `missing`, never
+invented into the text.
 """
 
 from __future__ import annotations
@@ -117,8 +119,9 @@ def _carries(span: Span, word: str, pieces: int, best_source: int) -> bool:
         return False
     if any(mark in word for mark in _UNKNOWN_TARGET):
         return True
+    # a word the model reads despite an unknown character ("Hier" in fra-eng) keeps its translation;
     # a name comes out capitalised, or spelt piece by piece when the model does not know it ("st" "ea")
-    return best_source in span.tokens and (span.kind == "oov" or word[:1].isupper() or pieces >= 2)
+    return span.kind == "name" and best_source in span.tokens and (word[:1].isupper() or pieces >= 2)
 
 
 def _rewrite(word: str, span: Span) -> str:
@@ -150,6 +153,89 @@ def copy_spans(words: list[str], pieces: list[int], attention: np.ndarray,
         placed.add(s)
         copied.append({"source": spans[s].text, "replaced": words[w], "kind": spans[s].kind})
         words[w] = _rewrite(words[w], spans[s])
-    missing = [span.text for s, span in enumerate(spans) if s not in placed and span.kind != "name"
+    missing = [span.text for s, span in enumerate(spans) if s not in placed and span.kind == "number"
                and not _already_there(span, words)]
     return words, copied, missing
+
+
+# === Copy while decoding: numbers the model would drop or change ===
+FORCE_DIGIT_PROBABILITY = 0.2  # the model's probability of some digit token that starts a copy
+FORCE_ATTENTION = 0.5  # or: the attention on a number not yet written, with a digit token at least this likely
+FORCE_ATTENDED_DIGIT_PROBABILITY = 0.02
+
+
+def digit_tokens(vocab: list[str]) -> np.ndarray:
+    """(V,) bool: target tokens that write a digit (a piece holding one, or a byte-fallback digit <0x3N>)."""
+    marks = np.zeros(len(vocab) + 2, dtype=bool)  # ids 0 and 1: padding and OOV
+    for i, token in enumerate(vocab, 2):
+        marks[i] = bool(re.search(r"\d", token)) and not re.fullmatch(r"<0x(?![3][0-9]>)[0-9A-F]{2}>", token)
+    return marks
+
+
+class NumberCopier:
+    """A search step (runtime.search) that writes the source's numbers token for token: when the
+    model is about to write a digit, or attends to a number it has not written and a digit is
+    plausible, the next tokens are that number's target tokens (each scored as the model's best
+    token at that step). Each number is written once per hypothesis. The state carries, per
+    hypothesis, the number being written, how far, and which are done."""
+
+    def __init__(self, step, numbers: list[list[tuple[list[int], list[int], list[int]]]], digits: np.ndarray,
+                 word_start: int, prefixes: list | None = None):
+        # numbers[sentence] = [(source positions, target ids, target ids after a lone word start, text), ...];
+        # prefixes[sentence] = (target ids forced from the first step, the number they end with) or None
+        self.step, self.digits, self.word_start = step, digits, word_start
+        self.prefixes, self.steps = prefixes or [None] * len(numbers), 0
+        self.most = max(1, max(map(len, numbers), default=1))
+        self.sources = [[number[0] for number in sentence] for sentence in numbers]
+        self.targets = [[(number[1], number[2]) for number in sentence] for sentence in numbers]
+        self.has_numbers = np.array([bool(sentence) for sentence in numbers])
+
+    def initial(self, state: tuple, batch: int) -> tuple:
+        return (*state, np.full(batch, -1), np.zeros(batch, dtype=np.int64), np.zeros(batch, dtype=bool),
+                np.zeros((batch, self.most), dtype=bool))
+
+    def __call__(self, previous, sentence, state):
+        *model_state, number, position, after_space, done = state
+        log_probs, model_state, weights = self.step(previous, sentence, tuple(model_state))
+        log_probs, number, position, done = log_probs.copy(), number.copy(), position.copy(), done.copy()
+        after_space = after_space.copy()
+        probabilities = np.exp(log_probs)
+        self.steps += 1
+        for row in np.flatnonzero(self.has_numbers[sentence]):
+            b = int(sentence[row])
+            prefix = self.prefixes[b]
+            if prefix is not None and self.steps <= len(prefix[0]):
+                log_probs[row] = np.where(np.arange(log_probs.shape[1]) == prefix[0][self.steps - 1], log_probs[row].max(), -np.inf)
+                done[row, prefix[1]] |= self.steps == len(prefix[0])
+                continue
+            if number[row] < 0:
+                number[row] = self.start(b, probabilities[row], None if weights is None else weights[row], done[row])
+                position[row] = 0
+                after_space[row] = previous[row] == self.word_start
+            if number[row] < 0 and done[row, : len(self.sources[b])].all():
+                log_probs[row, self.digits[: log_probs.shape[1]]] = -np.inf  # every number written: no invented one
+            if number[row] >= 0:
+                ids = self.targets[b][number[row]][int(after_space[row])]
+                forced = ids[position[row]]
+                best = log_probs[row].max()
+                log_probs[row] = -np.inf
+                log_probs[row, forced] = best
+                position[row] += 1
+                if position[row] == len(ids):
+                    done[row, number[row]] = True
+                    number[row] = -1
+        return log_probs, (*model_state, number, position, after_space, done), weights
+
+    def start(self, b: int, probabilities: np.ndarray, weights, done: np.ndarray) -> int:
+        """The number to write now in sentence b's hypothesis, or -1."""
+        open_numbers = [s for s in range(len(self.sources[b])) if not done[s] and self.sources[b][s]]
+        if not open_numbers or weights is None:  # (weights: None only for a graph without attention)
+            return -1
+        attention = [float(weights[self.sources[b][s]].sum()) for s in open_numbers]
+        best = open_numbers[int(np.argmax(attention))]
+        digit = float(probabilities[self.digits[: len(probabilities)]].sum())
+        if digit >= FORCE_DIGIT_PROBABILITY or self.digits[int(probabilities.argmax())]:
+            return best
+        if max(attention) >= FORCE_ATTENTION and digit >= FORCE_ATTENDED_DIGIT_PROBABILITY:
+            return best
+        return -1

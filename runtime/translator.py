@@ -14,12 +14,13 @@ from typing import Sequence
 import numpy as np
 
 from runtime.bundle import Bundle, BundleError, check_vocabulary, tokenizer_from_manifest
-from runtime.copying import copy_spans, source_spans, target_words
+from runtime.copying import NumberCopier, copy_spans, digit_tokens, source_spans, target_words
 from runtime.search import search
 from runtime.segment import segments
 from runtime.tokenizer import OOV_ID, WORD_START, Tokenizer, detokenize  # noqa: F401  (detokenize: re-exported)
 
 START, END = "<s>", "</s>"
+RETRIES = 2  # decodes again for numbers still missing (one number placed per pass)
 
 
 def _label(token: str) -> str:
@@ -70,6 +71,7 @@ class Translator:
         self.end_id = self.target_tokenizer.id_of(END)
         self.max_length = bundle.manifest["max_target_len"]  # validated by the schema, no default here
         self.batch_size = batch_size
+        self.digits = digit_tokens(self.target_tokenizer.vocab)
         self._encoder, self.provider = bundle.open_session("encoder", provider, threads, session_options)
         check_vocabulary(self._encoder, bundle.graph_path("encoder"), "source", "states", self.source_tokenizer.vocab_size)
         self._step, _ = bundle.open_session("decoder_step", provider, threads, session_options)
@@ -90,17 +92,21 @@ class Translator:
             parts += pieces
             owners += [row] * len(pieces)
             windowed.append(cut)
-        decoded = self.translate_parts(parts, beam_size, max_length or self.max_length, return_attention or copy)
+        decoded = self.translate_parts(parts, beam_size, max_length or self.max_length, return_attention or copy, copy)
         if copy:
             decoded = [self.with_copies(part, translation) for part, translation in zip(parts, decoded)]
+            for _ in range(RETRIES):
+                decoded = self.place_missing(parts, decoded, beam_size, max_length or self.max_length)
         grouped: list[list[Translation]] = [[] for _ in windowed]
         for row, translation in zip(owners, decoded):
             grouped[row].append(translation)
         return [joined(group, cut, return_attention) for group, cut in zip(grouped, windowed)]
 
-    def translate_parts(self, sentences: list[str], beam_size: int, max_length: int,
-                        return_attention: bool) -> list[Translation]:
-        """Each sentence as the model reads it (at most max_len tokens); batches sorted by source length."""
+    def translate_parts(self, sentences: list[str], beam_size: int, max_length: int, return_attention: bool,
+                        copy_numbers: bool = False, prefixes: list | None = None) -> list[Translation]:
+        """Each sentence as the model reads it (at most max_len tokens); batches sorted by source length.
+        With `copy_numbers`, the decoder writes the source's numbers (runtime.copying.NumberCopier),
+        after `prefixes[row]` (target ids, the number they end with) where given."""
         ids, lengths = self.source_tokenizer.encode(sentences) if sentences else (np.zeros((0, 1), np.int32), np.zeros(0, np.int32))
         results: list[Translation | None] = [None] * len(sentences)
         for row in np.flatnonzero(lengths == 0):  # nothing to translate: an empty translation, never an invention
@@ -110,7 +116,11 @@ class Translator:
         for start in range(0, len(order), self.batch_size):
             rows = order[start : start + self.batch_size]
             width = max(int(lengths[rows].max()), 1)
-            decoded = self.decode(np.ascontiguousarray(ids[rows, :width]), beam_size, max_length, return_attention)
+            numbers = [self.number_targets(sentences[row], ids[row, : lengths[row]].tolist()) for row in rows] \
+                if copy_numbers else None
+            forced = [prefixes[row] for row in rows] if prefixes else None
+            decoded = self.decode(np.ascontiguousarray(ids[rows, :width]), beam_size, max_length, return_attention,
+                                  numbers, forced)
             for row, hypothesis in zip(rows, decoded):
                 source_tokens = self.source_tokenizer.tokenize(sentences[row])
                 attention = hypothesis.attention[:, : len(source_tokens)] if return_attention else None
@@ -132,13 +142,67 @@ class Translator:
         text = translation.text
         if copied:
             text = " ".join(copied_words) if sentencepiece else detokenize(copied_words)
-        return replace(translation, text=text, copied=copied, missing=missing)
+        written = [{"source": number[3], "replaced": None, "kind": "number"}  # by the decoder (NumberCopier)
+                   for number in self.number_targets(source, translation.source_ids)
+                   if _holds(translation.ids, number[1]) or _holds(translation.ids, number[2])]
+        return replace(translation, text=text, copied=written + copied, missing=missing)
 
-    def decode(self, source: np.ndarray, beam_size: int, max_length: int, attention: bool = False):
-        """Source ids (B, S) -> the best Hypothesis per row (runtime.search over the decoder graph)."""
+    def decode(self, source: np.ndarray, beam_size: int, max_length: int, attention: bool = False, numbers=None,
+               prefixes=None):
+        """Source ids (B, S) -> the best Hypothesis per row (runtime.search over the decoder graph).
+        `numbers[row]`: the row's numbers to write through, `prefixes[row]` (NumberCopier)."""
         states, h, c = self._encoder.run(["states", "h", "c"], {"source": source})
-        return search(self.step_function(states, source != 0), (h, c), len(source), self.start_id, self.end_id,
-                      max_length, beam_size, attention)
+        step, state = self.step_function(states, source != 0), (h, c)
+        if numbers is not None and any(numbers):
+            copier = NumberCopier(step, numbers, self.digits, self.target_tokenizer.id_of(WORD_START), prefixes)
+            step, state = copier, copier.initial(state, len(source))
+        return search(step, state, len(source), self.start_id, self.end_id, max_length, beam_size, attention)
+
+    def place_missing(self, parts: list[str], decoded: list[Translation], beam_size: int,
+                      max_length: int) -> list[Translation]:
+        """Parts whose translation lacks a source number decoded again, the number written where the
+        first pass attended to it most (the tokens before kept); kept if fewer numbers are missing."""
+        retry = {i: self.missing_prefix(parts[i], decoded[i]) for i, t in enumerate(decoded) if t.missing}
+        retry = {i: prefix for i, prefix in retry.items() if prefix is not None}
+        if not retry:
+            return decoded
+        again = self.translate_parts([parts[i] for i in retry], beam_size, max_length, True, True, list(retry.values()))
+        decoded = list(decoded)
+        for i, translation in zip(retry, again):
+            translation = self.with_copies(parts[i], translation)
+            if len(translation.missing) < len(decoded[i].missing):
+                decoded[i] = translation
+        return decoded
+
+    def missing_prefix(self, part: str, translation: Translation) -> tuple[list[int], int] | None:
+        """(the target ids up to the word that attended most to the first missing number, then the
+        number's; its index) or None."""
+        numbers = self.number_targets(part, translation.source_ids)
+        index = next((i for i, number in enumerate(numbers) if number[3] in translation.missing), None)
+        if index is None or translation.attention is None or not translation.ids:
+            return None
+        positions, target, after_space, _ = numbers[index]
+        step = int(translation.attention[: len(translation.ids), positions].sum(1).argmax())
+        while step > 0 and not translation.tokens[step].startswith(WORD_START):  # back to the word's start
+            step -= 1
+        kept = translation.ids[:step]
+        return kept + (after_space if kept and kept[-1] == self.target_tokenizer.id_of(WORD_START) else target), index
+
+    def number_targets(self, sentence: str, ids: list[int]) -> list[tuple[list[int], list[int], list[int], str]]:
+        """The source's numbers: (their source token positions, the target ids that write them, the
+        same after a lone word-start token, the number); a number the target vocabulary cannot spell
+        is left to the model."""
+        numbers, vocabulary = [], self.target_tokenizer
+        for span in source_spans(self.source_tokenizer.normalize(sentence), self.source_tokenizer.tokenize(sentence), ids):
+            pieces = vocabulary.split(" " + span.text)
+            target = [vocabulary.id_of(piece) for piece in pieces]
+            if span.kind != "number" or not target or OOV_ID in target:
+                continue
+            joined = pieces[0][len(WORD_START):] if pieces[0].startswith(WORD_START) else pieces[0]
+            after_space = target[1:] if not joined else [vocabulary.id_of(joined)] + target[1:]
+            numbers.append((span.tokens, target, target if OOV_ID in after_space or not after_space else after_space,
+                            span.text))
+        return numbers
 
     def step_function(self, states: np.ndarray, mask: np.ndarray):
         """decoder_step.onnx as a search step; a row's encoder states are gathered by its sentence,
@@ -156,6 +220,11 @@ class Translator:
             return log_probs, (h, c), weights
 
         return step
+
+
+def _holds(ids: list[int], run: list[int]) -> bool:
+    """Whether `run` occurs in `ids`, token for token."""
+    return any(ids[i : i + len(run)] == run for i in range(len(ids) - len(run) + 1))
 
 
 def joined(parts: list[Translation], windowed: bool, attention: bool) -> Translation:
