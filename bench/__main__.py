@@ -391,6 +391,33 @@ def translator(bundle, data, limit, repeats, threads, latency_sentences, json_ou
         Path(json_out).write_text(json.dumps({"machine": machine(), "threads": threads, "results": results}, indent=2))
 
 
+@main.command("translation-quality")
+@click.option("--bundle", "bundles", multiple=True, type=click.Path(exists=True, file_okay=False), required=True,
+              help="Translation bundle(s) whose manifest records the pairs file and split seed.")
+@click.option("--data", type=click.Path(exists=True), default=None, help="Sentence-pair file (default: the one recorded).")
+@click.option("--beam-size", type=int, default=4, show_default=True)
+@click.option("--bleu", is_flag=True, help="Also translate the whole test split for cased BLEU (sacrebleu defaults).")
+@click.option("--copy/--no-copy", default=True, show_default=True,
+              help="Numbers and unknown words copied through (runtime.copying), or the model's own words.")
+@click.option("--json-out", type=click.Path(dir_okay=False), default=None, help="Also write the figures as JSON.")
+def translation_quality(bundles, data, beam_size, bleu, copy, json_out):
+    """Digit-copy rate on the test split's sentences with digits (and cased BLEU on all of it)."""
+    from bench.translation_quality import measure
+
+    results = []
+    for bundle in bundles:
+        result = measure(bundle, data, beam_size, bleu, copy)
+        results.append(result)
+        bleu_text = f"; BLEU {result['bleu']:.2f} on {result['sentences']:,} sentences" if bleu else ""
+        click.echo(f"{bundle}: beam {beam_size}, copy {'on' if copy else 'off'}: digits kept in "
+                   f"{100 * result['digit_copy_rate']:.1f} % of {result['digit_sentences']} test sentences with digits"
+                   f"{bleu_text} ({result['seconds']:.0f} s; {machine()}; load average {os.getloadavg()[0]:.1f})")
+        for source, translation in result["misses"]:
+            click.echo(f"  missed: {source} -> {translation}")
+    if json_out:
+        Path(json_out).write_text(json.dumps(results, ensure_ascii=False, indent=2))
+
+
 def report(results, sample, machine_line, threads, limit, repeats, fpt):
     names = {"keras": "(a) Keras predict, padded", "keras-bucketed": "(a') Keras, length-bucketed", "loop": "(b) tf2onnx Loop", "fp32": "(c) bundle fp32", "int8": "(d) bundle int8",
              "tflite": "(e) TensorFlow Lite (LiteRT), same Keras model"}

@@ -2,6 +2,7 @@
 
     python -m bench translation-quality --bundle artifacts/spa-eng-attention            # digit subset
     python -m bench translation-quality --bundle artifacts/spa-eng-attention --bleu     # + whole split
+    python -m bench translation-quality --bundle artifacts/spa-eng-attention --no-copy  # the model alone
 
 The test split is the one the trainer carved (`trainer.data.split_pairs` with the manifest's split
 seed; no TensorFlow). Digit-copy rate: of the test sentences whose source holds a digit, the share
@@ -39,19 +40,21 @@ def digit_rows(sources: list[str]) -> list[int]:
     return [i for i, source in enumerate(sources) if DIGITS.search(source)]
 
 
-def measure(bundle: str, data: str | None = None, beam_size: int = 4, bleu: bool = False) -> dict:
-    """{"digit_sentences", "digit_copy_rate", "misses" (up to 10 examples)[, "bleu", "sentences"], "seconds"}."""
+def measure(bundle: str, data: str | None = None, beam_size: int = 4, bleu: bool = False, copy: bool = True) -> dict:
+    """{"digit_sentences", "digit_copy_rate", "misses" (up to 10 examples)[, "bleu", "sentences"], "seconds"};
+    `copy`: Translator.translate's (False: the model's own words, runtime.copying off)."""
     import runtime
 
     pairs = test_pairs(Path(bundle), data)
     translator = runtime.load(bundle, provider="cpu")
     started = time.perf_counter()
     rows = list(range(len(pairs))) if bleu else digit_rows(pairs.sources)
-    hypotheses = [r.text for r in translator.translate([pairs.sources[i] for i in rows], beam_size=beam_size)]
+    sources = [pairs.sources[i] for i in rows]
+    hypotheses = [r.text for r in translator.translate(sources, beam_size=beam_size, copy=copy)]
     by_row = dict(zip(rows, hypotheses))
     digits = digit_rows(pairs.sources)
     kept = [i for i in digits if keeps_digits(pairs.sources[i], by_row[i])]
-    result = {"beam_size": beam_size, "digit_sentences": len(digits),
+    result = {"bundle": bundle, "beam_size": beam_size, "copy": copy, "digit_sentences": len(digits),
               "digit_copy_rate": round(len(kept) / max(len(digits), 1), 4),
               "misses": [(pairs.sources[i], by_row[i]) for i in digits if i not in set(kept)][:10]}
     if bleu:

@@ -205,7 +205,8 @@ class NumberCopier:
             b = int(sentence[row])
             prefix = self.prefixes[b]
             if prefix is not None and self.steps <= len(prefix[0]):
-                log_probs[row] = np.where(np.arange(log_probs.shape[1]) == prefix[0][self.steps - 1], log_probs[row].max(), -np.inf)
+                forced = prefix[0][self.steps - 1]
+                log_probs[row] = np.where(np.arange(log_probs.shape[1]) == forced, log_probs[row].max(), -np.inf)
                 done[row, prefix[1]] |= self.steps == len(prefix[0])
                 continue
             if number[row] < 0:

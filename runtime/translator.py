@@ -193,7 +193,8 @@ class Translator:
         same after a lone word-start token, the number); a number the target vocabulary cannot spell
         is left to the model."""
         numbers, vocabulary = [], self.target_tokenizer
-        for span in source_spans(self.source_tokenizer.normalize(sentence), self.source_tokenizer.tokenize(sentence), ids):
+        source = self.source_tokenizer
+        for span in source_spans(source.normalize(sentence), source.tokenize(sentence), ids):
             pieces = vocabulary.split(" " + span.text)
             target = [vocabulary.id_of(piece) for piece in pieces]
             if span.kind != "number" or not target or OOV_ID in target:

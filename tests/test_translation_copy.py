@@ -5,14 +5,17 @@ and unreadable words copied through, and each row's diagnostics in attn-translat
 import csv
 import io
 import json
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 import runtime
+from conftest import DATASETS
 from runtime.cli import translate_main
 from runtime.segment import split_sentences, windows
 
+REPO = Path(__file__).resolve().parents[1]
 # 48 words in four sentences: 62 source pieces, beyond the model's 40
 LONG = ("Ayer fui a ver a mi madre, que vive en un pueblo pequeño cerca del mar. Le llevé dos cajas de manzanas "
         "y un libro nuevo. Comimos juntas en la cocina y hablamos de mi hermano. Después caminamos juntas por la "
@@ -98,6 +101,24 @@ def run(command, args, input_text):
     result = CliRunner().invoke(command, args, input=input_text)
     assert result.exit_code == 0, result.output
     return result
+
+
+def test_bench_translation_quality_measures_the_digit_copy_rate_on_the_test_split(tmp_path):
+    """`python -m bench translation-quality`: the issue's goal (>= 98 % of the test sentences with
+    digits keep every digit sequence) with the copy, and what the model alone does."""
+    from bench.__main__ import main as bench_cli
+
+    figures = {}
+    for flag in ("--copy", "--no-copy"):
+        out = tmp_path / f"figures{flag}.json"
+        bundle, pairs = REPO / "artifacts" / "spa-eng-attention", DATASETS / "tatoeba" / "spa-eng.tsv.gz"
+        result = CliRunner().invoke(bench_cli, ["translation-quality", "--bundle", str(bundle), "--data", str(pairs),
+                                                flag, "--json-out", str(out)])
+        assert result.exit_code == 0, result.output
+        figures[flag] = json.loads(out.read_text())[0]
+    copied, alone = figures["--copy"], figures["--no-copy"]
+    assert copied["digit_sentences"] == alone["digit_sentences"] > 30
+    assert copied["digit_copy_rate"] >= 0.98 > alone["digit_copy_rate"]
 
 
 def _csv(text: str) -> list[dict]:
