@@ -183,7 +183,8 @@ class Translator:
             return None
         positions, target, after_space, _ = numbers[index]
         step = int(translation.attention[: len(translation.ids), positions].sum(1).argmax())
-        while step > 0 and not translation.tokens[step].startswith(WORD_START):  # back to the word's start
+        pieces = self.target_tokenizer.spec.mode == "sentencepiece"  # a word vocabulary: each token a word
+        while pieces and step > 0 and not translation.tokens[step].startswith(WORD_START):  # back to the word's start
             step -= 1
         kept = translation.ids[:step]
         return kept + (after_space if kept and kept[-1] == self.target_tokenizer.id_of(WORD_START) else target), index
