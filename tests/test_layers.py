@@ -23,7 +23,7 @@ PACKAGES = ("bench", "trainer", "runtime")  # top to bottom: each may import onl
 RUNTIME_LAYERS = (
     # attn-serve (the `serve` extra): the HTTP command over the library, beside the commands' shared limits
     {"serve": ("runtime.serve", "runtime.serve.cli", "runtime.serve.app", "runtime.serve.metrics",
-               "runtime.serve.models", "runtime.serve.batcher", "runtime.serve.process")},
+               "runtime.serve.models", "runtime.serve.batcher", "runtime.serve.limits", "runtime.serve.process")},
     {"cli": ("runtime.cli",)},  # the commands: with runtime.serve.cli, the only runtime modules that import Click
     {"report": ("runtime.report",), "plots": ("runtime.plots",)},  # the commands' optional outputs
     {"ray engine": ("runtime.distributed",), "local engine": ("runtime.pipeline",)},

@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -28,24 +27,11 @@ from starlette.exceptions import HTTPException
 from runtime import catalog
 from runtime.cli import MAX_BEAM
 from runtime.serve.batcher import Batcher, QueueFull
+from runtime.serve.limits import Limits
 from runtime.serve.metrics import Metrics
 
 log = logging.getLogger("attn-serve")
 MAX_EXPLAIN = 100
-
-
-@dataclass(frozen=True)
-class Limits:
-    """What one request may ask and how long it may wait (the attn-serve options of the same names)."""
-
-    max_body_bytes: int = 1_048_576
-    max_texts: int = 256
-    max_batch_tokens: int = 4_096
-    max_wait_ms: float = 0.0  # a free worker takes what is queued at once; rows merge while workers are busy
-    max_queue_rows: int = 2_048
-    timeout_s: float = 30.0
-    retry_after_s: int = 1
-    max_in_flight: int = 512
 
 
 # === Request and response schemas (the OpenAPI schema is made from these) ===

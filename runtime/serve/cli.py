@@ -20,7 +20,7 @@ from runtime.classifier import DEFAULT_BATCH_TOKENS
 from runtime.cli import MAX_THREADS
 from runtime.errors import AttnError
 from runtime.pipeline import plan_threads
-from runtime.serve.app import Limits
+from runtime.serve.limits import Limits
 from runtime.session import PROVIDERS, SessionOptions
 
 DEFAULTS = Limits()
@@ -112,16 +112,16 @@ def main(models, host, port, workers, provider, max_batch_tokens, max_wait_ms, m
     if max_texts > max_queue_rows:
         raise click.UsageError(f"--max-texts {max_texts} is above --max-queue-rows {max_queue_rows}: such a request "
                                "could never be queued")
+    workers, threads = plan_threads(workers, 0, provider)
+    try:
+        served = load_models(models, provider, threads, max_batch_tokens)  # before the web stack: fails sooner
+    except AttnError as error:
+        raise click.ClickException(str(error)) from None
     try:
         from runtime.serve.app import create_app
     except ImportError as error:
         raise click.ClickException(f"attn-serve needs the serve extra: pip install 'attn-onnx[serve]' "
                                    f"({error})") from None
-    workers, threads = plan_threads(workers, 0, provider)
-    try:
-        served = load_models(models, provider, threads, max_batch_tokens)
-    except AttnError as error:
-        raise click.ClickException(str(error)) from None
     limits = Limits(max_body_bytes, max_texts, max_batch_tokens, max_wait_ms, max_queue_rows, timeout_s, retry_after,
                     max_in_flight)
     logging.basicConfig(level=log_level.upper(), format="attn-serve: %(levelname)s: %(message)s")
