@@ -86,7 +86,8 @@ def check_translator_parity(result: TranslatorResult, folder: Path, sentences: l
                 "target_tokenizer": result.target_tokenizer.to_dict(), "model": result.model.config.to_dict(),
                 "max_target_len": result.model.config.max_target_len}
     translator = Translator(Bundle(folder, manifest, result.source_tokenizer), provider="cpu")
-    onnx_greedy = translator.translate(sentences, beam_size=1)
+    # the model alone, as Keras runs it (its max_len cut, no sentence split, no copying): what parity compares
+    onnx_greedy = translator.translate_parts(list(sentences), 1, translator.max_length, return_attention=False)
     keras_ids = keras_greedy(result.model, result.source_tokenizer, result.target_tokenizer, sentences)
     end = result.target_tokenizer.id_of("</s>")
     differing, compared = [], 0
