@@ -76,6 +76,9 @@ _FIELDS: dict[str, tuple[type | tuple[type, ...], bool]] = {
     "data": (dict, True),
     "producer": (dict, True),
     "parity": (dict, False),
+    "languages": (list, False),  # ISO 639-1 codes of the data (sentiment: what other-script is judged against)
+    "diagnostics": (dict, False),  # sentiment: {"scripts", "max_oov_share", ...} (runtime/screening.py)
+    "calibration": (dict, False),  # sentiment: {"temperature", ...}, applied to every probability
     "created": (str, False),
 }
 _GRAPH_FIELDS = {"file": str, "sha256": str, "inputs": list, "outputs": list}
@@ -135,6 +138,25 @@ def validate_manifest(manifest: dict, where: str = MANIFEST) -> None:
     for name in ("tokenizer", "target_tokenizer"):
         if name in manifest:
             tokenizer_from_manifest(manifest[name], f"{where}: field {name!r}")
+    _check_diagnostics(manifest, where)
+
+
+def _check_diagnostics(manifest: dict, where: str) -> None:
+    """languages, diagnostics.scripts / max_oov_share and calibration.temperature, when present."""
+    from runtime.screening import SCRIPTS
+
+    if not all(isinstance(code, str) and code for code in manifest.get("languages", [])):
+        raise BundleError(f"{where}: field 'languages' should list language codes such as 'en'")
+    declared = manifest.get("diagnostics", {})
+    scripts = declared.get("scripts", [])
+    if not isinstance(scripts, list) or any(name not in SCRIPTS for name in scripts):
+        raise BundleError(f"{where}: diagnostics.scripts {scripts!r} should list script names from: {', '.join(SCRIPTS)}"[:300])
+    share = declared.get("max_oov_share", 0.0)
+    if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 <= share <= 1:
+        raise BundleError(f"{where}: diagnostics.max_oov_share is {share!r}, expected a number from 0 to 1")
+    temperature = manifest.get("calibration", {}).get("temperature", 1.0)
+    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not 0 < temperature < float("inf"):
+        raise BundleError(f"{where}: calibration.temperature is {temperature!r}, expected a positive number")
 
 
 def tokenizer_from_manifest(data: dict, where: str) -> Tokenizer:

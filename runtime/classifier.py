@@ -7,6 +7,7 @@ from typing import Sequence
 import numpy as np
 
 from runtime.bundle import Bundle, BundleError, check_vocabulary
+from runtime.screening import Diagnostics, Screen, apply_temperature, temperature_of, verdict
 
 DEFAULT_BATCH_TOKENS = 4_096  # `python -m bench tune`: 2-4k beat 16k-64k by 15-40 % on 2 cores (less padding, cache-sized)
 
@@ -47,12 +48,32 @@ class Classifier:
         self.tokenizer = bundle.tokenizer
         self.labels: list[str] = list(bundle.manifest["labels"])
         self.batch_tokens = batch_tokens
+        self.temperature = temperature_of(bundle.manifest)  # calibration, applied to every probability
+        self.screen = Screen.from_manifest(bundle.manifest, self.tokenizer.vocab)  # each row's status
         self._session, self.provider = bundle.open_session("model", provider, threads, session_options)  # checked against the contract
         check_vocabulary(self._session, bundle.graph_path("model"), "tokens", "probability", self.tokenizer.vocab_size)
 
     def _score(self, texts: Sequence[str], want_attention: bool) -> tuple[np.ndarray, list[np.ndarray]]:
         """Probabilities (N,) and, if asked, each row's attention over its own tokens."""
         return self.score_encoded(*self.tokenizer.encode(texts), want_attention=want_attention)
+
+    def score(self, texts: Sequence[str], threshold: float = 0.5, force: bool = False, explain: int = 0) -> list[dict]:
+        """One record per text, as attn-score's JSONL rows: probability (None unless the status is ok,
+        or `force`), label (`unknown` likewise), token_count, oov_share, truncated_tokens, status, and
+        with `explain=K` the K most attended (token, weight) pairs."""
+        texts = list(texts)
+        ids, lengths, totals = self.tokenizer.encode_counted(texts)
+        probabilities, attention = self.score_encoded(ids, lengths, want_attention=explain > 0)
+        explanations = self.top_attended(texts, attention, explain) if explain else [None] * len(texts)
+        return [self.record(p, row, threshold, force, explanation)
+                for p, row, explanation in zip(probabilities, self.screen.check(texts, ids, lengths, totals), explanations)]
+
+    def record(self, probability: float, diagnostics: Diagnostics, threshold: float = 0.5, force: bool = False,
+               explanation=None) -> dict:
+        """The one row record (Python API, attn-score's writers, the Ray engine)."""
+        probability, label = verdict(probability, diagnostics, self.labels, threshold, force)
+        extra = {} if explanation is None else {"explanation": explanation}
+        return {"probability": probability, "label": label, **extra, **diagnostics.record()}
 
     def score_encoded(self, ids: np.ndarray, lengths: np.ndarray, want_attention: bool = False) -> tuple[np.ndarray, list[np.ndarray]]:
         """`_score` on ids already made by `tokenizer.encode` (the streaming pipeline tokenizes on
@@ -67,10 +88,11 @@ class Classifier:
             if want_attention:
                 for row, weights in zip(rows, result[1]):
                     attention[row] = weights[: lengths[row]]
-        return probabilities, attention
+        return apply_temperature(probabilities, self.temperature), attention
 
     def predict(self, texts: Sequence[str]) -> np.ndarray:
-        """Probability of the second label (positive) for each text, float32 (N,)."""
+        """Probability of the second label (positive) for each text, float32 (N,), calibrated; a number
+        for every text, whatever its status (`score` says which rows the model could not read)."""
         return self._score(list(texts), want_attention=False)[0]
 
     def predict_labels(self, texts: Sequence[str], threshold: float = 0.5) -> list[str]:

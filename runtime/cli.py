@@ -11,7 +11,7 @@ import json
 import os
 import sys
 import time
-from collections import deque
+from collections import Counter, deque
 
 import click
 
@@ -21,6 +21,8 @@ from runtime.catalog import version
 from runtime.classifier import DEFAULT_BATCH_TOKENS
 from runtime.columns import TRANSLATE_COLUMNS, KeptColumns, explanation_records, plain
 from runtime.diagnostics import DIAGNOSTICS, Notes, csv_cells, row_diagnostics
+from runtime.screening import FIELDS as SCREENING_FIELDS
+from runtime.screening import count_statuses, status_summary, verdict
 from runtime.errors import AttnError
 from runtime.io import InputError
 from runtime.output import Interrupted, OutputFile, check_output_path, exit_code
@@ -67,31 +69,40 @@ def _single_input(inputs: tuple[str, ...]) -> str:
     return inputs[0]
 
 
+def screening_cells(diagnostics) -> list[str]:
+    """token_count, oov_share, truncated_tokens, status as CSV cells (no OOV share: empty)."""
+    share = diagnostics.oov_share
+    return [str(diagnostics.token_count), "" if share is None else f"{share:.4f}", str(diagnostics.truncated_tokens),
+            diagnostics.status]
+
+
 class _Output:
-    """CSV or JSONL rows: id, [kept input columns,] probability, label[, explanation]."""
+    """CSV or JSONL rows: id, [kept input columns,] probability, label[, explanation], token_count,
+    oov_share, truncated_tokens, status (runtime/screening.py)."""
 
     def __init__(self, handle, fmt: str, explain: bool, kept: KeptColumns | None = None):
         self.handle, self.fmt, self.explain, self.kept = handle, fmt, explain, kept
         self.csv = csv.writer(handle, lineterminator="\n") if fmt == "csv" else None
         self.started = False
 
-    def write(self, row_id: str, probability: float, label: str, explanation=None) -> None:
+    def write(self, row_id: str, probability: float | None, label: str, explanation, diagnostics) -> None:
         if self.csv and not self.started:  # header with the first row: a failure before it prints nothing
             self.csv.writerow(["id"] + (self.kept.output_names if self.kept else []) + ["probability", "label"]
-                              + (["explanation"] if self.explain else []))
+                              + (["explanation"] if self.explain else []) + list(SCREENING_FIELDS))
         self.started = True
         values = self.kept.pop() if self.kept else []
         if self.csv:
-            cells = [row_id] + [KeptColumns.cell(value) for value in values] + [f"{probability:.6f}", label]
+            cells = [row_id] + [KeptColumns.cell(value) for value in values]
+            cells += ["" if probability is None else f"{probability:.6f}", label]
             if self.explain:
                 cells.append(json.dumps(explanation_records(explanation), ensure_ascii=False))
-            self.csv.writerow(cells)
+            self.csv.writerow(cells + screening_cells(diagnostics))
             return
         record = {"id": row_id, **dict(zip(self.kept.output_names if self.kept else [], values)),
-                  "probability": round(float(probability), 6), "label": label}
+                  "probability": None if probability is None else round(float(probability), 6), "label": label}
         if self.explain:
             record["explanation"] = explanation_records(explanation)
-        self.handle.write(json.dumps(record, ensure_ascii=False, default=plain) + "\n")  # kept Parquet values
+        self.handle.write(json.dumps(record | diagnostics.record(digits=4), ensure_ascii=False, default=plain) + "\n")
 
 
 # Options attn-score and attn-translate share word for word, declared once (like CTranslate2's
@@ -160,7 +171,10 @@ def run_on_ray(run: str, inputs, output, output_format, **options) -> None:
         raise click.ClickException(str(error)) from None
     click.echo(f"{verb} {plural(done['rows'], 'row')} of {plural(done['files'], 'file')} in {done['seconds']:.1f} s "
                f"({done['rows'] / done['seconds']:,.0f} rows/s; Ray up after {done['ray_start_seconds']:.1f} s) "
-               f"on Ray with {plural(done['workers'], 'worker')} -> {output}/ ({distributed.SUCCESS} written)", err=True)
+               f"on Ray with {plural(done['workers'], 'worker')} -> {output}/ ({distributed.SUCCESS} written)"
+               + (f"; {status_summary(Counter(done['statuses']))}" if done.get("statuses") else ""), err=True)
+    if done.get("statuses"):
+        screening_notes(done["rows"] - done["statuses"].get("ok", 0), options.get("force_labels", False))
     for note in done.get("notes", []):  # attn-translate's notes, as the local engine gives them
         click.echo(note, err=True)
 
@@ -207,14 +221,18 @@ def run_on_ray(run: str, inputs, output, output_format, **options) -> None:
 @shared("progress")
 @_KEEP_COLUMNS
 @_KEEP_ALL
+@click.option("--force-labels", is_flag=True, help="Give every row the model's probability and label, also rows whose "
+              "status is not ok (empty, unknown, other-script), which otherwise get label 'unknown' and no probability.")
 @engine_options
 def main(input_path, list_models, output, model, text_column, id_column, threshold, explain_k, output_format, input_format,
          quoting, encoding, provider, threads, graph_optimization, memory_arena, batch_tokens, workers, chunk_rows, report_path,
-         report_rows, progress, keep_columns, keep_all, engine, address, cpus_per_worker) -> None:
+         report_rows, progress, keep_columns, keep_all, force_labels, engine, address, cpus_per_worker) -> None:
     """Score sentiment for every row of INPUT (CSV, TSV or JSONL, optionally .gz; '-' for stdin).
 
     Writes one row per input row, in input order: id, probability, label (and explanation with
-    --explain). A summary line (rows, rows/s, provider) goes to stderr."""
+    --explain), then token_count, oov_share, truncated_tokens and status. A row whose status is not
+    ok gets label 'unknown' and no probability unless --force-labels. A summary line (rows, rows/s,
+    provider, rows per status) goes to stderr."""
     import runtime
 
     if list_models:
@@ -231,11 +249,11 @@ def main(input_path, list_models, output, model, text_column, id_column, thresho
         return run_on_ray("score_files", input_path, output, output_format, model=model, address=address, workers=workers or None,
                            cpus_per_worker=cpus_per_worker, input_format=input_format, encoding=encoding, quoting=quoting,
                            text_column=text_column, id_column=id_column, explain=explain_k, threshold=threshold,
-                           provider=provider, batch_tokens=batch_tokens)
+                           provider=provider, batch_tokens=batch_tokens, force_labels=force_labels)
     input_path, output_format = _single_input(input_path), output_format or "csv"
 
     started = time.perf_counter()
-    count, bar = 0, None
+    count, truncated, statuses, bar = 0, 0, Counter(), None
     try:
         workers, threads = plan_threads(workers, threads, provider)
         options = SessionOptions(threads=threads, optimization=graph_optimization, memory_arena=memory_arena)
@@ -257,13 +275,17 @@ def main(input_path, list_models, output, model, text_column, id_column, thresho
             scored = score_rows(classifier, read_rows(reader, text_column, id_column, kept), explain_k, workers=workers,
                                 chunk_rows=chunk_rows, position=reader.position, want_attention=report is not None)
             try:
-                for chunk, probabilities, attention, explanations, position in scored:
-                    for (row_id, _), probability, explanation in zip(chunk, probabilities, explanations):
-                        out.write(row_id, probability, classifier.label(probability, threshold), explanation)
-                    count += len(chunk)
-                    bar.advance(len(chunk), position)
+                for part in scored:
+                    for (row_id, _), probability, explanation, row in zip(part.chunk, part.probabilities,
+                                                                          part.explanations, part.diagnostics):
+                        out.write(row_id, *verdict(probability, row, classifier.labels, threshold, force_labels),
+                                  explanation, row)
+                    count += len(part.chunk)
+                    count_statuses(part.diagnostics, statuses)
+                    truncated += sum(row.truncated_tokens > 0 for row in part.diagnostics)
+                    bar.advance(len(part.chunk), part.position)
                     if report is not None:
-                        report.add(chunk, probabilities, attention, threshold)
+                        report.add(part.chunk, part.probabilities, part.attention, threshold)
             except BaseException:
                 if output_format == "parquet":
                     out.abandon()  # the temporary file is discarded: no footer into a closed file later
@@ -286,7 +308,22 @@ def main(input_path, list_models, output, model, text_column, id_column, thresho
             bar.close()
     elapsed = time.perf_counter() - started
     target = output or "stdout"
-    click.echo(f"scored {plural(count, 'row')} in {elapsed:.1f} s ({count / elapsed:,.0f} rows/s) with {classifier.provider} -> {target}", err=True)
+    click.echo(f"scored {plural(count, 'row')} in {elapsed:.1f} s ({count / elapsed:,.0f} rows/s) with {classifier.provider} -> {target}; "
+               f"{status_summary(statuses)}", err=True)
+    screening_notes(count - statuses["ok"], force_labels, truncated, classifier.tokenizer.spec)
+
+
+def screening_notes(not_ok: int, forced: bool, truncated: int = 0, spec=None) -> None:
+    """Never silently: rows the model could not read, and rows it read only in part (`spec`: the
+    tokenizer's, which says which end was kept)."""
+    if not_ok:
+        click.echo(f"{plural(not_ok, 'row')} not ok (see the status column): "
+                   + ("labels forced by --force-labels" if forced else "label 'unknown', no probability "
+                      "(--force-labels gives the model's answer anyway)"), err=True)
+    if truncated:
+        kept = "last" if spec.truncation == "pre" else "first"
+        click.echo(f"{plural(truncated, 'row')} truncated: the model read only the {kept} {spec.max_len:,} tokens "
+                   "(truncated_tokens says how many were dropped)", err=True)
 
 
 def _report(classifier, path: str, rows: int, input_path: str, output: str | None):

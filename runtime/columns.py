@@ -21,7 +21,7 @@ from collections import deque
 
 from runtime.io import InputError
 
-SCORE_COLUMNS = ("id", "probability", "label", "explanation")
+SCORE_COLUMNS = ("id", "probability", "label", "explanation", "token_count", "oov_share", "truncated_tokens", "status")
 TRANSLATE_COLUMNS = ("id", "source", "translation", "score")
 
 

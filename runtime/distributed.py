@@ -121,25 +121,27 @@ def _passed_through(batch, keep_columns, id_column) -> dict:
 class _Scorer:
     """Ray Data callable class: one Classifier per actor, built from the bundle in the object store."""
 
-    def __init__(self, packed, text_column, id_column, keep_columns, explain, threshold, provider, threads, batch_tokens):
+    def __init__(self, packed, text_column, id_column, keep_columns, explain, threshold, provider, threads, batch_tokens,
+                 force_labels=False):
         self.model = _unpack_and_load(packed, provider=provider, threads=threads, batch_tokens=batch_tokens)
         self.text_column, self.id_column, self.keep_columns = text_column, id_column, list(keep_columns)
-        self.explain, self.threshold = explain, threshold
+        self.explain, self.threshold, self.force_labels = explain, threshold, force_labels
 
     def __call__(self, batch):
         import pyarrow as pa
 
+        from runtime.parquet import diagnostic_fields
+
         texts = _text_list(batch.column(self.text_column), self.text_column)
-        if self.explain:
-            probabilities, explanations = self.model.score_and_explain(texts, self.explain)
-        else:
-            probabilities, explanations = self.model.predict(texts), None
+        records = self.model.score(texts, self.threshold, self.force_labels, self.explain)  # attn-score's rows
         columns = _passed_through(batch, self.keep_columns, self.id_column)
-        columns["probability"] = pa.array(probabilities, type=pa.float32())
-        columns["label"] = pa.array([self.model.labels[int(p >= self.threshold)] for p in probabilities], type=pa.string())
-        if explanations is not None:  # the JSON attn-score writes in its CSV explanation cell
+        columns["probability"] = pa.array([r["probability"] for r in records], type=pa.float32())
+        columns["label"] = pa.array([r["label"] for r in records], type=pa.string())
+        if self.explain:  # the JSON attn-score writes in its CSV explanation cell
             columns["explanation"] = pa.array(
-                [json.dumps(explanation_records(pairs), ensure_ascii=False) for pairs in explanations], type=pa.string())
+                [json.dumps(explanation_records(r["explanation"]), ensure_ascii=False) for r in records], type=pa.string())
+        for field in diagnostic_fields(pa):
+            columns[field.name] = pa.array([r[field.name] for r in records], type=field.type)
         return pa.table(columns)
 
 
@@ -181,10 +183,11 @@ def _actor_pool(workers):
 def score_dataset(ds, model=None, *, text_column: str = "text", id_column: str | None = None, keep_columns=(),
                   explain: int = 0, threshold: float = 0.5, workers: int | tuple[int, int] = 1,
                   cpus_per_worker: float = 1, provider: str = "auto", batch_rows: int = SCORE_ROWS,
-                  batch_tokens: int = DEFAULT_BATCH_TOKENS):
+                  batch_tokens: int = DEFAULT_BATCH_TOKENS, force_labels: bool = False):
     """A Dataset with, per row of `ds`: the `keep_columns`, `id` (the id column as text, when
-    `id_column` is given), `probability` (float32, as `Classifier.predict`), `label`, and with
-    `explain=K` an `explanation` (JSON [[token, weight], ...], the K most attended tokens).
+    `id_column` is given), `probability` (float32, as `Classifier.score`: null for a row that is not
+    ok unless `force_labels`), `label`, with `explain=K` an `explanation` (JSON [[token, weight], ...],
+    the K most attended tokens), then token_count, oov_share, truncated_tokens and status.
     Lazy, like every Ray Dataset: nothing runs until it is written or consumed. The bundle is
     loaded and verified here first, so a bad bundle fails before any job."""
     ray = require_ray()
@@ -194,7 +197,7 @@ def score_dataset(ds, model=None, *, text_column: str = "text", id_column: str |
         _Scorer, batch_size=batch_rows, batch_format="pyarrow", compute=_actor_pool(workers), num_cpus=cpus_per_worker,
         fn_constructor_kwargs=dict(packed=packed, text_column=text_column, id_column=id_column, keep_columns=tuple(keep_columns),
                                    explain=explain, threshold=threshold, provider=provider, threads=threads,
-                                   batch_tokens=batch_tokens))
+                                   batch_tokens=batch_tokens, force_labels=force_labels))
 
 
 def translate_dataset(ds, model="spa-eng", *, text_column: str = "text", id_column: str | None = None, keep_columns=(),
@@ -556,18 +559,28 @@ def score_files(inputs, outdir: str, *, model=None, fmt: str = "parquet", addres
                 workers: int | None = None, cpus_per_worker: float = 1, input_format: str = "auto",
                 encoding: str = "utf-8", quoting: str = "auto", text_column: str | None = None,
                 id_column: str | None = None, explain: int = 0, threshold: float = 0.5, provider: str = "auto",
-                batch_tokens: int = DEFAULT_BATCH_TOKENS) -> dict:
+                batch_tokens: int = DEFAULT_BATCH_TOKENS, force_labels: bool = False) -> dict:
     """`attn-score --engine ray`: score every row of every input file into OUTDIR (columns file, row,
-    id, probability, label[, explanation]). Returns {"rows", "files", "workers", "seconds"}."""
+    id, probability, label[, explanation], token_count, oov_share, truncated_tokens, status).
+    Returns {"rows", "files", "workers", "seconds", "statuses"}."""
     def build(ds, pool):
         return score_dataset(ds, model, text_column="text", id_column="id", keep_columns=("file", "row"),
                              explain=explain, threshold=threshold, workers=pool, cpus_per_worker=cpus_per_worker,
-                             provider=provider, batch_tokens=batch_tokens)
+                             provider=provider, batch_tokens=batch_tokens, force_labels=force_labels)
 
     require_ray()
     pack_bundle(model, "sentiment")  # a bad bundle fails before Ray starts
-    return _run(build, inputs, outdir, fmt, address, workers, cpus_per_worker, input_format, encoding, quoting,
+    done = _run(build, inputs, outdir, fmt, address, workers, cpus_per_worker, input_format, encoding, quoting,
                 text_column, id_column, {"command": "attn-score", "model": str(model or "imdb")})
+    return {**done, "statuses": score_statuses(Path(outdir), fmt)}
+
+
+def score_statuses(folder: Path, fmt: str) -> dict[str, int]:
+    """Rows per status (runtime.screening) in a written attn-score output folder."""
+    import pyarrow.compute as pc
+
+    table = _read_written(folder, fmt, ["status"], {"status": lambda pa: pa.string()})
+    return {r["values"]: r["counts"] for r in pc.value_counts(table.column("status")).to_pylist()}
 
 
 def translate_files(inputs, outdir: str, *, model="spa-eng", fmt: str = "parquet", address: str | None = None,

@@ -83,9 +83,15 @@ class ParquetReader:
             raise InputError(f"{self.name}: no data rows")
 
 
+def diagnostic_fields(pa) -> list:
+    """The diagnostics columns (runtime/screening.py) as Parquet fields, after the results."""
+    return [pa.field("token_count", pa.int32()), pa.field("oov_share", pa.float32()),
+            pa.field("truncated_tokens", pa.int32()), pa.field("status", pa.string())]
+
+
 class ParquetOutput:
     """attn-score's rows (id, [kept input columns,] probability, label[, explanation as a list of
-    {token, weight}]) as Parquet into `handle` (the binary buffer of the caller's temporary file).
+    {token, weight}], token_count, oov_share, truncated_tokens, status) as Parquet into `handle` (the binary buffer of the caller's temporary file).
     Kept columns have their input type when the input is Parquet (`kept_types`), else are text as
     in CSV (null stays null). Rows are buffered and written a row group at a time; `close()` writes
     the footer, without which the file is unreadable."""
@@ -100,19 +106,22 @@ class ParquetOutput:
         fields += [pa.field("probability", pa.float32()), pa.field("label", pa.string())]
         if explain:
             fields.append(pa.field("explanation", pa.list_(pa.struct([("token", pa.string()), ("weight", pa.float32())]))))
+        fields += diagnostic_fields(pa)
         self.schema = pa.schema(fields)
         self.writer = pq.ParquetWriter(handle, self.schema, compression="zstd")
         self.columns: dict[str, list] = {field.name: [] for field in fields}
 
-    def write(self, row_id: str, probability: float, label: str, explanation=None) -> None:
+    def write(self, row_id: str, probability: float | None, label: str, explanation, diagnostics) -> None:
         self.columns["id"].append(str(row_id))
         if self.kept is not None:
             for name, value in zip(self.kept.output_names, self.kept.pop()):
                 self.columns[name].append(None if value is None else self.kept.cell(value) if self.kept_as_text else value)
-        self.columns["probability"].append(float(probability))
+        self.columns["probability"].append(None if probability is None else float(probability))
         self.columns["label"].append(label)
         if self.explain:
             self.columns["explanation"].append([{"token": token, "weight": float(weight)} for token, weight in explanation])
+        for name, value in diagnostics.record().items():
+            self.columns[name].append(value)
         if len(self.columns["id"]) >= self.row_group_rows:
             self.flush()
 

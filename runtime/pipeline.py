@@ -136,6 +136,7 @@ class Scored(NamedTuple):
     attention: list  # per row its attention over its own tokens (when asked for), else []
     explanations: list  # per row its top-k (token, weight) pairs, or None
     position: int | None  # bytes of the input read once this chunk was (for progress)
+    diagnostics: list  # per row its runtime.screening.Diagnostics (token count, OOV share, truncation, status)
 
 
 def score_rows(classifier, rows: Iterable[tuple[str, str]], explain_k: int = 0, want_attention: bool = False,
@@ -147,17 +148,19 @@ def score_rows(classifier, rows: Iterable[tuple[str, str]], explain_k: int = 0, 
     attention_wanted = want_attention or explain_k > 0
 
     def prepare(chunk):
-        encoded = classifier.tokenizer.encode([text for _, text in chunk])
+        encoded = classifier.tokenizer.encode_counted([text for _, text in chunk])
         return chunk, encoded, position() if position else None
 
     def work(item):
-        chunk, (ids, lengths), at = item
+        chunk, (ids, lengths, totals), at = item
+        texts = [text for _, text in chunk]
         probabilities, attention = classifier.score_encoded(ids, lengths, want_attention=attention_wanted)
         if explain_k:
-            explanations = classifier.top_attended([text for _, text in chunk], attention, explain_k)
+            explanations = classifier.top_attended(texts, attention, explain_k)
         else:
             explanations = [None] * len(chunk)
-        return Scored(chunk, probabilities, attention, explanations, at)
+        diagnostics = classifier.screen.check(texts, ids, lengths, totals)
+        return Scored(chunk, probabilities, attention, explanations, at, diagnostics)
 
     for _, scored in ordered_map(chunked(rows, chunk_rows), prepare, work, workers):
         yield scored

@@ -185,7 +185,9 @@ class Tokenizer:
 
     def tokenize(self, text: str) -> list[str]:
         """The tokens the model sees for `text`, after truncation to `max_len`."""
-        tokens = self._split(text)
+        return self._truncate(self._split(text))
+
+    def _truncate(self, tokens: list[str]) -> list[str]:
         if len(tokens) > self.spec.max_len:
             tokens = tokens[-self.spec.max_len :] if self.spec.truncation == "pre" else tokens[: self.spec.max_len]
         return tokens
@@ -193,15 +195,21 @@ class Tokenizer:
     def encode(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """Right-padded ids (batch, time) and lengths (batch,), both int32.
         time = the longest row in this batch (at least 1, at most max_len); empty texts have length 0."""
+        return self.encode_counted(texts)[:2]
+
+    def encode_counted(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """`encode` plus each text's token count before truncation (int32; > lengths = truncated)."""
         get = self._index.get
-        rows = [[get(token, OOV_ID) for token in self.tokenize(text)] for text in texts]
+        splits = [self._split(text) for text in texts]
+        totals = np.fromiter(map(len, splits), dtype=np.int32, count=len(splits))
+        rows = [[get(token, OOV_ID) for token in self._truncate(tokens)] for tokens in splits]
         lengths = np.fromiter(map(len, rows), dtype=np.int32, count=len(rows))
         width = max(int(lengths.max(initial=0)), 1)
         ids = np.zeros((len(rows), width), dtype=np.int32)
         ids[np.arange(width) < lengths[:, None]] = np.fromiter(
             chain.from_iterable(rows), dtype=np.int32, count=int(lengths.sum())
         )
-        return ids, lengths
+        return ids, lengths, totals
 
     def decode(self, ids: Iterable[int]) -> list[str]:
         """Ids back to vocabulary tokens (`<oov>` for 1); padding is skipped."""

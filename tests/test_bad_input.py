@@ -171,7 +171,7 @@ def _through_link(tmp):
 
 def _link_kept(tmp, result):
     assert os.path.islink(tmp / "latest.csv"), "the symlink was replaced by a file"
-    assert (tmp / "results" / "out.csv").read_text().startswith("id,probability,label\n")
+    assert (tmp / "results" / "out.csv").read_text().startswith("id,probability,label,token_count,oov_share,truncated_tokens,status\n")
 
 
 def _gzip_output(tmp):

@@ -105,18 +105,28 @@ def test_engine_without_ray_is_one_line_naming_the_extra(tmp_path):
 def test_score_dataset_equals_classifier(ray_local, reviews, imdb):
     from runtime.distributed import score_dataset
 
-    texts = reviews[:200] + ["", "Great."]
+    texts = reviews[:200] + ["", "Great.", "😡😡😡", "정말 최고의 영화", "qqqzzz xxyyq", " ".join([reviews[0]] * 40)]
     ds = ray_local.data.from_items([{"key": 1000 + i, "text": text} for i, text in enumerate(texts)])
     rows = score_dataset(ds, "imdb", id_column="key", keep_columns=("key",), explain=3, workers=2).take_all()
     assert len(rows) == len(texts)
     by_key = {row["key"]: row for row in rows}
     assert sorted(by_key) == list(range(1000, 1000 + len(texts)))  # every row once
     probabilities, explanations = imdb.score_and_explain(texts, 3)
-    for i, (probability, explanation) in enumerate(zip(probabilities, explanations)):
+    records = imdb.score(texts)  # the plain diagnostics: the same record function
+    assert {r["status"] for r in records} == {"ok", "empty", "other-script", "unknown"}
+    assert max(r["truncated_tokens"] for r in records) > 0
+    for i, (probability, explanation, plain) in enumerate(zip(probabilities, explanations, records)):
         row = by_key[1000 + i]
         assert row["id"] == str(1000 + i)
-        assert abs(row["probability"] - float(probability)) <= 1e-6
-        assert row["label"] == imdb.labels[int(probability >= 0.5)]
+        for field in ("label", "token_count", "truncated_tokens", "status"):
+            assert row[field] == plain[field], (i, field)
+        assert (row["oov_share"] is None) == (plain["oov_share"] is None)
+        assert row["oov_share"] is None or abs(row["oov_share"] - plain["oov_share"]) <= 1e-6  # float32
+        if plain["status"] != "ok":
+            assert row["probability"] is None and row["label"] == "unknown"
+        else:
+            assert abs(row["probability"] - float(probability)) <= 1e-6
+            assert row["label"] == imdb.labels[int(probability >= 0.5)]
         assert row["explanation"] == json.dumps(explanation_records(explanation), ensure_ascii=False)
 
 
@@ -179,10 +189,16 @@ def test_cli_many_files_equal_to_plain_attn_score(ray_local, many_files, tmp_pat
     assert "scored 120 rows of 6 files" in result.stderr
     marker = json.loads((out / "_SUCCESS").read_text())
     assert marker["rows"] == 120 and marker["files"] == 6
+    from runtime.distributed import score_statuses
+    from runtime.screening import status_summary
+
+    statuses = score_statuses(out, "parquet")
+    assert sum(statuses.values()) == 120 and status_summary(statuses) in result.stderr
     assert _no_partial_folders(tmp_path)
     rows = _read_output(out)
     assert len(rows) == 120
-    assert sorted(rows[0]) == ["file", "id", "label", "probability", "row"]
+    assert sorted(rows[0]) == sorted(["file", "id", "label", "probability", "row", "token_count", "oov_share",
+                                      "truncated_tokens", "status"])
     by_file: dict[str, list[dict]] = {}
     for row in rows:
         by_file.setdefault(row["file"], []).append(row)

@@ -33,7 +33,8 @@ RUNTIME_LAYERS = (
      "io": ("runtime.rows", "runtime.columns", "runtime.parquet", "runtime.io", "runtime.output",
             "runtime.diagnostics")},
     {"bundle": ("runtime.bundle",)},
-    {"session": ("runtime.session",), "tokenizer": ("runtime.tokenizer",), "progress": ("runtime.progress",)},
+    {"session": ("runtime.session",), "tokenizer": ("runtime.tokenizer",), "progress": ("runtime.progress",),
+     "screening": ("runtime.screening",)},  # per-row status and calibration: numbers and Unicode only
     {"errors": ("runtime.errors",)},
 )
 IO = RUNTIME_LAYERS[6]["io"]

@@ -191,13 +191,13 @@ TABLE = 'id,text,stars,label,user\nr1,"A wonderful, moving film.",5,pos,ann\nr2,
 def test_keep_columns_copies_input_columns_beside_the_scores_csv_and_jsonl():
     as_csv = run(score_cli, ["-", "--keep-columns", "user,text,label"], TABLE)
     assert as_csv.exit_code == 0, as_csv.output
-    assert as_csv.stdout.splitlines()[0] == "id,user,text,input_label,probability,label"
+    assert as_csv.stdout.splitlines()[0] == "id,user,text,input_label,probability,label,token_count,oov_share,truncated_tokens,status"
     rows = read_csv(as_csv.stdout)
     assert [(r["id"], r["user"], r["text"], r["input_label"]) for r in rows] == [
         ("r1", "ann", "A wonderful, moving film.", "pos"), ("r2", "bob", "Dull and far too long.", "neg")]
     as_jsonl = run(score_cli, ["-", "--keep-all", "--format", "jsonl", "--explain", "1"], TABLE)
     records = [json.loads(line) for line in as_jsonl.stdout.splitlines()]
-    assert list(records[0]) == ["id", "text", "stars", "input_label", "user", "probability", "label", "explanation"]
+    assert list(records[0]) == ["id", "text", "stars", "input_label", "user", "probability", "label", "explanation", "token_count", "oov_share", "truncated_tokens", "status"]
     assert records[1]["stars"] == "1" and records[1]["text"] == "Dull and far too long."
     assert [float(r["probability"]) for r in rows] == [r["probability"] for r in records]
 

@@ -44,7 +44,7 @@ def test_parquet_in_and_out_match_csv(tiny_bundle, tmp_path):
     done = runner.invoke(score_main, [str(source), *options, "--format", "parquet", "-o", str(out)])
     assert done.exit_code == 0, done.output
     table = pq.read_table(out)
-    assert table.column_names == ["id", "stars", "probability", "label", "explanation"]  # --keep-columns, as in CSV
+    assert table.column_names == ["id", "stars", "probability", "label", "explanation", "token_count", "oov_share", "truncated_tokens", "status"]  # --keep-columns, as in CSV
     assert table.schema.field("stars").type == pa.int64()  # a kept column keeps its Parquet type
     rows = table.to_pylist()
     assert [r["stars"] for r in rows] == list(range(1000)) and [int(r["stars"]) for r in expected] == list(range(1000))

@@ -510,6 +510,82 @@ def compare_translators(bundles: tuple[str, ...], names: tuple[str, ...], plot: 
         click.echo(f"plot {plot}", err=True)
 
 
+@main.command(cls=click.Command)  # reads and rewrites a bundle's manifest: no TensorFlow
+@click.argument("bundle")
+@click.option("--data", "data_path", type=click.Path(), default=None,
+              help="Labelled validation rows (CSV/TSV/JSONL). Default: the rows the bundle's training validated on "
+                   "(its recorded split of the training file, plus its extra validation file).")
+@click.option("--text-column", default="text", show_default=True, help="Text column of --data.")
+@click.option("--label-column", default="label", show_default=True, help="Label column of --data.")
+@click.option("--validation-split", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=None,
+              help="Use only the validation part of --data's seeded shuffle split (as training carved it).")
+@click.option("--split-seed", type=int, default=0, show_default=True, help="Seed of that split.")
+@click.option("--languages", default=None, help="Languages of the model's data, e.g. 'en' or 'ko' (ISO 639-1, comma-"
+              "separated). Default: the manifest's, else the shipped catalog's.")
+@click.option("--test-data", type=click.Path(), default=None,
+              help="Held-out rows to report ECE/Brier before and after on (never used to fit), and to plot.")
+@click.option("--test-text-column", default="text", show_default=True, help="Text column of --test-data.")
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False), default=None,
+              help="Reliability diagram PNG of the test rows (default with --test-data: BUNDLE/calibration.png).")
+@click.option("--record-only", is_flag=True, help="Record the fitted temperature and its figures but keep temperature 1 "
+              "(validation rows that are not held out, e.g. seen by a teacher refit on them).")
+def calibrate(bundle, data_path, text_column, label_column, validation_split, split_seed, languages, test_data,
+              test_text_column, plot_path, record_only) -> None:
+    """Fit temperature scaling and the OOV threshold of a sentiment BUNDLE on validation rows, and write
+    them (with the declared languages) into its manifest. Rerunning refits from the graph's own outputs."""
+    import runtime
+    from runtime.catalog import SHIPPED_LANGUAGES
+    from trainer.calibrate import calibrate_bundle, plot_reliability, validation_rows, write_calibration
+    from trainer.data import load_labelled
+
+    classifier = runtime.load(bundle)
+    if not isinstance(classifier, runtime.Classifier):
+        raise click.ClickException(f"{bundle}: not a sentiment bundle; calibrate fits classifiers")
+    manifest = classifier.bundle.manifest
+    languages = languages.split(",") if languages else manifest.get("languages") or [SHIPPED_LANGUAGES.get(bundle, "")]
+    if not all(languages):
+        raise click.UsageError(f"{bundle}: the manifest declares no languages; give --languages (e.g. en)")
+    if data_path:
+        validation = validation_rows(data_path, text_column, label_column, validation_split, split_seed)
+    else:
+        validation = _recorded_validation(manifest, bundle)
+    test = load_labelled(test_data, text_column=test_text_column) if test_data else None
+    written, test_raw = calibrate_bundle(classifier, validation, languages, test, apply=not record_only)
+    written["calibration"]["command"] = "attn-export " + " ".join(sys.argv[1:])
+    write_calibration(classifier.bundle, written)
+    calibration, diagnostics = written["calibration"], written["diagnostics"]
+    line = (f"{classifier.bundle.path}: temperature {calibration['fitted_temperature']:.4f}"
+            f"{'' if calibration['applied'] else ' (recorded, not applied: --record-only)'} on {len(validation):,} validation rows "
+            f"(ECE {calibration['validation']['ece_before']:.4f} -> {calibration['validation']['ece_after']:.4f}); "
+            f"max OOV share {diagnostics['max_oov_share']:g}; scripts {', '.join(diagnostics['scripts'])}")
+    if test is not None:
+        on_test = calibration["test"]
+        line += (f"; test ({on_test['rows']:,} rows): ECE {on_test['ece_before']:.4f} -> {on_test['ece_after']:.4f}, "
+                 f"Brier {on_test['brier_before']:.4f} -> {on_test['brier_after']:.4f}, "
+                 f"{on_test['labels_changed_at_0.5']} labels changed")
+        plot_path = plot_path or str(classifier.bundle.path / "calibration.png")
+        plot_reliability(test_raw, test.labels, calibration["fitted_temperature"], plot_path,
+                         f"{classifier.bundle.path.name}: {Path(test_data).name}")
+        line += f"; plot {plot_path}"
+    click.echo(line, err=True)
+
+
+def _recorded_validation(manifest: dict, bundle: str):
+    """The validation rows the bundle's training selected on, carved again exactly as then: its recorded
+    `attn-export train/distill` command parsed by that command's own options (split, extra validation
+    files, their columns, detreebanking), then the same data loading (the test file is not read)."""
+    import shlex
+
+    words = shlex.split((manifest.get("data") or {}).get("command", ""))
+    if len(words) < 2 or words[1] not in ("train", "distill"):
+        raise click.UsageError(f"{bundle}: the manifest records no train/distill command (e.g. a combined ensemble) "
+                               "to carve its validation rows from; give them with --data")
+    command = main.commands[words[1]]
+    with command.make_context(words[1], words[2:]) as context:
+        options = dict(context.params)
+    return _classifier_data({**options, "test_data": None}).validation
+
+
 def _gate_data(validation_data: str | None, provenance: dict):
     """(texts, labels) for the int8 gate: --validation-data, else the recorded validation split."""
     from trainer.data import load_labelled, parse_label_map, read_table, shuffle_split

@@ -7,15 +7,18 @@
 //   import { loadBundle } from "./src/index.js";
 //   const model = await loadBundle("../../artifacts/imdb-bilstm-attention-int8/");
 //   const [result] = await model.classify(["A wonderful, moving film."]);
-//   // {probability: 0.98, label: "positive", tokens: ["a", "wonderful", ...], attention: [0.05, 0.41, ...]}
+//   // {probability: 0.98, label: "positive", tokens: ["a", "wonderful", ...], attention: [0.05, 0.41, ...],
+//   //  token_count: 4, oov_share: 0, truncated_tokens: 0, status: "ok"}
 //
 // In a page, map the bare specifier "onnxruntime-web" with an import map (see demo/index.html).
 
 import * as ort from "onnxruntime-web";
+import { Screen, applyTemperature, temperatureOf, verdict } from "./screening.js";
 import { Tokenizer } from "./tokenizer.js";
 
 export { ort, Tokenizer };
 export { pythonLower } from "./tokenizer.js";
+export { STATUSES, Screen, applyTemperature } from "./screening.js";
 
 export const BUNDLE_FORMAT = "attn-bundle/1";
 export const DEFAULT_BATCH_TOKENS = 4096; // as runtime/classifier.py: rows sorted by length, batches padded to their own longest
@@ -52,21 +55,33 @@ export class Classifier {
     this.labels = manifest.labels;
     this.precision = manifest.precision;
     this.batchTokens = batchTokens;
+    this.temperature = temperatureOf(manifest); // calibration, applied to every probability
+    this.counter = this.tokenizer ?? new Tokenizer(manifest.tokenizer); // counts tokens for the screen in both modes
+    this.screen = Screen.fromManifest(manifest, this.counter.vocab); // each row's status
     this._queue = Promise.resolve(); // onnxruntime-web runs one call per session at a time
   }
 
-  /** Probability of the second label, the label, and each token's attention weight, per text. */
-  classify(texts, { threshold = 0.5 } = {}) {
-    const run = this._queue.then(() => this._classify(Array.from(texts), threshold));
+  /** Per text: probability of the second label (calibrated; null unless the status is ok, or `force`),
+   * the label ("unknown" likewise), each token's attention weight, and the diagnostics token_count,
+   * oov_share, truncated_tokens, status (the fields of attn-score's JSONL rows). */
+  classify(texts, { threshold = 0.5, force = false } = {}) {
+    const run = this._queue.then(() => this._classify(Array.from(texts), threshold, force));
     this._queue = run.catch(() => {});
     return run;
   }
 
-  result(p, threshold, tokens, attention) {
-    return { probability: p, label: this.labels[p >= threshold ? 1 : 0], tokens, attention: Array.from(attention) };
+  result(p, threshold, force, tokens, attention, diagnostics) {
+    return { ...verdict(applyTemperature(p, this.temperature), diagnostics, this.labels, threshold, force), tokens,
+      attention: Array.from(attention), ...diagnostics };
   }
 
-  async _classifyText(texts, threshold) {
+  /** One row's diagnostics, counted by the JS tokenizer (the text graph reads the same tokens). */
+  screenRow(text) {
+    const { tokens, total } = this.counter.tokenizeCounted(text);
+    return this.screen.check(text, Int32Array.from(tokens, (token) => this.counter.idOf(token)), total);
+  }
+
+  async _classifyText(texts, threshold, force) {
     const results = new Array(texts.length);
     const sizes = texts.map((text) => Math.ceil(text.length / CHARS_PER_TOKEN));
     for (const batch of tokenBudgetBatches(sizes, this.batchTokens)) {
@@ -76,17 +91,18 @@ export class Classifier {
       batch.forEach((row, i) => {
         const length = output.lengths.data[i];
         const tokens = output.tokens.data.slice(i * width, i * width + length);
-        results[row] = this.result(output.probability.data[i], threshold, tokens,
-          output.attention.data.subarray(i * width, i * width + length));
+        results[row] = this.result(output.probability.data[i], threshold, force, tokens,
+          output.attention.data.subarray(i * width, i * width + length), this.screenRow(texts[row]));
       });
       for (const tensor of Object.values(output)) tensor.dispose?.();
     }
     return results;
   }
 
-  async _classify(texts, threshold) {
-    if (this.graph === "text") return this._classifyText(texts, threshold);
-    const rows = texts.map((text) => this.tokenizer.tokenize(text));
+  async _classify(texts, threshold, force) {
+    if (this.graph === "text") return this._classifyText(texts, threshold, force);
+    const counted = texts.map((text) => this.tokenizer.tokenizeCounted(text));
+    const rows = counted.map((row) => row.tokens);
     const lengths = rows.map((tokens) => tokens.length);
     const results = new Array(texts.length);
     for (const batch of tokenBudgetBatches(lengths, this.batchTokens)) {
@@ -97,13 +113,10 @@ export class Classifier {
       const probability = output.probability.data;
       const attention = output.attention.data;
       batch.forEach((row, i) => {
-        const p = probability[i];
-        results[row] = {
-          probability: p,
-          label: this.labels[p >= threshold ? 1 : 0],
-          tokens: rows[row].map(Tokenizer.readable),
-          attention: Array.from(attention.subarray(i * width, i * width + lengths[row])),
-        };
+        const diagnostics = this.screen.check(texts[row], ids.subarray(i * width, i * width + lengths[row]),
+          counted[row].total);
+        results[row] = this.result(probability[i], threshold, force, rows[row].map(Tokenizer.readable),
+          attention.subarray(i * width, i * width + lengths[row]), diagnostics);
       });
       output.probability.dispose?.();
       output.attention.dispose?.();

@@ -86,6 +86,13 @@ export function pythonLower(text) {
   return out;
 }
 
+const WORD_CHARACTER = new RegExp(`[${W}]`, "u");
+
+/** Whether `text` holds a word character (Python's `\w`, as the tokenizer's words are made of). */
+export function hasWordCharacter(text) {
+  return WORD_CHARACTER.test(text);
+}
+
 export class Tokenizer {
   /** From the JSON a bundle's manifest carries under "tokenizer" (format attn-tokenizer/1). */
   constructor(data) {
@@ -135,10 +142,16 @@ export class Tokenizer {
 
   /** The tokens the model sees, after truncation to max_len. */
   tokenize(text) {
+    return this.tokenizeCounted(text).tokens;
+  }
+
+  /** {tokens: what the model sees (truncated), total: the token count before truncation}. */
+  tokenizeCounted(text) {
     const tokens = this.split(text);
     const max = this.spec.max_len;
-    if (tokens.length <= max) return tokens;
-    return this.spec.truncation === "pre" ? tokens.slice(tokens.length - max) : tokens.slice(0, max);
+    if (tokens.length <= max) return { tokens, total: tokens.length };
+    const kept = this.spec.truncation === "pre" ? tokens.slice(tokens.length - max) : tokens.slice(0, max);
+    return { tokens: kept, total: tokens.length };
   }
 
   idOf(token) {
