@@ -126,16 +126,20 @@ def oov_threshold(diagnostics: list, correct: np.ndarray) -> dict:
 
 
 def calibrate_bundle(classifier, validation: LabelledTexts, languages: list[str], test: LabelledTexts | None = None,
-                     apply: bool = True) -> tuple[dict, np.ndarray | None]:
+                     apply: bool = True, temperature_rows: LabelledTexts | None = None) -> tuple[dict, np.ndarray | None]:
     """The manifest fields calibration writes (languages, diagnostics, calibration) from the validation
     rows, and when `test` is given its figures (never used to fit) and raw test probabilities. Without
     `apply` the fitted temperature and its figures are recorded but the manifest's temperature is 1
-    (validation rows that are not held out, e.g. seen by a teacher that was refit on them)."""
+    (validation rows that are not held out, e.g. seen by a teacher that was refit on them).
+    `temperature_rows`: fit the temperature on these rows instead (e.g. the reviews without SST-2 dev);
+    the OOV threshold still comes from all of `validation`."""
     from runtime.screening import Screen
 
     raw, _ = raw_scores(classifier, validation.texts)
-    temperature = fit_temperature(raw, validation.labels)
     correct = (raw >= 0.5) == (validation.labels == 1)
+    fit_rows = validation if temperature_rows is None else temperature_rows
+    fit_raw = raw if temperature_rows is None else raw_scores(classifier, temperature_rows.texts)[0]
+    temperature = fit_temperature(fit_raw, fit_rows.labels)
     scripts = scripts_of_languages(languages)
     classifier.screen = Screen(scripts, 1.0)  # statuses under the declared scripts, before the threshold
     _, rows = raw_scores(classifier, validation.texts)
@@ -148,8 +152,10 @@ def calibrate_bundle(classifier, validation: LabelledTexts, languages: list[str]
     diagnostics["validation_accuracy_not_ok"] = round(float(correct[not_ok].mean()), 4) if not_ok.any() else None
     calibration = {"method": "temperature", "temperature": round(temperature, 6) if apply else 1.0,
                    "fitted_temperature": round(temperature, 6), "applied": apply,
-                   "fitted_on": {"rows": len(validation), "source": validation.source},
-                   "validation": figures(raw, validation.labels, temperature)}
+                   "fitted_on": {"rows": len(fit_rows), "source": fit_rows.source},
+                   "validation": figures(fit_raw, fit_rows.labels, temperature)}
+    if temperature_rows is not None:
+        calibration["all_validation"] = {"source": validation.source, **figures(raw, validation.labels, temperature)}
     test_raw = None
     if test is not None:
         test_raw, _ = raw_scores(classifier, test.texts)

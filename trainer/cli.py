@@ -527,10 +527,13 @@ def compare_translators(bundles: tuple[str, ...], names: tuple[str, ...], plot: 
 @click.option("--test-text-column", default="text", show_default=True, help="Text column of --test-data.")
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False), default=None,
               help="Reliability diagram PNG of the test rows (default with --test-data: BUNDLE/calibration.png).")
+@click.option("--temperature-on-own-split", is_flag=True, help="Fit the temperature on the training file's own split "
+              "alone, without the extra validation files (e.g. IMDB reviews without SST-2 dev phrases, to calibrate for "
+              "reviews); the OOV threshold still comes from all the validation rows.")
 @click.option("--record-only", is_flag=True, help="Record the fitted temperature and its figures but keep temperature 1 "
               "(validation rows that are not held out, e.g. seen by a teacher refit on them).")
 def calibrate(bundle, data_path, text_column, label_column, validation_split, split_seed, languages, test_data,
-              test_text_column, plot_path, record_only) -> None:
+              test_text_column, plot_path, temperature_on_own_split, record_only) -> None:
     """Fit temperature scaling and the OOV threshold of a sentiment BUNDLE on validation rows, and write
     them (with the declared languages) into its manifest. Rerunning refits from the graph's own outputs."""
     import runtime
@@ -546,16 +549,18 @@ def calibrate(bundle, data_path, text_column, label_column, validation_split, sp
     if not all(languages):
         raise click.UsageError(f"{bundle}: the manifest declares no languages; give --languages (e.g. en)")
     if data_path:
-        validation = validation_rows(data_path, text_column, label_column, validation_split, split_seed)
+        validation = own = validation_rows(data_path, text_column, label_column, validation_split, split_seed)
     else:
-        validation = _recorded_validation(manifest, bundle)
+        validation, own = _recorded_validation(manifest, bundle)
     test = load_labelled(test_data, text_column=test_text_column) if test_data else None
-    written, test_raw = calibrate_bundle(classifier, validation, languages, test, apply=not record_only)
+    written, test_raw = calibrate_bundle(classifier, validation, languages, test, apply=not record_only,
+                                         temperature_rows=own if temperature_on_own_split else None)
     written["calibration"]["command"] = "attn-export " + " ".join(sys.argv[1:])
     write_calibration(classifier.bundle, written)
     calibration, diagnostics = written["calibration"], written["diagnostics"]
     line = (f"{classifier.bundle.path}: temperature {calibration['fitted_temperature']:.4f}"
-            f"{'' if calibration['applied'] else ' (recorded, not applied: --record-only)'} on {len(validation):,} validation rows "
+            f"{'' if calibration['applied'] else ' (recorded, not applied: --record-only)'} on "
+            f"{calibration['fitted_on']['rows']:,} validation rows "
             f"(ECE {calibration['validation']['ece_before']:.4f} -> {calibration['validation']['ece_after']:.4f}); "
             f"max OOV share {diagnostics['max_oov_share']:g}; scripts {', '.join(diagnostics['scripts'])}")
     if test is not None:
@@ -573,7 +578,8 @@ def calibrate(bundle, data_path, text_column, label_column, validation_split, sp
 def _recorded_validation(manifest: dict, bundle: str):
     """The validation rows the bundle's training selected on, carved again exactly as then: its recorded
     `attn-export train/distill` command parsed by that command's own options (split, extra validation
-    files, their columns, detreebanking), then the same data loading (the test file is not read)."""
+    files, their columns, detreebanking), then the same data loading (the test file is not read).
+    Returns (all of them, the training file's own split alone)."""
     import shlex
 
     words = shlex.split((manifest.get("data") or {}).get("command", ""))
@@ -583,7 +589,8 @@ def _recorded_validation(manifest: dict, bundle: str):
     command = main.commands[words[1]]
     with command.make_context(words[1], words[2:]) as context:
         options = dict(context.params)
-    return _classifier_data({**options, "test_data": None}).validation
+    data = _classifier_data({**options, "test_data": None})
+    return data.validation, data.own_validation
 
 
 def _gate_data(validation_data: str | None, provenance: dict):
