@@ -637,7 +637,8 @@ def _clash_kept(tmp, result):
 
 def _clash_csv_header(tmp, result):
     header = result.stdout.splitlines()[0].split(",")
-    assert header == ["id", "text", "input_input_label", "input_label", "probability", "label"], header
+    assert header == ["id", "text", "input_input_label", "input_label", "probability", "label", "token_count", "oov_share",
+                      "truncated_tokens", "status"], header
     assert result.stdout.splitlines()[1].split(",")[2:4] == ["L1", "IL1"]
 
 
