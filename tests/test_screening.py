@@ -106,7 +106,8 @@ def _calibrated_copy(tmp_path: Path, temperature: float) -> Path:
 
 def _js(tmp_path: Path, bundle: Path, texts: list[str], options: str = "{}") -> list[dict]:
     (tmp_path / "texts.json").write_text(json.dumps(texts))
-    done = node("web/test/parity.mjs", str(bundle), str(tmp_path / "texts.json"), str(tmp_path / "out.json"), options)
+    done = node("web/test/parity.mjs", str(bundle), str(tmp_path / "texts.json"), str(tmp_path / "out.json"), "model",
+                options)
     assert done.returncode == 0, done.stderr
     return json.loads((tmp_path / "out.json").read_text())
 

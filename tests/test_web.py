@@ -145,7 +145,7 @@ def _js_scores(bundle: Path, texts_path: Path, tmp_path: Path):
     import numpy as np
 
     out = tmp_path / f"{bundle.name}.json"
-    done = node("web/test/parity.mjs", str(bundle), str(texts_path), str(out), '{"force": true}')
+    done = node("web/test/parity.mjs", str(bundle), str(texts_path), str(out), "model", '{"force": true}')
     assert done.returncode == 0, done.stderr
     results = json.loads(out.read_text(encoding="utf-8"))
     return np.array([r["probability"] for r in results], dtype=np.float64), [np.array(r["attention"]) for r in results]

@@ -5,6 +5,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import ort from "onnxruntime-node";
+import { applyTemperature, temperatureOf } from "../../web/src/screening.js";
 
 const [bundle, input, batchSize = "32"] = process.argv.slice(2);
 if (!bundle || !input) {
@@ -28,7 +29,7 @@ for (let start = 0; start < lines.length; start += Number(batchSize)) {
     const tokens = out.tokens.data.slice(i * width, i * width + n);
     const weights = Array.from(out.attention.data.subarray(i * width, i * width + n));
     const top = weights.map((w, j) => [tokens[j], w]).sort((a, b) => b[1] - a[1]).slice(0, 3);
-    const p = out.probability.data[i];
+    const p = applyTemperature(out.probability.data[i], temperatureOf(manifest)); // the manifest's calibration
     console.log(JSON.stringify({ line: start + i + 1, probability: p, label: manifest.labels[p >= 0.5 ? 1 : 0], top }));
   });
 }
