@@ -249,7 +249,10 @@ def _attn_score_run(model: str, data: str, text_column: str) -> tuple[list[int],
                                              "one --model only.")
 @click.option("--record-as", default="attn_score_test", show_default=True,
               help="Manifest metrics key for --record (e.g. attn_score_sst2_test for a second test set).")
-def accuracy(models, data, text_column, label_column, repeats, record, record_as):
+@click.option("--detreebank", is_flag=True,
+              help="Score the texts as people write them: Penn-Treebank tokenization undone first (SST-2's \"it 's\" "
+                   "-> \"it's\", runtime.tokenizer.join_treebank), through a temporary copy; recorded as such.")
+def accuracy(models, data, text_column, label_column, repeats, record, record_as, detreebank):
     """Accuracy of `attn-score` (a real subprocess, from raw text) against the file's label column;
     with several --model, their accuracy and end-to-end throughput side by side."""
     import statistics
@@ -260,6 +263,9 @@ def accuracy(models, data, text_column, label_column, repeats, record, record_as
 
     if record and len(models) > 1:
         raise click.UsageError("--record takes one --model")
+    source = data
+    if detreebank:
+        data = _detreebanked_copy(source, text_column, label_column)
     labels = [int(record_[label_column]) for _, record_ in TableReader(data).records()]
     runs = {model: [] for model in models}
     for _ in range(repeats):
@@ -295,7 +301,21 @@ def accuracy(models, data, text_column, label_column, repeats, record, record_as
         from trainer.converter import record_metrics
 
         folder = runtime.resolve_bundle_path(models[0])
-        record_metrics(folder, {record_as: {"data": str(data), "rows": len(labels), "accuracy": round(rows[0][1] / len(labels), 5)}})
+        record_metrics(folder, {record_as: {"data": str(source) + (" (de-treebanked)" if detreebank else ""),
+                                            "rows": len(labels), "accuracy": round(rows[0][1] / len(labels), 5)}})
+
+
+def _detreebanked_copy(data: str, text_column: str, label_column: str) -> str:
+    """A JSONL copy of `data` (text, label) with join_treebank applied, in a temporary folder left for the run."""
+    from runtime.io import TableReader
+    from runtime.tokenizer import join_treebank
+
+    target = Path(tempfile.mkdtemp(prefix="attn-detreebank-")) / (Path(data).name.split(".")[0] + ".jsonl")
+    with open(target, "w", encoding="utf-8") as handle:
+        for _, row in TableReader(data).records():
+            text = join_treebank(row[text_column] or "")
+            handle.write(json.dumps({text_column: text, label_column: row[label_column]}) + "\n")
+    return str(target)
 
 
 def _bundle_language(bundle) -> str | None:
