@@ -101,12 +101,41 @@ def test_concurrent_scores_equal_the_library(server, classifier, reviews):
     texts = [text for chunk in requests for text in chunk]
     rows = [row for answer in answers for row in answer.json()["results"]]
     assert [answer.status_code for answer in answers] == [200] * len(requests)
-    probabilities, explanations = classifier.score_and_explain(texts, 3)
-    np.testing.assert_allclose([row["probability"] for row in rows], probabilities, rtol=0, atol=1e-6)
-    assert [row["label"] for row in rows] == [classifier.label(p) for p in probabilities]
-    for row, expected in zip(rows, explanations):
-        assert [item["token"] for item in row["explanation"]] == [token for token, _ in expected]
-        np.testing.assert_allclose([item["weight"] for item in row["explanation"]], [w for _, w in expected], atol=6e-5)
+    assert_rows_equal(rows, classifier.score(texts, explain=3))
+
+
+def assert_rows_equal(rows: list[dict], expected: list[dict]) -> None:
+    """Served rows against `Classifier.score`'s records: probabilities within 1e-6 (batch composition
+    moves fp32 by ~1e-7), explanation weights within their 4-digit rounding, the rest equal."""
+    assert len(rows) == len(expected)
+    for row, want in zip(rows, expected):
+        assert set(row) == set(want), (row, want)
+        if want["probability"] is None:
+            assert row["probability"] is None, row
+        else:
+            assert abs(row["probability"] - want["probability"]) <= 1e-6, (row, want)
+        assert {k: v for k, v in row.items() if k not in ("probability", "oov_share", "explanation")} == \
+               {k: v for k, v in want.items() if k not in ("probability", "oov_share", "explanation")}
+        assert row["oov_share"] == pytest.approx(want["oov_share"], abs=1e-9) if want["oov_share"] is not None \
+            else row["oov_share"] is None
+        if "explanation" in want:
+            assert [item["token"] for item in row["explanation"]] == [token for token, _ in want["explanation"]]
+            np.testing.assert_allclose([item["weight"] for item in row["explanation"]],
+                                       [weight for _, weight in want["explanation"]], atol=6e-5)
+
+
+def test_rows_carry_the_screening_and_unknown_rows_no_label(server, classifier):
+    """Empty, blank and Korean-into-English rows get their status and no confident answer; force_labels
+    and threshold reach the record as in attn-score."""
+    texts = ["", "   ", "정말 재미있는 영화였어요", "A wonderful, moving film.", "It was fine, I guess."]
+    answer = post(server, "/v1/score", {"model": "imdb", "texts": texts})
+    assert answer.status_code == 200, answer.text
+    rows = answer.json()["results"]
+    assert [row["status"] for row in rows[:3]] == ["empty", "empty", "other-script"]
+    assert [(row["label"], row["probability"]) for row in rows[:3]] == [("unknown", None)] * 3
+    assert_rows_equal(rows, classifier.score(texts))
+    forced = post(server, "/v1/score", {"model": "imdb", "texts": texts, "force_labels": True, "threshold": 0.9})
+    assert_rows_equal(forced.json()["results"], classifier.score(texts, threshold=0.9, force=True))
 
 
 def test_concurrent_requests_share_batches(server):
@@ -140,7 +169,8 @@ def test_models_health_ready_and_schema(server):
     assert ready["models"]["imdb"]["sha256_verified"] and ready["models"]["spa-eng"]["task"] == "translation"
     schema = httpx.get(server.url + "/openapi.json").json()
     assert {"/v1/score", "/v1/translate", "/v1/models"} <= set(schema["paths"])
-    assert set(schema["components"]["schemas"]["ScoreRequest"]["properties"]) == {"model", "texts", "explain"}
+    assert set(schema["components"]["schemas"]["ScoreRequest"]["properties"]) == {"model", "texts", "explain",
+                                                                                   "threshold", "force_labels"}
 
 
 def test_listens_on_loopback_only(server):
@@ -181,6 +211,8 @@ def test_too_many_texts_is_413(server):
     (b'{"model": "imdb", "texts": ["ok", 3]}', "field 'texts.1'"),
     (b'{"model": "imdb", "texts": ["ok"], "explain": "2"}', "field 'explain'"),
     (b'{"model": "imdb", "texts": ["ok"], "explain": -1}', "field 'explain'"),
+    (b'{"model": "imdb", "texts": ["ok"], "threshold": 1.5}', "field 'threshold'"),
+    (b'{"model": "imdb", "texts": ["ok"], "force_labels": "yes"}', "field 'force_labels'"),
     (b'{"model": "imdb", "texts": ["ok"], "top_k": 2}', "unknown field 'top_k'; the fields are: model, texts, explain"),
     (b'{"texts": ["ok"]}', "field 'model' is missing"),
     (b'{"model": "yelp", "texts": ["ok"]}', "unknown model 'yelp'; this server serves: imdb (sentiment), spa-eng"),

@@ -43,6 +43,9 @@ class ScoreRequest(Strict):
     model: str = Field(description="A served model's name (GET /v1/models).", examples=["imdb"])
     texts: list[str] = Field(description="The texts to score; each gets one result, in order.")
     explain: int = Field(0, ge=0, le=MAX_EXPLAIN, description="Most attended tokens per text (0 = none).")
+    threshold: float = Field(0.5, ge=0, le=1, description="The second label at or above this probability.")
+    force_labels: bool = Field(False, description="Also give rows whose status is not ok the model's probability and "
+                                                  "label (else: label 'unknown', probability null), as --force-labels.")
 
 
 class TranslateRequest(Strict):
@@ -268,10 +271,12 @@ def create_app(models: dict, limits: Limits, executor, workers: int) -> FastAPI:
 def add_routes(app: FastAPI, service: Service) -> None:
     @app.post("/v1/score", response_model=Results, responses=PROBLEMS)
     async def score(body: ScoreRequest, request: Request):
-        """Sentiment per text: probability, label and, with `explain` K, the K most attended tokens."""
+        """Sentiment per text, as attn-score's rows: probability, label, with `explain` K the K most attended
+        tokens, and the screening (token_count, oov_share, truncated_tokens, status); a row whose status is
+        not ok gets label 'unknown' and no probability unless `force_labels`."""
         served = service.pick(body.model, "sentiment")
         service.check_count(body.texts)
-        job = served.job(body.texts, body.explain)
+        job = served.job(body.texts, body.explain, body.threshold, body.force_labels)
         return JSONResponse({"model": body.model, "results": await service.results(request, served.name, job)})
 
     @app.post("/v1/translate", response_model=Results, responses=PROBLEMS)

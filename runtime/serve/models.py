@@ -6,44 +6,59 @@ write as JSON lines, without the id (a row's place in `results` is its place in 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
 from runtime.columns import explanation_records
 from runtime.diagnostics import row_diagnostics
+from runtime.screening import Diagnostics
 from runtime.serve.batcher import Job
 
 
+class Row(NamedTuple):
+    """One text of a scoring request, as the worker needs it."""
+
+    ids: np.ndarray  # the ids the model reads (after truncation)
+    length: int
+    text: str
+    explain: int
+    diagnostics: Diagnostics  # what the screening found (status, token count, OOV share, truncation)
+    threshold: float
+    force: bool
+
+
 class ServedClassifier:
-    """A sentiment bundle: rows are (ids, length, text, explain k)."""
+    """A sentiment bundle: each row is a `Row`; its result is `Classifier.record`, as attn-score's rows."""
 
     task = "sentiment"
 
     def __init__(self, name: str, classifier):
         self.name, self.model = name, classifier
 
-    def job(self, texts: list[str], explain: int = 0) -> Job:
-        ids, lengths = self.model.tokenizer.encode(texts)
-        payloads = [(ids[row, : lengths[row]], int(lengths[row]), text, explain) for row, text in enumerate(texts)]
-        return Job(payloads, lengths.tolist())
+    def job(self, texts: list[str], explain: int = 0, threshold: float = 0.5, force: bool = False) -> Job:
+        ids, lengths, totals = self.model.tokenizer.encode_counted(texts)
+        screened = self.model.screen.check(texts, ids, lengths, totals)
+        rows = [Row(ids[row, : lengths[row]], int(lengths[row]), text, explain, screened[row], threshold, force)
+                for row, text in enumerate(texts)]
+        return Job(rows, lengths.tolist())
 
-    def run(self, key, payloads: list[tuple]) -> list[dict]:
+    def run(self, key, rows: list[Row]) -> list[dict]:
         """One onnxruntime run over the rows (rows x longest row is within the model's batch_tokens)."""
-        lengths = np.array([length for _, length, _, _ in payloads], dtype=np.int32)
-        ids = np.zeros((len(payloads), max(int(lengths.max()), 1)), dtype=np.int32)  # (B, T)
-        for row, (row_ids, length, _, _) in enumerate(payloads):
-            ids[row, :length] = row_ids
-        want_attention = any(explain for *_, explain in payloads)
+        lengths = np.array([row.length for row in rows], dtype=np.int32)
+        ids = np.zeros((len(rows), max(int(lengths.max()), 1)), dtype=np.int32)  # (B, T)
+        for index, row in enumerate(rows):
+            ids[index, : row.length] = row.ids
+        want_attention = any(row.explain for row in rows)
         probabilities, attention = self.model.score_encoded(ids, lengths, want_attention=want_attention)
-        return [self.record(payload, probability, attention[row] if want_attention else None)
-                for row, (payload, probability) in enumerate(zip(payloads, probabilities))]
+        return [self.record(row, probability, attention[index] if want_attention else None)
+                for index, (row, probability) in enumerate(zip(rows, probabilities))]
 
-    def record(self, payload: tuple, probability, attention) -> dict:
-        _, _, text, explain = payload
-        record = {"probability": float(probability), "label": self.model.label(probability)}
-        if explain:
-            record["explanation"] = explanation_records(self.model.top_attended([text], [attention], explain)[0])
-        return record
+    def record(self, row: Row, probability, attention) -> dict:
+        explanation = None
+        if row.explain:
+            explanation = explanation_records(self.model.top_attended([row.text], [attention], row.explain)[0])
+        return self.model.record(float(probability), row.diagnostics, row.threshold, row.force, explanation)
 
 
 class ServedTranslator:
