@@ -146,7 +146,7 @@ def engine_options(command):
     for option in reversed([
         click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
                      help="local: one process, one INPUT. ray: Ray Data over many files/globs/folders into the folder -o "
-                          "(pip install 'attn-onnx[ray]'; see 'Beyond one machine' in the README)."),
+                          "(pip install 'attn-onnx[ray]'; see docs/ray.md)."),
         click.option("--address", default=None, help="With --engine ray: the Ray cluster to join (default: start a local one)."),
         click.option("--cpus-per-worker", type=click.IntRange(1), default=1, show_default=True,
                      help="With --engine ray: CPUs (and onnxruntime threads) per replica."),

@@ -1,5 +1,5 @@
 // Scores a file of lines with a bundle's text graph in onnxruntime-node: no tokenizer code, the
-// graph takes the raw strings (model_text.onnx, see README "One file: the text graph").
+// graph takes the raw strings (model_text.onnx, see docs/text-graph.md).
 //   npm ci --ignore-scripts          # once, in examples/node
 //   node score.js BUNDLE_DIR TEXTS.txt   -> one JSON line per input line: probability, label, top tokens
 import fs from "node:fs";

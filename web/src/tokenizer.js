@@ -104,7 +104,7 @@ export class Tokenizer {
     this.spec = { ...SPEC_DEFAULTS, ...data.spec };
     if (this.spec.mode === "sentencepiece") {
       throw new Error("sentencepiece tokenizers (the Korean bundle) are not supported in the browser: no maintained "
-        + "JS SentencePiece build reproduces the Python ids exactly (see README, 'Run in the browser')");
+        + "JS SentencePiece build reproduces the Python ids exactly (see docs/browser.md)");
     }
     if (this.spec.mode !== "word") throw new Error(`unknown tokenizer mode ${JSON.stringify(this.spec.mode)}`);
     if (!(this.spec.punctuation in PATTERNS)) throw new Error(`unknown punctuation ${JSON.stringify(this.spec.punctuation)}`);
