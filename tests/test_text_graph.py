@@ -127,10 +127,15 @@ def test_every_compilable_spec_is_accepted():
     assert all(refusal(spec) is None for spec in COMPILABLE)
 
 
-def test_the_shipped_imdb_bundle_is_refused_with_one_line(tmp_path):
-    """Today's shipped imdb uses join_clitics: attn-export text-graph refuses it and writes nothing."""
+def test_a_join_clitics_bundle_is_refused_with_one_line(tmp_path):
+    """A bundle whose tokenizer joins clitics (the English default before 2026-12-01): attn-export text-graph
+    refuses it and writes nothing."""
     bundle = tmp_path / "imdb"
-    shutil.copytree(SHIPPED, bundle, ignore=shutil.ignore_patterns("training"))
+    shutil.copytree(SHIPPED, bundle, ignore=shutil.ignore_patterns("training", FILE))
+    manifest = json.loads((bundle / "manifest.json").read_text(encoding="utf-8"))
+    manifest["tokenizer"]["spec"] |= {"join_clitics": True, "lowercase_mapping": "full"}
+    manifest["graphs"].pop("text")
+    (bundle / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
     before = (bundle / "manifest.json").read_bytes()
     command = [sys.executable, "-m", "trainer.cli", "text-graph", str(bundle), "--lowercase-mapping", "simple"]
     done = subprocess.run(command, capture_output=True, text=True, cwd=REPO, timeout=300)
@@ -319,3 +324,16 @@ def test_chromium_web_library_uses_the_text_graph(chromium, serve, text_bundle, 
     expected_p, expected_a = _python_reference(text_bundle, texts)
     assert float(np.abs(np.array([r["probability"] for r in page["results"]]) - expected_p).max()) <= 1e-5
     assert _max_gap([r["attention"] for r in page["results"]], expected_a) <= 1e-5
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["imdb-bilstm-attention", "imdb-bilstm-attention-int8"])
+def test_shipped_english_bundles_carry_a_text_graph_with_parity(name, review_texts):
+    """The English default (and its int8) ship model_text.onnx: checksummed, simple lowercase mapping, and on
+    1,000 IMDB test reviews its probability and attention equal model.onnx fed by the Python tokenizer. The
+    same ids meet the same kernels in one process here, so the int8 graph is held to the fp32 bound too."""
+    bundle = Bundle.load(REPO / "artifacts" / name, verify=True)
+    assert bundle.manifest["graphs"]["text"]["file"] == FILE
+    assert bundle.tokenizer.spec.lowercase_mapping == "simple" and not bundle.tokenizer.spec.join_clitics
+    figures = check_text_parity(bundle.graph_bytes("text"), bundle.graph_bytes("model"), bundle.tokenizer, review_texts)
+    assert figures["rows"] == 1000 and figures["max_abs_probability"] <= 1e-6 and figures["max_abs_attention"] <= 1e-6
