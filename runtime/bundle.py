@@ -291,7 +291,9 @@ class Bundle:
 
     @classmethod
     def load(cls, path: str | Path, verify: bool = True) -> "Bundle":
-        """Read and validate `path/manifest.json`; with `verify`, check every graph's sha256."""
+        """Read and validate `path/manifest.json`; with `verify`, check every required graph's sha256. An
+        optional graph (the text graph) is read and checked when it is opened, so a copy without it
+        (e.g. an installed wheel that does not carry it) still serves its token graph."""
         path = Path(path)
         manifest_path = path / MANIFEST
         if not path.is_dir():
@@ -300,7 +302,8 @@ class Bundle:
         validate_manifest(manifest, str(manifest_path))
         bundle = cls(path, manifest, tokenizer_from_manifest(manifest["tokenizer"], f"{manifest_path}: field 'tokenizer'"))
         for role in manifest["graphs"]:
-            bundle._graphs[role] = bundle.graph_bytes(role, verify=verify)
+            if role not in OPTIONAL_ROLES.get(manifest["task"], ()):
+                bundle._graphs[role] = bundle.graph_bytes(role, verify=verify)
         return bundle
 
 

@@ -167,14 +167,20 @@ def test_text_bundle_declares_and_checksums_its_text_graph(text_bundle):
     assert {"StringNormalizer", "Tokenizer", "LabelEncoder", "LSTM"} <= ops and not ops & {"Loop", "Scan"}
 
 
-def test_a_changed_text_graph_is_refused(text_bundle, tmp_path):
+def test_a_changed_or_missing_text_graph_is_refused_when_opened(text_bundle, tmp_path):
+    """The text graph is optional: checked (sha256) when opened; a copy without it still scores tokens."""
     bundle = tmp_path / "bundle"
     shutil.copytree(text_bundle, bundle)
     data = bytearray((bundle / FILE).read_bytes())
     data[-1] ^= 1
     (bundle / FILE).write_bytes(bytes(data))
     with pytest.raises(BundleError, match="sha256"):
-        Bundle.load(bundle)
+        Bundle.load(bundle).open_session("text", provider="cpu")
+    (bundle / FILE).unlink()
+    loaded = Bundle.load(bundle)
+    loaded.open_session("model", provider="cpu")
+    with pytest.raises(BundleError, match="missing"):
+        loaded.open_session("text", provider="cpu")
 
 
 def test_bundles_without_a_text_graph_still_load(tiny_bundle):
