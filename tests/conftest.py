@@ -1,8 +1,10 @@
-"""Shared fixtures: small slices of the real IMDB data and tiny models trained once per session."""
+"""Shared fixtures: small slices of the real IMDB data and a tiny model trained once per run (shared by
+the pytest-xdist workers through a file lock)."""
 
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -66,19 +68,73 @@ def train_tiny(train, validation, **overrides):
 
 
 @pytest.fixture(scope="session")
-def tiny_result(imdb_split):
-    """A concat-attention classifier trained for one epoch on 2,000 IMDB reviews."""
-    return train_tiny(*imdb_split)
+def shared_dir(tmp_path_factory) -> Path:
+    """A folder every pytest-xdist worker of this run shares (the run's base temporary folder), for
+    what is made once per run: the first worker to need it makes it under a file lock, the others
+    wait and read it."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
+def made_once(shared_dir: Path, name: str, make) -> Path:
+    """shared_dir/name, made by `make(folder)` the first time any worker asks for it."""
+    from filelock import FileLock
+
+    folder, done = shared_dir / name, shared_dir / f"{name}.done"
+    with FileLock(str(shared_dir / f"{name}.lock")):
+        if not done.exists():
+            shutil.rmtree(folder, ignore_errors=True)  # a worker that failed half way
+            folder.mkdir()
+            make(folder)
+            done.touch()
+    return folder
 
 
 @pytest.fixture(scope="session")
-def tiny_bundle(tiny_result, tmp_path_factory):
-    """`tiny_result` exported as a bundle folder."""
+def tiny_training(shared_dir, request) -> Path:
+    """The training/ folder (model.keras, tokenizer.json, history.json) of a concat-attention
+    classifier trained for one epoch on 2,000 IMDB reviews, trained once per run."""
+    from trainer.fit import save_training_outputs
+
+    def train(folder):
+        save_training_outputs(train_tiny(*request.getfixturevalue("imdb_split")), folder)
+
+    return made_once(shared_dir, "tiny_training", train) / "training"
+
+
+def load_training(training: Path):
+    """The TrainResult that `save_training_outputs` wrote into `training` (the same weights)."""
+    import json
+
+    import keras
+
+    import trainer.attention  # noqa: F401  (registers the attention layers for loading)
+    from runtime.tokenizer import Tokenizer
+    from trainer.fit import TrainResult
+    from trainer.models.classifier import ClassifierConfig
+
+    summary = json.loads((training / "history.json").read_text(encoding="utf-8"))
+    return TrainResult(keras.saving.load_model(training / "model.keras"), Tokenizer.load(training / "tokenizer.json"),
+                       ClassifierConfig.from_dict(summary["config"]), summary["history"],
+                       summary["validation_accuracy"], summary["best_epoch"], summary["elapsed_s"])
+
+
+@pytest.fixture(scope="session")
+def tiny_result(tiny_training):
+    """`tiny_training` as a TrainResult (the Keras model, its tokenizer and config)."""
+    return load_training(tiny_training)
+
+
+@pytest.fixture(scope="session")
+def tiny_bundle(tiny_training, shared_dir):
+    """`tiny_training` exported as a bundle folder, once per run (tests read it, never change it)."""
     from trainer.export import export_bundle
 
-    out = tmp_path_factory.mktemp("tiny_bundle")
-    export_bundle(tiny_result.model, tiny_result.config, tiny_result.tokenizer, out, log=lambda _: None)
-    return out
+    def export(out):
+        result = load_training(tiny_training)
+        export_bundle(result.model, result.config, result.tokenizer, out, log=lambda _: None)
+
+    return made_once(shared_dir, "tiny_bundle", export)
 
 
 @pytest.fixture(scope="session")
@@ -93,3 +149,14 @@ def text_bundle(tiny_bundle, tmp_path_factory):
     shutil.copytree(tiny_bundle, out)
     add_text_graph(out, lowercase_mapping="simple", log=lambda _: None)
     return out
+
+
+# pytest-xdist hands whole test files to the workers in collection order (--dist loadfile): the longest
+# files go first, so no worker starts a long one while the other has nothing left (--durations, 2026-12-01)
+LONGEST_FIRST = ("test_train_export.py", "test_translator.py", "test_web.py", "test_distill.py",
+                 "test_distributed.py", "test_bad_input.py", "test_newcomer.py", "test_korean.py")
+
+
+def pytest_collection_modifyitems(items):
+    rank = {name: place for place, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: the rest keep their order
