@@ -155,8 +155,36 @@ def engine_options(command):
     return command
 
 
-def run_on_ray(run: str, inputs, output, output_format, **options) -> None:
-    """--engine ray: runtime.distributed does the work; report one summary line or one error line."""
+# What --engine ray does with each parameter of the two commands: it is passed to the job
+# (runtime.distributed.score_files / translate_files, renamed by RAY_KEYWORDS), unless it is the local
+# engine's alone (LOCAL_ONLY: refused in one line when given) or not the job's (NOT_FOR_THE_JOB).
+# tests/test_distributed.py holds every option of both commands to this, so none is silently dropped.
+LOCAL_ONLY = {"report_path": "--report", "report_rows": "--report-rows", "progress": "--progress",
+              "keep_columns": "--keep-columns", "keep_all": "--keep-all", "plot_dir": "--plot-attention"}
+NOT_FOR_THE_JOB = ("engine", "list_models")
+RAY_KEYWORDS = {"input_path": "inputs", "output": "outdir", "output_format": "fmt", "explain_k": "explain"}
+
+
+def ray_job_options(ctx: click.Context) -> dict:
+    """The job's keyword arguments from the command's parameters; a local-engine option given is a usage error."""
+    from click.core import ParameterSource
+
+    given = [flag for name, flag in LOCAL_ONLY.items()
+             if ctx.params.get(name) not in (None, False, ()) and ctx.get_parameter_source(name) is not ParameterSource.DEFAULT]
+    if given:
+        raise click.UsageError(f"{', '.join(given)}: the local engine's option{'s' if len(given) > 1 else ''} "
+                               "(--engine ray writes only the folder -o OUTDIR); drop it or use the local engine")
+    options = {RAY_KEYWORDS.get(name, name): value for name, value in ctx.params.items()
+               if name not in LOCAL_ONLY and name not in NOT_FOR_THE_JOB}
+    options["workers"] = options["workers"] or None  # 0: the cluster's CPUs / --cpus-per-worker
+    return options
+
+
+def run_on_ray(run: str) -> None:
+    """--engine ray: runtime.distributed does the work with the command's options; report one summary
+    line, one error line, or the `interrupted` line of a signal (exit 128 + N, no partial folder left)."""
+    options = ray_job_options(click.get_current_context())
+    output, output_format = options["outdir"], options["fmt"]
     if not output:
         raise click.UsageError("--engine ray writes a folder of partitions: give it with -o OUTDIR")
     if output_format not in (None, "parquet", "csv"):
@@ -166,9 +194,11 @@ def run_on_ray(run: str, inputs, output, output_format, **options) -> None:
     verb, job = {"score_files": ("scored", distributed.score_files),
                  "translate_files": ("translated", distributed.translate_files)}[run]
     try:
-        done = job(inputs, output, fmt=output_format or "parquet", **options)
+        done = job(**{**options, "fmt": output_format or "parquet"})
     except AttnError as error:
         raise click.ClickException(str(error)) from None
+    except (KeyboardInterrupt, Interrupted) as error:  # the partial folder was removed on the way out
+        _interrupted(error, output)
     click.echo(f"{verb} {plural(done['rows'], 'row')} of {plural(done['files'], 'file')} in {done['seconds']:.1f} s "
                f"({done['rows'] / done['seconds']:,.0f} rows/s; Ray up after {done['ray_start_seconds']:.1f} s) "
                f"on Ray with {plural(done['workers'], 'worker')} -> {output}/ ({distributed.SUCCESS} written)"
@@ -244,12 +274,7 @@ def main(input_path, list_models, output, model, text_column, id_column, thresho
     if not input_path:
         raise click.UsageError("Missing argument 'INPUT...'.")
     if engine == "ray":
-        if keep_columns or keep_all:
-            raise click.UsageError("--keep-columns/--keep-all work with the local engine only")
-        return run_on_ray("score_files", input_path, output, output_format, model=model, address=address, workers=workers or None,
-                           cpus_per_worker=cpus_per_worker, input_format=input_format, encoding=encoding, quoting=quoting,
-                           text_column=text_column, id_column=id_column, explain=explain_k, threshold=threshold,
-                           provider=provider, batch_tokens=batch_tokens, force_labels=force_labels)
+        return run_on_ray("score_files")
     input_path, output_format = _single_input(input_path), output_format or "csv"
 
     started = time.perf_counter()
@@ -378,12 +403,7 @@ def translate_main(input_path, output, model, text_column, id_column, input_form
     import runtime
 
     if engine == "ray":
-        if plot_dir or keep_columns or keep_all:
-            raise click.UsageError("--plot-attention, --keep-columns and --keep-all work with the local engine only")
-        return run_on_ray("translate_files", input_path, output, output_format, model=model, address=address,
-                           workers=workers or None, cpus_per_worker=cpus_per_worker, input_format=input_format, encoding=encoding,
-                           quoting=quoting, text_column=text_column, id_column=id_column, beam_size=beam_size,
-                           max_length=max_length, provider=provider)
+        return run_on_ray("translate_files")
     input_path, output_format = _single_input(input_path), output_format or "txt"
     if output_format == "parquet":
         raise click.UsageError("--format parquet is written by --engine ray")

@@ -24,12 +24,16 @@ commands' Click options and summary line live in `runtime.cli`, so nothing here 
 from __future__ import annotations
 
 import contextlib
+import errno
 import glob
 import json
 import os
 import shutil
+import signal
+import socket
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -41,14 +45,18 @@ from runtime.classifier import DEFAULT_BATCH_TOKENS
 from runtime.columns import explanation_records
 from runtime.diagnostics import DIAGNOSTIC_TYPES, DIAGNOSTICS, LIST_DIAGNOSTICS, Notes, row_diagnostics
 from runtime.errors import AttnError
-from runtime.io import InputError, TableReader
+from runtime.io import InputError, TableReader, printable_name
+from runtime.output import Interrupted
+from runtime.parquet import ParquetReader
 from runtime.rows import open_input, read_rows
+from runtime.session import SessionOptions
 
 SUCCESS = "_SUCCESS"  # completion marker, written after every partition (Hadoop/Spark convention)
 READ_ROWS = 4096  # rows per table a file reader yields
 SCORE_ROWS = 1024  # rows per scoring batch (per actor call); sorted by length inside, like attn-score
 TRANSLATE_ROWS = 256  # sentences per translation batch, as attn-translate
 SUFFIXES = (".csv", ".tsv", ".tab", ".jsonl", ".ndjson", ".json", ".txt", ".parquet", ".pq")
+CONNECT_TIMEOUT_S = 10  # --address: a cluster that does not answer in this time is reported, never waited on
 
 
 class EngineError(AttnError, RuntimeError):
@@ -103,9 +111,16 @@ def _text_list(column, name: str) -> list[str]:
     """A pyarrow column as texts: null -> "" (scored, never dropped, as attn-score does)."""
     import pyarrow as pa
 
-    if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
+    if not is_text_type(pa, column.type):
         raise InputError(f"column {name!r} is {column.type}, expected text")
     return ["" if text is None else text for text in column.to_pylist()]
+
+
+def is_text_type(pa, kind) -> bool:
+    """A pyarrow type that holds texts: string, large string, dictionary-encoded (categorical) string."""
+    if pa.types.is_dictionary(kind):
+        kind = kind.value_type
+    return pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_null(kind)
 
 
 def _passed_through(batch, keep_columns, id_column) -> dict:
@@ -122,8 +137,9 @@ class _Scorer:
     """Ray Data callable class: one Classifier per actor, built from the bundle in the object store."""
 
     def __init__(self, packed, text_column, id_column, keep_columns, explain, threshold, provider, threads, batch_tokens,
-                 force_labels=False):
-        self.model = _unpack_and_load(packed, provider=provider, threads=threads, batch_tokens=batch_tokens)
+                 session_options=None, force_labels=False):
+        self.model = _unpack_and_load(packed, provider=provider, threads=threads, batch_tokens=batch_tokens,
+                                      session_options=session_options)
         self.text_column, self.id_column, self.keep_columns = text_column, id_column, list(keep_columns)
         self.explain, self.threshold, self.force_labels = explain, threshold, force_labels
 
@@ -148,8 +164,9 @@ class _Scorer:
 class _Translator:
     """Ray Data callable class: one Translator per actor."""
 
-    def __init__(self, packed, text_column, id_column, keep_columns, beam_size, max_length, provider, threads):
-        self.model = _unpack_and_load(packed, provider=provider, threads=threads)
+    def __init__(self, packed, text_column, id_column, keep_columns, beam_size, max_length, provider, threads,
+                 session_options=None):
+        self.model = _unpack_and_load(packed, provider=provider, threads=threads, session_options=session_options)
         self.text_column, self.id_column, self.keep_columns = text_column, id_column, list(keep_columns)
         self.beam_size, self.max_length = beam_size, max_length
 
@@ -183,26 +200,30 @@ def _actor_pool(workers):
 def score_dataset(ds, model=None, *, text_column: str = "text", id_column: str | None = None, keep_columns=(),
                   explain: int = 0, threshold: float = 0.5, workers: int | tuple[int, int] = 1,
                   cpus_per_worker: float = 1, provider: str = "auto", batch_rows: int = SCORE_ROWS,
-                  batch_tokens: int = DEFAULT_BATCH_TOKENS, force_labels: bool = False):
+                  batch_tokens: int = DEFAULT_BATCH_TOKENS, force_labels: bool = False,
+                  session_options: SessionOptions | dict | None = None):
     """A Dataset with, per row of `ds`: the `keep_columns`, `id` (the id column as text, when
     `id_column` is given), `probability` (float32, as `Classifier.score`: null for a row that is not
     ok unless `force_labels`), `label`, with `explain=K` an `explanation` (JSON [[token, weight], ...],
     the K most attended tokens), then token_count, oov_share, truncated_tokens and status.
     Lazy, like every Ray Dataset: nothing runs until it is written or consumed. The bundle is
-    loaded and verified here first, so a bad bundle fails before any job."""
+    loaded and verified here first, so a bad bundle fails before any job. `session_options` are
+    onnxruntime's settings per actor (as `runtime.load`); their threads default to `cpus_per_worker`."""
     ray = require_ray()
     packed = (ray.put(pack_bundle(model, "sentiment")),)
-    threads = max(1, int(cpus_per_worker))
+    options = SessionOptions.of(session_options)
     return ds.map_batches(
         _Scorer, batch_size=batch_rows, batch_format="pyarrow", compute=_actor_pool(workers), num_cpus=cpus_per_worker,
         fn_constructor_kwargs=dict(packed=packed, text_column=text_column, id_column=id_column, keep_columns=tuple(keep_columns),
-                                   explain=explain, threshold=threshold, provider=provider, threads=threads,
-                                   batch_tokens=batch_tokens, force_labels=force_labels))
+                                   explain=explain, threshold=threshold, provider=provider,
+                                   threads=options.threads or max(1, int(cpus_per_worker)), batch_tokens=batch_tokens,
+                                   force_labels=force_labels, session_options=options))
 
 
 def translate_dataset(ds, model="spa-eng", *, text_column: str = "text", id_column: str | None = None, keep_columns=(),
                       beam_size: int = 4, max_length: int | None = None, workers: int | tuple[int, int] = 1,
-                      cpus_per_worker: float = 1, provider: str = "auto", batch_rows: int = TRANSLATE_ROWS):
+                      cpus_per_worker: float = 1, provider: str = "auto", batch_rows: int = TRANSLATE_ROWS,
+                      session_options: SessionOptions | dict | None = None):
     """A Dataset with, per row of `ds`: the `keep_columns`, `id` (when `id_column` is given),
     `source`, `translation` and `score` (length-normalised log-probability), as `Translator.translate`,
     then runtime.diagnostics.DIAGNOSTICS (`copied` and `missing` as JSON lists)."""
@@ -210,11 +231,12 @@ def translate_dataset(ds, model="spa-eng", *, text_column: str = "text", id_colu
     if beam_size < 1:
         raise ValueError(f"beam size must be >= 1, got {beam_size}")
     packed = (ray.put(pack_bundle(model, "translation")),)
+    options = SessionOptions.of(session_options)
     return ds.map_batches(
         _Translator, batch_size=batch_rows, batch_format="pyarrow", compute=_actor_pool(workers), num_cpus=cpus_per_worker,
         fn_constructor_kwargs=dict(packed=packed, text_column=text_column, id_column=id_column, keep_columns=tuple(keep_columns),
                                    beam_size=beam_size, max_length=max_length, provider=provider,
-                                   threads=max(1, int(cpus_per_worker))))
+                                   threads=options.threads or max(1, int(cpus_per_worker)), session_options=options))
 
 
 # === Files (the --engine ray commands) ===
@@ -227,10 +249,6 @@ class InputFile:
     format: str  # csv, tsv, jsonl, lines, parquet
     text_column: str
     id_column: str  # "" = none: ids are "<name>:<row>"
-
-
-def _is_parquet(name: str) -> bool:
-    return name.lower().endswith((".parquet", ".pq"))
 
 
 def expand_inputs(inputs) -> list[tuple[str, str]]:
@@ -275,61 +293,34 @@ def check_inputs(inputs, fmt: str, encoding: str, quoting: str, text_column: str
     rules, so a missing column or an unreadable file fails before the job starts."""
     files = []
     for name, path in expand_inputs(inputs):
-        if fmt == "parquet" or (fmt == "auto" and _is_parquet(name)):
-            files.append(_check_parquet(name, path, text_column, id_column))
-            continue
-        # the plain command's rules, once
+        # the plain command's rules, once: the same reader picks the text and id columns
         reader, text, ident = open_input(path, fmt, encoding, quoting, text_column, id_column)
-        files.append(InputFile(name, path, reader.format, text, ident or ""))
+        if reader.format == "parquet":
+            _check_text_type(name, reader, text)
+        files.append(InputFile(printable_name(name), path, reader.format, text, ident or ""))
     return files
 
 
-def _check_parquet(name, path, text_column, id_column) -> InputFile:
-    import pyarrow.parquet as pq
+def _check_text_type(name: str, reader: ParquetReader, column: str) -> None:
+    """A Parquet text column that cannot hold text (int64, binary) fails here, before Ray starts."""
+    import pyarrow as pa
 
-    try:
-        schema = pq.read_schema(path)
-    except Exception as error:  # pyarrow raises ArrowInvalid / OSError for a damaged file
-        raise InputError(f"{name}: not a readable Parquet file ({str(error).splitlines()[0]})") from None
-    text = text_column or "text"
-    for column, what in ((text, "text column"), (id_column, "id column")):
-        if column and column not in schema.names:
-            raise InputError(f"{name}: no {what} {column!r}; the columns are: {', '.join(map(repr, schema.names))}")
-    if not id_column and "id" in schema.names:
-        id_column = "id"
-    return InputFile(name, path, "parquet", text, id_column or "")
+    kind = reader.arrow_types[column]
+    if not is_text_type(pa, kind):
+        raise InputError(f"{name}: column {column!r} is {kind}, expected text")
 
 
 def _file_rows(file: InputFile, encoding: str, quoting: str) -> Iterator[tuple[int, str, str]]:
-    """(row, id, text) per data row of one file, as attn-score reads it; row counts data rows from 1
-    and ids default to '<name>:<row>'."""
+    """(row, id, text) per data row of one file, read by the plain command's reader and row rules
+    (runtime.rows: the same ids, nulls and errors); row counts data rows from 1 and ids default to
+    '<name>:<row>'."""
     if file.format == "parquet":
-        yield from _parquet_rows(file)
-        return
-    reader = TableReader(file.path, fmt=file.format, encoding=encoding, quoting=quoting, text_column=file.text_column)
+        reader = ParquetReader(file.path)
+    else:
+        reader = TableReader(file.path, fmt=file.format, encoding=encoding, quoting=quoting, text_column=file.text_column)
     reader.name = file.name  # messages name the file as the user wrote it
     for number, (row_id, text) in enumerate(read_rows(reader, file.text_column, file.id_column or None), 1):
         yield number, (row_id if file.id_column else f"{file.name}:{number}"), text
-
-
-def _parquet_rows(file: InputFile) -> Iterator[tuple[int, str, str]]:
-    import pyarrow.parquet as pq
-
-    columns = [file.text_column] + ([file.id_column] if file.id_column else [])
-    number = 0
-    try:
-        for batch in pq.ParquetFile(file.path).iter_batches(batch_size=READ_ROWS, columns=columns):
-            texts = _text_list(batch.column(0), file.text_column)
-            ids = batch.column(1).to_pylist() if file.id_column else None
-            for index, text in enumerate(texts):
-                number += 1
-                yield number, (("" if ids[index] is None else str(ids[index])) if ids else f"{file.name}:{number}"), text
-    except InputError as error:
-        raise InputError(f"{file.name}: {error}") from None
-    except OSError as error:  # damaged pages: pyarrow's ArrowInvalid/IOError
-        raise InputError(f"{file.name}: row {number + 1}: unreadable Parquet data ({str(error).splitlines()[0]})") from None
-    if number == 0:
-        raise InputError(f"{file.name}: no data rows")
 
 
 def _read_files(task: dict, encoding: str, quoting: str) -> Iterator:
@@ -337,7 +328,8 @@ def _read_files(task: dict, encoding: str, quoting: str) -> Iterator:
     import pyarrow as pa
 
     for index in range(len(task["name"])):
-        file = InputFile(*(str(task[field][index]) for field in ("name", "path", "format", "text_column", "id_column")))
+        name, fmt, text_column, id_column = (str(task[field][index]) for field in ("name", "format", "text_column", "id_column"))
+        file = InputFile(name, os.fsdecode(bytes(task["path"][index])), fmt, text_column, id_column)
         rows = []
         for row in _file_rows(file, encoding, quoting):
             rows.append(row)
@@ -357,8 +349,9 @@ def _rows_table(pa, name: str, rows: list[tuple[int, str, str]]):
 def read_files(files: list[InputFile], encoding: str = "utf-8", quoting: str = "auto"):
     """A Dataset of (file, row, id, text) over checked input files; each file is one read task."""
     ray = require_ray()
-    items = [{"name": f.name, "path": f.path, "format": f.format, "text_column": f.text_column, "id_column": f.id_column}
-             for f in files]
+    # the path as bytes: a file name that is not UTF-8 cannot travel as Arrow text
+    items = [{"name": f.name, "path": os.fsencode(f.path), "format": f.format, "text_column": f.text_column,
+              "id_column": f.id_column} for f in files]
     # readers are light next to scoring: they take no CPU slot, so the scoring actors can hold them all
     return ray.data.from_items(items, override_num_blocks=len(items)).map_batches(
         _read_files, batch_size=1, fn_kwargs=dict(encoding=encoding, quoting=quoting), num_cpus=0)
@@ -409,14 +402,21 @@ def _read_written(folder: Path, fmt: str, columns: list[str], types: dict | None
     return pa.concat_tables(tables) if tables else pa.table({c: pa.array([], types[c](pa)) for c in columns})
 
 
-def write_output(ds, outdir: str, fmt: str, files: list[InputFile], summary: dict) -> int:
+def partial_folder(outdir: str) -> Path:
+    """The hidden temporary folder beside OUTDIR that a job writes into (`.OUTDIR.partial-XXXXXXXX`)."""
+    final = Path(os.path.abspath(outdir))
+    return final.parent / f".{final.name}.partial-{uuid.uuid4().hex[:8]}"
+
+
+def write_output(ds, outdir: str, fmt: str, files: list[InputFile], summary: dict, partial: Path | None = None) -> int:
     """Write `ds` partitioned (Parquet or CSV) into a temporary folder beside OUTDIR; check rows in ==
-    rows out; add the _SUCCESS marker; rename to OUTDIR. On any failure the temporary folder is
-    removed: OUTDIR appears complete or not at all. Returns the rows written."""
+    rows out; add the _SUCCESS marker; rename to OUTDIR, never over anything that appeared there
+    meanwhile (an empty folder included). On any failure the temporary folder is removed: OUTDIR
+    appears complete or not at all. Returns the rows written."""
     if fmt not in ("parquet", "csv"):
         raise InputError(f"--format {fmt}: the Ray engine writes parquet or csv")
     final = _new_output_folder(outdir)
-    partial = final.parent / f".{final.name}.partial-{uuid.uuid4().hex[:8]}"
+    partial = partial or partial_folder(outdir)
     try:
         (ds.write_parquet if fmt == "parquet" else ds.write_csv)(str(partial))
         if not partial.is_dir():  # Ray writes nothing for an empty dataset; inputs always have rows
@@ -424,11 +424,34 @@ def write_output(ds, outdir: str, fmt: str, files: list[InputFile], summary: dic
         rows = _count_written(partial, fmt, files)
         marker = {**summary, "rows": rows, "files": len(files), "format": fmt, "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
         (partial / SUCCESS).write_text(json.dumps(marker, indent=1) + "\n", encoding="utf-8")
-        os.rename(partial, final)
+        rename_new_folder(partial, final)
+    except FileExistsError:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise InputError(f"{outdir}: appeared while the job ran (made by someone else); it is left as it is and this "
+                         "job's output was discarded") from None
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise
     return rows
+
+
+def rename_new_folder(source: Path, target: Path) -> None:
+    """Rename `source` to `target` only if nothing is at `target`, not even an empty folder (which a plain
+    rename() silently replaces): Linux's renameat2(RENAME_NOREPLACE), atomic; elsewhere, or on a file
+    system without it, a check just before the rename. FileExistsError when `target` exists."""
+    import ctypes
+
+    renameat2 = getattr(ctypes.CDLL(None, use_errno=True), "renameat2", None)
+    if renameat2 is not None:
+        at_fdcwd, rename_noreplace = -100, 1
+        if renameat2(at_fdcwd, os.fsencode(source), at_fdcwd, os.fsencode(target), rename_noreplace) == 0:
+            return
+        code = ctypes.get_errno()
+        if code not in (errno.ENOSYS, errno.EINVAL):  # EEXIST above all
+            raise (FileExistsError if code == errno.EEXIST else OSError)(code, os.strerror(code), str(target))
+    if os.path.lexists(target):
+        raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), str(target))
+    os.rename(source, target)
 
 
 # === Running a job ===
@@ -439,6 +462,8 @@ def connect(address: str | None) -> bool:
     if ray.is_initialized():
         return False
     options = dict(include_dashboard=False, logging_level="ERROR", log_to_driver=False, configure_logging=True)
+    if address:
+        check_reachable(address)
     try:
         if address:
             ray.init(address=address, **options)
@@ -448,6 +473,19 @@ def connect(address: str | None) -> bool:
         raise EngineError(f"cannot {'reach the Ray cluster at ' + address if address else 'start a local Ray'}: "
                           f"{str(error).splitlines()[0] if str(error) else type(error).__name__}") from None
     return True
+
+
+def check_reachable(address: str, timeout: float = CONNECT_TIMEOUT_S) -> None:
+    """EngineError naming `address` when nothing accepts a connection there within `timeout` seconds:
+    ray.init would retry for minutes, silently. 'auto' and names without a port are left to Ray."""
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except OSError as error:
+        reason = (error.strerror or str(error) or type(error).__name__).lower()
+        raise EngineError(f"cannot reach the Ray cluster at {address}: {reason} (is `ray start --head` running there?)") from None
 
 
 def _quiet_data_context():
@@ -503,13 +541,12 @@ def user_error(error: BaseException) -> BaseException:
 
 
 @contextlib.contextmanager
-def _ray_chatter_into(log_path: Path):
-    """Send file descriptor 2 to `log_path` while Ray runs: Ray's C++ core worker, its Python loggers
-    and warnings write there, not between our one-line messages. Restored afterwards."""
+def _ray_chatter_into(log_fd: int):
+    """Send file descriptor 2 to the log `log_fd` while Ray runs: Ray's C++ core worker, its Python
+    loggers and warnings write there, not between our one-line messages. Restored afterwards."""
     sys.stderr.flush()
     saved = os.dup(2)
-    with open(log_path, "ab") as log:
-        os.dup2(log.fileno(), 2)
+    os.dup2(log_fd, 2)
     try:
         yield
     finally:
@@ -518,55 +555,104 @@ def _ray_chatter_into(log_path: Path):
         os.close(saved)
 
 
+class _Signals:
+    """SIGTERM, SIGHUP and SIGINT raise `Interrupted` in the driver while a job may still be cut short
+    (`armed`), so the partial folder is removed on the way out and the command exits 128 + N with its
+    `interrupted` line; once the output is renamed into place, or while Ray shuts down (`raising`
+    off), they are only remembered. `arm()` again after ray.init, which installs a SIGTERM handler of
+    its own (it exits 15)."""
+
+    NAMES = ("SIGTERM", "SIGHUP", "SIGINT")
+
+    def __init__(self):
+        self.received: int | None = None
+        self.armed = self.raising = True
+        self._previous: dict = {}
+
+    def arm(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for signum in (getattr(signal, name) for name in self.NAMES if hasattr(signal, name)):
+            if signum == signal.SIGINT and signal.getsignal(signum) is signal.SIG_IGN:
+                continue  # a background job's ignored Ctrl-C stays ignored, as in the plain command
+            previous = signal.signal(signum, self._handle)
+            self._previous.setdefault(signum, previous)
+
+    def _handle(self, signum, frame) -> None:
+        first = self.received is None
+        self.received = self.received or signum
+        if self.armed and self.raising and first:
+            raise Interrupted(signum)
+
+    def restore(self) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+
+
 def _run(build, inputs, outdir, fmt, address, workers, cpus_per_worker, input_format, encoding, quoting,
          text_column, id_column, summary) -> dict:
     started = time.perf_counter()
     require_ray()
-    files = check_inputs(inputs, input_format, encoding, quoting, text_column, id_column)
-    _new_output_folder(outdir)  # fail before starting Ray
-    log_path = Path(tempfile.gettempdir()) / f"attn-ray-{os.getpid()}.log"
-    keep_log = False
+    signals = _Signals()
+    signals.arm()
+    log_fd, log_name = tempfile.mkstemp(prefix="attn-ray-", suffix=".log")  # private: 0600, a new name (O_EXCL)
+    partial = partial_folder(outdir)
     try:
-        with _ray_chatter_into(log_path):
-            started_ray = connect(address)
-            ray_started = time.perf_counter()
+        files = check_inputs(inputs, input_format, encoding, quoting, text_column, id_column)
+        _new_output_folder(outdir)  # fail before starting Ray
+        with _ray_chatter_into(log_fd):
+            started_ray = False
             try:
+                started_ray = connect(address)
+                signals.arm()
+                ray_started = time.perf_counter()
                 _quiet_data_context()
                 workers = workers or default_workers(cpus_per_worker)
                 _check_capacity(workers, cpus_per_worker)
                 ds = build(read_files(files, encoding, quoting), workers)
-                rows = write_output(ds, outdir, fmt, files, {**summary, "workers": workers, "engine": "ray"})
+                rows = write_output(ds, outdir, fmt, files, {**summary, "workers": workers, "engine": "ray"}, partial)
+                signals.armed = False  # OUTDIR is complete: a signal now changes nothing
                 return {"rows": rows, "files": len(files), "workers": workers, "seconds": time.perf_counter() - started,
                         "ray_start_seconds": ray_started - started}
             finally:
+                signals.raising = False  # a signal during the clean-up must not cut it short
                 if started_ray:
                     import ray
 
                     ray.shutdown()
+                shutil.rmtree(partial, ignore_errors=True)  # a part a worker wrote after the failure
     except Exception as error:
+        if signals.received and signals.armed:  # Ray's processes got the signal too and failed first
+            raise Interrupted(signals.received) from None
         cause = user_error(error)
         if cause is error and not isinstance(error, AttnError):
-            keep_log = True
-            raise EngineError(f"the Ray job failed: {type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''} "
-                              f"(Ray's log: {log_path})") from None
+            raise EngineError(f"the Ray job failed: {type(error).__name__}: "
+                              f"{str(error).splitlines()[0] if str(error) else ''}") from None
         raise cause from None
     finally:
-        if not keep_log:
-            log_path.unlink(missing_ok=True)
+        os.close(log_fd)
+        os.unlink(log_name)
+        signals.restore()
 
 
 def score_files(inputs, outdir: str, *, model=None, fmt: str = "parquet", address: str | None = None,
                 workers: int | None = None, cpus_per_worker: float = 1, input_format: str = "auto",
                 encoding: str = "utf-8", quoting: str = "auto", text_column: str | None = None,
                 id_column: str | None = None, explain: int = 0, threshold: float = 0.5, provider: str = "auto",
-                batch_tokens: int = DEFAULT_BATCH_TOKENS, force_labels: bool = False) -> dict:
+                batch_tokens: int = DEFAULT_BATCH_TOKENS, force_labels: bool = False, chunk_rows: int = SCORE_ROWS,
+                threads: int = 0, graph_optimization: str = "all", memory_arena: bool = True) -> dict:
     """`attn-score --engine ray`: score every row of every input file into OUTDIR (columns file, row,
     id, probability, label[, explanation], token_count, oov_share, truncated_tokens, status).
-    Returns {"rows", "files", "workers", "seconds", "statuses"}."""
+    Returns {"rows", "files", "workers", "seconds", "statuses"}. The command's options keep their
+    meaning: `chunk_rows` rows per actor call (sorted by length inside), `threads` onnxruntime threads
+    per actor (0: `cpus_per_worker`), `graph_optimization`, `memory_arena`."""
+    options = SessionOptions(threads=threads, optimization=graph_optimization, memory_arena=memory_arena)
+
     def build(ds, pool):
         return score_dataset(ds, model, text_column="text", id_column="id", keep_columns=("file", "row"),
                              explain=explain, threshold=threshold, workers=pool, cpus_per_worker=cpus_per_worker,
-                             provider=provider, batch_tokens=batch_tokens, force_labels=force_labels)
+                             provider=provider, batch_rows=chunk_rows, batch_tokens=batch_tokens,
+                             force_labels=force_labels, session_options=options)
 
     require_ray()
     pack_bundle(model, "sentiment")  # a bad bundle fails before Ray starts
@@ -587,14 +673,18 @@ def translate_files(inputs, outdir: str, *, model="spa-eng", fmt: str = "parquet
                     workers: int | None = None, cpus_per_worker: float = 1, input_format: str = "auto",
                     encoding: str = "utf-8", quoting: str = "auto", text_column: str | None = None,
                     id_column: str | None = None, beam_size: int = 4, max_length: int | None = None,
-                    provider: str = "auto") -> dict:
+                    provider: str = "auto", threads: int = 0, graph_optimization: str = "all",
+                    memory_arena: bool = True) -> dict:
     """`attn-translate --engine ray`: translate every row into OUTDIR (columns file, row, id, source,
-    translation, score, then runtime.diagnostics.DIAGNOSTICS). Returns {"rows", "files", "workers",
-    "seconds", "notes"} (notes: the stderr lines naming the rows to look at)."""
+    translation, score, then runtime.diagnostics.DIAGNOSTICS); `threads`, `graph_optimization` and
+    `memory_arena` as in `score_files`. Returns {"rows", "files", "workers", "seconds", "notes"} (notes: the
+    stderr lines naming the rows to look at)."""
+    options = SessionOptions(threads=threads, optimization=graph_optimization, memory_arena=memory_arena)
+
     def build(ds, pool):
         return translate_dataset(ds, model, text_column="text", id_column="id", keep_columns=("file", "row"),
                                  beam_size=beam_size, max_length=max_length, workers=pool,
-                                 cpus_per_worker=cpus_per_worker, provider=provider)
+                                 cpus_per_worker=cpus_per_worker, provider=provider, session_options=options)
 
     require_ray()
     pack_bundle(model, "translation")  # a bad bundle fails before Ray starts

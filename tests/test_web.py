@@ -239,3 +239,66 @@ def test_chromium_fp32_equals_python_within_1e_5(chromium, serve, parity_texts, 
     got = _graph_probability(np.array([r["probability"] for r in results]))
     assert float(abs(got - _graph_probability(expected_p)).max()) <= 1e-5
     assert _max_gap([np.array(r["attention"]) for r in results], expected_a) <= 1e-5
+
+
+def _broken_bundles(root: Path, other_origin: str) -> None:
+    """good/ (the int8 IMDB bundle) and one folder per hostile manifest, each graph file real and its sha256 right."""
+    import json
+
+    source = REPO / "artifacts" / "imdb-bilstm-attention-int8"
+    good = root / "good"
+    good.mkdir(parents=True)
+    shutil.copy(source / "model.onnx", good / "model.onnx")
+    shutil.copy(source / "manifest.json", good / "manifest.json")
+    manifest = json.loads((source / "manifest.json").read_text())
+
+    def bundle(name: str, edit=None, text: str | None = None) -> None:
+        folder = root / name
+        folder.mkdir()
+        changed = json.loads(json.dumps(manifest))
+        if edit:
+            edit(changed)
+        (folder / "manifest.json").write_text(text if text is not None else json.dumps(changed))
+        shutil.copy(source / "model.onnx", folder / "model.onnx")
+
+    def graph_file(file):
+        return lambda m: m["graphs"]["model"].update(file=file)
+
+    bundle("dotdot", graph_file("../good/model.onnx"))
+    bundle("encoded-dotdot", graph_file("%2e%2e/good/model.onnx"))
+    bundle("absolute-path", graph_file("/good/model.onnx"))
+    bundle("other-origin", graph_file(f"{other_origin}exfil/model.onnx?stolen=1"))
+    bundle("backslash", graph_file("..\\good\\model.onnx"))
+    bundle("no-graphs", lambda m: m.pop("graphs"))
+    bundle("bad-json", text=json.dumps(manifest)[:28])
+    bundle("no-labels", lambda m: m.pop("labels"))
+
+
+def test_js_load_bundle_stays_inside_the_bundle_and_names_the_url(serve, tmp_path):
+    """Graph paths outside the bundle folder (.., encoded .., absolute, another origin) are refused as Python
+    refuses them; broken manifests are one message naming the URL; classify's threshold is validated."""
+    import http.server
+    import threading
+
+    requests: list[str] = []
+
+    class Recorder(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - the base class's name
+            requests.append(self.path)
+            self.send_error(404)
+
+        def log_message(self, format, *args):  # noqa: A002
+            pass
+
+    other = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
+    threading.Thread(target=other.serve_forever, daemon=True).start()
+    try:
+        origin = f"http://127.0.0.1:{other.server_address[1]}/"
+        _broken_bundles(tmp_path / "bundles", origin)
+        done = node("web/test/loader.mjs", serve(tmp_path / "bundles"), origin)
+    finally:
+        other.shutdown()
+        other.server_close()
+    assert done.returncode == 0, done.stderr
+    assert '"ok":true' in done.stdout
+    assert requests == [], f"the library fetched from another origin: {requests}"

@@ -65,6 +65,9 @@ export class Classifier {
    * the label ("unknown" likewise), each token's attention weight, and the diagnostics token_count,
    * oov_share, truncated_tokens, status (the fields of attn-score's JSONL rows). */
   classify(texts, { threshold = 0.5, force = false } = {}) {
+    if (typeof threshold !== "number" || !(threshold >= 0 && threshold <= 1)) { // NaN fails too, as in Python
+      return Promise.reject(new RangeError(`threshold must be a probability from 0 to 1, got ${String(threshold)}`));
+    }
     const run = this._queue.then(() => this._classify(Array.from(texts), threshold, force));
     this._queue = run.catch(() => {});
     return run;
@@ -132,6 +135,32 @@ function checkManifest(manifest, where) {
   if (manifest.task !== "sentiment") {
     throw new Error(`${where}: task is ${JSON.stringify(manifest.task)}; the browser library runs 'sentiment' bundles`);
   }
+  const graphs = manifest.graphs;
+  const model = graphs && graphs.model;
+  if (!model || typeof model.file !== "string" || typeof model.sha256 !== "string") {
+    throw new Error(`${where}: the manifest has no graphs.model with a file and a sha256 (re-export the bundle)`);
+  }
+  for (const [role, graph] of Object.entries(graphs)) {
+    if (!graph || typeof graph.file !== "string" || typeof graph.sha256 !== "string") {
+      throw new Error(`${where}: graphs.${role} needs a file and a sha256 (re-export the bundle)`);
+    }
+    checkGraphFile(graph.file, where, role);
+  }
+  const labels = manifest.labels;
+  if (!Array.isArray(labels) || labels.length !== 2 || !labels.every((label) => typeof label === "string" && label)) {
+    throw new Error(`${where}: a sentiment bundle needs 2 label names, found ${JSON.stringify(labels)}`);
+  }
+}
+
+/** A graph file is a relative name inside the bundle folder, as runtime/bundle.py requires: no scheme or
+ * host (another origin), no absolute path, no '..' segment; and none of \ % ? # NUL, which URL parsing
+ * would turn into one of those. */
+function checkGraphFile(file, where, role) {
+  const escapes = !file || /^[a-z][a-z0-9+.-]*:/i.test(file) || file.startsWith("/") || /[\\%?#\0]/.test(file)
+    || file.split("/").includes("..");
+  if (escapes) {
+    throw new Error(`${where}: graphs.${role}.file ${JSON.stringify(file)} must be a file name inside the bundle folder`);
+  }
 }
 
 /** The graph role a bundle is scored with: its text graph where it has one, else the token graph. */
@@ -166,10 +195,20 @@ export async function loadBundle(url, options = {}) {
     if (!response.ok) throw new Error(`${new URL(name, base)}: HTTP ${response.status}`);
     return response;
   };
-  const manifest = await (await get("manifest.json")).json();
+  const text = await (await get("manifest.json")).text();
+  let manifest;
+  try {
+    manifest = JSON.parse(text);
+  } catch (error) {
+    throw new Error(`${new URL("manifest.json", base)}: not valid JSON (${error.message})`);
+  }
   checkManifest(manifest, base.href);
   const graph = options.graph ?? preferredGraph(manifest);
   if (!manifest.graphs[graph]) throw new Error(`${base.href}: the manifest declares no ${JSON.stringify(graph)} graph`);
+  const graphUrl = new URL(manifest.graphs[graph].file, base);
+  if (graphUrl.origin !== base.origin || !graphUrl.pathname.startsWith(base.pathname)) { // never reached: checkGraphFile
+    throw new Error(`${base.href}: graphs.${graph}.file resolves to ${graphUrl}, outside the bundle folder`);
+  }
   const bytes = await (await get(manifest.graphs[graph].file)).arrayBuffer();
   return classifierFromBytes(manifest, bytes, { where: base.href, ...options, graph });
 }
