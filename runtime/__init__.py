@@ -123,6 +123,7 @@ def load(
     session_options: onnxruntime settings, `runtime.SessionOptions(threads=1, optimization="basic",
     memory_arena=False)` or a dict of those fields (a non-zero `threads` above overrides its threads).
     """
+    SessionOptions.of(session_options, threads)  # a bad option is a ValueError here, not "not a loadable graph"
     bundle = Bundle.load(resolve_bundle_path(path), verify=verify)
     if bundle.task == "translation":
         return Translator(bundle, provider=provider, threads=threads, session_options=session_options)

@@ -837,6 +837,9 @@ def test_issue33_item12_api_validates_like_the_cli():
             classifier.predict_labels(["good"], threshold=threshold)
         with pytest.raises(ValueError, match="threshold must be a probability"):
             classifier.predict_labels([], threshold=threshold)
+    for options, message in (({"threads": -2}, "^threads must be >= 0"), ({"bogus": 1}, "^unknown session option")):
+        with pytest.raises(ValueError, match=message):  # an option, not "not a loadable ONNX graph"
+            runtime.load(SMALL, session_options=options)
     translator = runtime.load("spa-eng")
     for max_length in (-5, 0, 2.5):
         with pytest.raises(ValueError, match="max_length must be a whole number >= 1"):
