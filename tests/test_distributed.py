@@ -387,15 +387,21 @@ def _ray_cli(*args, cwd) -> subprocess.Popen:
 
 
 def test_unreachable_address_fails_in_bounded_time_naming_it(tmp_path):
-    _write_csv(tmp_path / "in.csv", ["text"], [["good"]])
+    """The probe itself is bounded (timed here, apart from the command's start-up on a loaded machine); the
+    command says so in one line."""
     import time
 
+    from runtime.distributed import EngineError, check_reachable
+
     started = time.monotonic()
+    with pytest.raises(EngineError, match=r"^cannot reach the Ray cluster at 127\.0\.0\.1:1: "):
+        check_reachable("127.0.0.1:1")
+    assert time.monotonic() - started <= 15
+    _write_csv(tmp_path / "in.csv", ["text"], [["good"]])
     process = _ray_cli("--engine", "ray", "--address", "127.0.0.1:1", "in.csv", "-o", "out", cwd=tmp_path)
-    stderr = _finish(process, 120)
+    stderr = _finish(process, 300)
     assert process.returncode == 1, stderr
     assert stderr.strip().count("\n") == 0 and "cannot reach the Ray cluster at 127.0.0.1:1" in stderr, stderr
-    assert time.monotonic() - started < 60
     assert not (tmp_path / "out").exists()
 
 
@@ -406,7 +412,7 @@ def test_parquet_text_type_is_checked_before_ray_starts(tmp_path):
 
     pq.write_table(pa.table({"id": ["a"], "text": [5]}), tmp_path / "inttext.parquet")
     process = _ray_cli("--engine", "ray", "--address", "127.0.0.1:1", "inttext.parquet", "-o", "out", cwd=tmp_path)
-    stderr = _finish(process, 120)
+    stderr = _finish(process, 300)  # start-up alone took 120 s at load average 150
     assert process.returncode == 1, stderr
     assert stderr.strip() == "Error: inttext.parquet: column 'text' is int64, expected text", stderr
 
