@@ -246,11 +246,12 @@ def _broken_bundles(root: Path, other_origin: str) -> None:
     import json
 
     source = REPO / "artifacts" / "imdb-bilstm-attention-int8"
+    manifest = json.loads((source / "manifest.json").read_text())
+    graph_files = [graph["file"] for graph in manifest["graphs"].values()]  # model.onnx, and a text graph if shipped
     good = root / "good"
     good.mkdir(parents=True)
-    shutil.copy(source / "model.onnx", good / "model.onnx")
-    shutil.copy(source / "manifest.json", good / "manifest.json")
-    manifest = json.loads((source / "manifest.json").read_text())
+    for name in [*graph_files, "manifest.json"]:
+        shutil.copy(source / name, good / name)
 
     def bundle(name: str, edit=None, text: str | None = None) -> None:
         folder = root / name
@@ -259,10 +260,11 @@ def _broken_bundles(root: Path, other_origin: str) -> None:
         if edit:
             edit(changed)
         (folder / "manifest.json").write_text(text if text is not None else json.dumps(changed))
-        shutil.copy(source / "model.onnx", folder / "model.onnx")
+        for name in graph_files:
+            shutil.copy(source / name, folder / name)
 
-    def graph_file(file):
-        return lambda m: m["graphs"]["model"].update(file=file)
+    def graph_file(file):  # the token graph's file, and the text graph's (the one loadBundle prefers) alike
+        return lambda m: [graph.update(file=file) for graph in m["graphs"].values()]
 
     bundle("dotdot", graph_file("../good/model.onnx"))
     bundle("encoded-dotdot", graph_file("%2e%2e/good/model.onnx"))
