@@ -245,8 +245,9 @@ def _attn_score_run(model: str, data: str, text_column: str) -> tuple[list[int],
 @click.option("--label-column", default="label", show_default=True)
 @click.option("--repeats", type=click.IntRange(1), default=1, show_default=True,
               help="Runs per model, interleaved (A B A B ...); the median time is reported.")
-@click.option("--record", is_flag=True, help="Write the figure into the bundle's manifest (metrics.<--record-as>); "
-                                             "one --model only.")
+@click.option("--record", is_flag=True, help="Write the figure, with the CPU flags it was measured on (int8 "
+                                             "kernels differ by CPU), into the bundle's manifest "
+                                             "(metrics.<--record-as>); one --model only.")
 @click.option("--record-as", default="attn_score_test", show_default=True,
               help="Manifest metrics key for --record (e.g. attn_score_sst2_test for a second test set).")
 @click.option("--detreebank", is_flag=True,
@@ -298,11 +299,13 @@ def accuracy(models, data, text_column, label_column, repeats, record, record_as
             click.echo(f"| {model} | {100 * correct / len(labels):.2f} % ({correct:,}) | {size / 1e6:.1f} MB | "
                        f"{len(labels) / seconds:,.0f} | {rows[0][2] / seconds:.2f}× |")
     if record:
+        from runtime.session import with_cpu_flags
         from trainer.converter import record_metrics
 
         folder = runtime.resolve_bundle_path(models[0])
-        record_metrics(folder, {record_as: {"data": str(source) + (" (de-treebanked)" if detreebank else ""),
-                                            "rows": len(labels), "accuracy": round(rows[0][1] / len(labels), 5)}})
+        figure = {"data": str(source) + (" (de-treebanked)" if detreebank else ""), "rows": len(labels),
+                  "accuracy": round(rows[0][1] / len(labels), 5)}
+        record_metrics(folder, {record_as: with_cpu_flags(figure)})  # int8 figures move with the CPU's kernels
 
 
 def _detreebanked_copy(data: str, text_column: str, label_column: str) -> str:

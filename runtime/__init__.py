@@ -1,14 +1,23 @@
 """attn-onnx runtime: score text with exported attention models. Needs onnxruntime, numpy, click.
 
-    import runtime
-    model = runtime.load()                  # the shipped IMDB bundle
-    model.predict(["A wonderful, moving film."])   # float32 array, P(positive): [0.9176...]
-    model.explain(["A wonderful, moving film."], top_k=2)   # [[('film', 0.302...), ('moving', 0.269...)]]
+    >>> import runtime
+    >>> model = runtime.load()  # the shipped IMDB bundle
+    >>> model.predict(["A wonderful, moving film.", "Dull and far too long."]).round(2)  # float32, P(positive)
+    array([1., 0.], dtype=float32)
+    >>> model.predict_labels("A wonderful, moving film.")  # a bare str is one text: one answer
+    'positive'
+    >>> model.explain(["A wonderful, moving film."], top_k=2)  # the most attended words
+    [[('moving', 0.32...), ('wonderful', 0.28...)]]
+    >>> runtime.load("spa-eng").translate("¿Dónde está la estación?").text  # spa-eng: from a checkout
+    'Where is the station?'
+
+(tests/test_readme.py runs these lines as a doctest: what they show is what they print.)
 """
 
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 from runtime.bundle import Bundle, BundleError
@@ -53,17 +62,48 @@ RETIRED = {
 IN_WHEEL = ("imdb", "imdb-int8")  # what `pip install .` carries (pyproject.toml package-data); the rest: a checkout
 
 
-def _shipped_root() -> Path:
-    """Where the shipped bundles live: `runtime/bundles` in an install (mapped from the repository's
-    `artifacts/` by pyproject.toml), or `artifacts/` beside the package in a source checkout."""
-    installed = Path(__file__).resolve().parent / "bundles"
-    return installed if installed.is_dir() else Path(__file__).resolve().parent.parent / "artifacts"
+def _shipped_roots() -> list[Path]:
+    """Where the shipped bundles live, in order: `runtime/bundles` in an install (mapped from the
+    repository's `artifacts/` by pyproject.toml: the English models only), `artifacts/` beside the
+    package in a source checkout, and the `artifacts/` of the checkout the working directory is in
+    (an installed wheel run inside the repository finds the models the wheel leaves out)."""
+    package = Path(__file__).resolve().parent
+    roots = [package / "bundles", package.parent / "artifacts", checkout_artifacts()]
+    return list(dict.fromkeys(root.resolve() for root in roots if root is not None and root.is_dir()))
+
+
+def checkout_artifacts(start: str | Path | None = None) -> Path | None:
+    """The `artifacts/` folder of the attn-onnx checkout holding `start` (default: the working
+    directory) or one of its parents: a folder with `artifacts/` and a pyproject.toml naming the
+    project attn-onnx. None outside one."""
+    try:
+        here = Path.cwd() if start is None else Path(start).resolve()
+    except OSError:  # the working directory was removed
+        return None
+    for folder in (here, *here.parents):
+        project = folder / "pyproject.toml"
+        if (folder / "artifacts").is_dir() and project.is_file() and _names_this_project(project):
+            return folder / "artifacts"
+    return None
+
+
+def _names_this_project(pyproject: Path) -> bool:
+    try:
+        text = pyproject.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return False
+    return re.search(r'^name\s*=\s*["\']attn-onnx["\']', text, re.M) is not None
 
 
 def shipped_bundles() -> dict[str, Path]:
-    """Short name -> folder of each shipped bundle that is installed."""
-    root = _shipped_root()
-    return {name: root / folder for name, folder in SHIPPED.items() if (root / folder / "manifest.json").is_file()}
+    """Short name -> folder of each shipped bundle that is installed or in the checkout (see `_shipped_roots`)."""
+    roots = _shipped_roots()
+    found = {}
+    for name, folder in SHIPPED.items():
+        root = next((root for root in roots if (root / folder / "manifest.json").is_file()), None)
+        if root is not None:
+            found[name] = root / folder
+    return found
 
 
 def _is_path(name: str) -> bool:
@@ -91,10 +131,13 @@ def resolve_bundle_path(path: str | Path | None) -> Path:
         return installed[name]
     listed = ", ".join(f"{short} ({'installed' if short in installed else 'not installed'})" for short in SHIPPED)
     if name in SHIPPED:
+        looked = " and ".join(map(str, _shipped_roots())) or "nowhere"
+        outside = "" if checkout_artifacts() else "; the working directory is in no attn-onnx checkout"
         raise BundleError(
-            f"shipped model {name!r} is not in this install (looked in {_shipped_root()}): the wheel carries the "
-            f"English models only ({', '.join(IN_WHEEL)}) to stay light; use a checkout of the repository "
-            f"(pip install -e .) or pass the bundle folder (--model path/to/artifacts/{SHIPPED[name]})"
+            f"shipped model {name!r} is not in this install (looked in {looked}{outside}): the wheel carries "
+            f"the English models only ({', '.join(IN_WHEEL)}) to stay light; "
+            f"run inside a checkout of the repository (or pip install -e . there) or pass the bundle folder "
+            f"(--model path/to/artifacts/{SHIPPED[name]})"
         )
     if name in RETIRED:
         raise BundleError(f"shipped model {name!r} was retired: use {RETIRED[name]}")

@@ -275,12 +275,13 @@ class Bundle:
 
     def open_session(self, role: str, provider: str = "auto", threads: int = 0, session_options=None):
         """(onnxruntime session, provider used) for graph `role`, checked against the task's contract."""
-        from runtime.session import ProviderError, make_session
+        from runtime.session import ProviderError, SessionOptions, make_session
 
+        session_options = SessionOptions.of(session_options, threads=max(0, threads))  # a caller's typo: ValueError
         data = self.graph_bytes(role)
         file = self.graph_path(role)
         try:
-            session, used = make_session(data, provider, threads, session_options)
+            session, used = make_session(data, provider, session_options=session_options)
         except ProviderError:
             raise
         except Exception as error:  # onnxruntime's errors: truncated, random or unloadable graphs

@@ -71,7 +71,7 @@ def listing(extra: str | None = None) -> list[dict]:
     if extra:
         folder = runtime.resolve_bundle_path(extra)
         if all(Path(row["path"]).resolve() != folder.resolve() for row in rows):
-            rows.append(describe(folder))
+            rows.append(describe(folder, str(extra)))  # a folder is named by its path: never a second 'imdb'
     return rows
 
 

@@ -8,6 +8,7 @@ import numpy as np
 
 from runtime.bundle import Bundle, BundleError, check_vocabulary
 from runtime.screening import Diagnostics, Screen, apply_temperature, temperature_of, verdict
+from runtime.tokenizer import text_list
 
 DEFAULT_BATCH_TOKENS = 4_096  # `python -m bench tune`: 2-4k beat 16k-64k by 15-40 % on 2 cores (less padding, cache-sized)
 
@@ -90,39 +91,46 @@ class Classifier:
                     attention[row] = weights[: lengths[row]]
         return apply_temperature(probabilities, self.temperature), attention
 
-    def predict(self, texts: Sequence[str]) -> np.ndarray:
+    def predict(self, texts: str | Sequence[str]) -> np.ndarray | float:
         """Probability of the second label (positive) for each text, float32 (N,), calibrated; a number
-        for every text, whatever its status (`score` says which rows the model could not read)."""
-        return self._score(list(texts), want_attention=False)[0]
+        for every text, whatever its status (`score` says which rows the model could not read); for one
+        bare str, its probability as a float."""
+        texts, single = text_list(texts)
+        probabilities = self._score(texts, want_attention=False)[0]
+        return float(probabilities[0]) if single else probabilities
 
-    def predict_labels(self, texts: Sequence[str], threshold: float = 0.5) -> list[str]:
-        """Label name for each text: the second label when probability >= threshold."""
+    def predict_labels(self, texts: str | Sequence[str], threshold: float = 0.5) -> list[str] | str:
+        """Label name for each text (for one bare str, its label): the second label when probability >= threshold."""
         check_threshold(threshold)  # also when there are no texts
-        return [self.label(p, threshold) for p in self.predict(texts)]
+        texts, single = text_list(texts)
+        labels = [self.label(p, threshold) for p in self.predict(texts)]
+        return labels[0] if single else labels
 
     def label(self, probability: float, threshold: float = 0.5) -> str:
         """The label name of one probability: the second label at or above `threshold` (0 to 1)."""
         return self.labels[int(probability >= check_threshold(threshold))]
 
-    def explain(self, texts: Sequence[str], top_k: int = 5) -> list[list[tuple[str, float]]]:
-        """Per text, the `top_k` most attended (token, weight) pairs, highest first. Tokens are the
-        words of the text as the model saw them (after truncation), OOV words included."""
+    def explain(self, texts: str | Sequence[str], top_k: int = 5) -> list:
+        """Per text (for one bare str, for it alone), the `top_k` most attended (word, weight) pairs,
+        highest first. Words are the text's as the model saw them (after truncation), OOV words
+        included; a SentencePiece model's pieces are joined into words, each weighing its pieces' sum."""
         return self.score_and_explain(texts, top_k)[1]
 
-    def score_and_explain(self, texts: Sequence[str], top_k: int = 5) -> tuple[np.ndarray, list[list[tuple[str, float]]]]:
-        """Probabilities and explanations from one pass over the model."""
-        texts = list(texts)
+    def score_and_explain(self, texts: str | Sequence[str], top_k: int = 5) -> tuple:
+        """Probabilities and explanations from one pass over the model (one of each for a bare str)."""
+        texts, single = text_list(texts)
         probabilities, attention = self._score(texts, want_attention=True)
-        return probabilities, self.top_attended(texts, attention, top_k)
+        explanations = self.top_attended(texts, attention, top_k)
+        return (float(probabilities[0]), explanations[0]) if single else (probabilities, explanations)
 
     def top_attended(self, texts: Sequence[str], attention: Sequence[np.ndarray], top_k: int) -> list[list[tuple[str, float]]]:
-        """Per text, its `top_k` most attended (readable token, weight) pairs from its attention row
-        (top_k None: all of them)."""
+        """Per text, its `top_k` most attended (word, weight) pairs from its attention row
+        (`Tokenizer.words`; top_k None: all of them)."""
         if top_k is not None and (not isinstance(top_k, int) or isinstance(top_k, bool) or top_k < 0):
             raise ValueError(f"top_k must be a whole number >= 0 (or None for every token), got {top_k!r}")
         explanations = []
         for text, weights in zip(texts, attention):
-            tokens = self.tokenizer.tokenize(text)
-            top = np.argsort(-weights, kind="stable")[:top_k]
-            explanations.append([(self.tokenizer.readable(tokens[i]), float(weights[i])) for i in top])
+            words, word_weights = self.tokenizer.words(self.tokenizer.tokenize(text), weights)
+            top = np.argsort(-np.asarray(word_weights), kind="stable")[:top_k]
+            explanations.append([(words[i], word_weights[i]) for i in top])
         return explanations

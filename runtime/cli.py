@@ -24,7 +24,7 @@ from runtime.diagnostics import DIAGNOSTICS, Notes, csv_cells, row_diagnostics
 from runtime.errors import AttnError
 from runtime.io import InputError
 from runtime.output import Interrupted, OutputFile, check_output_path, exit_code
-from runtime.parquet import ParquetOutput
+from runtime.parquet import ParquetOutput, TranslationParquet
 from runtime.pipeline import DEFAULT_CHUNK_ROWS, plan_threads, score_rows, translate_rows
 from runtime.plots import attention_plotter
 from runtime.progress import Progress
@@ -76,23 +76,61 @@ def screening_cells(diagnostics) -> list[str]:
             diagnostics.status]
 
 
+# -o's suffix (after an optional .gz) -> the output format it names, where the command writes that format
+SUFFIX_FORMATS = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl",
+                  ".parquet": "parquet", ".pq": "parquet", ".txt": "txt"}
+SCORE_FORMATS = ("csv", "tsv", "jsonl", "parquet")
+TRANSLATE_FORMATS = ("txt", "csv", "tsv", "jsonl", "parquet")
+
+
+class OneLineUsageError(click.ClickException):
+    """A usage error in one line, exit 2 (click's UsageError adds the usage and a hint)."""
+
+    exit_code = 2
+
+
+def choose_format(output: str | None, explicit: str | None, offered: tuple[str, ...], default: str) -> str:
+    """The output format: --format, else what -o's suffix names (.csv, .tsv, .jsonl, .parquet, .txt;
+    a .gz after it aside), else `default`. A --format the suffix contradicts is a usage error, and so
+    is a gzipped Parquet file (Parquet compresses itself)."""
+    if output in (None, "-"):
+        return explicit or default
+    name = str(output).lower()
+    implied = SUFFIX_FORMATS.get(os.path.splitext(name.removesuffix(".gz"))[1])
+    implied = implied if implied in offered else None  # attn-score -o scores.txt: a CSV, as before
+    if explicit and implied and explicit != implied:
+        raise OneLineUsageError(f"--format {explicit} contradicts -o {output} (a {implied} file name); "
+                                "drop --format or rename the output")
+    chosen = explicit or implied or default
+    if chosen == "parquet" and name.endswith(".gz"):
+        raise OneLineUsageError(f"-o {output}: Parquet compresses itself (zstd); drop the .gz")
+    return chosen
+
+
+def _table_writer(handle, fmt: str):
+    """A csv.writer for CSV or TSV output (TSV: quoted like CSV where a field holds a tab, quote or newline)."""
+    if fmt not in ("csv", "tsv"):
+        return None
+    return csv.writer(handle, lineterminator="\n", delimiter="\t" if fmt == "tsv" else ",")
+
+
 class _Output:
-    """CSV or JSONL rows: id, [kept input columns,] probability, label[, explanation], token_count,
-    oov_share, truncated_tokens, status (runtime/screening.py)."""
+    """CSV, TSV or JSONL rows: id, [kept input columns,] probability, label[, explanation], token_count,
+    oov_share, truncated_tokens, status (runtime/screening.py). The JSONL id keeps its JSON type."""
 
     def __init__(self, handle, fmt: str, explain: bool, kept: KeptColumns | None = None):
         self.handle, self.fmt, self.explain, self.kept = handle, fmt, explain, kept
-        self.csv = csv.writer(handle, lineterminator="\n") if fmt == "csv" else None
+        self.csv = _table_writer(handle, fmt)
         self.started = False
 
-    def write(self, row_id: str, probability: float | None, label: str, explanation, diagnostics) -> None:
+    def write(self, row_id, probability: float | None, label: str, explanation, diagnostics) -> None:
         if self.csv and not self.started:  # header with the first row: a failure before it prints nothing
             self.csv.writerow(["id"] + (self.kept.output_names if self.kept else []) + ["probability", "label"]
                               + (["explanation"] if self.explain else []) + list(SCREENING_FIELDS))
         self.started = True
         values = self.kept.pop() if self.kept else []
         if self.csv:
-            cells = [row_id] + [KeptColumns.cell(value) for value in values]
+            cells = [KeptColumns.cell(row_id), *map(KeptColumns.cell, values)]
             cells += ["" if probability is None else f"{probability:.6f}", label]
             if self.explain:
                 cells.append(json.dumps(explanation_records(explanation), ensure_ascii=False))
@@ -103,6 +141,38 @@ class _Output:
         if self.explain:
             record["explanation"] = explanation_records(explanation)
         self.handle.write(json.dumps(record | diagnostics.record(digits=4), ensure_ascii=False, default=plain) + "\n")
+
+
+class _TranslationOutput:
+    """txt (one translation per line), or CSV, TSV or JSONL rows: id, [kept input columns,] source,
+    translation, score and the DIAGNOSTICS (runtime.diagnostics). The JSONL id keeps its JSON type."""
+
+    def __init__(self, handle, fmt: str, kept: KeptColumns | None = None):
+        self.handle, self.fmt, self.kept = handle, fmt, kept
+        self.names = kept.output_names if kept else []
+        self.csv = _table_writer(handle, fmt)
+        self.started = False
+
+    def write(self, row_id, source: str, result, diagnostics: dict) -> None:
+        values = self.kept.pop() if self.kept else []
+        if self.csv is not None:
+            if not self.started:
+                self.csv.writerow(["id", *self.names, "source", "translation", "score", *DIAGNOSTICS])
+            self.csv.writerow([KeptColumns.cell(row_id), *map(KeptColumns.cell, values), source, result.text,
+                               f"{result.score:.4f}", *csv_cells(diagnostics)])
+        elif self.fmt == "jsonl":
+            record = {"id": row_id, **dict(zip(self.names, values)), "source": source, "translation": result.text,
+                      "score": round(result.score, 4), **diagnostics}
+            self.handle.write(json.dumps(record, ensure_ascii=False, default=plain) + "\n")
+        else:
+            self.handle.write(result.text + "\n")
+        self.started = True
+
+    def close(self) -> None:
+        """Nothing to finish (a Parquet writer writes its footer here)."""
+
+    def abandon(self) -> None:
+        """Nothing to drop (a Parquet writer drops its footer here)."""
 
 
 # Options attn-score and attn-translate share word for word, declared once (like CTranslate2's
@@ -224,8 +294,9 @@ def run_on_ray(run: str) -> None:
               help="Probability at or above which a row gets the positive label.")
 @click.option("--explain", "explain_k", type=click.IntRange(0), default=0, show_default=True,
               help="Add the K most attended tokens with their weights.")
-@click.option("--format", "output_format", type=click.Choice(["csv", "jsonl", "parquet"]), default=None,
-              help="Output format: csv (default), jsonl or parquet (needs -o and pip install 'attn-onnx[parquet]'); "
+@click.option("--format", "output_format", type=click.Choice(SCORE_FORMATS), default=None,
+              help="Output format: csv, tsv, jsonl or parquet (needs -o and pip install 'attn-onnx[parquet]'); "
+                   "default: what -o's suffix names (.csv, .tsv, .jsonl, .parquet; .gz aside), else csv. "
                    "--engine ray: parquet (default) or csv.")
 @click.option("--input-format", type=click.Choice(["auto", "csv", "tsv", "jsonl", "lines", "parquet"]), default="auto", show_default=True,
               help="Input format; auto decides by file name (.csv, .tsv, .jsonl, .txt = lines, optionally .gz; .parquet); stdin is a "
@@ -275,7 +346,8 @@ def main(input_path, list_models, output, model, text_column, id_column, thresho
         raise click.UsageError("Missing argument 'INPUT...'.")
     if engine == "ray":
         return run_on_ray("score_files")
-    input_path, output_format = _single_input(input_path), output_format or "csv"
+    input_path = _single_input(input_path)
+    output_format = choose_format(output, output_format, SCORE_FORMATS, "csv")
 
     started = time.perf_counter()
     count, truncated, statuses, bar = 0, 0, Counter(), None
@@ -297,7 +369,8 @@ def main(input_path, list_models, output, model, text_column, id_column, thresho
                 out = ParquetOutput(handle.buffer, explain_k > 0, kept, getattr(reader, "arrow_types", None))
             else:
                 out = _Output(handle, output_format, explain_k > 0, kept)
-            scored = score_rows(classifier, read_rows(reader, text_column, id_column, kept), explain_k, workers=workers,
+            rows = read_rows(reader, text_column, id_column, kept, typed_ids=True)
+            scored = score_rows(classifier, rows, explain_k, workers=workers,
                                 chunk_rows=chunk_rows, position=reader.position, want_attention=report is not None)
             try:
                 for part in scored:
@@ -376,9 +449,10 @@ def _report(classifier, path: str, rows: int, input_path: str, output: str | Non
 @click.option("--input-format", type=click.Choice(["auto", "csv", "tsv", "jsonl", "lines", "parquet"]), default="auto", show_default=True,
               help="Input format; auto decides by file name (.txt = one sentence per line, .parquet); stdin is a table when line 1 "
                    "is a JSON object or a header naming the text column, else one sentence per line.")
-@click.option("--format", "output_format", type=click.Choice(["txt", "csv", "jsonl", "parquet"]), default=None,
-              help="txt (default): one translation per line; csv/jsonl: id, source, translation, score and the "
-                   "diagnostics source_tokens, segments, windowed, copied, missing, oov; --engine ray: parquet "
+@click.option("--format", "output_format", type=click.Choice(TRANSLATE_FORMATS), default=None,
+              help="txt: one translation per line; csv, tsv, jsonl, parquet: id, source, translation, score and the "
+                   "diagnostics source_tokens, segments, windowed, copied, missing, oov. Default: what -o's suffix "
+                   "names (.txt, .csv, .tsv, .jsonl, .parquet; .gz aside), else txt. --engine ray: parquet "
                    "(default) or csv.")
 @click.option("--beam-size", type=click.IntRange(1, MAX_BEAM), default=4, show_default=True, help="Beam width (1 = greedy).")
 @click.option("--max-length", type=click.IntRange(1, MAX_TARGET_TOKENS), default=None, help="Most target tokens per sentence (default: the bundle's).")
@@ -404,9 +478,8 @@ def translate_main(input_path, output, model, text_column, id_column, input_form
 
     if engine == "ray":
         return run_on_ray("translate_files")
-    input_path, output_format = _single_input(input_path), output_format or "txt"
-    if output_format == "parquet":
-        raise click.UsageError("--format parquet is written by --engine ray")
+    input_path = _single_input(input_path)
+    output_format = choose_format(output, output_format, TRANSLATE_FORMATS, "txt")
 
     started, count, notes, bar = time.perf_counter(), 0, Notes(), None
     try:
@@ -419,36 +492,36 @@ def translate_main(input_path, output, model, text_column, id_column, input_form
         kept = KeptColumns.choose(reader.name, reader.columns, keep_columns, keep_all, id_column,
                                   TRANSLATE_COLUMNS + DIAGNOSTICS)
         if kept is not None and output_format == "txt":
-            raise InputError("--keep-columns/--keep-all need --format csv or jsonl (txt is one translation per line)")
-        kept_names = kept.output_names if kept else []
+            raise InputError("--keep-columns/--keep-all need --format csv, tsv, jsonl or parquet "
+                             "(txt is one translation per line)")
+        if output_format == "parquet" and output in (None, "-"):
+            raise InputError("--format parquet writes a file: pass -o FILE.parquet")
         plotter = attention_plotter(plot_dir) if plot_dir else None
         bar = Progress(progress_wanted(progress), reader.size, "sentences", desc="translating")
         lines: deque = deque()  # each row's line number, for the notes (pushed by the reader, popped here)
         with OutputFile(output, inputs=[input_path]) as handle:
-            writer = csv.writer(handle, lineterminator="\n") if output_format == "csv" else None
-            translated = translate_rows(translator, read_rows(reader, text_column, id_column, kept, lines), workers=workers,
-                                        chunk_rows=128, position=reader.position, beam_size=beam_size,
-                                        max_length=max_length, return_attention=plotter is not None)
-            for chunk, results, position in translated:
-                for (row_id, text), result in zip(chunk, results):
-                    values = kept.pop() if kept else []
-                    diagnostics = row_diagnostics(result)
-                    if writer is not None:
-                        if count == 0:
-                            writer.writerow(["id", *kept_names, "source", "translation", "score", *DIAGNOSTICS])
-                        writer.writerow([row_id, *map(KeptColumns.cell, values), text, result.text,
-                                         f"{result.score:.4f}", *csv_cells(diagnostics)])
-                    elif output_format == "jsonl":
-                        record = {"id": row_id, **dict(zip(kept_names, values)), "source": text,
-                                  "translation": result.text, "score": round(result.score, 4), **diagnostics}
-                        handle.write(json.dumps(record, ensure_ascii=False, default=plain) + "\n")
-                    else:
-                        handle.write(result.text + "\n")
-                    if plotter is not None:
-                        plotter(row_id, result)
-                    count += 1
-                    notes.add(str(lines.popleft()), diagnostics)
-                bar.advance(len(chunk), position)
+            if output_format == "parquet":
+                out = TranslationParquet(handle.buffer, kept, getattr(reader, "arrow_types", None))
+            else:
+                out = _TranslationOutput(handle, output_format, kept)
+            rows = read_rows(reader, text_column, id_column, kept, lines, typed_ids=True)
+            translated = translate_rows(translator, rows, workers=workers, chunk_rows=128, position=reader.position,
+                                        beam_size=beam_size, max_length=max_length,
+                                        return_attention=plotter is not None)
+            try:
+                for chunk, results, position in translated:
+                    for (row_id, text), result in zip(chunk, results):
+                        diagnostics = row_diagnostics(result)
+                        out.write(row_id, text, result, diagnostics)
+                        if plotter is not None:
+                            plotter(KeptColumns.cell(row_id), result)
+                        count += 1
+                        notes.add(str(lines.popleft()), diagnostics)
+                    bar.advance(len(chunk), position)
+            except BaseException:
+                out.abandon()  # a Parquet file's temporary file is discarded: no footer into a closed file later
+                raise
+            out.close()  # a Parquet file's footer, before the file is renamed into place
     except AttnError as error:  # the one root of what a user can fix (runtime/errors.py)
         if bar is not None:
             bar.close()

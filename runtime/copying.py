@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from runtime.tokenizer import OOV_ID, WORD_START
+from runtime.tokenizer import OOV_ID, WORD_START, group_pieces
 
 NUMBER = re.compile(r"\d+(?:[.,:]\d+)*")
 _CORE = re.compile(r"[^\W_](?:[\w'’-]*[^\W_])?")  # a word without its punctuation
@@ -86,14 +86,9 @@ def _token_at(offsets: np.ndarray, start: int) -> list[int]:
 
 
 def target_words(tokens: list[str], sentencepiece: bool) -> list[list[int]]:
-    """Target token positions grouped into words (a SentencePiece word starts at a word-start piece)."""
-    words: list[list[int]] = []
-    for position, token in enumerate(tokens):
-        if not words or not sentencepiece or token.startswith(WORD_START):
-            words.append([position])
-        else:
-            words[-1].append(position)
-    return words
+    """Target token positions grouped into words (a SentencePiece word starts at a word-start piece;
+    `runtime.tokenizer.group_pieces`, which heatmaps and explanations use too)."""
+    return group_pieces(tokens) if sentencepiece else [[position] for position in range(len(tokens))]
 
 
 def _number_value(word: str) -> int | None:

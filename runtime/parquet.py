@@ -8,10 +8,13 @@ the caller's temporary file (`runtime.output.OutputFile`), one row group per chu
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Iterator
 
+from runtime.columns import KeptColumns
+from runtime.diagnostics import DIAGNOSTIC_TYPES, DIAGNOSTICS, LIST_DIAGNOSTICS
 from runtime.io import InputError
 
 BATCH_ROWS = 4096
@@ -89,38 +92,33 @@ def diagnostic_fields(pa) -> list:
             pa.field("truncated_tokens", pa.int32()), pa.field("status", pa.string())]
 
 
-class ParquetOutput:
-    """attn-score's rows (id, [kept input columns,] probability, label[, explanation as a list of
-    {token, weight}], token_count, oov_share, truncated_tokens, status) as Parquet into `handle` (the binary buffer of the caller's temporary file).
-    Kept columns have their input type when the input is Parquet (`kept_types`), else are text as
-    in CSV (null stays null). Rows are buffered and written a row group at a time; `close()` writes
-    the footer, without which the file is unreadable."""
+class ParquetTable:
+    """Result rows (id, [kept input columns,] then the command's own `fields`) as Parquet into `handle`
+    (the binary buffer of the caller's temporary file). The id is text, as in CSV; kept columns have
+    their input type when the input is Parquet (`kept_types`), else are text as in CSV (null stays
+    null). Rows are buffered and written a row group at a time; `close()` writes the footer, without
+    which the file is unreadable."""
 
-    def __init__(self, handle, explain: bool, kept=None, kept_types: dict | None = None, row_group_rows: int = 8192):
+    def __init__(self, handle, fields: list, kept=None, kept_types: dict | None = None, row_group_rows: int = 8192):
         pa, pq = _pyarrow("--format parquet")
-        self.pa, self.explain, self.kept, self.row_group_rows = pa, explain, kept, row_group_rows
+        self.pa, self.kept, self.row_group_rows = pa, kept, row_group_rows
         self.kept_as_text = kept is not None and kept_types is None
-        fields = [pa.field("id", pa.string())]
+        schema = [pa.field("id", pa.string())]
         if kept is not None:
-            fields += [pa.field(out, kept_types[name] if kept_types else pa.string()) for name, out in zip(kept.names, kept.output_names)]
-        fields += [pa.field("probability", pa.float32()), pa.field("label", pa.string())]
-        if explain:
-            fields.append(pa.field("explanation", pa.list_(pa.struct([("token", pa.string()), ("weight", pa.float32())]))))
-        fields += diagnostic_fields(pa)
-        self.schema = pa.schema(fields)
+            schema += [pa.field(out, kept_types[name] if kept_types else pa.string())
+                       for name, out in zip(kept.names, kept.output_names)]
+        schema += [pa.field(name, kind) for name, kind in fields]
+        self.schema = pa.schema(schema)
         self.writer = pq.ParquetWriter(handle, self.schema, compression="zstd")
-        self.columns: dict[str, list] = {field.name: [] for field in fields}
+        self.columns: dict[str, list] = {field.name: [] for field in schema}
 
-    def write(self, row_id: str, probability: float | None, label: str, explanation, diagnostics) -> None:
-        self.columns["id"].append(str(row_id))
+    def append(self, row_id, values: dict) -> None:
+        """One row: its id (any JSON id becomes text, as in CSV) and the command's own `values`."""
+        self.columns["id"].append(KeptColumns.cell(row_id))
         if self.kept is not None:
             for name, value in zip(self.kept.output_names, self.kept.pop()):
                 self.columns[name].append(None if value is None else self.kept.cell(value) if self.kept_as_text else value)
-        self.columns["probability"].append(None if probability is None else float(probability))
-        self.columns["label"].append(label)
-        if self.explain:
-            self.columns["explanation"].append([{"token": token, "weight": float(weight)} for token, weight in explanation])
-        for name, value in diagnostics.record().items():
+        for name, value in values.items():
             self.columns[name].append(value)
         if len(self.columns["id"]) >= self.row_group_rows:
             self.flush()
@@ -138,3 +136,41 @@ class ParquetOutput:
         """Drop the writer without its footer: the output failed and its temporary file is deleted
         (pyarrow's finaliser would otherwise write the footer to the closed file, an ignored error)."""
         self.writer.is_open = False
+
+
+class ParquetOutput(ParquetTable):
+    """attn-score's rows: id, [kept input columns,] probability, label[, explanation as a list of
+    {token, weight}], token_count, oov_share, truncated_tokens, status (runtime/screening.py)."""
+
+    def __init__(self, handle, explain: bool, kept=None, kept_types: dict | None = None, row_group_rows: int = 8192):
+        pa = _pyarrow("--format parquet")[0]
+        fields = [("probability", pa.float32()), ("label", pa.string())]
+        if explain:
+            fields.append(("explanation", pa.list_(pa.struct([("token", pa.string()), ("weight", pa.float32())]))))
+        fields += [(field.name, field.type) for field in diagnostic_fields(pa)]
+        super().__init__(handle, fields, kept, kept_types, row_group_rows)
+        self.explain = explain
+
+    def write(self, row_id, probability: float | None, label: str, explanation, diagnostics) -> None:
+        values = {"probability": None if probability is None else float(probability), "label": label}
+        if self.explain:
+            values["explanation"] = [{"token": token, "weight": float(weight)} for token, weight in explanation]
+        values.update(diagnostics.record())
+        self.append(row_id, values)
+
+
+class TranslationParquet(ParquetTable):
+    """attn-translate's rows: id, [kept input columns,] source, translation, score and the DIAGNOSTICS,
+    typed as the Ray engine writes them (lists as JSON text)."""
+
+    def __init__(self, handle, kept=None, kept_types: dict | None = None, row_group_rows: int = 8192):
+        pa = _pyarrow("--format parquet")[0]
+        fields = [("source", pa.string()), ("translation", pa.string()), ("score", pa.float32())]
+        fields += [(name, DIAGNOSTIC_TYPES[name](pa)) for name in DIAGNOSTICS]
+        super().__init__(handle, fields, kept, kept_types, row_group_rows)
+
+    def write(self, row_id, source: str, result, diagnostics: dict) -> None:
+        values = {"source": source, "translation": result.text, "score": float(result.score)}
+        values.update({name: json.dumps(diagnostics[name], ensure_ascii=False) if name in LIST_DIAGNOSTICS
+                       else diagnostics[name] for name in DIAGNOSTICS})
+        self.append(row_id, values)

@@ -22,9 +22,9 @@ def attention_plotter(folder: str):
     target.mkdir(parents=True, exist_ok=True)
 
     def plot(row_id: str, result) -> None:
-        rows = result.target_labels  # pieces without SentencePiece's ▁, then </s>
-        columns = result.source_labels or ["(empty)"]
-        weights = result.attention[: len(rows)] if result.source_tokens else [[0.0]] * len(rows)
+        rows, columns, weights = result.word_attention()  # words, not SentencePiece pieces; then </s>
+        if not columns:
+            columns, weights = ["(empty)"], [[0.0]] * len(rows)
         figure, axes = plt.subplots(figsize=(1 + 0.45 * len(columns), 1 + 0.45 * len(rows)))
         axes.imshow(weights, cmap="gray", vmin=0.0, vmax=1.0, aspect="auto")
         axes.set_xticks(range(len(columns)), columns, rotation=90)

@@ -14,6 +14,7 @@ from collections import Counter
 from datetime import datetime, timezone
 from pathlib import Path
 
+from runtime.columns import KeptColumns
 from runtime.io import InputError, printable_name
 from runtime.output import OutputFile
 
@@ -45,11 +46,12 @@ class Report:
             label = labels[int(probability >= threshold)]
             self.histogram[min(int(probability * BINS), BINS - 1)] += 1
             self.labels[label] += 1
-            tokens = [tokenizer.readable(token) for token in tokenizer.tokenize(text)]
+            tokens, weights = tokenizer.words(tokenizer.tokenize(text), weights)  # pieces joined into words
             for i in sorted(range(len(tokens)), key=lambda i: -weights[i])[:TOP_PER_ROW]:
                 self.word_rows[tokens[i]] += 1
                 self.word_weight[tokens[i]] += float(weights[i])
-            row = (self.count, str(row_id), label, probability, tokens, [float(w) for w in weights[: len(tokens)]])
+            row = (self.count, KeptColumns.cell(row_id), label, probability, tokens,
+                   [float(w) for w in weights[: len(tokens)]])
             if len(self.sample) < self.capacity:
                 self.sample.append(row)
             else:

@@ -49,10 +49,12 @@ def open_input(path, fmt, encoding, quoting, text_column, id_column) -> tuple[Ta
     return reader, text_column, id_column
 
 
-def read_rows(reader: TableReader, text_column: str, id_column: str | None,
-              kept: KeptColumns | None = None, lines: deque | None = None) -> Iterator[tuple[str, str]]:
+def read_rows(reader: TableReader, text_column: str, id_column: str | None, kept: KeptColumns | None = None,
+              lines: deque | None = None, typed_ids: bool = False) -> Iterator[tuple[str, str]]:
     """(id, text) per data row; the id is the id column's value or the 1-based row number. With
-    `kept`, each row's kept values are pushed for the writer; with `lines`, its line number."""
+    `kept`, each row's kept values are pushed for the writer; with `lines`, its line number. With
+    `typed_ids`, a JSON number or boolean id stays one (the plain command's JSONL keeps its type;
+    its CSV, TSV and Parquet write it as text with `KeptColumns.cell`), else it is text."""
     for number, (line, record) in enumerate(reader.records(), 1):
         if kept is not None:
             kept.push(record)
@@ -66,12 +68,13 @@ def read_rows(reader: TableReader, text_column: str, id_column: str | None,
         elif not isinstance(text, str):
             raise InputError(f"{reader.name}: line {line}: field {text_column!r} is {type(text).__name__}, "
                              "expected text")
-        yield (row_id(reader, line, record, id_column) if id_column else str(number)), text
+        yield (row_id(reader, line, record, id_column, typed_ids) if id_column else str(number)), text
 
 
-def row_id(reader: TableReader, line: int, record: dict, column: str) -> str:
-    """The row's id: text as is, a JSON number or boolean as JSON writes it. A row without one (a JSONL
-    row missing the field, or null) stops the run like a missing text: ids are never made up."""
+def row_id(reader: TableReader, line: int, record: dict, column: str, typed: bool = False) -> str | int | float | bool:
+    """The row's id: text as is, a JSON number or boolean as it is (`typed`) or as JSON writes it. A
+    row without one (a JSONL row missing the field, or null) stops the run like a missing text: ids
+    are never made up."""
     value = record.get(column)
     if isinstance(value, str):
         return value
@@ -79,6 +82,6 @@ def row_id(reader: TableReader, line: int, record: dict, column: str) -> str:
         raise InputError(f"{reader.name}: line {line}: field {column!r} is missing or null; every row needs an id "
                          "when the input has an id column (pick another with --id-column)")
     if isinstance(value, (bool, int, float)):
-        return json.dumps(value)
+        return value if typed else json.dumps(value)
     raise InputError(f"{reader.name}: line {line}: field {column!r} is {type(value).__name__}, "
                      "expected a text or number id")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, fields, replace
+from difflib import get_close_matches
 from pathlib import Path
 
 import onnxruntime as ort
@@ -48,6 +49,11 @@ class SessionOptions:
     memory_arena: bool = True
 
     def __post_init__(self) -> None:
+        for name, kind in (("threads", int), ("inter_op_threads", int), ("memory_arena", bool), ("optimization", str)):
+            value = getattr(self, name)
+            if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+                raise TypeError(f"session_options: {name} must be {kind.__name__}, "
+                                f"got {type(value).__name__} {value!r}")
         if self.optimization not in OPTIMIZATION_LEVELS:
             raise ValueError(f"optimization must be one of {', '.join(OPTIMIZATION_LEVELS)}, got {self.optimization!r}")
         if self.threads < 0 or self.inter_op_threads < 0:
@@ -60,9 +66,13 @@ class SessionOptions:
         if value is None:
             value = cls()
         elif isinstance(value, dict):
-            unknown = sorted(set(value) - {f.name for f in fields(cls)})
+            known = [f.name for f in fields(cls)]
+            unknown = [name for name in value if name not in known]
             if unknown:
-                raise ValueError(f"unknown session option(s) {unknown}; known: {[f.name for f in fields(cls)]}")
+                guesses = {name: get_close_matches(str(name), known, n=1) for name in unknown}
+                hints = "; ".join(f"{name!r}" + (f" (did you mean {guess[0]!r}?)" if guess else "")
+                                  for name, guess in guesses.items())
+                raise ValueError(f"session_options: unknown option {hints}; the options are: {', '.join(known)}")
             value = cls(**value)
         elif not isinstance(value, cls):
             raise TypeError(f"session_options must be runtime.SessionOptions or a dict, got {type(value).__name__}")
@@ -76,6 +86,29 @@ class SessionOptions:
         options.inter_op_num_threads = self.inter_op_threads
         options.log_severity_level = 3  # provider fallbacks are reported by us, not as ORT warnings
         return options
+
+
+# x86-64 features that choose onnxruntime's int8 (MLAS) kernels: an int8 figure is only reproducible
+# to the review on a machine with the same ones (README "--quantize int8")
+KERNEL_FLAGS = ("avx2", "avx512_vnni", "avx_vnni")
+
+
+def cpu_flags(cpuinfo: str | Path = "/proc/cpuinfo") -> list[str] | None:
+    """The KERNEL_FLAGS this machine's CPU has, sorted, from /proc/cpuinfo ([] on a CPU with none,
+    e.g. ARM); None where that file is missing or unreadable (macOS, Windows): unknown, not none."""
+    try:
+        text = Path(cpuinfo).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+    flags = {flag for line in text.splitlines() if line.split(":", 1)[0].strip() in ("flags", "Features")
+             for flag in line.split(":", 1)[-1].split()}
+    return sorted(flag for flag in KERNEL_FLAGS if flag in flags)
+
+
+def with_cpu_flags(figure: dict) -> dict:
+    """`figure` plus `cpu_flags` (what it was measured on), left out where they are unknown."""
+    flags = cpu_flags()
+    return figure if flags is None else {**figure, "cpu_flags": flags}
 
 
 class ProviderError(AttnError, RuntimeError):

@@ -183,6 +183,21 @@ class Tokenizer:
         """A token for people: SentencePiece's word-start marker removed."""
         return token.lstrip(WORD_START) or token
 
+    def word_groups(self, tokens: Sequence[str]) -> list[list[int]]:
+        """Indices of `tokens` grouped into the words people read. Word mode: one token, one word.
+        SentencePiece: a piece starting with the marker starts a word ("▁M", "y" -> "My"; a lone
+        "▁" joins the piece after it), the others continue the word before."""
+        if self._sp is None:
+            return [[i] for i in range(len(tokens))]
+        return group_pieces(tokens)
+
+    def words(self, tokens: Sequence[str], weights: Sequence[float]) -> tuple[list[str], list[float]]:
+        """(words, attention on each word) for display: a word's weight is the sum of its pieces'
+        (attention *to* a word, as Clark et al. 2019 aggregate BERT's over word pieces)."""
+        groups = self.word_groups(tokens)
+        return ([join_pieces(tokens[i] for i in group) for group in groups],
+                [float(sum(weights[i] for i in group)) for group in groups])
+
     def tokenize(self, text: str) -> list[str]:
         """The tokens the model sees for `text`, after truncation to `max_len`."""
         return self._truncate(self._split(text))
@@ -276,6 +291,38 @@ def detokenize(tokens: Sequence[str]) -> str:
 
 
 # === SentencePiece ===
+def group_pieces(pieces: Sequence[str]) -> list[list[int]]:
+    """SentencePiece pieces' indices grouped by word (see `Tokenizer.word_groups`)."""
+    groups: list[list[int]] = []
+    for i, piece in enumerate(pieces):
+        starts = piece.startswith(WORD_START) and not (groups and pieces[groups[-1][-1]] == WORD_START)
+        if starts or not groups:
+            groups.append([i])
+        else:
+            groups[-1].append(i)
+    return groups
+
+
+def join_pieces(pieces: Iterable[str]) -> str:
+    """The word a run of pieces spells, without the marker (a word of markers only shows one)."""
+    return "".join(pieces).replace(WORD_START, "") or WORD_START
+
+
+def text_list(texts, name: str = "texts") -> tuple[list[str], bool]:
+    """(the texts as a list, whether `texts` was one bare str). A str is one text, never a sequence
+    of characters (as Hugging Face pipelines take it); anything else must be an iterable of str,
+    and an item that is not one raises TypeError naming its index."""
+    if isinstance(texts, str):
+        return [texts], True
+    if isinstance(texts, (bytes, bytearray, dict)) or not isinstance(texts, Iterable):
+        raise TypeError(f"{name} must be a str or a sequence of str, got {type(texts).__name__}")
+    texts = list(texts)
+    for index, text in enumerate(texts):
+        if not isinstance(text, str):
+            raise TypeError(f"{name}[{index}] is {type(text).__name__} {text!r:.40}, expected str")
+    return texts, False
+
+
 def _load_sentencepiece(model: bytes):
     try:
         import sentencepiece

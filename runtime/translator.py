@@ -17,7 +17,7 @@ from runtime.bundle import Bundle, BundleError, check_vocabulary, tokenizer_from
 from runtime.copying import NumberCopier, copy_spans, digit_tokens, source_spans, target_words
 from runtime.search import search
 from runtime.segment import segments
-from runtime.tokenizer import OOV_ID, WORD_START, Tokenizer, detokenize  # noqa: F401  (detokenize: re-exported)
+from runtime.tokenizer import OOV_ID, WORD_START, Tokenizer, detokenize, join_pieces, text_list  # noqa: F401  (detokenize: re-exported)
 
 START, END = "<s>", "</s>"
 RETRIES = 2  # decodes again for numbers still missing (one number placed per pass)
@@ -41,11 +41,28 @@ class Translation:
     windowed: bool = False  # a sentence longer than the model's limit was cut into windows of words
     copied: list[dict] = field(default_factory=list)  # spans copied from the source (runtime.copying)
     missing: list[str] = field(default_factory=list)  # source numbers / unreadable words the translation lacks
+    source_words: list[list[int]] | None = None  # source token indices per word (None: one token, one word)
+    target_words: list[list[int]] | None = None  # target token indices per word
 
     @property
     def oov(self) -> int:
         """Source tokens the model cannot read, plus target tokens it could not spell."""
         return self.source_ids.count(OOV_ID) + self.tokens.count("<oov>")
+
+    def word_attention(self) -> tuple[list[str], list[str], np.ndarray]:
+        """(target words then </s>, source words, weights) for a heatmap people read: pieces joined
+        into words ("▁M" + "y" is one "My" column), a source word's column the sum of its pieces'
+        (the attention it got), a target word's row the mean of its pieces' rows (each row sums to 1)."""
+        columns = self.source_words or [[i] for i in range(len(self.source_tokens))]
+        rows = self.target_words or [[i] for i in range(len(self.tokens))]
+        weights = self.attention
+        if weights is None:
+            weights = np.zeros((len(self.tokens) + 1, len(self.source_tokens)))
+        steps = rows + [[len(self.tokens)]]  # the end token's row stays its own
+        merged = np.array([[weights[row][:, column].sum(axis=1).mean() for column in columns] for row in steps])
+        merged = merged.reshape(len(steps), len(columns))
+        return ([join_pieces(self.tokens[i] for i in row) for row in rows] + [END],
+                [join_pieces(self.source_tokens[i] for i in column) for column in columns], merged)
 
     @property
     def source_labels(self) -> list[str]:
@@ -76,12 +93,22 @@ class Translator:
         check_vocabulary(self._encoder, bundle.graph_path("encoder"), "source", "states", self.source_tokenizer.vocab_size)
         self._step, _ = bundle.open_session("decoder_step", provider, threads, session_options)
 
-    def translate(self, sentences: Sequence[str], beam_size: int = 4, max_length: int | None = None,
-                  return_attention: bool = False, copy: bool = True) -> list[Translation]:
-        """Translate each sentence (beam_size 1 = greedy). A source longer than the model's limit is
-        split into sentences, then windows (runtime.segment), each translated and the results joined;
-        with `copy`, numbers and unreadable words are copied through (runtime.copying). A sentence
-        with no tokens (empty, blank) gets an empty translation without decoding."""
+    def translate(self, sentences: str | Sequence[str], beam_size: int = 4, max_length: int | None = None,
+                  return_attention: bool = False, copy: bool = True) -> list[Translation] | Translation:
+        """Translate each sentence (beam_size 1 = greedy); one bare str is one sentence and gets one
+        Translation. A source longer than the model's limit is split into sentences, then windows
+        (runtime.segment), each translated and the results joined; with `copy`, numbers and
+        unreadable words are copied through (runtime.copying). A sentence with no tokens (empty,
+        blank) gets an empty translation without decoding."""
+        sentences, single = text_list(sentences, "sentences")
+        results = self._translate(sentences, beam_size, max_length, return_attention, copy)
+        for result in results:  # for heatmaps people read (Translation.word_attention)
+            result.source_words = self.source_tokenizer.word_groups(result.source_tokens)
+            result.target_words = self.target_tokenizer.word_groups(result.tokens)
+        return results[0] if single else results
+
+    def _translate(self, sentences: list[str], beam_size: int, max_length: int | None, return_attention: bool,
+                   copy: bool) -> list[Translation]:
         if beam_size < 1:
             raise ValueError(f"beam size must be >= 1, got {beam_size}")
         if max_length is not None and (not isinstance(max_length, int) or isinstance(max_length, bool) or max_length < 1):
@@ -124,7 +151,8 @@ class Translator:
             for row, hypothesis in zip(rows, decoded):
                 source_tokens = self.source_tokenizer.tokenize(sentences[row])
                 attention = hypothesis.attention[:, : len(source_tokens)] if return_attention else None
-                results[row] = Translation(self.target_tokenizer.decode_text(hypothesis.ids), self.target_tokenizer.decode(hypothesis.ids),
+                tokens = self.target_tokenizer.decode(hypothesis.ids)
+                results[row] = Translation(self.target_tokenizer.decode_text(hypothesis.ids), tokens,
                                            hypothesis.score, source_tokens, attention, hypothesis.ids,
                                            ids[row, : lengths[row]].tolist())
         return results

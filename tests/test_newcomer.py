@@ -213,7 +213,7 @@ def test_keep_columns_from_jsonl_keeps_json_values_and_translate_keeps_too(tmp_p
     assert [(r["text"], r["meta"] if "meta" in r else None, r["n"]) for r in records] == [("Hola.", {"n": 2}, 3), ("", None, None)]
     assert records[1]["translation"] == ""
     as_txt = run(translate_main, [str(source), "--keep-all"])
-    assert as_txt.exit_code == 1 and "--format csv or jsonl" in as_txt.output
+    assert as_txt.exit_code == 1 and "--format csv, tsv, jsonl or parquet" in as_txt.output
 
 
 def test_keep_columns_unknown_column_is_one_line_listing_the_columns(tmp_path):

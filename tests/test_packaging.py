@@ -69,7 +69,34 @@ def test_wheel_carries_the_english_bundles_only(tmp_path):
     assert "'nsmc' is not in this install" in message and "pip install -e ." in message
     assert "artifacts/nsmc-bilstm-attention" in message
 
+    # issue 30 item 5: the README's first commands, `pip install .` then attn-translate inside the checkout: the
+    # wheel's own runtime (not the checkout's) finds the translator in the checkout's artifacts/
+    code = ("import runtime, sys\nprint(runtime.__file__)\nfrom runtime.cli import translate_main\n"
+            "translate_main(['sentences.txt', '--no-progress'])\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO / "examples",
+                          env={**os.environ, "PYTHONPATH": str(site)})
+    assert done.returncode == 0, done.stderr
+    imported, *translations = done.stdout.splitlines()
+    assert imported.startswith(str(site)), imported
+    assert len(translations) == len((REPO / "examples" / "sentences.txt").read_text(encoding="utf-8").splitlines())
+
 
 def test_checkout_finds_every_shipped_bundle():
     """Running from the repository (or an editable install of it) uses artifacts/: all four models."""
     assert set(runtime.shipped_bundles()) == set(runtime.SHIPPED)
+
+
+def test_an_install_finds_the_artifacts_of_the_checkout_it_runs_in(tmp_path, monkeypatch):
+    """Issue 30 item 5: the artifacts/ of the attn-onnx checkout holding the working directory (or a
+    parent of it) are found; another project's artifacts/ are not."""
+    repo = tmp_path / "clone"
+    (repo / "artifacts" / "spa-eng-attention").mkdir(parents=True)
+    (repo / "examples").mkdir()
+    (repo / "pyproject.toml").write_text('[project]\nname = "attn-onnx"\nversion = "0.1.0"\n')
+    assert runtime.checkout_artifacts(repo / "examples") == (repo / "artifacts").resolve()
+    monkeypatch.chdir(repo / "examples")
+    assert runtime.checkout_artifacts() == (repo / "artifacts").resolve()
+    other = tmp_path / "other"
+    (other / "artifacts").mkdir(parents=True)
+    (other / "pyproject.toml").write_text('[project]\nname = "not-attn-onnx"\n')
+    assert runtime.checkout_artifacts(other) is None and runtime.checkout_artifacts(tmp_path) is None

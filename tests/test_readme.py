@@ -87,3 +87,13 @@ def test_relative_links_in_readme_and_docs_point_at_a_file_and_a_heading():
             if not path.exists() or (anchor and path.suffix == ".md" and anchor not in heading_anchors(path)):
                 broken.append(f"{document}: ({target})")
     assert broken == []
+
+
+def test_the_runtime_docstring_runs_and_prints_what_it_shows():
+    """`help(runtime)` shows a session: run as a doctest (ELLIPSIS for floats), it prints what it shows."""
+    import doctest
+
+    import runtime
+
+    result = doctest.testmod(runtime, optionflags=doctest.ELLIPSIS, report=True)
+    assert result.attempted >= 5 and result.failed == 0, result

@@ -10,6 +10,7 @@ from click.testing import CliRunner
 from conftest import IMDB_TRAIN
 from helpers import assert_fused, seeded_classifier
 from runtime.bundle import Bundle, BundleError
+from runtime.session import cpu_flags
 from trainer import export as E
 from trainer.attention import KINDS
 from trainer.cli import main as export_cli
@@ -121,7 +122,9 @@ def test_int8_export_quantizes_lstm_and_gates_accuracy(tiny_result, imdb_split, 
     assert_fused(tmp_path / "ok" / "model.onnx", DynamicQuantizeLSTM=2, LSTM=0)
     gate = manifest["metrics"]["int8_gate"]
     assert manifest["precision"] == "int8" and gate["drop_points"] <= 0.5 and gate["rows"] == 300
+    # exact: the same machine, kernels and batches (another CPU's int8 kernels give other figures: cpu_flags)
     assert gate["int8_accuracy"] == round(E.graph_accuracy(tmp_path / "ok" / "model.onnx", tiny_result.tokenizer, *gate_data), 5)
+    assert gate["cpu_flags"] == cpu_flags()
 
     # a limit no graph can meet: the gate refuses with both figures, and --force keeps the graph
     strict = dict(quantize="int8", gate_data=gate_data, max_int8_drop_points=-1.0, log=lambda _: None)

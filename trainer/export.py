@@ -29,6 +29,7 @@ import onnx
 from onnx import TensorProto, helper
 
 from runtime.bundle import FORMAT
+from runtime.session import with_cpu_flags
 from runtime.tokenizer import Tokenizer
 from trainer.converter import (  # noqa: F401  (the errors and settings are part of this module's API)
     DEFAULT_OPSET,
@@ -204,8 +205,9 @@ def int8_gate(fp32_path, int8_path, tokenizer, gate_data, force: bool, log, max_
             f"int8 accuracy drop {drop:.2f} points > {max_drop_points} ({figures}); pass --force to keep it anyway"
         )
     log(f"int8 gate: {figures}, drop {drop:.2f} points (limit {max_drop_points}){' FORCED' if drop > max_drop_points else ' OK'}")
-    return {"fp32_accuracy": round(fp32, 5), "int8_accuracy": round(int8, 5), "drop_points": round(drop, 3),
+    gate = {"fp32_accuracy": round(fp32, 5), "int8_accuracy": round(int8, 5), "drop_points": round(drop, 3),
             "rows": len(texts), "forced": drop > max_drop_points}
+    return with_cpu_flags(gate)  # int8 moves with the CPU's kernels: the figure says on which it was measured
 
 
 # === The converter ===
