@@ -18,7 +18,7 @@ from click.testing import CliRunner
 import runtime
 from runtime.cli import main as score_cli
 from runtime.cli import translate_main as translate_cli
-from runtime.columns import explanation_records
+from runtime.columns import KeptColumns, explanation_records
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -175,10 +175,11 @@ def many_files(tmp_path_factory, reviews):
 
 
 def _plain_scores(path: Path) -> dict[str, float]:
-    """id -> probability as the plain attn-score prints it."""
+    """id (as text, as the Ray engine's Parquet holds it) -> probability as the plain attn-score prints it
+    (its JSONL keeps a number id a number)."""
     result = CliRunner().invoke(score_cli, [str(path), "--format", "jsonl"])
     assert result.exit_code == 0, result.output
-    return {r["id"]: r["probability"] for r in map(json.loads, result.stdout.splitlines())}
+    return {KeptColumns.cell(r["id"]): r["probability"] for r in map(json.loads, result.stdout.splitlines())}
 
 
 def test_cli_many_files_equal_to_plain_attn_score(ray_local, many_files, tmp_path, monkeypatch):
