@@ -3,7 +3,7 @@
     >>> import runtime
     >>> model = runtime.load()  # the shipped IMDB bundle
     >>> model.predict(["A wonderful, moving film.", "Dull and far too long."]).round(2)  # float32, P(positive)
-    array([1., 0.], dtype=float32)
+    array([1..., 0.0...], dtype=float32)
     >>> model.predict_labels("A wonderful, moving film.")  # a bare str is one text: one answer
     'positive'
     >>> model.explain(["A wonderful, moving film."], top_k=2)  # the most attended words
