@@ -84,6 +84,7 @@ def _shown(driver) -> tuple[str, float, list[tuple[str, float]]]:
 
 def test_demo_page_in_headless_chromium(chromium, serve, tmp_path):
     """The demo loads the int8 IMDB bundle from a local server and scores what the user types."""
+    chromium.get_log("browser")  # the browser is shared by the session: only this page's errors count below
     chromium.get(serve() + "web/demo/")
     review = chromium.find_element("id", "review")
     _wait_scored(chromium, review.get_attribute("value"))
