@@ -837,7 +837,7 @@ def test_issue33_item12_api_validates_like_the_cli():
             classifier.predict_labels(["good"], threshold=threshold)
         with pytest.raises(ValueError, match="threshold must be a probability"):
             classifier.predict_labels([], threshold=threshold)
-    for options, message in (({"threads": -2}, "^threads must be >= 0"), ({"bogus": 1}, "^unknown session option")):
+    for options, message in (({"threads": -2}, "^threads must be >= 0"), ({"bogus": 1}, "unknown option 'bogus'; the options are: threads")):
         with pytest.raises(ValueError, match=message):  # an option, not "not a loadable ONNX graph"
             runtime.load(SMALL, session_options=options)
     translator = runtime.load("spa-eng")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import gzip
+import io
 import json
 import os
 import subprocess
@@ -451,11 +452,11 @@ def test_ray_ids_and_parquet_rules_equal_the_plain_command(ray_local, parquet_ki
     assert sorted(by_file) == ["./bad\\xffname.csv", "./boolid.parquet", "./dicttext.parquet", "./floatid.parquet",
                                "./onecol.parquet"]
     for name in ("boolid.parquet", "floatid.parquet", "dicttext.parquet"):
-        result = CliRunner().invoke(score_cli, [name, "--format", "jsonl"])
-        plain = [json.loads(line) for line in result.stdout.splitlines()]
+        result = CliRunner().invoke(score_cli, [name, "--format", "csv"])  # text ids, as the Ray output's CSV
+        plain = list(csv.DictReader(io.StringIO(result.stdout)))
         got = by_file[f"./{name}"]
         assert [r["id"] for r in got] == [r["id"] for r in plain], name  # the same ids, in the same order
-        assert all(abs(a["probability"] - b["probability"]) <= 1e-6 for a, b in zip(got, plain)), name
+        assert all(abs(float(a["probability"]) - float(b["probability"])) <= 1e-6 for a, b in zip(got, plain)), name
     assert [r["id"] for r in by_file["./boolid.parquet"]] == ["true", "false", "true", "false"]
     assert [r["id"] for r in by_file["./floatid.parquet"]] == ["1.5", "2.0", "3.0", "4.0"]
     assert [r["id"] for r in by_file["./onecol.parquet"]] == [f"./onecol.parquet:{i}" for i in range(1, 5)]
