@@ -22,6 +22,7 @@ import onnxruntime as ort
 import pytest
 
 from runtime.bundle import Bundle, BundleError
+from runtime.classifier import token_budget_batches
 from runtime.tokenizer import Tokenizer, TokenizerSpec
 from trainer.text_graph import (
     FILE,
@@ -54,24 +55,12 @@ def vocab():
     return Tokenizer.from_dict(json.loads((SHIPPED / "manifest.json").read_text(encoding="utf-8"))["tokenizer"]).vocab
 
 
-def _length_batches(texts: list[str], budget: int = 200_000) -> list[list[int]]:
-    """Row indices sorted by length, cut at `budget` characters x rows (little padding per batch)."""
-    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-    batches, start = [], 0
-    while start < len(order):
-        stop = start + 1
-        while stop < len(order) and (stop + 1 - start) * max(len(texts[order[stop]]), 1) <= budget:
-            stop += 1
-        batches.append(order[start:stop])
-        start = stop
-    return batches
-
-
 def assert_conforms(tokenizer: Tokenizer, texts: list[str], what: str) -> None:
     """The compiled tokenizer against runtime.tokenizer: fails on the first text that differs."""
     graph = build_tokenizer_graph(tokenizer).SerializeToString()
     session = ort.InferenceSession(graph, providers=["CPUExecutionProvider"])
-    for rows in _length_batches(texts):
+    # rows sorted by length, cut at 200,000 characters x rows (the runtime's own batching, on characters)
+    for rows in token_budget_batches(np.array([len(t) for t in texts]), 200_000):
         batch = [texts[i] for i in rows]
         ids, tokens, lengths = session.run(["ids", "tokens", "lengths"], {"text": np.array(batch, dtype=object)})
         for i, text in enumerate(batch):
