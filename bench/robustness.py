@@ -8,7 +8,8 @@ edits as possible. The pair's rows share `batch_id`; the original comes first (c
 files: no second row of a pair is an IMDB review, while the first rows are IMDB training reviews,
 give or take markup). Reported per bundle: accuracy on the originals, on the revisions, and the share
 of pairs whose both halves are right (the figure that a model keying on topic words cannot fake).
-A row that attn-score labels `unknown` counts as wrong.
+attn-score runs with --force-labels (every row gets the model's label, as the accuracy figures count
+them); a label other than the expected one, `unknown` included, counts as wrong.
 """
 
 from __future__ import annotations
