@@ -406,6 +406,9 @@ def combine(bundles: tuple[str, ...], opset: int, force: bool, out: str) -> None
               help="Continue the model in this folder's training/ (weights, tokenizers, Adam state; another run's --out): "
                    "its network, tokenizers and split seed are kept, --epochs more epochs are trained with this "
                    "command's --learning-rate, --batch-size, --patience and --time-budget; the same --pairs only.")
+@click.option("--test-score/--no-test-score", default=True, show_default=True,
+              help="Score the held-out test split after training. --no-test-score for a run you will continue with "
+                   "--init-from, so that only the run you ship ever looks at the test split.")
 @_OPSET
 @_FORCE
 @_OUT
@@ -446,6 +449,10 @@ def train_translator_command(**options) -> None:
     save_translator_training(result, out, {"metrics": metrics, "data": provenance})
     export_translator_bundle(result, out, opset=options["opset"], metrics=metrics, data=provenance,
                              parity_sentences=data.validation.sources[:50], force=options["force"], log=log)
+    if not options["test_score"]:
+        click.echo(f"validation loss {result.validation_loss:.4f} (epoch {result.best_epoch}), test split not scored, "
+                   f"elapsed {time.perf_counter() - started:.0f} s, bundle {out}", err=True)
+        return
     report = evaluate_test_split(out, data.test, beam_size=options["beam_size"])
     click.echo(f"validation loss {result.validation_loss:.4f} (epoch {result.best_epoch}), test BLEU {report['bleu']:.2f}, "
                f"chrF {report['chrf']:.2f} (beam {options['beam_size']}, {len(data.test)} pairs), "
