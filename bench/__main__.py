@@ -260,7 +260,7 @@ def accuracy(models, data, text_column, label_column, repeats, record, record_as
 
     import runtime
     from runtime.catalog import graphs_bytes
-    from runtime.io import TableReader
+    from runtime.io.tables import TableReader
 
     if record and len(models) > 1:
         raise click.UsageError("--record takes one --model")
@@ -310,7 +310,7 @@ def accuracy(models, data, text_column, label_column, repeats, record, record_as
 
 def _detreebanked_copy(data: str, text_column: str, label_column: str) -> str:
     """A JSONL copy of `data` (text, label) with join_treebank applied, in a temporary folder left for the run."""
-    from runtime.io import TableReader
+    from runtime.io.tables import TableReader
     from runtime.tokenizer import join_treebank
 
     target = Path(tempfile.mkdtemp(prefix="attn-detreebank-")) / (Path(data).name.split(".")[0] + ".jsonl")
@@ -422,7 +422,7 @@ def translator(bundle, data, limit, repeats, threads, latency_sentences, json_ou
 @click.option("--beam-size", type=int, default=4, show_default=True)
 @click.option("--bleu", is_flag=True, help="Also translate the whole test split for cased BLEU (sacrebleu defaults).")
 @click.option("--copy/--no-copy", default=True, show_default=True,
-              help="Numbers and unknown words copied through (runtime.copying), or the model's own words.")
+              help="Numbers and unknown words copied through (runtime.models.copying), or the model's own words.")
 @click.option("--json-out", type=click.Path(dir_okay=False), default=None, help="Also write the figures as JSON.")
 def translation_quality(bundles, data, beam_size, bleu, copy, json_out):
     """Digit-copy rate on the test split's sentences with digits (and cased BLEU on all of it)."""

@@ -54,7 +54,7 @@ def _run(command: list[str], out_dir: Path, env: dict) -> tuple[int, float, reso
 def _in_memory_child(model: str, data: str) -> None:
     """Child process: read every text, then time one predict over all of them; print JSON."""
     import runtime
-    from runtime.io import TableReader
+    from runtime.io.tables import TableReader
 
     texts = [record["text"] for _, record in TableReader(data).records()]
     classifier = runtime.load(model)

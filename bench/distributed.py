@@ -31,7 +31,7 @@ STARTUP_ROWS = 100
 
 def _write_rows(data: str, rows: int, work: Path, files: int) -> tuple[Path, Path]:
     """plain.csv with `rows` rows (id, text) and the same rows in ray/part-NN.csv."""
-    from runtime.io import TableReader
+    from runtime.io.tables import TableReader
 
     reader = TableReader(data)
     reviews = [(record.get("id", str(line)), record["text"]) for line, record in reader.records()]

@@ -21,7 +21,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from runtime.io import InputError, TableReader
+from runtime.io.tables import InputError, TableReader
 
 DEFAULT_DATA = "../shared/datasets/cad/dev.tsv.gz"
 

@@ -164,7 +164,7 @@ def rss_mb(pid: int) -> dict:
 
 # === The run ===
 def sample(data: str, limit: int) -> list[str]:
-    from runtime.io import TableReader
+    from runtime.io.tables import TableReader
 
     texts = [record["text"] for _, record in TableReader(data).records()]
     order = np.random.default_rng(0).permutation(len(texts))[:limit]  # the file is sorted by label
@@ -257,7 +257,7 @@ def report(reference: dict, rows: list[dict], overloaded: dict, header: str) -> 
               help="attn-serve --workers and the in-process threads (0 = one per core).")
 def serve(model, data, limit, duration_s, max_requests, workers):
     """attn-serve under load (1, 8, 64 clients; single reviews and batches of 32; 2x overload) vs in-process."""
-    from runtime.pipeline import default_workers
+    from runtime.engines.local import default_workers
     from runtime.serve.process import ServerProcess
 
     workers = workers or default_workers("cpu")

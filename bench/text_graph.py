@@ -74,7 +74,7 @@ def _measure(score, texts: list[str], batch: int, latency_texts: int) -> dict:
 def text_graph(bundle, data, limit, batch, latency_texts, threads):
     """model_text.onnx vs Python tokenizer + model.onnx: throughput, batch-1 p50, graph and .ort sizes."""
     from runtime.bundle import Bundle
-    from runtime.io import TableReader
+    from runtime.io.tables import TableReader
 
     loaded = Bundle.load(bundle)
     if "text" not in loaded.manifest["graphs"]:

@@ -126,7 +126,7 @@ def worker_scorer(model_path: str, threads: int, padded: bool = False):
     runtime's token-budget batches, or one row at a time at its own length for a batch-1 model."""
     import json
 
-    from runtime.classifier import DEFAULT_BATCH_TOKENS, token_budget_batches
+    from runtime.models.classifier import DEFAULT_BATCH_TOKENS, token_budget_batches
     from runtime.tokenizer import Tokenizer
 
     folder = Path(model_path).parent

@@ -42,7 +42,7 @@ def digit_rows(sources: list[str]) -> list[int]:
 
 def measure(bundle: str, data: str | None = None, beam_size: int = 4, bleu: bool = False, copy: bool = True) -> dict:
     """{"digit_sentences", "digit_copy_rate", "misses" (up to 10 examples)[, "bleu", "sentences"], "seconds"};
-    `copy`: Translator.translate's (False: the model's own words, runtime.copying off)."""
+    `copy`: Translator.translate's (False: the model's own words, runtime.models.copying off)."""
     import runtime
 
     pairs = test_pairs(Path(bundle), data)

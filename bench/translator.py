@@ -6,7 +6,7 @@ Variants, each in its own process (peak RSS is its own), on the bundle's test-sp
   keras-greedy  the trained Keras model (rebuilt from the bundle's training/ folder) decoded step by
                 step as the TensorFlow NMT tutorial does: encoder once, then the step model per token,
                 greedy argmax, on the same length-sorted batches of 64 as ours
-  greedy        our bundle, beam 1 (runtime.search over decoder_step.onnx)
+  greedy        our bundle, beam 1 (runtime.models.search over decoder_step.onnx)
   beam4         our bundle, beam 4
 Printed: sentences/s (median of repeats), batch-1 latency p50, peak RSS, the ratios against the
 goals (greedy >= 5x Keras greedy; beam 4 >= 1/3 of greedy) and whether our greedy decode equals

@@ -71,7 +71,7 @@ class _Quiet(http.server.SimpleHTTPRequestHandler):
 
 def median_reviews(data: str, count: int, tokenizer) -> tuple[list[str], int]:
     """`count` IMDB test reviews within 10 % of the median token count (seeded order)."""
-    from runtime.io import TableReader
+    from runtime.io.tables import TableReader
 
     texts = [record["text"] for _, record in TableReader(data).records()]
     order = np.random.default_rng(0).permutation(len(texts))[:2000]

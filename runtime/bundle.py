@@ -15,7 +15,7 @@ import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from runtime.errors import AttnError
+from runtime.errors import BundleError
 from runtime.tokenizer import Tokenizer
 
 FORMAT = "attn-bundle/1"
@@ -82,10 +82,6 @@ _FIELDS: dict[str, tuple[type | tuple[type, ...], bool]] = {
     "created": (str, False),
 }
 _GRAPH_FIELDS = {"file": str, "sha256": str, "inputs": list, "outputs": list}
-
-
-class BundleError(AttnError, ValueError):
-    """A bundle that cannot be used; the message names the file and what is wrong."""
 
 
 def sha256_of(path: str | Path) -> str:

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass, fields, replace
 from difflib import get_close_matches
 from pathlib import Path
 
 import onnxruntime as ort
 
-from runtime.errors import AttnError
+from runtime.errors import ProviderError
 
 log = logging.getLogger("runtime")
 
+MAX_THREADS = 4 * (os.cpu_count() or 1)  # more threads or workers than this only thrash
 PROVIDERS = {
     "cpu": "CPUExecutionProvider",
     "cuda": "CUDAExecutionProvider",
@@ -109,10 +111,6 @@ def with_cpu_flags(figure: dict) -> dict:
     """`figure` plus `cpu_flags` (what it was measured on), left out where they are unknown."""
     flags = cpu_flags()
     return figure if flags is None else {**figure, "cpu_flags": flags}
-
-
-class ProviderError(AttnError, RuntimeError):
-    """An explicitly requested execution provider is not available."""
 
 
 def available_providers() -> list[str]:

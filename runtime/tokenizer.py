@@ -28,12 +28,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from runtime.errors import AttnError
-
-
-class TokenizerError(AttnError, ValueError):
-    """A tokenizer file or spec that cannot be used; the message names the file or the field."""
-
+from runtime.errors import TokenizerError
 
 PAD_ID = 0
 OOV_ID = 1

@@ -2,7 +2,7 @@ import gzip
 
 import pytest
 
-from runtime.io import InputError
+from runtime.io.tables import InputError
 from trainer.data import load_labelled, parse_label_map, read_aclimdb, read_table, shuffle_split
 
 
@@ -90,7 +90,7 @@ def test_importing_the_packages_changes_no_global_state():
     import sys
 
     probe = ("import csv, os; cap, env = csv.field_size_limit(), dict(os.environ); "
-             "import runtime, runtime.io, runtime.cli, trainer.cli, trainer.data; "
+             "import runtime, runtime.io.tables, runtime.cli, trainer.cli, trainer.data; "
              "print(csv.field_size_limit() == cap, dict(os.environ) == env)")
     env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, check=True)

@@ -19,7 +19,7 @@ from click.testing import CliRunner
 import runtime
 from runtime.cli import main as score_cli
 from runtime.cli import translate_main as translate_cli
-from runtime.columns import KeptColumns, explanation_records
+from runtime.io.columns import KeptColumns, explanation_records
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -104,7 +104,7 @@ def test_engine_without_ray_is_one_line_naming_the_extra(tmp_path):
 
 
 def test_score_dataset_equals_classifier(ray_local, reviews, imdb):
-    from runtime.distributed import score_dataset
+    from runtime.engines.ray import score_dataset
 
     texts = reviews[:200] + ["", "Great.", "😡😡😡", "정말 최고의 영화", "qqqzzz xxyyq", " ".join([reviews[0]] * 40)]
     ds = ray_local.data.from_items([{"key": 1000 + i, "text": text} for i, text in enumerate(texts)])
@@ -132,7 +132,7 @@ def test_score_dataset_equals_classifier(ray_local, reviews, imdb):
 
 
 def test_translate_dataset_equals_translator(ray_local):
-    from runtime.distributed import translate_dataset
+    from runtime.engines.ray import translate_dataset
 
     sentences = (REPO / "examples" / "sentences.txt").read_text(encoding="utf-8").splitlines()[:10] + [""]
     ds = ray_local.data.from_items([{"n": i, "text": s} for i, s in enumerate(sentences)])
@@ -144,7 +144,7 @@ def test_translate_dataset_equals_translator(ray_local):
 
 
 def test_score_dataset_refuses_a_translation_bundle_before_any_job(ray_local):
-    from runtime.distributed import score_dataset
+    from runtime.engines.ray import score_dataset
 
     with pytest.raises(runtime.BundleError, match="translation"):
         score_dataset(ray_local.data.from_items([{"text": "x"}]), "spa-eng")
@@ -191,7 +191,7 @@ def test_cli_many_files_equal_to_plain_attn_score(ray_local, many_files, tmp_pat
     assert "scored 120 rows of 6 files" in result.stderr
     marker = json.loads((out / "_SUCCESS").read_text())
     assert marker["rows"] == 120 and marker["files"] == 6
-    from runtime.distributed import score_statuses
+    from runtime.engines.ray import score_statuses
     from runtime.screening import status_summary
 
     statuses = score_statuses(out, "parquet")
@@ -223,7 +223,7 @@ def test_cli_many_files_equal_to_plain_attn_score(ray_local, many_files, tmp_pat
 def test_cli_translate_many_files_to_csv(ray_local, tmp_path):
     from test_translation_copy import RUN_ON, WEDDING
 
-    from runtime.diagnostics import DIAGNOSTICS, LIST_DIAGNOSTICS, row_diagnostics
+    from runtime.io.diagnostics import DIAGNOSTICS, LIST_DIAGNOSTICS, row_diagnostics
 
     sentences = (REPO / "examples" / "sentences.txt").read_text(encoding="utf-8").splitlines()[:6]
     sentences[1:1] = [WEDDING, RUN_ON]  # a number to copy, a sentence over the limit: one.txt lines 2 and 3
@@ -346,7 +346,8 @@ def test_every_option_is_honoured_by_ray_or_refused(command, job, tmp_path):
     refused with --engine ray in one line: a new option cannot be dropped silently."""
     import inspect
 
-    from runtime import cli, distributed
+    from runtime import cli
+    from runtime.engines import ray as distributed
 
     keywords = set(inspect.signature(getattr(distributed, job)).parameters)
     for name in _options_of(command):
@@ -393,7 +394,7 @@ def test_unreachable_address_fails_in_bounded_time_naming_it(tmp_path):
     command says so in one line."""
     import time
 
-    from runtime.distributed import EngineError, check_reachable
+    from runtime.engines.ray import EngineError, check_reachable
 
     started = time.monotonic()
     with pytest.raises(EngineError, match=r"^cannot reach the Ray cluster at 127\.0\.0\.1:1: "):

@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 import runtime
 from runtime.bundle import Bundle
-from runtime.io import InputError
+from runtime.io.tables import InputError
 from tests.conftest import DATASETS, IMDB_TRAIN
 from trainer.cli import main as export_cli
 

@@ -21,23 +21,26 @@ PACKAGES = ("bench", "trainer", "runtime")  # top to bottom: each may import onl
 # runtime/, top to bottom. A module may import modules of lower layers and of its own group; the
 # groups of one layer are independent of each other (io knows no model, models know no file).
 RUNTIME_LAYERS = (
-    # attn-serve (the `serve` extra): the HTTP command over the library, beside the commands' shared limits
+    # attn-serve (the `serve` extra): the HTTP command over the library
     {"serve": ("runtime.serve", "runtime.serve.cli", "runtime.serve.app", "runtime.serve.metrics",
                "runtime.serve.models", "runtime.serve.batcher", "runtime.serve.limits", "runtime.serve.process")},
-    {"cli": ("runtime.cli",)},  # the commands: with runtime.serve.cli, the only runtime modules that import Click
-    {"report": ("runtime.report",), "plots": ("runtime.plots",)},  # the commands' optional outputs
-    {"ray engine": ("runtime.distributed",), "local engine": ("runtime.pipeline",)},
-    {"catalog": ("runtime.catalog",)},
-    {"api": ("runtime",)},  # runtime/__init__.py: load() and the shipped bundles
-    {"models": ("runtime.classifier", "runtime.translator", "runtime.search", "runtime.segment", "runtime.copying"),
-     "io": ("runtime.rows", "runtime.columns", "runtime.parquet", "runtime.io", "runtime.output",
-            "runtime.diagnostics")},
+    # the commands: with runtime.serve.cli, the only runtime modules that import Click; nothing imports them
+    {"cli": ("runtime.cli", "runtime.cli.__main__", "runtime.cli.score", "runtime.cli.translate", "runtime.cli.common",
+             "runtime.cli.options", "runtime.cli.report", "runtime.cli.plots")},
+    # how rows get through a model: the local engine (score_file / translate_file) and Ray Data
+    {"engines": ("runtime.engines", "runtime.engines.local", "runtime.engines.ray", "runtime.distributed")},
+    {"api": ("runtime",)},  # runtime/__init__.py: load() and the public names
+    {"catalog": ("runtime.catalog",)},  # the shipped bundles: names, where they are, --list-models
+    {"models": ("runtime.models", "runtime.models.classifier", "runtime.models.translator", "runtime.models.search",
+                "runtime.models.segment", "runtime.models.copying"),
+     "io": ("runtime.io", "runtime.io.tables", "runtime.io.parquet", "runtime.io.rows", "runtime.io.columns",
+            "runtime.io.atomic", "runtime.io.diagnostics", "runtime.io.writers", "runtime.io.formats")},
     {"bundle": ("runtime.bundle",)},
     {"session": ("runtime.session",), "tokenizer": ("runtime.tokenizer",), "progress": ("runtime.progress",),
      "screening": ("runtime.screening",)},  # per-row status and calibration: numbers and Unicode only
     {"errors": ("runtime.errors",)},
 )
-IO = RUNTIME_LAYERS[6]["io"]
+IO = RUNTIME_LAYERS[5]["io"]
 
 # (importers, what they must not import, why); a name covers its submodules ("tensorflow.keras")
 FORBIDDEN = (
@@ -215,15 +218,15 @@ def copy_of_repo(tmp_path) -> Path:
 
 
 INJECTED = [  # (file, line appended inside a function (lazy) or at the top, what the report must say)
-    ("runtime/io.py", "def _f():\n    from runtime.cli import main\n", "runtime.io imports runtime.cli (upward)"),
-    ("runtime/io.py", "from runtime.classifier import Classifier\n",
-     "runtime.io imports runtime.classifier (sibling groups io | models)"),
-    ("runtime/rows.py", "import runtime.bundle\n", "runtime.rows imports runtime.bundle (io knows no model)"),
+    ("runtime/io/tables.py", "def _f():\n    from runtime.cli import main\n", "runtime.io.tables imports runtime.cli (upward)"),
+    ("runtime/io/tables.py", "from runtime.models.classifier import Classifier\n",
+     "runtime.io.tables imports runtime.models.classifier (sibling groups io | models)"),
+    ("runtime/io/rows.py", "import runtime.bundle\n", "runtime.io.rows imports runtime.bundle (io knows no model)"),
     ("runtime/session.py", "def _f():\n    import tensorflow as tf\n", "imports tensorflow (runtime runs without"),
     ("runtime/session.py", "import trainer.fit\n", "runtime.session imports trainer.fit (upward: bench > trainer"),
-    ("runtime/distributed.py", "import click\n", "runtime.distributed imports click (only runtime.cli"),
+    ("runtime/engines/ray.py", "import click\n", "runtime.engines.ray imports click (only runtime.cli"),
     ("trainer/fit.py", "from runtime.cli import main\n", "trainer.fit imports runtime.cli (apps and the trainer"),
-    ("trainer/fit.py", "from runtime.io import _next_row\n", "private name _next_row from another module"),
+    ("trainer/fit.py", "from runtime.io.tables import _next_row\n", "private name _next_row from another module"),
     ("bench/distributed.py", "def _f():\n    from bench.__main__ import main\n",
      "cycle: bench.__main__ <-> bench.distributed"),
 ]
@@ -240,5 +243,5 @@ def test_checker_fails_on_an_injected_import(copy_of_repo, file, code, expected)
 
 def test_checker_fails_on_a_new_module_without_a_layer(copy_of_repo):
     assert unplaced(copy_of_repo) == (set(), set())
-    (copy_of_repo / "runtime" / "extra.py").write_text("import runtime.io\n")
+    (copy_of_repo / "runtime" / "extra.py").write_text("import runtime.io.tables\n")
     assert unplaced(copy_of_repo) == ({"runtime.extra"}, set())

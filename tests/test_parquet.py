@@ -17,7 +17,7 @@ import pytest
 from click.testing import CliRunner
 
 from runtime.cli import main as score_main
-from runtime.parquet import ParquetReader
+from runtime.io.parquet import ParquetReader
 from tests.test_pipeline import reviews
 
 REPO = Path(__file__).resolve().parents[1]

@@ -18,7 +18,7 @@ import pytest
 from click.testing import CliRunner
 
 from runtime.cli import main as score_main
-from runtime.pipeline import ordered_map
+from runtime.engines.local import ordered_map
 
 REPO = Path(__file__).resolve().parents[1]
 WORDS = "great awful film plot actor boring brilliant waste loved hated music scene".split()
@@ -124,7 +124,7 @@ def test_cli_sigint_mid_run_leaves_no_output_and_no_temp_file(tiny_bundle, tmp_p
     finally:
         if process.poll() is None:
             process.kill()
-    # 130 = 128 + SIGINT (runtime.output); a hang here was the main thread waiting on results without a timeout
+    # 130 = 128 + SIGINT (runtime.io.atomic); a hang here was the main thread waiting on results without a timeout
     assert process.returncode == 130, process.stderr.read().decode()
     assert not out.exists() and not list(tmp_path.glob(".*partial"))
 

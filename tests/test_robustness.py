@@ -7,7 +7,7 @@ from click.testing import CliRunner
 
 from bench.__main__ import main as bench_cli
 from bench.robustness import pair_scores, read_pairs
-from runtime.io import InputError
+from runtime.io.tables import InputError
 from tests.conftest import DATASETS
 
 CAD_DEV = DATASETS / "cad" / "dev.tsv.gz"

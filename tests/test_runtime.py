@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 import runtime
-from runtime.classifier import token_budget_batches
+from runtime.models.classifier import token_budget_batches
 from runtime.cli import main as score_cli
 from trainer.fit import predict_probabilities
 

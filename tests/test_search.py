@@ -1,4 +1,4 @@
-"""The decode loop (runtime.search) driven by constructed log-probabilities, no model: beam must beat
+"""The decode loop (runtime.models.search) driven by constructed log-probabilities, no model: beam must beat
 greedy where greedy is short-sighted, a wide beam finds the exhaustive optimum, beam 1 is greedy,
 attention follows the chosen hypothesis, finished hypotheses leave the batch."""
 
@@ -7,7 +7,7 @@ import itertools
 import numpy as np
 import pytest
 
-from runtime.search import best_tokens, search
+from runtime.models.search import best_tokens, search
 
 START, END = 0, 1
 

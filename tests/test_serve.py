@@ -20,7 +20,7 @@ import pytest
 
 import runtime
 from runtime import catalog
-from runtime.diagnostics import DIAGNOSTICS, row_diagnostics
+from runtime.io.diagnostics import DIAGNOSTICS, row_diagnostics
 from runtime.serve.process import ServerProcess
 
 SENTENCES = ["Tom y María se casaron en 2015.", "Hola.", "No sé qué hacer con mi vida."]
@@ -29,7 +29,7 @@ LONG = " ".join(["the film was long and the story was good"] * 10)  # ~90 tokens
 
 @pytest.fixture(scope="module")
 def reviews():
-    from runtime.io import TableReader
+    from runtime.io.tables import TableReader
     from tests.conftest import IMDB_TEST
 
     texts = []

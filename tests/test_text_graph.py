@@ -22,7 +22,7 @@ import onnxruntime as ort
 import pytest
 
 from runtime.bundle import Bundle, BundleError
-from runtime.classifier import token_budget_batches
+from runtime.models.classifier import token_budget_batches
 from runtime.tokenizer import Tokenizer, TokenizerSpec
 from trainer.text_graph import (
     FILE,

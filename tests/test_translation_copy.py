@@ -13,7 +13,7 @@ from click.testing import CliRunner
 import runtime
 from conftest import DATASETS
 from runtime.cli import translate_main
-from runtime.segment import split_sentences, windows
+from runtime.models.segment import split_sentences, windows
 
 REPO = Path(__file__).resolve().parents[1]
 # 48 words in four sentences: 62 source pieces, beyond the model's 40

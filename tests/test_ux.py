@@ -77,7 +77,7 @@ def test_version_on_every_command():
 def test_options_both_commands_share_are_declared_once():
     """An option attn-score and attn-translate declare word for word comes from runtime.cli.SHARED_OPTIONS
     (or the shared keep/engine decorators): a second copy would drift. Options that differ stay apart."""
-    from runtime.cli import SHARED_OPTIONS
+    from runtime.cli.options import SHARED_OPTIONS
 
     def declared(command):
         return {p.name: (p.opts, p.secondary_opts, p.help, p.default, repr(p.type), p.show_default)

@@ -177,7 +177,7 @@ def clitic_case_texts() -> Iterable[tuple[str, str]]:
 
 if __name__ == "__main__":
     import runtime
-    from runtime.io import TableReader
+    from runtime.io.tables import TableReader
 
     shipped = runtime.load("imdb").tokenizer
     variants = spec_variants(shipped)

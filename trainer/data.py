@@ -1,6 +1,6 @@
 """Labelled text for training: CSV/TSV/JSONL tables (optionally .gz) and the aclImdb folder layout.
 
-Tables are read with `runtime.io.TableReader`, the same reader that serves `attn-score`, so a bad
+Tables are read with `runtime.io.tables.TableReader`, the same reader that serves `attn-score`, so a bad
 file fails the same way in both. Labels are mapped to 0/1; an unknown label names its line.
 """
 
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from runtime.io import InputError, TableReader
+from runtime.io.tables import InputError, TableReader
 
 DEFAULT_LABEL_MAP = {"0": 0, "1": 1, "neg": 0, "pos": 1, "negative": 0, "positive": 1}
 

@@ -46,7 +46,7 @@ def load_teacher(name: str, threads: int = 0, workers: int = 0):
     A bad name or a translation bundle raises BundleError (one line)."""
     import runtime
     from runtime.bundle import BundleError
-    from runtime.pipeline import plan_threads
+    from runtime.engines.local import plan_threads
 
     path = runtime.resolve_bundle_path(name)
     workers, threads = plan_threads(workers, threads, "cpu")
@@ -107,7 +107,7 @@ def teacher_probabilities(teacher, texts: list[str], workers: int | None = None,
         return (total / sum(teacher.networks)).astype(np.float32)
     from tqdm import tqdm
 
-    from runtime.pipeline import score_rows
+    from runtime.engines.local import score_rows
 
     workers = workers or getattr(teacher, "workers", 0) or 1
     out = np.empty(len(texts), dtype=np.float32)

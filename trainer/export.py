@@ -185,7 +185,7 @@ def quantize_int8(fp32_path: str | Path, int8_path: str | Path) -> None:
 def graph_accuracy(onnx_path: str | Path, tokenizer: Tokenizer, texts: list[str], labels: np.ndarray) -> float:
     """Accuracy of one graph through the runtime's own Classifier (same batching as serving)."""
     from runtime.bundle import Bundle
-    from runtime.classifier import Classifier
+    from runtime.models.classifier import Classifier
 
     path = Path(onnx_path)
     manifest = {"task": "sentiment", "labels": list(LABELS), "graphs": {"model": {"file": path.name}}}

@@ -80,7 +80,7 @@ def check_translator_parity(result: TranslatorResult, folder: Path, sentences: l
     figures = {f"max_abs_{name}": delta for name, delta in parity.check().items()}
 
     from runtime.bundle import Bundle
-    from runtime.translator import Translator
+    from runtime.models.translator import Translator
 
     manifest = {"task": "translation", "graphs": {"encoder": {"file": "encoder.onnx"}, "decoder_step": {"file": "decoder_step.onnx"}},
                 "target_tokenizer": result.target_tokenizer.to_dict(), "model": result.model.config.to_dict(),

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from runtime.bundle import sha256_of
-from runtime.io import InputError
+from runtime.io.tables import InputError
 from runtime.tokenizer import Tokenizer, TokenizerSpec, join_treebank
 from trainer.config import ClassifierConfig
 from trainer.data import LabelledTexts, load_labelled, parse_label_map, read_table, shuffle_split

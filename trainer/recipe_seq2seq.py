@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Callable
 
 from runtime.bundle import sha256_of
-from runtime.io import InputError
+from runtime.io.tables import InputError
 from trainer.config import Seq2SeqConfig
 from trainer.data import SentencePairs, read_pairs, split_pairs
 

@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException
 
 from runtime import catalog
-from runtime.cli import MAX_BEAM
+from runtime.models.translator import MAX_BEAM
 from runtime.serve.batcher import Batcher, QueueFull
 from runtime.serve.limits import Limits
 from runtime.serve.metrics import Metrics

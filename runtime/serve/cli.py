@@ -16,12 +16,11 @@ import click
 
 from runtime import catalog
 from runtime.catalog import version
-from runtime.classifier import DEFAULT_BATCH_TOKENS
-from runtime.cli import MAX_THREADS
+from runtime.engines.local import plan_threads
 from runtime.errors import AttnError
-from runtime.pipeline import plan_threads
+from runtime.models.classifier import DEFAULT_BATCH_TOKENS
 from runtime.serve.limits import Limits
-from runtime.session import PROVIDERS, SessionOptions
+from runtime.session import MAX_THREADS, PROVIDERS, SessionOptions
 
 DEFAULTS = Limits()
 

@@ -10,8 +10,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from runtime.columns import explanation_records
-from runtime.diagnostics import row_diagnostics
+from runtime.io.columns import explanation_records
+from runtime.io.diagnostics import row_diagnostics
 from runtime.screening import Diagnostics
 from runtime.serve.batcher import Job
 

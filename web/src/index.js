@@ -21,7 +21,7 @@ export { pythonLower } from "./tokenizer.js";
 export { STATUSES, Screen, applyTemperature } from "./screening.js";
 
 export const BUNDLE_FORMAT = "attn-bundle/1";
-export const DEFAULT_BATCH_TOKENS = 4096; // as runtime/classifier.py: rows sorted by length, batches padded to their own longest
+export const DEFAULT_BATCH_TOKENS = 4096; // as runtime/models/classifier.py: rows sorted by length, batches padded to their own longest
 
 async function sha256Hex(bytes) {
   const digest = await globalThis.crypto.subtle.digest("SHA-256", bytes);
@@ -29,7 +29,7 @@ async function sha256Hex(bytes) {
 }
 
 /** Row indices sorted by length, cut so that rows x (longest row in the batch) <= batchTokens
- * (runtime.classifier.token_budget_batches). */
+ * (runtime.models.classifier.token_budget_batches). */
 export function tokenBudgetBatches(lengths, batchTokens = DEFAULT_BATCH_TOKENS) {
   const order = Array.from(lengths.keys()).sort((a, b) => lengths[a] - lengths[b]);
   const batches = [];

@@ -1,37 +1,29 @@
 """Parquet input and output for the commands (the `parquet` extra: pyarrow, imported only here).
 
 Reading is streamed by row group (`ParquetFile.iter_batches`), never the whole table; the reader
-offers what `runtime.io.TableReader` offers (columns, require, records, size, position), so the
+offers what `runtime.io.tables.TableReader` offers (columns, require, records, size, position), so the
 commands treat both alike: same column options, same row order, same errors. Writing goes through
-the caller's temporary file (`runtime.output.OutputFile`), one row group per chunk of rows.
+the caller's temporary file (`runtime.io.atomic.OutputFile`), one row group per chunk of rows.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
 from typing import Iterator
 
-from runtime.columns import KeptColumns
-from runtime.diagnostics import DIAGNOSTIC_TYPES, DIAGNOSTICS, LIST_DIAGNOSTICS
-from runtime.io import InputError
+from runtime.errors import InputError, require_extra
+from runtime.io.columns import KeptColumns
+from runtime.io.diagnostics import DIAGNOSTIC_TYPES, DIAGNOSTICS, LIST_DIAGNOSTICS
 
 BATCH_ROWS = 4096
 INSTALL = "pip install 'attn-onnx[parquet]'"
 
 
-def is_parquet(path: str) -> bool:
-    return str(path).lower().endswith((".parquet", ".pq"))
-
-
 def _pyarrow(what: str):
-    try:
-        import pyarrow
-        import pyarrow.parquet
-    except ImportError:
-        raise InputError(f"{what} needs pyarrow: {INSTALL}") from None
-    return pyarrow, pyarrow.parquet
+    return require_extra("parquet", "pyarrow", "pyarrow.parquet", needed_by=what), sys.modules["pyarrow.parquet"]
 
 
 class ParquetReader:

@@ -14,9 +14,10 @@ from collections import Counter
 from datetime import datetime, timezone
 from pathlib import Path
 
-from runtime.columns import KeptColumns
-from runtime.io import InputError, printable_name
-from runtime.output import OutputFile
+from runtime.errors import require_extra
+from runtime.io.atomic import OutputFile
+from runtime.io.columns import KeptColumns
+from runtime.io.tables import printable_name
 
 INSTALL = "pip install 'attn-onnx[report]'"
 BINS = 20
@@ -25,10 +26,7 @@ TOP_PER_ROW = 3  # a row's most attended words count towards the file's ranking
 
 class Report:
     def __init__(self, classifier, rows: int = 200, seed: int = 0, top_words: int = 30):
-        try:
-            import jinja2  # noqa: F401
-        except ImportError:
-            raise InputError(f"--report needs jinja2: {INSTALL}") from None
+        require_extra("report", "jinja2", needed_by="--report")
         self.classifier, self.capacity, self.top_words = classifier, rows, top_words
         self.random = random.Random(seed)
         self.sample: list[tuple] = []

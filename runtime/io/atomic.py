@@ -30,22 +30,10 @@ import threading
 from pathlib import Path
 from typing import IO, Iterable
 
-from runtime.errors import AttnError
+from runtime.errors import Interrupted, OutputError
 
 NAME_MAX = 255
 _SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
-
-
-class OutputError(AttnError, ValueError):
-    """The output cannot be written; the message is one line naming the file and the reason."""
-
-
-class Interrupted(BaseException):
-    """A termination signal arrived; raised like KeyboardInterrupt so `with` blocks clean up."""
-
-    def __init__(self, signum: int):
-        super().__init__(signum)
-        self.signum = signum
 
 
 def exit_code(error: BaseException) -> int:

@@ -19,7 +19,7 @@ import decimal
 import json
 from collections import deque
 
-from runtime.io import InputError
+from runtime.io.tables import InputError
 
 SCORE_COLUMNS = ("id", "probability", "label", "explanation", "token_count", "oov_share", "truncated_tokens", "status")
 TRANSLATE_COLUMNS = ("id", "source", "translation", "score")

@@ -3,20 +3,17 @@ imported only when a plot is asked for."""
 
 from __future__ import annotations
 
-from runtime.io import InputError
+from runtime.errors import require_extra
 
 
 def attention_plotter(folder: str):
     """A function writing FOLDER/<id>.png: target tokens (rows) x source tokens (columns), like
     Fig. 3 of Bahdanau et al. matplotlib is an optional extra, imported only here."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        raise InputError("--plot-attention needs matplotlib: pip install 'attn-onnx[plot]'") from None
+    matplotlib = require_extra("plot", "matplotlib", needed_by="--plot-attention")
+    matplotlib.use("Agg")
     from pathlib import Path
+
+    import matplotlib.pyplot as plt
 
     target = Path(folder)
     target.mkdir(parents=True, exist_ok=True)

@@ -20,8 +20,10 @@ import zlib
 from pathlib import Path
 from typing import IO, Iterator
 
-from runtime.errors import AttnError
-from runtime.output import OutputFile
+from runtime.errors import InputError
+from runtime.io.atomic import OutputFile
+from runtime.io.formats import TABLE_FORMATS as FORMATS
+from runtime.io.formats import detect_format
 
 LONG_FIELD = 2**31 - 1  # reviews can be megabytes long; the csv module's default cap is 128 KB
 
@@ -35,29 +37,12 @@ def _next_row(reader) -> list[str] | None:
     finally:
         csv.field_size_limit(previous)
 
-FORMATS = ("csv", "tsv", "jsonl", "lines")
-
-
-class InputError(AttnError, ValueError):
-    """A problem with an input file; the message is one line fit for a user."""
 
 
 def printable_name(name: str) -> str:
     """A file name as valid UTF-8 text, for a page or a table column: bytes that are not UTF-8 (kept by
     Python as surrogate escapes) are written as \\xNN, so 'bad\\xffname.csv' still names the file."""
     return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-
-
-def detect_format(path: str) -> str:
-    """csv / tsv / jsonl / lines (.txt) from the file name (a trailing .gz ignored); stdin and unknown -> csv."""
-    name = path.lower().removesuffix(".gz")
-    if name.endswith(".txt"):
-        return "lines"
-    if name.endswith((".tsv", ".tab")):
-        return "tsv"
-    if name.endswith((".jsonl", ".ndjson", ".json")):
-        return "jsonl"
-    return "csv"
 
 
 def _stdin_binary() -> IO[bytes]:
@@ -326,4 +311,4 @@ def _line_texts(line: str) -> list[str]:
     return line.removesuffix("\n").removesuffix("\r").split("\r")
 
 
-AtomicWriter = OutputFile  # the output writer lives in runtime/output.py
+AtomicWriter = OutputFile  # the output writer lives in runtime/io/atomic.py

@@ -1,6 +1,6 @@
 """Translator over a translation bundle: encoder.onnx once per batch, decoder_step.onnx per step.
 
-Greedy and beam search are one decode loop (`runtime.search.search`) driven by the decoder graph
+Greedy and beam search are one decode loop (`runtime.models.search.search`) driven by the decoder graph
 as a step function. Scores are length-normalised log-probabilities: the sum of the chosen tokens'
 log-probabilities (the end token included) divided by their number. Text comes back through the
 target tokenizer (`decode_text`: SentencePiece detokenization, or words joined around punctuation).
@@ -14,12 +14,14 @@ from typing import Sequence
 import numpy as np
 
 from runtime.bundle import Bundle, BundleError, check_vocabulary, tokenizer_from_manifest
-from runtime.copying import NumberCopier, copy_spans, digit_tokens, source_spans, target_words
-from runtime.search import search
-from runtime.segment import segments
+from runtime.models.copying import NumberCopier, copy_spans, digit_tokens, source_spans, target_words
+from runtime.models.search import search
+from runtime.models.segment import segments
 from runtime.tokenizer import OOV_ID, WORD_START, Tokenizer, detokenize, join_pieces, text_list  # noqa: F401  (detokenize: re-exported)
 
 START, END = "<s>", "</s>"
+MAX_BEAM = 32  # widest beam a command or request may ask for
+MAX_TARGET_TOKENS = 1_000  # longest --max-length
 RETRIES = 2  # decodes again for numbers still missing (one number placed per pass)
 
 
@@ -37,9 +39,9 @@ class Translation:
     attention: np.ndarray | None = None  # (target steps incl. end, source tokens) when asked for
     ids: list[int] = field(default_factory=list)  # target ids, the end token excluded
     source_ids: list[int] = field(default_factory=list)  # the ids the encoder read (OOV_ID: a token it cannot read)
-    segments: int = 1  # parts translated one by one (sentences or windows; runtime.segment)
+    segments: int = 1  # parts translated one by one (sentences or windows; runtime.models.segment)
     windowed: bool = False  # a sentence longer than the model's limit was cut into windows of words
-    copied: list[dict] = field(default_factory=list)  # spans copied from the source (runtime.copying)
+    copied: list[dict] = field(default_factory=list)  # spans copied from the source (runtime.models.copying)
     missing: list[str] = field(default_factory=list)  # source numbers / unreadable words the translation lacks
     source_words: list[list[int]] | None = None  # source token indices per word (None: one token, one word)
     target_words: list[list[int]] | None = None  # target token indices per word
@@ -97,8 +99,8 @@ class Translator:
                   return_attention: bool = False, copy: bool = True) -> list[Translation] | Translation:
         """Translate each sentence (beam_size 1 = greedy); one bare str is one sentence and gets one
         Translation. A source longer than the model's limit is split into sentences, then windows
-        (runtime.segment), each translated and the results joined; with `copy`, numbers and
-        unreadable words are copied through (runtime.copying). A sentence with no tokens (empty,
+        (runtime.models.segment), each translated and the results joined; with `copy`, numbers and
+        unreadable words are copied through (runtime.models.copying). A sentence with no tokens (empty,
         blank) gets an empty translation without decoding."""
         sentences, single = text_list(sentences, "sentences")
         results = self._translate(sentences, beam_size, max_length, return_attention, copy)
@@ -132,7 +134,7 @@ class Translator:
     def translate_parts(self, sentences: list[str], beam_size: int, max_length: int, return_attention: bool,
                         copy_numbers: bool = False, prefixes: list | None = None) -> list[Translation]:
         """Each sentence as the model reads it (at most max_len tokens); batches sorted by source length.
-        With `copy_numbers`, the decoder writes the source's numbers (runtime.copying.NumberCopier),
+        With `copy_numbers`, the decoder writes the source's numbers (runtime.models.copying.NumberCopier),
         after `prefixes[row]` (target ids, the number they end with) where given."""
         ids, lengths = self.source_tokenizer.encode(sentences) if sentences else (np.zeros((0, 1), np.int32), np.zeros(0, np.int32))
         results: list[Translation | None] = [None] * len(sentences)
@@ -158,7 +160,7 @@ class Translator:
         return results
 
     def with_copies(self, source: str, translation: Translation) -> Translation:
-        """`translation` with the source's numbers and unreadable words copied in (runtime.copying)."""
+        """`translation` with the source's numbers and unreadable words copied in (runtime.models.copying)."""
         spans = source_spans(self.source_tokenizer.normalize(source), translation.source_tokens, translation.source_ids)
         if not spans or translation.attention is None:
             return translation
@@ -177,7 +179,7 @@ class Translator:
 
     def decode(self, source: np.ndarray, beam_size: int, max_length: int, attention: bool = False, numbers=None,
                prefixes=None):
-        """Source ids (B, S) -> the best Hypothesis per row (runtime.search over the decoder graph).
+        """Source ids (B, S) -> the best Hypothesis per row (runtime.models.search over the decoder graph).
         `numbers[row]`: the row's numbers to write through, `prefixes[row]` (NumberCopier)."""
         states, h, c = self._encoder.run(["states", "h", "c"], {"source": source})
         step, state = self.step_function(states, source != 0), (h, c)

@@ -2,7 +2,7 @@
 
 `open_input` opens a file (CSV, TSV, JSONL, lines, Parquet; .gz) and picks its text and id columns,
 failing before any work on a missing file or column; `read_rows` yields (id, text) per data row. The
-local pipeline (`attn-score`, `attn-translate`) and the Ray engine (`runtime.distributed`) read
+local pipeline (`attn-score`, `attn-translate`) and the Ray engine (`runtime.engines.ray`) read
 through these, so a file means the same to both.
 """
 
@@ -13,9 +13,10 @@ import sys
 from collections import deque
 from typing import Iterator
 
-from runtime.columns import KeptColumns
-from runtime.io import InputError, TableReader
-from runtime.parquet import ParquetReader, is_parquet
+from runtime.io.columns import KeptColumns
+from runtime.io.formats import is_parquet
+from runtime.io.parquet import ParquetReader
+from runtime.io.tables import InputError, TableReader
 
 
 def pick_text_column(reader: TableReader, requested: str | None) -> str:

@@ -168,7 +168,7 @@ def digit_tokens(vocab: list[str]) -> np.ndarray:
 
 
 class NumberCopier:
-    """A search step (runtime.search) that writes the source's numbers token for token: when the
+    """A search step (runtime.models.search) that writes the source's numbers token for token: when the
     model is about to write a digit, or attends to a number it has not written and a digit is
     plausible, the next tokens are that number's target tokens (each scored as the model's best
     token at that step). Each number is written once per hypothesis. The state carries, per

@@ -1,0 +1,5 @@
+"""python -m runtime.cli: attn-score."""
+
+from runtime.cli import main
+
+main()

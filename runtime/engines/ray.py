@@ -1,0 +1,698 @@
+"""Score and translate datasets on Ray Data (the optional `ray` extra: pip install 'attn-onnx[ray]').
+
+    import ray, runtime.engines.ray as rd
+    ds = ray.data.read_parquet("s3://bucket/reviews/")              # any Ray Dataset with a text column
+    rd.score_dataset(ds, model="imdb", id_column="id", workers=4).write_parquet("s3://bucket/scores/")
+
+`score_dataset` / `translate_dataset` add a `map_batches` stage whose callable class loads and
+verifies the bundle once per actor (an actor pool of `workers`, `cpus_per_worker` CPUs each, which
+are also onnxruntime's intra-op threads). The bundle travels in Ray's object store: the driver loads
+and verifies it (sha256 of every graph) and puts its files' bytes there once; each actor writes them
+to a private temporary folder and loads them with the same verification. So a worker never needs
+the bundle on its own disk, and every actor runs exactly the bytes the driver checked, even if
+someone re-exports the bundle folder during the job.
+
+`score_files` / `translate_files` are what `attn-score --engine ray` and `attn-translate --engine
+ray` run: many files (CSV, TSV, JSONL, text lines, Parquet; .gz) read with the same reader and the
+same column rules as the plain commands, partitioned output written to a temporary folder that is
+renamed to OUTDIR with a `_SUCCESS` marker only once every partition is written.
+
+`runtime.cli` imports this module only once `--engine ray` runs, and Ray only when a job starts; the
+commands' Click options and summary line live in `runtime.cli`, so nothing here imports Click.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import glob
+import json
+import os
+import shutil
+import signal
+import socket
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+from runtime.bundle import MANIFEST, Bundle, BundleError
+from runtime.errors import AttnError, EngineError, require_extra
+from runtime.io.atomic import Interrupted
+from runtime.io.columns import explanation_records
+from runtime.io.diagnostics import DIAGNOSTIC_TYPES, DIAGNOSTICS, LIST_DIAGNOSTICS, Notes, row_diagnostics
+from runtime.io.formats import DATA_SUFFIXES, is_data_file
+from runtime.io.parquet import ParquetReader
+from runtime.io.rows import open_input, read_rows
+from runtime.io.tables import InputError, TableReader, printable_name
+from runtime.models.classifier import DEFAULT_BATCH_TOKENS
+from runtime.session import SessionOptions
+
+__all__ = ["score_files", "translate_files", "score_dataset", "translate_dataset", "read_files", "expand_inputs",
+           "connect", "default_workers", "EngineError", "SUCCESS"]
+
+SUCCESS = "_SUCCESS"  # completion marker, written after every partition (Hadoop/Spark convention)
+READ_ROWS = 4096  # rows per table a file reader yields
+SCORE_ROWS = 1024  # rows per scoring batch (per actor call); sorted by length inside, like attn-score
+TRANSLATE_ROWS = 256  # sentences per translation batch, as attn-translate
+CONNECT_TIMEOUT_S = 10  # --address: a cluster that does not answer in this time is reported, never waited on
+
+
+def require_ray():
+    """The `ray` module with Ray Data, or the MissingExtraError naming the extra to install."""
+    return require_extra("ray", "ray", "ray.data", "pyarrow", needed_by="the Ray engine", what="Ray Data and pyarrow")
+
+
+# === Bundle shipping ===
+def pack_bundle(model, task: str) -> dict:
+    """Load and verify the bundle here (fails before any job starts), then return its files as bytes:
+    {"name", "files": {relative name: bytes}} for the object store."""
+    from runtime import resolve_bundle_path
+
+    bundle = Bundle.load(resolve_bundle_path(model), verify=True)
+    if bundle.task != task:
+        command = "attn-translate" if bundle.task == "translation" else "attn-score"
+        raise BundleError(f"{bundle.path}: task is {bundle.task!r}, this needs a {task!r} bundle (use {command})")
+    names = [MANIFEST] + [graph["file"] for graph in bundle.manifest["graphs"].values()]
+    return {"name": bundle.path.name, "files": {name: (bundle.path / name).read_bytes() for name in names}}
+
+
+def _unpack_and_load(packed: dict, **options):
+    """In an actor: write the bundle's bytes to a private folder, load (sha256-verified), drop the folder
+    (onnxruntime holds the graphs in memory from then on)."""
+    import ray
+
+    import runtime
+
+    packed = ray.get(packed[0])  # (reference,): nested, so Ray leaves resolving it to us
+    with tempfile.TemporaryDirectory(prefix="attn-bundle-") as folder:
+        root = Path(folder) / packed["name"]
+        for name, data in packed["files"].items():
+            target = (root / name).resolve()
+            if root.resolve() not in target.parents:
+                raise BundleError(f"{packed['name']}: graph file name {name!r} leaves the bundle folder")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(data)
+        return runtime.load(root, verify=True, **options)
+
+
+def _text_list(column, name: str) -> list[str]:
+    """A pyarrow column as texts: null -> "" (scored, never dropped, as attn-score does)."""
+    import pyarrow as pa
+
+    if not is_text_type(pa, column.type):
+        raise InputError(f"column {name!r} is {column.type}, expected text")
+    return ["" if text is None else text for text in column.to_pylist()]
+
+
+def is_text_type(pa, kind) -> bool:
+    """A pyarrow type that holds texts: string, large string, dictionary-encoded (categorical) string."""
+    if pa.types.is_dictionary(kind):
+        kind = kind.value_type
+    return pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_null(kind)
+
+
+def _passed_through(batch, keep_columns, id_column) -> dict:
+    """The kept columns and the id (as text, like attn-score's output) of a pyarrow batch."""
+    import pyarrow as pa
+
+    columns = {name: batch.column(name) for name in keep_columns}
+    if id_column:
+        columns["id"] = batch.column(id_column).cast(pa.string())
+    return columns
+
+
+class _Scorer:
+    """Ray Data callable class: one Classifier per actor, built from the bundle in the object store."""
+
+    def __init__(self, packed, text_column, id_column, keep_columns, explain, threshold, provider, threads, batch_tokens,
+                 session_options=None, force_labels=False):
+        self.model = _unpack_and_load(packed, provider=provider, threads=threads, batch_tokens=batch_tokens,
+                                      session_options=session_options)
+        self.text_column, self.id_column, self.keep_columns = text_column, id_column, list(keep_columns)
+        self.explain, self.threshold, self.force_labels = explain, threshold, force_labels
+
+    def __call__(self, batch):
+        import pyarrow as pa
+
+        from runtime.io.parquet import diagnostic_fields
+
+        texts = _text_list(batch.column(self.text_column), self.text_column)
+        records = self.model.score(texts, self.threshold, self.force_labels, self.explain)  # attn-score's rows
+        columns = _passed_through(batch, self.keep_columns, self.id_column)
+        columns["probability"] = pa.array([r["probability"] for r in records], type=pa.float32())
+        columns["label"] = pa.array([r["label"] for r in records], type=pa.string())
+        if self.explain:  # the JSON attn-score writes in its CSV explanation cell
+            columns["explanation"] = pa.array(
+                [json.dumps(explanation_records(r["explanation"]), ensure_ascii=False) for r in records], type=pa.string())
+        for field in diagnostic_fields(pa):
+            columns[field.name] = pa.array([r[field.name] for r in records], type=field.type)
+        return pa.table(columns)
+
+
+class _Translator:
+    """Ray Data callable class: one Translator per actor."""
+
+    def __init__(self, packed, text_column, id_column, keep_columns, beam_size, max_length, provider, threads,
+                 session_options=None):
+        self.model = _unpack_and_load(packed, provider=provider, threads=threads, session_options=session_options)
+        self.text_column, self.id_column, self.keep_columns = text_column, id_column, list(keep_columns)
+        self.beam_size, self.max_length = beam_size, max_length
+
+    def __call__(self, batch):
+        import pyarrow as pa
+
+        sources = _text_list(batch.column(self.text_column), self.text_column)
+        results = self.model.translate(sources, beam_size=self.beam_size, max_length=self.max_length)
+        columns = _passed_through(batch, self.keep_columns, self.id_column)
+        columns["source"] = pa.array(sources, type=pa.string())
+        columns["translation"] = pa.array([result.text for result in results], type=pa.string())
+        columns["score"] = pa.array([result.score for result in results], type=pa.float64())
+        diagnostics = [row_diagnostics(result) for result in results]
+        for name in DIAGNOSTICS:  # lists as JSON text, as the explanation column
+            values = [d[name] for d in diagnostics]
+            columns[name] = pa.array([json.dumps(v, ensure_ascii=False) for v in values] if name in LIST_DIAGNOSTICS
+                                     else values, type=DIAGNOSTIC_TYPES[name](pa))
+        return pa.table(columns)
+
+
+def _actor_pool(workers):
+    """ActorPoolStrategy from an int (fixed pool) or a (min, max) pair (autoscaling)."""
+    ray = require_ray()
+    if isinstance(workers, tuple):
+        return ray.data.ActorPoolStrategy(min_size=workers[0], max_size=workers[1])
+    if int(workers) < 1:
+        raise ValueError(f"workers must be >= 1, got {workers}")
+    return ray.data.ActorPoolStrategy(size=int(workers))
+
+
+def score_dataset(ds, model=None, *, text_column: str = "text", id_column: str | None = None, keep_columns=(),
+                  explain: int = 0, threshold: float = 0.5, workers: int | tuple[int, int] = 1,
+                  cpus_per_worker: float = 1, provider: str = "auto", batch_rows: int = SCORE_ROWS,
+                  batch_tokens: int = DEFAULT_BATCH_TOKENS, force_labels: bool = False,
+                  session_options: SessionOptions | dict | None = None):
+    """A Dataset with, per row of `ds`: the `keep_columns`, `id` (the id column as text, when
+    `id_column` is given), `probability` (float32, as `Classifier.score`: null for a row that is not
+    ok unless `force_labels`), `label`, with `explain=K` an `explanation` (JSON [[token, weight], ...],
+    the K most attended tokens), then token_count, oov_share, truncated_tokens and status.
+    Lazy, like every Ray Dataset: nothing runs until it is written or consumed. The bundle is
+    loaded and verified here first, so a bad bundle fails before any job. `session_options` are
+    onnxruntime's settings per actor (as `runtime.load`); their threads default to `cpus_per_worker`."""
+    ray = require_ray()
+    packed = (ray.put(pack_bundle(model, "sentiment")),)
+    options = SessionOptions.of(session_options)
+    return ds.map_batches(
+        _Scorer, batch_size=batch_rows, batch_format="pyarrow", compute=_actor_pool(workers), num_cpus=cpus_per_worker,
+        fn_constructor_kwargs=dict(packed=packed, text_column=text_column, id_column=id_column, keep_columns=tuple(keep_columns),
+                                   explain=explain, threshold=threshold, provider=provider,
+                                   threads=options.threads or max(1, int(cpus_per_worker)), batch_tokens=batch_tokens,
+                                   force_labels=force_labels, session_options=options))
+
+
+def translate_dataset(ds, model="spa-eng", *, text_column: str = "text", id_column: str | None = None, keep_columns=(),
+                      beam_size: int = 4, max_length: int | None = None, workers: int | tuple[int, int] = 1,
+                      cpus_per_worker: float = 1, provider: str = "auto", batch_rows: int = TRANSLATE_ROWS,
+                      session_options: SessionOptions | dict | None = None):
+    """A Dataset with, per row of `ds`: the `keep_columns`, `id` (when `id_column` is given),
+    `source`, `translation` and `score` (length-normalised log-probability), as `Translator.translate`,
+    then runtime.io.diagnostics.DIAGNOSTICS (`copied` and `missing` as JSON lists)."""
+    ray = require_ray()
+    if beam_size < 1:
+        raise ValueError(f"beam size must be >= 1, got {beam_size}")
+    packed = (ray.put(pack_bundle(model, "translation")),)
+    options = SessionOptions.of(session_options)
+    return ds.map_batches(
+        _Translator, batch_size=batch_rows, batch_format="pyarrow", compute=_actor_pool(workers), num_cpus=cpus_per_worker,
+        fn_constructor_kwargs=dict(packed=packed, text_column=text_column, id_column=id_column, keep_columns=tuple(keep_columns),
+                                   beam_size=beam_size, max_length=max_length, provider=provider,
+                                   threads=options.threads or max(1, int(cpus_per_worker)), session_options=options))
+
+
+# === Files (the --engine ray commands) ===
+@dataclass(frozen=True)
+class InputFile:
+    """One input file as checked on the driver: where it is, how to read it, which columns."""
+
+    name: str  # as the user wrote it (or found in their folder): used in ids and messages
+    path: str  # absolute: what the workers open (their working directory is not ours)
+    format: str  # csv, tsv, jsonl, lines, parquet
+    text_column: str
+    id_column: str  # "" = none: ids are "<name>:<row>"
+
+
+def expand_inputs(inputs) -> list[tuple[str, str]]:
+    """(name, absolute path) for every file named by INPUT...: a file, a folder (its data files,
+    recursively, sorted; names starting with '.' or '_' skipped) or a glob. Each INPUT must give at
+    least one file; a file named twice, under any name (symlinks resolved), is refused (its rows would be
+    scored twice)."""
+    found: list[str] = []
+    for item in inputs:
+        if item == "-":
+            raise InputError("-: the Ray engine reads files (workers cannot read this stdin); pass file names")
+        if os.path.isdir(item):
+            matches = sorted(
+                os.path.join(folder, name)
+                for folder, subfolders, names in os.walk(item)
+                for name in names
+                if is_data_file(name)
+                and not any(part.startswith((".", "_")) for part in Path(os.path.relpath(folder, item)).parts if part != ".")
+            )
+            if not matches:
+                raise InputError(f"{item}: folder holds no data files ({', '.join(DATA_SUFFIXES)}, optionally .gz)")
+        elif os.path.exists(item):
+            matches = [item]
+        elif glob.has_magic(item):
+            matches = sorted(path for path in glob.glob(item, recursive=True) if os.path.isfile(path))
+            if not matches:
+                raise InputError(f"{item}: no file matches this pattern")
+        else:
+            raise InputError(f"{item}: no such file")
+        found.extend(matches)
+    seen: dict[str, tuple[str, str]] = {}  # the file itself (symlinks resolved) -> (name, absolute path)
+    for name in found:
+        real = os.path.realpath(name)
+        if real in seen:
+            raise InputError(f"{name}: named twice (also as {seen[real][0]}); each file is read once")
+        seen[real] = name, os.path.abspath(name)
+    return list(seen.values())
+
+
+def check_inputs(inputs, fmt: str, encoding: str, quoting: str, text_column: str | None, id_column: str | None) -> list[InputFile]:
+    """Expand INPUT... and open every file's header on the driver (cheap), with attn-score's column
+    rules, so a missing column or an unreadable file fails before the job starts."""
+    files = []
+    for name, path in expand_inputs(inputs):
+        # the plain command's rules, once: the same reader picks the text and id columns
+        reader, text, ident = open_input(path, fmt, encoding, quoting, text_column, id_column)
+        if reader.format == "parquet":
+            _check_text_type(name, reader, text)
+        files.append(InputFile(printable_name(name), path, reader.format, text, ident or ""))
+    return files
+
+
+def _check_text_type(name: str, reader: ParquetReader, column: str) -> None:
+    """A Parquet text column that cannot hold text (int64, binary) fails here, before Ray starts."""
+    import pyarrow as pa
+
+    kind = reader.arrow_types[column]
+    if not is_text_type(pa, kind):
+        raise InputError(f"{name}: column {column!r} is {kind}, expected text")
+
+
+def _file_rows(file: InputFile, encoding: str, quoting: str) -> Iterator[tuple[int, str, str]]:
+    """(row, id, text) per data row of one file, read by the plain command's reader and row rules
+    (runtime.io.rows: the same ids, nulls and errors); row counts data rows from 1 and ids default to
+    '<name>:<row>'."""
+    if file.format == "parquet":
+        reader = ParquetReader(file.path)
+    else:
+        reader = TableReader(file.path, fmt=file.format, encoding=encoding, quoting=quoting, text_column=file.text_column)
+    reader.name = file.name  # messages name the file as the user wrote it
+    for number, (row_id, text) in enumerate(read_rows(reader, file.text_column, file.id_column or None), 1):
+        yield number, (row_id if file.id_column else f"{file.name}:{number}"), text
+
+
+def _read_files(task: dict, encoding: str, quoting: str) -> Iterator:
+    """Ray Data generator: the input file of `task` as tables of file, row, id, text."""
+    import pyarrow as pa
+
+    for index in range(len(task["name"])):
+        name, fmt, text_column, id_column = (str(task[field][index]) for field in ("name", "format", "text_column", "id_column"))
+        file = InputFile(name, os.fsdecode(bytes(task["path"][index])), fmt, text_column, id_column)
+        rows = []
+        for row in _file_rows(file, encoding, quoting):
+            rows.append(row)
+            if len(rows) == READ_ROWS:
+                yield _rows_table(pa, file.name, rows)
+                rows = []
+        if rows:
+            yield _rows_table(pa, file.name, rows)
+
+
+def _rows_table(pa, name: str, rows: list[tuple[int, str, str]]):
+    numbers, ids, texts = zip(*rows)
+    return pa.table({"file": pa.array([name] * len(rows), pa.string()), "row": pa.array(numbers, pa.int64()),
+                     "id": pa.array(ids, pa.string()), "text": pa.array(texts, pa.string())})
+
+
+def read_files(files: list[InputFile], encoding: str = "utf-8", quoting: str = "auto"):
+    """A Dataset of (file, row, id, text) over checked input files; each file is one read task."""
+    ray = require_ray()
+    # the path as bytes: a file name that is not UTF-8 cannot travel as Arrow text
+    items = [{"name": f.name, "path": os.fsencode(f.path), "format": f.format, "text_column": f.text_column,
+              "id_column": f.id_column} for f in files]
+    # readers are light next to scoring: they take no CPU slot, so the scoring actors can hold them all
+    return ray.data.from_items(items, override_num_blocks=len(items)).map_batches(
+        _read_files, batch_size=1, fn_kwargs=dict(encoding=encoding, quoting=quoting), num_cpus=0)
+
+
+# === Output ===
+def _new_output_folder(outdir: str) -> Path:
+    """OUTDIR as an absolute path that does not exist yet, in a folder that does (never overwritten)."""
+    final = Path(os.path.abspath(outdir))
+    if final.exists():
+        raise InputError(f"{outdir}: already exists; the Ray engine writes a new folder (pick another name or remove it)")
+    if not final.parent.is_dir():
+        raise InputError(f"{outdir}: output folder's parent {str(final.parent)!r} does not exist")
+    return final
+
+
+def _count_written(folder: Path, fmt: str, files: list[InputFile]) -> int:
+    """Rows in the written partitions, checked against the inputs: every file's rows 1..n exactly
+    once (rows in == rows out). Reads only the file and row columns."""
+    import pyarrow.compute as pc
+
+    table = _read_written(folder, fmt, ["file", "row"])
+    stats = table.group_by("file").aggregate([("row", "count"), ("row", "count_distinct"), ("row", "max")])
+    by_file = {r["file"]: r for r in stats.to_pylist()}
+    for file in files:
+        found = by_file.get(file.name)
+        if found is None or not (found["row_count"] == found["row_count_distinct"] == found["row_max"]):
+            raise RuntimeError(f"{file.name}: the output does not hold each of its rows exactly once; output discarded")
+    if len(by_file) != len(files) or pc.min(table["row"]).as_py() < 1:
+        raise RuntimeError("the output holds rows of no input file; output discarded")
+    return table.num_rows
+
+
+def _read_written(folder: Path, fmt: str, columns: list[str], types: dict | None = None):
+    """These columns of the partitions written into `folder`, as one pyarrow table."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    types = {"file": lambda pa: pa.string(), "row": lambda pa: pa.int64(), **(types or {})}
+    parts = sorted(p for p in folder.iterdir() if not p.name.startswith((".", "_")))
+    if fmt == "parquet":
+        tables = [pq.read_table(p, columns=columns) for p in parts]
+    else:
+        convert = pacsv.ConvertOptions(include_columns=columns, column_types={c: types[c](pa) for c in columns})
+        tables = [pacsv.read_csv(p, parse_options=pacsv.ParseOptions(newlines_in_values=True), convert_options=convert)
+                  for p in parts]
+    return pa.concat_tables(tables) if tables else pa.table({c: pa.array([], types[c](pa)) for c in columns})
+
+
+def partial_folder(outdir: str) -> Path:
+    """The hidden temporary folder beside OUTDIR that a job writes into (`.OUTDIR.partial-XXXXXXXX`)."""
+    final = Path(os.path.abspath(outdir))
+    return final.parent / f".{final.name}.partial-{uuid.uuid4().hex[:8]}"
+
+
+def write_output(ds, outdir: str, fmt: str, files: list[InputFile], summary: dict, partial: Path | None = None) -> int:
+    """Write `ds` partitioned (Parquet or CSV) into a temporary folder beside OUTDIR; check rows in ==
+    rows out; add the _SUCCESS marker; rename to OUTDIR, never over anything that appeared there
+    meanwhile (an empty folder included). On any failure the temporary folder is removed: OUTDIR
+    appears complete or not at all. Returns the rows written."""
+    if fmt not in ("parquet", "csv"):
+        raise InputError(f"--format {fmt}: the Ray engine writes parquet or csv")
+    final = _new_output_folder(outdir)
+    partial = partial or partial_folder(outdir)
+    try:
+        (ds.write_parquet if fmt == "parquet" else ds.write_csv)(str(partial))
+        if not partial.is_dir():  # Ray writes nothing for an empty dataset; inputs always have rows
+            raise RuntimeError("the job wrote no output")
+        rows = _count_written(partial, fmt, files)
+        marker = {**summary, "rows": rows, "files": len(files), "format": fmt, "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+        (partial / SUCCESS).write_text(json.dumps(marker, indent=1) + "\n", encoding="utf-8")
+        rename_new_folder(partial, final)
+    except FileExistsError:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise InputError(f"{outdir}: appeared while the job ran (made by someone else); it is left as it is and this "
+                         "job's output was discarded") from None
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    return rows
+
+
+def rename_new_folder(source: Path, target: Path) -> None:
+    """Rename `source` to `target` only if nothing is at `target`, not even an empty folder (which a plain
+    rename() silently replaces): Linux's renameat2(RENAME_NOREPLACE), atomic; elsewhere, or on a file
+    system without it, a check just before the rename. FileExistsError when `target` exists."""
+    import ctypes
+
+    renameat2 = getattr(ctypes.CDLL(None, use_errno=True), "renameat2", None)
+    if renameat2 is not None:
+        at_fdcwd, rename_noreplace = -100, 1
+        if renameat2(at_fdcwd, os.fsencode(source), at_fdcwd, os.fsencode(target), rename_noreplace) == 0:
+            return
+        code = ctypes.get_errno()
+        if code not in (errno.ENOSYS, errno.EINVAL):  # EEXIST above all
+            raise (FileExistsError if code == errno.EEXIST else OSError)(code, os.strerror(code), str(target))
+    if os.path.lexists(target):
+        raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), str(target))
+    os.rename(source, target)
+
+
+# === Running a job ===
+def connect(address: str | None) -> bool:
+    """Join the cluster at `address`, or start a local Ray with this machine's cores. True when this
+    call started/joined Ray (and `disconnect` should leave it); False when Ray was already initialised."""
+    ray = require_ray()
+    if ray.is_initialized():
+        return False
+    options = dict(include_dashboard=False, logging_level="ERROR", log_to_driver=False, configure_logging=True)
+    if address:
+        check_reachable(address)
+    try:
+        if address:
+            ray.init(address=address, **options)
+        else:
+            ray.init(num_cpus=os.cpu_count() or 1, **options)
+    except Exception as error:  # Ray raises bare Exception when its raylet misses the start-up window
+        raise EngineError(f"cannot {'reach the Ray cluster at ' + address if address else 'start a local Ray'}: "
+                          f"{str(error).splitlines()[0] if str(error) else type(error).__name__}") from None
+    return True
+
+
+def check_reachable(address: str, timeout: float = CONNECT_TIMEOUT_S) -> None:
+    """EngineError naming `address` when nothing accepts a connection there within `timeout` seconds:
+    ray.init would retry for minutes, silently. 'auto' and names without a port are left to Ray."""
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except OSError as error:
+        reason = (error.strerror or str(error) or type(error).__name__).lower()
+        raise EngineError(f"cannot reach the Ray cluster at {address}: {reason} (is `ray start --head` running there?)") from None
+
+
+def _quiet_data_context():
+    """No progress bars or execution banners: the commands report one summary line themselves."""
+    import logging
+
+    ray = require_ray()
+    logging.getLogger("ray.data").setLevel(logging.CRITICAL)  # a failed job is reported once, by us
+    context = ray.data.DataContext.get_current()
+    context.enable_progress_bars = False
+    context.print_on_execution_start = False
+    context.enable_auto_log_stats = False
+    context.execution_options.preserve_order = True  # partitions follow the input order: files, then rows
+    context.wait_for_min_actors_s = 600  # actors that never start (no CPUs, workers failing to register): fail, never hang
+    return context
+
+
+def default_workers(cpus_per_worker: float) -> int:
+    """All the cluster's CPUs, `cpus_per_worker` each."""
+    ray = require_ray()
+    return max(1, int(ray.cluster_resources().get("CPU", 1) // cpus_per_worker))
+
+
+def _check_capacity(workers: int, cpus_per_worker: float) -> None:
+    """A pool larger than the cluster would wait for CPUs forever: refuse it up front."""
+    ray = require_ray()
+    cpus = ray.cluster_resources().get("CPU", 0)
+    if workers * cpus_per_worker > cpus:
+        raise EngineError(f"--workers {workers} x --cpus-per-worker {cpus_per_worker:g} needs {workers * cpus_per_worker:g} CPUs; "
+                          f"the Ray cluster has {cpus:g}")
+
+
+def user_error(error: BaseException) -> BaseException:
+    """The InputError/BundleError raised in a worker, out of Ray's wrappers; else `error` itself."""
+    seen, pending = set(), [error]
+    while pending:
+        current = pending.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        cause = getattr(current, "cause", None)  # RayTaskError: the exception raised in the worker
+        if isinstance(cause, BaseException) and cause is not current:
+            pending.append(cause)
+            continue
+        if isinstance(current, AttnError):
+            message = str(current).splitlines()[0] if str(current) else type(current).__name__
+            try:
+                return type(current)(message)
+            except TypeError:  # a subclass with another constructor
+                return EngineError(message)
+        pending += [current.__cause__, current.__context__]
+    return error
+
+
+@contextlib.contextmanager
+def _ray_chatter_into(log_fd: int):
+    """Send file descriptor 2 to the log `log_fd` while Ray runs: Ray's C++ core worker, its Python
+    loggers and warnings write there, not between our one-line messages. Restored afterwards."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    os.dup2(log_fd, 2)
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+class _Signals:
+    """SIGTERM, SIGHUP and SIGINT raise `Interrupted` in the driver while a job may still be cut short
+    (`armed`), so the partial folder is removed on the way out and the command exits 128 + N with its
+    `interrupted` line; once the output is renamed into place, or while Ray shuts down (`raising`
+    off), they are only remembered. `arm()` again after ray.init, which installs a SIGTERM handler of
+    its own (it exits 15)."""
+
+    NAMES = ("SIGTERM", "SIGHUP", "SIGINT")
+
+    def __init__(self):
+        self.received: int | None = None
+        self.armed = self.raising = True
+        self._previous: dict = {}
+
+    def arm(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for signum in (getattr(signal, name) for name in self.NAMES if hasattr(signal, name)):
+            if signum == signal.SIGINT and signal.getsignal(signum) is signal.SIG_IGN:
+                continue  # a background job's ignored Ctrl-C stays ignored, as in the plain command
+            previous = signal.signal(signum, self._handle)
+            self._previous.setdefault(signum, previous)
+
+    def _handle(self, signum, frame) -> None:
+        first = self.received is None
+        self.received = self.received or signum
+        if self.armed and self.raising and first:
+            raise Interrupted(signum)
+
+    def restore(self) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+
+
+def _run(build, inputs, outdir, fmt, address, workers, cpus_per_worker, input_format, encoding, quoting,
+         text_column, id_column, summary) -> dict:
+    started = time.perf_counter()
+    require_ray()
+    signals = _Signals()
+    signals.arm()
+    log_fd, log_name = tempfile.mkstemp(prefix="attn-ray-", suffix=".log")  # private: 0600, a new name (O_EXCL)
+    partial = partial_folder(outdir)
+    try:
+        files = check_inputs(inputs, input_format, encoding, quoting, text_column, id_column)
+        _new_output_folder(outdir)  # fail before starting Ray
+        with _ray_chatter_into(log_fd):
+            started_ray = False
+            try:
+                started_ray = connect(address)
+                signals.arm()
+                ray_started = time.perf_counter()
+                _quiet_data_context()
+                workers = workers or default_workers(cpus_per_worker)
+                _check_capacity(workers, cpus_per_worker)
+                ds = build(read_files(files, encoding, quoting), workers)
+                rows = write_output(ds, outdir, fmt, files, {**summary, "workers": workers, "engine": "ray"}, partial)
+                signals.armed = False  # OUTDIR is complete: a signal now changes nothing
+                return {"rows": rows, "files": len(files), "workers": workers, "seconds": time.perf_counter() - started,
+                        "ray_start_seconds": ray_started - started}
+            finally:
+                signals.raising = False  # a signal during the clean-up must not cut it short
+                if started_ray:
+                    import ray
+
+                    ray.shutdown()
+                shutil.rmtree(partial, ignore_errors=True)  # a part a worker wrote after the failure
+    except Exception as error:
+        if signals.received and signals.armed:  # Ray's processes got the signal too and failed first
+            raise Interrupted(signals.received) from None
+        cause = user_error(error)
+        if cause is error and not isinstance(error, AttnError):
+            raise EngineError(f"the Ray job failed: {type(error).__name__}: "
+                              f"{str(error).splitlines()[0] if str(error) else ''}") from None
+        raise cause from None
+    finally:
+        os.close(log_fd)
+        os.unlink(log_name)
+        signals.restore()
+
+
+def score_files(inputs, outdir: str, *, model=None, fmt: str = "parquet", address: str | None = None,
+                workers: int | None = None, cpus_per_worker: float = 1, input_format: str = "auto",
+                encoding: str = "utf-8", quoting: str = "auto", text_column: str | None = None,
+                id_column: str | None = None, explain: int = 0, threshold: float = 0.5, provider: str = "auto",
+                batch_tokens: int = DEFAULT_BATCH_TOKENS, force_labels: bool = False, chunk_rows: int = SCORE_ROWS,
+                threads: int = 0, graph_optimization: str = "all", memory_arena: bool = True) -> dict:
+    """`attn-score --engine ray`: score every row of every input file into OUTDIR (columns file, row,
+    id, probability, label[, explanation], token_count, oov_share, truncated_tokens, status).
+    Returns {"rows", "files", "workers", "seconds", "statuses"}. The command's options keep their
+    meaning: `chunk_rows` rows per actor call (sorted by length inside), `threads` onnxruntime threads
+    per actor (0: `cpus_per_worker`), `graph_optimization`, `memory_arena`."""
+    options = SessionOptions(threads=threads, optimization=graph_optimization, memory_arena=memory_arena)
+
+    def build(ds, pool):
+        return score_dataset(ds, model, text_column="text", id_column="id", keep_columns=("file", "row"),
+                             explain=explain, threshold=threshold, workers=pool, cpus_per_worker=cpus_per_worker,
+                             provider=provider, batch_rows=chunk_rows, batch_tokens=batch_tokens,
+                             force_labels=force_labels, session_options=options)
+
+    require_ray()
+    pack_bundle(model, "sentiment")  # a bad bundle fails before Ray starts
+    done = _run(build, inputs, outdir, fmt, address, workers, cpus_per_worker, input_format, encoding, quoting,
+                text_column, id_column, {"command": "attn-score", "model": str(model or "imdb")})
+    return {**done, "statuses": score_statuses(Path(outdir), fmt)}
+
+
+def score_statuses(folder: Path, fmt: str) -> dict[str, int]:
+    """Rows per status (runtime.screening) in a written attn-score output folder."""
+    import pyarrow.compute as pc
+
+    table = _read_written(folder, fmt, ["status"], {"status": lambda pa: pa.string()})
+    return {r["values"]: r["counts"] for r in pc.value_counts(table.column("status")).to_pylist()}
+
+
+def translate_files(inputs, outdir: str, *, model="spa-eng", fmt: str = "parquet", address: str | None = None,
+                    workers: int | None = None, cpus_per_worker: float = 1, input_format: str = "auto",
+                    encoding: str = "utf-8", quoting: str = "auto", text_column: str | None = None,
+                    id_column: str | None = None, beam_size: int = 4, max_length: int | None = None,
+                    provider: str = "auto", threads: int = 0, graph_optimization: str = "all",
+                    memory_arena: bool = True) -> dict:
+    """`attn-translate --engine ray`: translate every row into OUTDIR (columns file, row, id, source,
+    translation, score, then runtime.io.diagnostics.DIAGNOSTICS); `threads`, `graph_optimization` and
+    `memory_arena` as in `score_files`. Returns {"rows", "files", "workers", "seconds", "notes"} (notes: the
+    stderr lines naming the rows to look at)."""
+    options = SessionOptions(threads=threads, optimization=graph_optimization, memory_arena=memory_arena)
+
+    def build(ds, pool):
+        return translate_dataset(ds, model, text_column="text", id_column="id", keep_columns=("file", "row"),
+                                 beam_size=beam_size, max_length=max_length, workers=pool,
+                                 cpus_per_worker=cpus_per_worker, provider=provider, session_options=options)
+
+    require_ray()
+    pack_bundle(model, "translation")  # a bad bundle fails before Ray starts
+    done = _run(build, inputs, outdir, fmt, address, workers, cpus_per_worker, input_format, encoding, quoting,
+                text_column, id_column, {"command": "attn-translate", "model": str(model)})
+    return {**done, "notes": translation_notes(Path(outdir), fmt)}
+
+
+def translation_notes(folder: Path, fmt: str) -> list[str]:
+    """attn-translate's stderr notes (runtime.io.diagnostics.Notes) from a written output folder, rows
+    named FILE:ROW in input order."""
+    table = _read_written(folder, fmt, ["file", "row", *DIAGNOSTICS], DIAGNOSTIC_TYPES)
+    notes = Notes(unit="row")
+    for record in table.sort_by([("file", "ascending"), ("row", "ascending")]).to_pylist():
+        diagnostics = {name: json.loads(record[name]) if name in LIST_DIAGNOSTICS else record[name]
+                       for name in DIAGNOSTICS}
+        notes.add(f"{record['file']}:{record['row']}", diagnostics)
+    return notes.lines()
