@@ -218,7 +218,8 @@ def copy_of_repo(tmp_path) -> Path:
 
 
 INJECTED = [  # (file, line appended inside a function (lazy) or at the top, what the report must say)
-    ("runtime/io/tables.py", "def _f():\n    from runtime.cli import main\n", "runtime.io.tables imports runtime.cli (upward)"),
+    ("runtime/io/tables.py", "def _f():\n    from runtime.cli import main\n",
+     "runtime.io.tables imports runtime.cli (upward)"),
     ("runtime/io/tables.py", "from runtime.models.classifier import Classifier\n",
      "runtime.io.tables imports runtime.models.classifier (sibling groups io | models)"),
     ("runtime/io/rows.py", "import runtime.bundle\n", "runtime.io.rows imports runtime.bundle (io knows no model)"),

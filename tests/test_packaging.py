@@ -46,7 +46,10 @@ def test_wheel_carries_the_english_bundles_only(tmp_path):
                        "imdb-bilstm-attention-int8/model_text.onnx",
                        "imdb-bilstm-attention/MODEL_CARD.md", "imdb-bilstm-attention/manifest.json",
                        "imdb-bilstm-attention/model.onnx", "imdb-bilstm-attention/model_text.onnx"]
-    assert "runtime/cli.py" in names and "trainer/cli.py" in names
+    sources = {str(path.relative_to(REPO)) for package in ("runtime", "trainer")
+               for path in (REPO / package).rglob("*.py")}
+    assert sources - set(names) == set(), "a package is missing from pyproject.toml's packages list"
+    assert "runtime/cli/templates/report.html.j2" in names  # --report's template (package-data)
     # the real size of what the wheel carries
     carried = sum((REPO / "artifacts" / name).stat().st_size for name in bundles)
     # the English fp32 + int8 bundles with their text graphs (28.5 MB: a text graph holds its own copy of the

@@ -15,8 +15,8 @@ import pytest
 from click.testing import CliRunner
 
 import runtime
-from runtime.models.classifier import token_budget_batches
 from runtime.cli import main as score_cli
+from runtime.models.classifier import token_budget_batches
 from trainer.fit import predict_probabilities
 
 REPO = Path(__file__).resolve().parents[1]
