@@ -160,3 +160,27 @@ LONGEST_FIRST = ("test_train_export.py", "test_translator.py", "test_web.py", "t
 def pytest_collection_modifyitems(items):
     rank = {name: place for place, name in enumerate(LONGEST_FIRST)}
     items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: the rest keep their order
+
+
+@pytest.fixture(scope="session")
+def ray_local():
+    """A real local Ray with 2 CPUs. Ray missing is a failure, not a skip: CI installs '.[dev]'."""
+    try:
+        import pyarrow  # noqa: F401
+        import ray
+        import ray.data  # noqa: F401
+    except ImportError as error:
+        pytest.fail(f"the Ray engine's tests need Ray Data and pyarrow ({error}): pip install -e '.[dev]'")
+    started = not ray.is_initialized()
+    for attempt in (1, 2) if started else ():
+        try:  # a loaded machine can miss Ray's 30 s raylet start-up window once
+            ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR",
+                     object_store_memory=256 * 2**20)
+            break
+        except Exception:
+            ray.shutdown()
+            if attempt == 2:
+                raise
+    yield ray
+    if started:
+        ray.shutdown()

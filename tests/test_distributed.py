@@ -24,30 +24,6 @@ from runtime.io.columns import KeptColumns, explanation_records
 REPO = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(scope="session")
-def ray_local():
-    """A real local Ray with 2 CPUs. Ray missing is a failure, not a skip: CI installs '.[dev]'."""
-    try:
-        import pyarrow  # noqa: F401
-        import ray
-        import ray.data  # noqa: F401
-    except ImportError as error:
-        pytest.fail(f"the Ray engine's tests need Ray Data and pyarrow ({error}): pip install -e '.[dev]'")
-    started = not ray.is_initialized()
-    for attempt in (1, 2) if started else ():
-        try:  # a loaded machine can miss Ray's 30 s raylet start-up window once
-            ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR",
-                     object_store_memory=256 * 2**20)
-            break
-        except Exception:
-            ray.shutdown()
-            if attempt == 2:
-                raise
-    yield ray
-    if started:
-        ray.shutdown()
-
-
 @pytest.fixture(scope="module")
 def reviews(imdb_test):
     """240 IMDB test reviews of mixed length and label (the file is sorted by label)."""

@@ -25,17 +25,13 @@ from pathlib import Path
 import numpy as np
 
 from runtime.bundle import MANIFEST, Bundle, validate_manifest
-from runtime.errors import AttnError
 from runtime.screening import apply_temperature, scripts_of_languages
 from trainer.data import LabelledTexts, load_labelled, shuffle_split
+from trainer.errors import CalibrationError  # noqa: F401  (raised here; defined with the other errors)
 
 ECE_BINS = 15
 OOV_QUANTILE = 0.999  # share of validation rows whose OOV share is at or below the threshold (at least)
 _EPSILON = 2.0 ** -24  # float32 probabilities of exactly 0 or 1 are clipped here for fitting only
-
-
-class CalibrationError(AttnError, ValueError):
-    """Calibration cannot run (one label only in the validation rows); one line for the user."""
 
 
 # === Measures ===

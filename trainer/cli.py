@@ -315,7 +315,8 @@ def convert(keras_model: str, tokenizer_path: str, opset: int, quantize: str | N
     import keras
 
     import trainer.attention  # noqa: F401  (registers the attention layers for loading)
-    from trainer.converter import ExportError, prepare_out_dir
+    from trainer.converter import prepare_out_dir
+    from trainer.errors import ExportError
     from trainer.models.classifier import config_from_model
 
     tokenizer = Tokenizer.load(tokenizer_path)
@@ -603,7 +604,7 @@ def _recorded_validation(manifest: dict, bundle: str):
 def _gate_data(validation_data: str | None, provenance: dict):
     """(texts, labels) for the int8 gate: --validation-data, else the recorded validation split."""
     from trainer.data import load_labelled, parse_label_map, read_table, shuffle_split
-    from trainer.converter import ExportError
+    from trainer.errors import ExportError
 
     if validation_data:
         data = read_table(validation_data)

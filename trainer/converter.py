@@ -29,36 +29,19 @@ from typing import Callable
 import numpy as np
 
 from runtime.bundle import FORMAT, sha256_of, write_manifest
-from runtime.errors import AttnError
+from trainer.errors import (  # noqa: F401  (raised here; defined with the other errors)
+    DecodeMismatchError,
+    ExportError,
+    ParityError,
+    ParityShapeError,
+    ParityToleranceError,
+    QuantizationError,
+)
 
 DEFAULT_OPSET = 17
 PARITY_TOLERANCE = 1e-4  # float32 LSTM over 500 steps: observed ~1e-7; 1e-4 leaves headroom, catches bugs
 PRODUCERS = ("tensorflow", "keras", "tf2onnx", "onnx", "onnxruntime", "attn-onnx")
 KEPT_IN_OUT_DIR = ("training",)  # what `trainer.fit.save_training_outputs` writes beside a bundle
-
-
-class ExportError(AttnError, RuntimeError):
-    """The model cannot be exported (unsupported layer, bad graph structure, existing folder)."""
-
-
-class ParityError(ExportError):
-    """ONNX and Keras disagree; the message names every failing output."""
-
-
-class ParityShapeError(ParityError):
-    """An ONNX output has another shape than Keras'."""
-
-
-class ParityToleranceError(ParityError):
-    """An ONNX output differs from Keras' beyond the tolerance (or is not finite)."""
-
-
-class DecodeMismatchError(ParityError):
-    """A decode through the exported graphs gives other tokens than the Keras decode."""
-
-
-class QuantizationError(ExportError):
-    """A quantized graph loses more accuracy than allowed; the message gives both figures."""
 
 
 # === Parity ===

@@ -274,7 +274,7 @@ def combine_trained(folders) -> tuple[object, ClassifierConfig, Tokenizer, list[
     import keras
 
     import trainer.attention  # noqa: F401  (registers the attention layers for loading)
-    from trainer.converter import ExportError
+    from trainer.errors import ExportError
     from trainer.models.classifier import config_from_model
 
     ignored = ("seed", "epochs", "members", "learning_rate", "batch_size")

@@ -32,7 +32,8 @@ from onnx import TensorProto, helper
 
 from runtime.bundle import MANIFEST, Bundle, sha256_of, write_manifest
 from runtime.tokenizer import OOV_ID, PAD_ID, Tokenizer, TokenizerSpec
-from trainer.converter import ExportError, ParityError, parity_texts
+from trainer.converter import ParityError, parity_texts
+from trainer.errors import TextGraphError  # noqa: F401  (raised here; defined with the other errors)
 
 FILE = "model_text.onnx"
 ROLE = "text"
@@ -50,10 +51,6 @@ CONTRACT = {
         {"name": "lengths", "type": "int32", "shape": ["batch"]},
     ],
 }
-
-
-class TextGraphError(ExportError):
-    """The bundle's tokenizer cannot be compiled into a graph; the message names the feature."""
 
 
 # === What compiles ===

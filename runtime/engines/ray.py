@@ -41,14 +41,15 @@ from pathlib import Path
 from typing import Iterator
 
 from runtime.bundle import MANIFEST, Bundle, BundleError
+from runtime.engines.local import DEFAULT_CHUNK_ROWS, TRANSLATE_CHUNK_ROWS
 from runtime.errors import AttnError, EngineError, require_extra
 from runtime.io.atomic import Interrupted
-from runtime.io.columns import explanation_records
 from runtime.io.diagnostics import DIAGNOSTIC_TYPES, DIAGNOSTICS, LIST_DIAGNOSTICS, Notes, row_diagnostics
 from runtime.io.formats import DATA_SUFFIXES, is_data_file
 from runtime.io.parquet import ParquetReader
 from runtime.io.rows import open_input, read_rows
 from runtime.io.tables import InputError, TableReader, printable_name
+from runtime.io.writers import TRANSLATION_HEADER, score_header, score_row_cells, translation_row_cells
 from runtime.models.classifier import DEFAULT_BATCH_TOKENS
 from runtime.session import SessionOptions
 
@@ -57,8 +58,8 @@ __all__ = ["score_files", "translate_files", "score_dataset", "translate_dataset
 
 SUCCESS = "_SUCCESS"  # completion marker, written after every partition (Hadoop/Spark convention)
 READ_ROWS = 4096  # rows per table a file reader yields
-SCORE_ROWS = 1024  # rows per scoring batch (per actor call); sorted by length inside, like attn-score
-TRANSLATE_ROWS = 256  # sentences per translation batch, as attn-translate
+SCORE_ROWS = DEFAULT_CHUNK_ROWS  # rows per scoring batch (per actor call); sorted by length inside, as attn-score
+TRANSLATE_ROWS = TRANSLATE_CHUNK_ROWS  # sentences per translation batch, as attn-translate's chunk
 CONNECT_TIMEOUT_S = 10  # --address: a cluster that does not answer in this time is reported, never waited on
 
 
@@ -130,25 +131,30 @@ class _Scorer:
     """Ray Data callable class: one Classifier per actor, built from the bundle in the object store."""
 
     def __init__(self, packed, text_column, id_column, keep_columns, explain, threshold, provider, threads, batch_tokens,
-                 session_options=None, force_labels=False):
+                 session_options=None, force_labels=False, csv_cells=False):
         self.model = _unpack_and_load(packed, provider=provider, threads=threads, batch_tokens=batch_tokens,
                                       session_options=session_options)
         self.text_column, self.id_column, self.keep_columns = text_column, id_column, list(keep_columns)
-        self.explain, self.threshold, self.force_labels = explain, threshold, force_labels
+        self.explain, self.threshold, self.force_labels, self.csv_cells = explain, threshold, force_labels, csv_cells
 
     def __call__(self, batch):
         import pyarrow as pa
 
-        from runtime.io.parquet import diagnostic_fields
+        from runtime.io.parquet import diagnostic_fields, explanation_type, explanation_value
 
         texts = _text_list(batch.column(self.text_column), self.text_column)
         records = self.model.score(texts, self.threshold, self.force_labels, self.explain)  # attn-score's rows
         columns = _passed_through(batch, self.keep_columns, self.id_column)
+        if self.csv_cells:  # the cells attn-score's CSV holds, made by the same function
+            cells = [score_row_cells(record, self.explain > 0) for record in records]
+            for index, name in enumerate(score_header(self.explain > 0)):
+                columns[name] = pa.array([row[index] for row in cells], type=pa.string())
+            return pa.table(columns)
         columns["probability"] = pa.array([r["probability"] for r in records], type=pa.float32())
         columns["label"] = pa.array([r["label"] for r in records], type=pa.string())
-        if self.explain:  # the JSON attn-score writes in its CSV explanation cell
-            columns["explanation"] = pa.array(
-                [json.dumps(explanation_records(r["explanation"]), ensure_ascii=False) for r in records], type=pa.string())
+        if self.explain:  # as attn-score's Parquet: a list of {token, weight}
+            columns["explanation"] = pa.array([explanation_value(r["explanation"]) for r in records],
+                                              type=explanation_type(pa))
         for field in diagnostic_fields(pa):
             columns[field.name] = pa.array([r[field.name] for r in records], type=field.type)
         return pa.table(columns)
@@ -158,10 +164,10 @@ class _Translator:
     """Ray Data callable class: one Translator per actor."""
 
     def __init__(self, packed, text_column, id_column, keep_columns, beam_size, max_length, provider, threads,
-                 session_options=None):
+                 session_options=None, csv_cells=False):
         self.model = _unpack_and_load(packed, provider=provider, threads=threads, session_options=session_options)
         self.text_column, self.id_column, self.keep_columns = text_column, id_column, list(keep_columns)
-        self.beam_size, self.max_length = beam_size, max_length
+        self.beam_size, self.max_length, self.csv_cells = beam_size, max_length, csv_cells
 
     def __call__(self, batch):
         import pyarrow as pa
@@ -169,10 +175,15 @@ class _Translator:
         sources = _text_list(batch.column(self.text_column), self.text_column)
         results = self.model.translate(sources, beam_size=self.beam_size, max_length=self.max_length)
         columns = _passed_through(batch, self.keep_columns, self.id_column)
+        diagnostics = [row_diagnostics(result) for result in results]
+        if self.csv_cells:  # the cells attn-translate's CSV holds, made by the same function
+            cells = [translation_row_cells(*row) for row in zip(sources, results, diagnostics)]
+            for index, name in enumerate(TRANSLATION_HEADER):
+                columns[name] = pa.array([row[index] for row in cells], type=pa.string())
+            return pa.table(columns)
         columns["source"] = pa.array(sources, type=pa.string())
         columns["translation"] = pa.array([result.text for result in results], type=pa.string())
-        columns["score"] = pa.array([result.score for result in results], type=pa.float64())
-        diagnostics = [row_diagnostics(result) for result in results]
+        columns["score"] = pa.array([result.score for result in results], type=pa.float32())  # as attn-translate
         for name in DIAGNOSTICS:  # lists as JSON text, as the explanation column
             values = [d[name] for d in diagnostics]
             columns[name] = pa.array([json.dumps(v, ensure_ascii=False) for v in values] if name in LIST_DIAGNOSTICS
@@ -194,11 +205,12 @@ def score_dataset(ds, model=None, *, text_column: str = "text", id_column: str |
                   explain: int = 0, threshold: float = 0.5, workers: int | tuple[int, int] = 1,
                   cpus_per_worker: float = 1, provider: str = "auto", batch_rows: int = SCORE_ROWS,
                   batch_tokens: int = DEFAULT_BATCH_TOKENS, force_labels: bool = False,
-                  session_options: SessionOptions | dict | None = None):
+                  session_options: SessionOptions | dict | None = None, csv_cells: bool = False):
     """A Dataset with, per row of `ds`: the `keep_columns`, `id` (the id column as text, when
     `id_column` is given), `probability` (float32, as `Classifier.score`: null for a row that is not
-    ok unless `force_labels`), `label`, with `explain=K` an `explanation` (JSON [[token, weight], ...],
-    the K most attended tokens), then token_count, oov_share, truncated_tokens and status.
+    ok unless `force_labels`), `label`, with `explain=K` an `explanation` (the K most attended tokens,
+    a list of {token, weight}, as attn-score's Parquet), then token_count, oov_share, truncated_tokens
+    and status. With `csv_cells` every result column is instead the text attn-score writes in its CSV.
     Lazy, like every Ray Dataset: nothing runs until it is written or consumed. The bundle is
     loaded and verified here first, so a bad bundle fails before any job. `session_options` are
     onnxruntime's settings per actor (as `runtime.load`); their threads default to `cpus_per_worker`."""
@@ -210,16 +222,17 @@ def score_dataset(ds, model=None, *, text_column: str = "text", id_column: str |
         fn_constructor_kwargs=dict(packed=packed, text_column=text_column, id_column=id_column, keep_columns=tuple(keep_columns),
                                    explain=explain, threshold=threshold, provider=provider,
                                    threads=options.threads or max(1, int(cpus_per_worker)), batch_tokens=batch_tokens,
-                                   force_labels=force_labels, session_options=options))
+                                   force_labels=force_labels, session_options=options, csv_cells=csv_cells))
 
 
 def translate_dataset(ds, model="spa-eng", *, text_column: str = "text", id_column: str | None = None, keep_columns=(),
                       beam_size: int = 4, max_length: int | None = None, workers: int | tuple[int, int] = 1,
                       cpus_per_worker: float = 1, provider: str = "auto", batch_rows: int = TRANSLATE_ROWS,
-                      session_options: SessionOptions | dict | None = None):
+                      session_options: SessionOptions | dict | None = None, csv_cells: bool = False):
     """A Dataset with, per row of `ds`: the `keep_columns`, `id` (when `id_column` is given),
-    `source`, `translation` and `score` (length-normalised log-probability), as `Translator.translate`,
-    then runtime.io.diagnostics.DIAGNOSTICS (`copied` and `missing` as JSON lists)."""
+    `source`, `translation` and `score` (float32 length-normalised log-probability), as
+    `Translator.translate`, then runtime.io.diagnostics.DIAGNOSTICS (`copied` and `missing` as JSON
+    lists). With `csv_cells` every result column is instead the text attn-translate writes in its CSV."""
     ray = require_ray()
     if beam_size < 1:
         raise ValueError(f"beam size must be >= 1, got {beam_size}")
@@ -229,7 +242,8 @@ def translate_dataset(ds, model="spa-eng", *, text_column: str = "text", id_colu
         _Translator, batch_size=batch_rows, batch_format="pyarrow", compute=_actor_pool(workers), num_cpus=cpus_per_worker,
         fn_constructor_kwargs=dict(packed=packed, text_column=text_column, id_column=id_column, keep_columns=tuple(keep_columns),
                                    beam_size=beam_size, max_length=max_length, provider=provider,
-                                   threads=options.threads or max(1, int(cpus_per_worker)), session_options=options))
+                                   threads=options.threads or max(1, int(cpus_per_worker)), session_options=options,
+                                   csv_cells=csv_cells))
 
 
 # === Files (the --engine ray commands) ===
@@ -645,7 +659,7 @@ def score_files(inputs, outdir: str, *, model=None, fmt: str = "parquet", addres
         return score_dataset(ds, model, text_column="text", id_column="id", keep_columns=("file", "row"),
                              explain=explain, threshold=threshold, workers=pool, cpus_per_worker=cpus_per_worker,
                              provider=provider, batch_rows=chunk_rows, batch_tokens=batch_tokens,
-                             force_labels=force_labels, session_options=options)
+                             force_labels=force_labels, session_options=options, csv_cells=fmt == "csv")
 
     require_ray()
     pack_bundle(model, "sentiment")  # a bad bundle fails before Ray starts
@@ -677,7 +691,8 @@ def translate_files(inputs, outdir: str, *, model="spa-eng", fmt: str = "parquet
     def build(ds, pool):
         return translate_dataset(ds, model, text_column="text", id_column="id", keep_columns=("file", "row"),
                                  beam_size=beam_size, max_length=max_length, workers=pool,
-                                 cpus_per_worker=cpus_per_worker, provider=provider, session_options=options)
+                                 cpus_per_worker=cpus_per_worker, provider=provider, session_options=options,
+                                 csv_cells=fmt == "csv")
 
     require_ray()
     pack_bundle(model, "translation")  # a bad bundle fails before Ray starts

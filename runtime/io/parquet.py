@@ -78,6 +78,15 @@ class ParquetReader:
             raise InputError(f"{self.name}: no data rows")
 
 
+def explanation_type(pa):
+    """The Parquet type of an explanation, for both engines: a list of {token, weight (float32)}."""
+    return pa.list_(pa.struct([("token", pa.string()), ("weight", pa.float32())]))
+
+
+def explanation_value(explanation) -> list[dict]:
+    return [{"token": token, "weight": float(weight)} for token, weight in explanation]
+
+
 def diagnostic_fields(pa) -> list:
     """The diagnostics columns (runtime/screening.py) as Parquet fields, after the results."""
     return [pa.field("token_count", pa.int32()), pa.field("oov_share", pa.float32()),
@@ -138,7 +147,7 @@ class ParquetOutput(ParquetTable):
         pa = _pyarrow("--format parquet")[0]
         fields = [("probability", pa.float32()), ("label", pa.string())]
         if explain:
-            fields.append(("explanation", pa.list_(pa.struct([("token", pa.string()), ("weight", pa.float32())]))))
+            fields.append(("explanation", explanation_type(pa)))
         fields += [(field.name, field.type) for field in diagnostic_fields(pa)]
         super().__init__(handle, fields, kept, kept_types, row_group_rows)
         self.explain = explain
@@ -146,14 +155,14 @@ class ParquetOutput(ParquetTable):
     def write(self, row_id, probability: float | None, label: str, explanation, diagnostics) -> None:
         values = {"probability": None if probability is None else float(probability), "label": label}
         if self.explain:
-            values["explanation"] = [{"token": token, "weight": float(weight)} for token, weight in explanation]
+            values["explanation"] = explanation_value(explanation)
         values.update(diagnostics.record())
         self.append(row_id, values)
 
 
 class TranslationParquet(ParquetTable):
-    """attn-translate's rows: id, [kept input columns,] source, translation, score and the DIAGNOSTICS,
-    typed as the Ray engine writes them (lists as JSON text)."""
+    """attn-translate's rows: id, [kept input columns,] source, translation, score (float32) and the
+    DIAGNOSTICS (lists as JSON text), typed as the Ray engine writes them (TRANSLATION_FIELDS)."""
 
     def __init__(self, handle, kept=None, kept_types: dict | None = None, row_group_rows: int = 8192):
         pa = _pyarrow("--format parquet")[0]

@@ -24,17 +24,6 @@ def table_writer(handle, fmt: str):
     return csv.writer(handle, lineterminator="\n", delimiter="\t" if fmt == "tsv" else ",")
 
 
-def screening_cells(diagnostics) -> list[str]:
-    """token_count, oov_share, truncated_tokens, status as CSV cells (no OOV share: empty)."""
-    share = diagnostics.oov_share
-    return [
-        str(diagnostics.token_count),
-        "" if share is None else f"{share:.4f}",
-        str(diagnostics.truncated_tokens),
-        diagnostics.status,
-    ]
-
-
 def probability_cell(probability: float | None) -> str:
     return "" if probability is None else f"{probability:.6f}"
 
@@ -46,6 +35,30 @@ def explanation_cell(explanation) -> str:
 
 def score_cell(score: float) -> str:
     return f"{score:.4f}"
+
+
+def score_header(explain: bool) -> list[str]:
+    """attn-score's result columns, after id and the kept columns."""
+    return ["probability", "label"] + (["explanation"] if explain else []) + list(SCREENING_FIELDS)
+
+
+def score_row_cells(record: dict, explain: bool) -> list[str]:
+    """The CSV cells of one scored row (a `Classifier.record`: probability, label[, explanation],
+    token_count, oov_share, truncated_tokens, status), as both engines write them."""
+    cells = [probability_cell(record["probability"]), record["label"]]
+    if explain:
+        cells.append(explanation_cell(record["explanation"]))
+    share = record["oov_share"]
+    return cells + [str(record["token_count"]), "" if share is None else f"{share:.4f}",
+                    str(record["truncated_tokens"]), record["status"]]
+
+
+TRANSLATION_HEADER = ("source", "translation", "score", *DIAGNOSTICS)  # after id and the kept columns
+
+
+def translation_row_cells(source: str, result, diagnostics: dict) -> list[str]:
+    """The CSV cells of one translated row, as both engines write them."""
+    return [source, result.text, score_cell(result.score), *csv_cells(diagnostics)]
 
 
 class _Writer:
@@ -67,20 +80,13 @@ class ScoreWriter(_Writer):
 
     def write(self, row_id, probability: float | None, label: str, explanation, diagnostics) -> None:
         if self.csv and not self.started:  # header with the first row: a failure before it prints nothing
-            self.csv.writerow(
-                ["id"]
-                + (self.kept.output_names if self.kept else [])
-                + ["probability", "label"]
-                + (["explanation"] if self.explain else [])
-                + list(SCREENING_FIELDS)
-            )
+            self.csv.writerow(["id"] + (self.kept.output_names if self.kept else []) + score_header(self.explain))
         self.started = True
         values = self.kept.pop() if self.kept else []
         if self.csv:
-            cells = [KeptColumns.cell(row_id), *map(KeptColumns.cell, values), probability_cell(probability), label]
-            if self.explain:
-                cells.append(explanation_cell(explanation))
-            self.csv.writerow(cells + screening_cells(diagnostics))
+            record = {"probability": probability, "label": label, "explanation": explanation, **diagnostics.record()}
+            self.csv.writerow([KeptColumns.cell(row_id), *map(KeptColumns.cell, values),
+                               *score_row_cells(record, self.explain)])
             return
         record = {
             "id": row_id,
@@ -107,17 +113,9 @@ class TranslationWriter(_Writer):
         values = self.kept.pop() if self.kept else []
         if self.csv is not None:
             if not self.started:
-                self.csv.writerow(["id", *self.names, "source", "translation", "score", *DIAGNOSTICS])
-            self.csv.writerow(
-                [
-                    KeptColumns.cell(row_id),
-                    *map(KeptColumns.cell, values),
-                    source,
-                    result.text,
-                    score_cell(result.score),
-                    *csv_cells(diagnostics),
-                ]
-            )
+                self.csv.writerow(["id", *self.names, *TRANSLATION_HEADER])
+            self.csv.writerow([KeptColumns.cell(row_id), *map(KeptColumns.cell, values),
+                               *translation_row_cells(source, result, diagnostics)])
         elif self.fmt == "jsonl":
             record = {
                 "id": row_id,
