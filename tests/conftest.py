@@ -154,7 +154,8 @@ def text_bundle(tiny_bundle, tmp_path_factory):
 # pytest-xdist hands whole test files to the workers in collection order (--dist loadfile): the longest
 # files go first, so no worker starts a long one while the other has nothing left (--durations, 2026-12-01)
 LONGEST_FIRST = ("test_train_export.py", "test_translator.py", "test_web.py", "test_distill.py",
-                 "test_distributed.py", "test_bad_input.py", "test_newcomer.py", "test_korean.py")
+                 "test_distributed.py", "test_distributed_failures.py", "test_engine_spec.py", "test_bad_input.py",
+                 "test_newcomer.py", "test_korean.py")
 
 
 def pytest_collection_modifyitems(items):
@@ -184,3 +185,10 @@ def ray_local():
     yield ray
     if started:
         ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def reviews(imdb_test):
+    """240 IMDB test reviews of mixed length and label (the file is sorted by label)."""
+    picked = imdb_test.take(list(range(0, 25_000, 25_000 // 240))[:240])
+    return [str(text) for text in picked.texts]
