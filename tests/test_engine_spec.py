@@ -202,3 +202,21 @@ def test_runtime_distributed_is_the_ray_engine_under_its_old_name():
 
     assert all(getattr(old, name) is getattr(ray, name) for name in ray.__all__)
     assert {"score_files", "translate_files", "score_dataset", "translate_dataset"} <= set(ray.__all__)
+
+
+def test_output_problems_are_output_errors_input_problems_input_errors(ray_local, tmp_path):
+    """One meaning per error class (runtime/errors.py): what is wrong with the output is an OutputError
+    on both engines, what is wrong with the input an InputError."""
+    from runtime.errors import InputError, OutputError
+
+    source = tmp_path / "in.csv"
+    source.write_text("id,text\na,Good.\n", encoding="utf-8")
+    with pytest.raises(OutputError, match="--format parquet writes a file"):
+        local.score_file(str(source), None, fmt="parquet")
+    (tmp_path / "out").mkdir()
+    with pytest.raises(OutputError, match="already exists; the Ray engine writes a new folder"):
+        ray.score_files([str(source)], str(tmp_path / "out"))
+    with pytest.raises(InputError, match="no such file"):
+        local.score_file(str(tmp_path / "missing.csv"))
+    with pytest.raises(InputError, match="no such file"):
+        ray.score_files([str(tmp_path / "missing.csv")], str(tmp_path / "new"))

@@ -10,7 +10,7 @@ from contextlib import contextmanager
 
 import click
 
-from runtime.errors import AttnError, InputError, Interrupted
+from runtime.errors import AttnError, Interrupted, OutputError
 from runtime.io.atomic import exit_code
 from runtime.io.formats import output_format
 from runtime.screening import status_summary
@@ -73,7 +73,7 @@ def choose_format(output: str | None, explicit: str | None, offered: tuple[str, 
     """runtime.io.formats.output_format, its refusals as one-line usage errors (exit 2)."""
     try:
         return output_format(output, explicit, offered, default)
-    except InputError as error:
+    except OutputError as error:
         raise OneLineUsageError(str(error)) from None
 
 

@@ -22,7 +22,7 @@ from runtime.cli.options import (
     version_option,
 )
 from runtime.engines.local import DEFAULT_CHUNK_ROWS, score_file
-from runtime.errors import BundleError, InputError
+from runtime.errors import BundleError, OutputError
 from runtime.io.atomic import check_output_path
 from runtime.io.formats import SCORE_FORMATS
 from runtime.models.classifier import DEFAULT_BATCH_TOKENS
@@ -239,7 +239,7 @@ def _report(classifier, path: str, rows: int, input_path: str, output: str | Non
     if (input_path != "-" and target == Path(input_path).resolve()) or (
         output not in (None, "-") and target == Path(output).resolve()
     ):
-        raise InputError(
+        raise OutputError(
             f"{path}: --report would overwrite the {'input' if target == Path(input_path).resolve() else 'output'}; "
             "pick another name"
         )

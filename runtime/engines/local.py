@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from itertools import islice
 from typing import Callable, Iterable, Iterator, NamedTuple, TypeVar
 
-from runtime.errors import BundleError, InputError
+from runtime.errors import BundleError, InputError, OutputError
 from runtime.io.atomic import OutputFile
 from runtime.io.columns import TRANSLATE_COLUMNS, KeptColumns
 from runtime.io.diagnostics import DIAGNOSTICS, Notes, row_diagnostics
@@ -241,7 +241,7 @@ def score_file(input_path: str, output: str | None = None, *, model=None, fmt: s
     if on_start is not None:
         on_start(classifier, reader)
     if fmt == "parquet" and output in (None, "-"):
-        raise InputError("--format parquet writes a file: pass -o FILE.parquet")
+        raise OutputError("--format parquet writes a file: pass -o FILE.parquet")
     done = Summary(provider=classifier.provider, input_name=reader.name, spec=classifier.tokenizer.spec)
     with OutputFile(output, inputs=[input_path]) as handle:
         out = score_writer(handle, fmt, explain > 0, kept, getattr(reader, "arrow_types", None))
@@ -293,7 +293,7 @@ def translate_file(input_path: str, output: str | None = None, *, model="spa-eng
     if kept is not None and fmt == "txt":
         raise InputError("--keep-columns/--keep-all need --format csv, tsv, jsonl or parquet (txt is one translation per line)")
     if fmt == "parquet" and output in (None, "-"):
-        raise InputError("--format parquet writes a file: pass -o FILE.parquet")
+        raise OutputError("--format parquet writes a file: pass -o FILE.parquet")
     if on_start is not None:
         on_start(translator, reader)
     done, notes = Summary(provider=translator.provider, input_name=reader.name), Notes()

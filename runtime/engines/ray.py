@@ -42,7 +42,7 @@ from typing import Iterator
 
 from runtime.bundle import MANIFEST, Bundle, BundleError
 from runtime.engines.local import DEFAULT_CHUNK_ROWS, TRANSLATE_CHUNK_ROWS
-from runtime.errors import AttnError, EngineError, require_extra
+from runtime.errors import AttnError, EngineError, OutputError, require_extra
 from runtime.io.atomic import Interrupted
 from runtime.io.diagnostics import DIAGNOSTIC_TYPES, DIAGNOSTICS, LIST_DIAGNOSTICS, Notes, row_diagnostics
 from runtime.io.formats import DATA_SUFFIXES, is_data_file
@@ -369,9 +369,9 @@ def _new_output_folder(outdir: str) -> Path:
     """OUTDIR as an absolute path that does not exist yet, in a folder that does (never overwritten)."""
     final = Path(os.path.abspath(outdir))
     if final.exists():
-        raise InputError(f"{outdir}: already exists; the Ray engine writes a new folder (pick another name or remove it)")
+        raise OutputError(f"{outdir}: already exists; the Ray engine writes a new folder (pick another name or remove it)")
     if not final.parent.is_dir():
-        raise InputError(f"{outdir}: output folder's parent {str(final.parent)!r} does not exist")
+        raise OutputError(f"{outdir}: output folder's parent {str(final.parent)!r} does not exist")
     return final
 
 
@@ -386,9 +386,9 @@ def _count_written(folder: Path, fmt: str, files: list[InputFile]) -> int:
     for file in files:
         found = by_file.get(file.name)
         if found is None or not (found["row_count"] == found["row_count_distinct"] == found["row_max"]):
-            raise RuntimeError(f"{file.name}: the output does not hold each of its rows exactly once; output discarded")
+            raise EngineError(f"{file.name}: the output does not hold each of its rows exactly once; output discarded")
     if len(by_file) != len(files) or pc.min(table["row"]).as_py() < 1:
-        raise RuntimeError("the output holds rows of no input file; output discarded")
+        raise EngineError("the output holds rows of no input file; output discarded")
     return table.num_rows
 
 
@@ -421,20 +421,20 @@ def write_output(ds, outdir: str, fmt: str, files: list[InputFile], summary: dic
     meanwhile (an empty folder included). On any failure the temporary folder is removed: OUTDIR
     appears complete or not at all. Returns the rows written."""
     if fmt not in ("parquet", "csv"):
-        raise InputError(f"--format {fmt}: the Ray engine writes parquet or csv")
+        raise OutputError(f"--format {fmt}: the Ray engine writes parquet or csv")
     final = _new_output_folder(outdir)
     partial = partial or partial_folder(outdir)
     try:
         (ds.write_parquet if fmt == "parquet" else ds.write_csv)(str(partial))
         if not partial.is_dir():  # Ray writes nothing for an empty dataset; inputs always have rows
-            raise RuntimeError("the job wrote no output")
+            raise EngineError("the job wrote no output")
         rows = _count_written(partial, fmt, files)
         marker = {**summary, "rows": rows, "files": len(files), "format": fmt, "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
         (partial / SUCCESS).write_text(json.dumps(marker, indent=1) + "\n", encoding="utf-8")
         rename_new_folder(partial, final)
     except FileExistsError:
         shutil.rmtree(partial, ignore_errors=True)
-        raise InputError(f"{outdir}: appeared while the job ran (made by someone else); it is left as it is and this "
+        raise OutputError(f"{outdir}: appeared while the job ran (made by someone else); it is left as it is and this "
                          "job's output was discarded") from None
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)

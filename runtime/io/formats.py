@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 
-from runtime.errors import InputError
+from runtime.errors import OutputError
 
 # suffix -> format, for input and output alike ("lines" is the input name of a .txt file)
 SUFFIX_FORMATS = {
@@ -51,7 +51,7 @@ def detect_format(path: str) -> str:
 
 def output_format(output: str | None, explicit: str | None, offered: tuple[str, ...], default: str) -> str:
     """The output format: `explicit` (--format), else what the output's suffix names, else `default`.
-    A format the suffix contradicts is an InputError, and so is a gzipped Parquet file (Parquet
+    A format the suffix contradicts is an OutputError, and so is a gzipped Parquet file (Parquet
     compresses itself). An output named .json is not taken for JSONL (it names no format here)."""
     if output in (None, "-"):
         return explicit or default
@@ -60,10 +60,10 @@ def output_format(output: str | None, explicit: str | None, offered: tuple[str, 
     implied = "txt" if implied == "lines" else implied
     implied = implied if implied in offered else None  # attn-score -o scores.txt: a CSV, as before
     if explicit and implied and explicit != implied:
-        raise InputError(
+        raise OutputError(
             f"--format {explicit} contradicts -o {output} (a {implied} file name); drop --format or rename the output"
         )
     chosen = explicit or implied or default
     if chosen == "parquet" and name.endswith(".gz"):
-        raise InputError(f"-o {output}: Parquet compresses itself (zstd); drop the .gz")
+        raise OutputError(f"-o {output}: Parquet compresses itself (zstd); drop the .gz")
     return chosen
