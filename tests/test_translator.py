@@ -318,3 +318,20 @@ def test_init_from_continues_weights_tokenizers_and_adam_state(luong, splits, tm
         (folder / "training" / "history.json").write_text(json.dumps({**record_sha, "data": {
             "pairs": str(SPA_ENG), "pairs_sha256": "0" * 64}}), encoding="utf-8")
         continued_config(folder, other, epochs=1)
+
+
+def test_cli_train_translator_no_test_score_never_reads_the_test_split(tmp_path):
+    """--no-test-score (a run to be continued with --init-from): the bundle is written and its
+    manifest holds no test figure, and the summary line says the test split was not scored."""
+    from trainer.cli import main as export_cli
+
+    out = tmp_path / "run"
+    result = CliRunner().invoke(export_cli, [
+        "train-translator", "--pairs", str(SPA_ENG), "--limit", "64", "--epochs", "1", "--units", "4",
+        "--embedding-dim", "4", "--tokenizer", "word", "--source-vocab", "50", "--target-vocab", "50",
+        "--no-test-score", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "test split not scored" in result.stderr and "test BLEU" not in result.stderr
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert "test" not in (manifest.get("metrics") or {})
+    assert (out / "training" / "seq2seq.weights.h5").is_file()  # what --init-from continues
