@@ -214,15 +214,23 @@ def score_dataset(ds, model=None, *, text_column: str = "text", id_column: str |
     Lazy, like every Ray Dataset: nothing runs until it is written or consumed. The bundle is
     loaded and verified here first, so a bad bundle fails before any job. `session_options` are
     onnxruntime's settings per actor (as `runtime.load`); their threads default to `cpus_per_worker`."""
+    return _map_on_actors(ds, _Scorer, model, "sentiment", batch_rows, workers, cpus_per_worker, session_options,
+                          text_column=text_column, id_column=id_column, keep_columns=tuple(keep_columns), explain=explain,
+                          threshold=threshold, provider=provider, batch_tokens=batch_tokens, force_labels=force_labels,
+                          csv_cells=csv_cells)
+
+
+def _map_on_actors(ds, actor, model, task: str, batch_rows: int, workers, cpus_per_worker: float, session_options,
+                   **arguments):
+    """`ds` through a pool of `actor`s, each built from the bundle (loaded and verified here first, then
+    put in the object store once) with onnxruntime threads defaulting to `cpus_per_worker`."""
     ray = require_ray()
-    packed = (ray.put(pack_bundle(model, "sentiment")),)
+    packed = (ray.put(pack_bundle(model, task)),)
     options = SessionOptions.of(session_options)
-    return ds.map_batches(
-        _Scorer, batch_size=batch_rows, batch_format="pyarrow", compute=_actor_pool(workers), num_cpus=cpus_per_worker,
-        fn_constructor_kwargs=dict(packed=packed, text_column=text_column, id_column=id_column, keep_columns=tuple(keep_columns),
-                                   explain=explain, threshold=threshold, provider=provider,
-                                   threads=options.threads or max(1, int(cpus_per_worker)), batch_tokens=batch_tokens,
-                                   force_labels=force_labels, session_options=options, csv_cells=csv_cells))
+    threads = options.threads or max(1, int(cpus_per_worker))
+    return ds.map_batches(actor, batch_size=batch_rows, batch_format="pyarrow", compute=_actor_pool(workers),
+                          num_cpus=cpus_per_worker,
+                          fn_constructor_kwargs=dict(packed=packed, threads=threads, session_options=options, **arguments))
 
 
 def translate_dataset(ds, model="spa-eng", *, text_column: str = "text", id_column: str | None = None, keep_columns=(),
@@ -233,17 +241,11 @@ def translate_dataset(ds, model="spa-eng", *, text_column: str = "text", id_colu
     `source`, `translation` and `score` (float32 length-normalised log-probability), as
     `Translator.translate`, then runtime.io.diagnostics.DIAGNOSTICS (`copied` and `missing` as JSON
     lists). With `csv_cells` every result column is instead the text attn-translate writes in its CSV."""
-    ray = require_ray()
     if beam_size < 1:
         raise ValueError(f"beam size must be >= 1, got {beam_size}")
-    packed = (ray.put(pack_bundle(model, "translation")),)
-    options = SessionOptions.of(session_options)
-    return ds.map_batches(
-        _Translator, batch_size=batch_rows, batch_format="pyarrow", compute=_actor_pool(workers), num_cpus=cpus_per_worker,
-        fn_constructor_kwargs=dict(packed=packed, text_column=text_column, id_column=id_column, keep_columns=tuple(keep_columns),
-                                   beam_size=beam_size, max_length=max_length, provider=provider,
-                                   threads=options.threads or max(1, int(cpus_per_worker)), session_options=options,
-                                   csv_cells=csv_cells))
+    return _map_on_actors(ds, _Translator, model, "translation", batch_rows, workers, cpus_per_worker, session_options,
+                          text_column=text_column, id_column=id_column, keep_columns=tuple(keep_columns),
+                          beam_size=beam_size, max_length=max_length, provider=provider, csv_cells=csv_cells)
 
 
 # === Files (the --engine ray commands) ===

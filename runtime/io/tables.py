@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import IO, Iterator
 
 from runtime.errors import InputError
-from runtime.io.atomic import OutputFile
 from runtime.io.formats import TABLE_FORMATS as FORMATS
 from runtime.io.formats import detect_format
 
@@ -310,5 +309,3 @@ def _line_texts(line: str) -> list[str]:
     line, so 'a\rb\r\n' is two texts."""
     return line.removesuffix("\n").removesuffix("\r").split("\r")
 
-
-AtomicWriter = OutputFile  # the output writer lives in runtime/io/atomic.py
