@@ -9,6 +9,7 @@ changes a row here, not the checker. Run alone: python -m pytest tests/test_laye
 from __future__ import annotations
 
 import ast
+import functools
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -86,11 +87,18 @@ def _absolute(node: ast.ImportFrom, source: str, path: Path) -> str:
     return ".".join(base + ([node.module] if node.module else []))
 
 
+@functools.lru_cache(maxsize=None)
+def _import_nodes(text: str, filename: str) -> tuple:
+    """The import statements of one module's text (cached: the injected-import cases re-read a copy
+    of the repository whose files are the same but one)."""
+    return tuple(node for node in ast.walk(ast.parse(text, filename)) if isinstance(node, (ast.Import, ast.ImportFrom)))
+
+
 def imports(root: Path) -> list[Import]:
     """Every import statement of every module, resolved to the module it loads."""
     known, found = modules(root), []
     for source, path in known.items():
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+        for node in _import_nodes(path.read_text(encoding="utf-8"), path.name):
             if isinstance(node, ast.Import):
                 found += [Import(source, _resolve(alias.name, known), node.lineno, ()) for alias in node.names]
             elif isinstance(node, ast.ImportFrom):
