@@ -151,12 +151,12 @@ def cli_ensemble(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def cli_single(cli_ensemble, tmp_path_factory):
-    """(bundle, arguments, output) of `attn-export train --refit` of one network on `cli_ensemble`'s
-    tokenizer, another seed and the same split: what the train/convert, refit and combine tests check
-    (one training where each used to run its own)."""
+    """(bundle, arguments, output) of `attn-export train` of one network (no --refit: the ensemble
+    covers it) on `cli_ensemble`'s tokenizer, another seed and the same split: what the train/convert
+    and combine tests check (one training where each used to run its own)."""
     out = tmp_path_factory.mktemp("cli_single") / "s"
-    args = CLI_TINY + ["--seed", "5", "--split-seed", "0", "--tokenizer", str(cli_ensemble / "training" / "tokenizer.json"),
-                       "--out", str(out)]
+    args = [a for a in CLI_TINY if a != "--refit"] + ["--seed", "5", "--split-seed", "0", "--tokenizer",
+                                                     str(cli_ensemble / "training" / "tokenizer.json"), "--out", str(out)]
     result = CliRunner().invoke(export_cli, args)
     assert result.exit_code == 0, result.output
     return out, args, result.output
@@ -180,11 +180,12 @@ def test_cli_train_writes_bundle_and_convert_reexports(cli_single, tmp_path):
     assert again["model"] == trained["model"] and again["model"]["max_len"] == again["tokenizer"]["spec"]["max_len"]
 
 
-def test_cli_refit_trains_on_train_plus_validation(cli_single):
-    manifest = Bundle.load(cli_single[0]).manifest
+def test_cli_refit_trains_on_train_plus_validation(cli_ensemble, cli_single):
+    manifest = Bundle.load(cli_ensemble).manifest
     refit = manifest["metrics"]["refit"]
-    assert refit["rows"] == 300 and refit["epochs"] == manifest["metrics"]["best_epoch"] == manifest["model"]["epochs"]
+    assert refit["rows"] == 300 and refit["epochs"] == manifest["metrics"]["members"]["epochs"]
     assert manifest["data"]["train_rows"] == 270  # the selection run's split is still recorded
+    assert "refit" not in Bundle.load(cli_single[0]).manifest["metrics"]  # and no refit without --refit
 
 
 def test_ensemble_averages_its_members_and_exports_with_parity(cli_ensemble):
