@@ -35,7 +35,8 @@ RUNTIME_LAYERS = (
     {"models": ("runtime.models", "runtime.models.classifier", "runtime.models.translator", "runtime.models.search",
                 "runtime.models.segment", "runtime.models.copying"),
      "io": ("runtime.io", "runtime.io.tables", "runtime.io.parquet", "runtime.io.rows", "runtime.io.columns",
-            "runtime.io.atomic", "runtime.io.diagnostics", "runtime.io.writers", "runtime.io.formats")},
+            "runtime.io.atomic", "runtime.io.diagnostics", "runtime.io.writers", "runtime.io.formats",
+            "runtime.io.inputs")},
     {"bundle": ("runtime.bundle",)},
     {"session": ("runtime.session",), "tokenizer": ("runtime.tokenizer",), "progress": ("runtime.progress",),
      "screening": ("runtime.screening",)},  # per-row status and calibration: numbers and Unicode only

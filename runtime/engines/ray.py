@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import glob
 import json
 import os
 import shutil
@@ -36,7 +35,6 @@ import tempfile
 import threading
 import time
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
@@ -45,10 +43,9 @@ from runtime.engines.local import DEFAULT_CHUNK_ROWS, TRANSLATE_CHUNK_ROWS
 from runtime.errors import AttnError, EngineError, OutputError, require_extra
 from runtime.io.atomic import Interrupted
 from runtime.io.diagnostics import DIAGNOSTIC_TYPES, DIAGNOSTICS, LIST_DIAGNOSTICS, Notes, row_diagnostics
-from runtime.io.formats import DATA_SUFFIXES, is_data_file
-from runtime.io.parquet import ParquetReader
-from runtime.io.rows import open_input, read_rows
-from runtime.io.tables import InputError, TableReader, printable_name
+from runtime.io.inputs import InputFile, check_inputs, expand_inputs, file_rows
+from runtime.io.parquet import is_text_type
+from runtime.io.tables import InputError
 from runtime.io.writers import TRANSLATION_HEADER, score_header, score_row_cells, translation_row_cells
 from runtime.models.classifier import DEFAULT_BATCH_TOKENS
 from runtime.session import SessionOptions
@@ -111,13 +108,6 @@ def _text_list(column, name: str) -> list[str]:
     if not is_text_type(pa, column.type):
         raise InputError(f"column {name!r} is {column.type}, expected text")
     return ["" if text is None else text for text in column.to_pylist()]
-
-
-def is_text_type(pa, kind) -> bool:
-    """A pyarrow type that holds texts: string, large string, dictionary-encoded (categorical) string."""
-    if pa.types.is_dictionary(kind):
-        kind = kind.value_type
-    return pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_null(kind)
 
 
 def _passed_through(batch, keep_columns, id_column) -> dict:
@@ -251,90 +241,7 @@ def translate_dataset(ds, model="spa-eng", *, text_column: str = "text", id_colu
                           beam_size=beam_size, max_length=max_length, provider=provider, csv_cells=csv_cells)
 
 
-# === Files (the --engine ray commands) ===
-@dataclass(frozen=True)
-class InputFile:
-    """One input file as checked on the driver: where it is, how to read it, which columns."""
-
-    name: str  # as the user wrote it (or found in their folder): used in ids and messages
-    path: str  # absolute: what the workers open (their working directory is not ours)
-    format: str  # csv, tsv, jsonl, lines, parquet
-    text_column: str
-    id_column: str  # "" = none: ids are "<name>:<row>"
-
-
-def expand_inputs(inputs) -> list[tuple[str, str]]:
-    """(name, absolute path) for every file named by INPUT...: a file, a folder (its data files,
-    recursively, sorted; names starting with '.' or '_' skipped) or a glob. Each INPUT must give at
-    least one file; a file named twice, under any name (symlinks resolved), is refused (its rows would be
-    scored twice)."""
-    found: list[str] = []
-    for item in inputs:
-        if item == "-":
-            raise InputError("-: the Ray engine reads files (workers cannot read this stdin); pass file names")
-        if os.path.isdir(item):
-            matches = sorted(
-                os.path.join(folder, name)
-                for folder, subfolders, names in os.walk(item)
-                for name in names
-                if is_data_file(name)
-                and not any(part.startswith((".", "_")) for part in Path(os.path.relpath(folder, item)).parts if part != ".")
-            )
-            if not matches:
-                raise InputError(f"{item}: folder holds no data files ({', '.join(DATA_SUFFIXES)}, optionally .gz)")
-        elif os.path.exists(item):
-            matches = [item]
-        elif glob.has_magic(item):
-            matches = sorted(path for path in glob.glob(item, recursive=True) if os.path.isfile(path))
-            if not matches:
-                raise InputError(f"{item}: no file matches this pattern")
-        else:
-            raise InputError(f"{item}: no such file")
-        found.extend(matches)
-    seen: dict[str, tuple[str, str]] = {}  # the file itself (symlinks resolved) -> (name, absolute path)
-    for name in found:
-        real = os.path.realpath(name)
-        if real in seen:
-            raise InputError(f"{name}: named twice (also as {seen[real][0]}); each file is read once")
-        seen[real] = name, os.path.abspath(name)
-    return list(seen.values())
-
-
-def check_inputs(inputs, fmt: str, encoding: str, quoting: str, text_column: str | None, id_column: str | None) -> list[InputFile]:
-    """Expand INPUT... and open every file's header on the driver (cheap), with attn-score's column
-    rules, so a missing column or an unreadable file fails before the job starts."""
-    files = []
-    for name, path in expand_inputs(inputs):
-        # the plain command's rules, once: the same reader picks the text and id columns
-        reader, text, ident = open_input(path, fmt, encoding, quoting, text_column, id_column)
-        if reader.format == "parquet":
-            _check_text_type(name, reader, text)
-        files.append(InputFile(printable_name(name), path, reader.format, text, ident or ""))
-    return files
-
-
-def _check_text_type(name: str, reader: ParquetReader, column: str) -> None:
-    """A Parquet text column that cannot hold text (int64, binary) fails here, before Ray starts."""
-    import pyarrow as pa
-
-    kind = reader.arrow_types[column]
-    if not is_text_type(pa, kind):
-        raise InputError(f"{name}: column {column!r} is {kind}, expected text")
-
-
-def _file_rows(file: InputFile, encoding: str, quoting: str) -> Iterator[tuple[int, str, str]]:
-    """(row, id, text) per data row of one file, read by the plain command's reader and row rules
-    (runtime.io.rows: the same ids, nulls and errors); row counts data rows from 1 and ids default to
-    '<name>:<row>'."""
-    if file.format == "parquet":
-        reader = ParquetReader(file.path)
-    else:
-        reader = TableReader(file.path, fmt=file.format, encoding=encoding, quoting=quoting, text_column=file.text_column)
-    reader.name = file.name  # messages name the file as the user wrote it
-    for number, (row_id, text) in enumerate(read_rows(reader, file.text_column, file.id_column or None), 1):
-        yield number, (row_id if file.id_column else f"{file.name}:{number}"), text
-
-
+# === Files (the --engine ray commands): planned by runtime.io.inputs, read in Ray tasks ===
 def _read_files(task: dict, encoding: str, quoting: str) -> Iterator:
     """Ray Data generator: the input file of `task` as tables of file, row, id, text."""
     import pyarrow as pa
@@ -343,7 +250,7 @@ def _read_files(task: dict, encoding: str, quoting: str) -> Iterator:
         name, fmt, text_column, id_column = (str(task[field][index]) for field in ("name", "format", "text_column", "id_column"))
         file = InputFile(name, os.fsdecode(bytes(task["path"][index])), fmt, text_column, id_column)
         rows = []
-        for row in _file_rows(file, encoding, quoting):
+        for row in file_rows(file, encoding, quoting):
             rows.append(row)
             if len(rows) == READ_ROWS:
                 yield _rows_table(pa, file.name, rows)

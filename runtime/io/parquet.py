@@ -26,6 +26,13 @@ def _pyarrow(what: str):
     return require_extra("parquet", "pyarrow", "pyarrow.parquet", needed_by=what), sys.modules["pyarrow.parquet"]
 
 
+def is_text_type(pa, kind) -> bool:
+    """A pyarrow type that holds texts: string, large string, dictionary-encoded (categorical) string."""
+    if pa.types.is_dictionary(kind):
+        kind = kind.value_type
+    return pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_null(kind)
+
+
 class ParquetReader:
     """A Parquet file row by row: `columns` from its schema; `records()` yields (row number, {column: value})."""
 
