@@ -322,16 +322,31 @@ def test_init_from_continues_weights_tokenizers_and_adam_state(luong, splits, tm
 
 def test_cli_train_translator_no_test_score_never_reads_the_test_split(tmp_path):
     """--no-test-score (a run to be continued with --init-from): the bundle is written and its
-    manifest holds no test figure, and the summary line says the test split was not scored."""
+    manifest holds no test figure, and the summary line says the test split was not scored. Then
+    `evaluate-translator` scores the same test split once (not on other pairs, never twice)."""
     from trainer.cli import main as export_cli
 
     out = tmp_path / "run"
     result = CliRunner().invoke(export_cli, [
         "train-translator", "--pairs", str(SPA_ENG), "--limit", "64", "--epochs", "1", "--units", "4",
         "--embedding-dim", "4", "--tokenizer", "word", "--source-vocab", "50", "--target-vocab", "50",
-        "--no-test-score", "--out", str(out)])
+        "--validation-fraction", "0.002", "--test-fraction", "0.003", "--no-test-score", "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert "test split not scored" in result.stderr and "test BLEU" not in result.stderr
     manifest = json.loads((out / "manifest.json").read_text())
     assert "test" not in (manifest.get("metrics") or {})
     assert (out / "training" / "seq2seq.weights.h5").is_file()  # what --init-from continues
+
+    # later, for the run that ships: `attn-export evaluate-translator` scores the recorded test split once
+    other = tmp_path / "other.tsv"
+    other.write_text("eng\tspa\nHi.\tHola.\n", encoding="utf-8")
+    wrong = CliRunner().invoke(export_cli, ["evaluate-translator", str(out), "--pairs", str(other)])
+    assert wrong.exit_code == 1 and "not the pairs file" in wrong.stderr and "Traceback" not in wrong.output
+    scored = CliRunner().invoke(export_cli, ["evaluate-translator", str(out), "--beam-size", "1"])
+    assert scored.exit_code == 0, scored.output
+    test = json.loads((out / "manifest.json").read_text())["metrics"]["test"]
+    assert test["sentences"] == manifest["data"]["test_pairs"] < 1000 and test["beam_size"] == 1  # its fractions
+    assert f"test BLEU {test['bleu']:.2f}" in scored.stderr and "by source pieces: 1-5" in scored.stderr
+    again = CliRunner().invoke(export_cli, ["evaluate-translator", str(out)])
+    assert again.exit_code == 1 and "scored already" in again.stderr
+    assert json.loads((out / "manifest.json").read_text())["metrics"]["test"] == test  # untouched

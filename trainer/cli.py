@@ -460,6 +460,27 @@ def train_translator_command(**options) -> None:
                f"elapsed {time.perf_counter() - started:.0f} s, bundle {out}", err=True)
 
 
+@main.command("evaluate-translator")
+@click.argument("bundle", type=click.Path(exists=True, file_okay=False))
+@click.option("--pairs", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="The pairs file it was trained on, if not where its manifest says (checked by sha256).")
+@click.option("--beam-size", type=click.IntRange(1), default=4, show_default=True, help="Beam for the test-split BLEU.")
+def evaluate_translator_command(bundle: str, pairs: str | None, beam_size: int) -> None:
+    """Score a translator bundle made with --no-test-score on its held-out test split, once, and record the
+    figures in its manifest (what train-translator does when it ends). The split is carved again from the
+    recorded pairs file, seed and fractions; a bundle already scored is refused."""
+    from trainer.recipe_seq2seq import evaluate_test_split, recorded_test_split
+
+    started = time.perf_counter()
+    test = recorded_test_split(bundle, pairs)
+    report = evaluate_test_split(bundle, test, beam_size=beam_size)
+    lengths = ", ".join(f"{name} {b['bleu']:.2f} ({b['sentences']})"
+                        for name, b in report["bleu_by_source_length"].items())
+    click.echo(f"{bundle}: test BLEU {report['bleu']:.2f}, chrF {report['chrf']:.2f} cased (beam {beam_size}, "
+               f"{len(test)} pairs; by source pieces: {lengths}), elapsed {time.perf_counter() - started:.0f} s",
+               err=True)
+
+
 @main.command("text-graph", cls=click.Command)  # reads and writes bundles: no TensorFlow
 @click.argument("bundle", type=click.Path(file_okay=False))
 @click.option("--lowercase-mapping", type=click.Choice(["simple"]), default=None,

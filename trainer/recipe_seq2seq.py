@@ -43,7 +43,8 @@ def load_translator_data(pairs: str | Path, *, source_column: str, target_column
     if limit:
         train = train.take(np.random.default_rng(seed).permutation(len(train))[:limit])
     provenance = {"pairs": str(pairs), "pairs_sha256": sha256_of(pairs), "direction": f"{source_column}->{target_column}",
-                  "train_pairs": len(train), "validation_pairs": len(validation), "test_pairs": len(test), "split_seed": seed}
+                  "train_pairs": len(train), "validation_pairs": len(validation), "test_pairs": len(test),
+                  "split_seed": seed, "validation_fraction": validation_fraction, "test_fraction": test_fraction}
     return TranslatorData(train, validation, test, provenance)
 
 
@@ -72,6 +73,37 @@ def evaluate_test_split(folder: str | Path, test: SentencePairs, beam_size: int 
     record_metrics(folder, {"test": report})
     return report
 
+
+
+def recorded_test_split(folder: str | Path, pairs: str | Path | None = None) -> SentencePairs:
+    """The held-out test split of the bundle in `folder`, carved again from its pairs file (the manifest's,
+    or `pairs`) with the recorded direction, split seed and fractions. Refuses (InputError) a bundle whose
+    test split was already scored (it is scored once), another pairs file (sha256), or a re-split that
+    does not give the recorded sizes."""
+    from runtime.bundle import Bundle
+
+    manifest = Bundle.load(folder).manifest
+    if manifest.get("task") != "translation":
+        raise InputError(f"{folder}: not a translation bundle")
+    done = (manifest.get("metrics") or {}).get("test")
+    if done:
+        raise InputError(f"{folder}: its test split was scored already (BLEU {done.get('bleu')}); a model's test split "
+                         "is scored once")
+    data = manifest.get("data") or {}
+    pairs = pairs or data.get("pairs")
+    if not pairs or not data.get("pairs_sha256") or "->" not in data.get("direction", ""):
+        raise InputError(f"{folder}: its manifest records no pairs file, sha256 and direction to carve the test "
+                         "split from")
+    if sha256_of(pairs) != data["pairs_sha256"]:
+        raise InputError(f"{pairs}: not the pairs file {folder} was trained on (sha256 {data['pairs_sha256'][:12]}…)")
+    source_column, target_column = data["direction"].split("->")
+    carved = load_translator_data(pairs, source_column=source_column, target_column=target_column,
+                                  validation_fraction=data.get("validation_fraction", 0.05),
+                                  test_fraction=data.get("test_fraction", 0.05), seed=data["split_seed"])
+    sizes = {k: carved.provenance[k] for k in ("validation_pairs", "test_pairs")}  # --limit cuts train only
+    if any(data.get(k) not in (None, v) for k, v in sizes.items()):
+        raise InputError(f"{folder}: the re-split of {pairs} gives {sizes}, not the recorded sizes; not its test split")
+    return carved.test
 
 
 def continued_config(folder: str | Path, pairs: str | Path, **training) -> tuple[Seq2SeqConfig, dict]:
