@@ -53,7 +53,8 @@ def flops_per_token(config: dict) -> float:
     for _ in range(config["lstm_layers"]):
         lstm += 2 * 4 * (width + u) * u * 2  # 2 directions x 4 gates x (W x + R h)
         width = 2 * u
-    attention = {"concat": 2 * width * config["attention_units"] + 2 * config["attention_units"]}.get(config["attention"], 2 * width)
+    attention = {"concat": 2 * width * config["attention_units"]
+                 + 2 * config["attention_units"]}.get(config["attention"], 2 * width)
     return float(lstm + attention)
 
 
@@ -78,7 +79,8 @@ def prepare_variants(bundle: Path, loaded, work: Path, log) -> dict[str, tuple[s
 
     log("building (b): tf2onnx default export of the masked model")
     model = keras.saving.load_model(keras_model)
-    proto, _ = tf2onnx.convert.from_keras(model, input_signature=(tf.TensorSpec((None, None), tf.int32, name="tokens"),),
+    proto, _ = tf2onnx.convert.from_keras(model,
+                                          input_signature=(tf.TensorSpec((None, None), tf.int32, name="tokens"),),
                                           opset=manifest["opset"])
     context = E.ExportContext(ClassifierConfig.from_dict(manifest["model"]), loaded.tokenizer)
     proto = E.pass_name_outputs(proto, context)
@@ -89,7 +91,8 @@ def prepare_variants(bundle: Path, loaded, work: Path, log) -> dict[str, tuple[s
     from bench.tflite import convert as convert_tflite
 
     log("building (e): TensorFlow Lite (LiteRT) of the Keras model")
-    variants["tflite"] = convert_tflite(model, ClassifierConfig.from_dict(manifest["model"]), loaded.tokenizer, work, log)
+    variants["tflite"] = convert_tflite(model, ClassifierConfig.from_dict(manifest["model"]),
+                                        loaded.tokenizer, work, log)
 
     if manifest["precision"] == "fp32":
         log("building (d): int8 dynamic quantization of (c)")
@@ -162,9 +165,11 @@ def classifier(bundle, data, limit, repeats, threads, json_out):
                 results[name] = {"error": path}
                 continue
             log(f"running {name} ...")
-            command = [sys.executable, "-m", "bench.worker", kind, path, str(work / "texts.json"), "--threads", str(threads),
-                       "--repeats", str(repeats), "--flops-per-token", str(fpt if name == "fp32" else 0)]
-            done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+            command = [sys.executable, "-m", "bench.worker", kind, path, str(work / "texts.json"),
+                       "--threads", str(threads), "--repeats", str(repeats),
+                       "--flops-per-token", str(fpt if name == "fp32" else 0)]
+            done = subprocess.run(command, capture_output=True, text=True,
+                                  env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
             if done.returncode != 0:
                 raise click.ClickException(f"variant {name} failed: {done.stderr.strip().splitlines()[-1:]}")
             results[name] = json.loads(done.stdout)
@@ -207,7 +212,8 @@ def tune(bundle, data, limit, repeats):
     click.echo("| setting | reviews/s |")
     click.echo("|---|---|")
     for budget in (1024, 2048, 4096, 8192, 16384, 65536):
-        click.echo(f"| batch_tokens {budget} | {rate(runtime.load(bundle, provider='cpu', batch_tokens=budget).predict):.0f} |")
+        click.echo(f"| batch_tokens {budget} | "
+                   f"{rate(runtime.load(bundle, provider='cpu', batch_tokens=budget).predict):.0f} |")
     for threads in (1, 2):
         click.echo(f"| threads {threads} | {rate(runtime.load(bundle, provider='cpu', threads=threads).predict):.0f} |")
     for name, options in (("graph optimization basic", {"optimization": "basic"}),
@@ -224,7 +230,8 @@ def _attn_score_run(model: str, data: str, text_column: str) -> tuple[list[int],
 
     with tempfile.TemporaryDirectory() as tmp:
         scores = Path(tmp) / "scores.csv"
-        command = [sys.executable, "-m", "runtime.cli", data, "--model", model, "--text-column", text_column, "-o", str(scores),
+        command = [sys.executable, "-m", "runtime.cli", data, "--model", model, "--text-column", text_column,
+                   "-o", str(scores),
                    "--force-labels"]  # accuracy counts every row: the model's label also where its status is not ok
         started = time.perf_counter()
         done = subprocess.run(command, capture_output=True, text=True)
@@ -273,7 +280,8 @@ def accuracy(models, data, text_column, label_column, repeats, record, record_as
         for model in models:
             predicted, elapsed, last_line = _attn_score_run(model, data, text_column)
             if len(predicted) != len(labels):
-                raise click.ClickException(f"{model}: attn-score wrote {len(predicted)} rows for {len(labels)} input rows")
+                raise click.ClickException(f"{model}: attn-score wrote {len(predicted)} rows for "
+                                           f"{len(labels)} input rows")
             runs[model].append((predicted, elapsed))
             if len(models) == 1:
                 click.echo(last_line)
@@ -353,7 +361,8 @@ def behaviour(models, failures, json_out):
             raise click.ClickException(f"{model}: not a sentiment bundle")
         language = _bundle_language(classifier.bundle)
         if language not in (None, "en"):
-            raise click.ClickException(f"{model}: the behavioural suite is English; this bundle's language is {language}")
+            raise click.ClickException(f"{model}: the behavioural suite is English; this bundle's "
+                                       f"language is {language}")
         table[model] = evaluate(classifier, cases)
     click.echo(f"behavioural suite: {len(cases)} cases, {len(TESTS)} test types")
     click.echo("| test type | cases | " + " | ".join(models) + " |")
@@ -369,7 +378,8 @@ def behaviour(models, failures, json_out):
                 click.echo(f"FAIL [{name}] {line}")
     if json_out:
         Path(json_out).write_text(json.dumps({m: {name: {"cases": r.cases, "passed": r.passed, "rate": round(r.rate, 4)}
-                                                  for name, r in results.items()} for m, results in table.items()}, indent=2))
+                                                  for name, r in results.items()} for m, results in table.items()},
+                                             indent=2))
 
 
 @main.command()
@@ -392,13 +402,15 @@ def robustness(models, data):
     click.echo("| bundle | originals | revisions | both of a pair |")
     click.echo("|---|---|---|---|")
     for model, scores in table.items():
-        click.echo(f"| {model} | {100 * scores.originals:.1f} % | {100 * scores.revisions:.1f} % | {100 * scores.both:.1f} % |")
+        click.echo(f"| {model} | {100 * scores.originals:.1f} % | {100 * scores.revisions:.1f} % | "
+                   f"{100 * scores.both:.1f} % |")
 
 
 @main.command()
 @click.option("--bundle", type=click.Path(exists=True, file_okay=False), required=True,
               help="Translation bundle with its training/ folder (attn-export train-translator keeps it).")
-@click.option("--data", type=click.Path(exists=True), default=None, help="Sentence-pair file (default: the one the bundle records).")
+@click.option("--data", type=click.Path(exists=True), default=None,
+              help="Sentence-pair file (default: the one the bundle records).")
 @click.option("--limit", type=int, default=600, show_default=True, help="Test-split sentences decoded per variant.")
 @click.option("--repeats", type=int, default=3, show_default=True, help="Timed repeats (medians are reported).")
 @click.option("--threads", type=int, default=0, show_default=True, help="Threads for every variant (0 = all cores).")
@@ -418,7 +430,8 @@ def translator(bundle, data, limit, repeats, threads, latency_sentences, json_ou
 @main.command("translation-quality")
 @click.option("--bundle", "bundles", multiple=True, type=click.Path(exists=True, file_okay=False), required=True,
               help="Translation bundle(s) whose manifest records the pairs file and split seed.")
-@click.option("--data", type=click.Path(exists=True), default=None, help="Sentence-pair file (default: the one recorded).")
+@click.option("--data", type=click.Path(exists=True), default=None,
+              help="Sentence-pair file (default: the one recorded).")
 @click.option("--beam-size", type=int, default=4, show_default=True)
 @click.option("--bleu", is_flag=True, help="Also translate the whole test split for cased BLEU (sacrebleu defaults).")
 @click.option("--copy/--no-copy", default=True, show_default=True,
@@ -443,7 +456,8 @@ def translation_quality(bundles, data, beam_size, bleu, copy, json_out):
 
 
 def report(results, sample, machine_line, threads, limit, repeats, fpt):
-    names = {"keras": "(a) Keras predict, padded", "keras-bucketed": "(a') Keras, length-bucketed", "loop": "(b) tf2onnx Loop", "fp32": "(c) bundle fp32", "int8": "(d) bundle int8",
+    names = {"keras": "(a) Keras predict, padded", "keras-bucketed": "(a') Keras, length-bucketed",
+             "loop": "(b) tf2onnx Loop", "fp32": "(c) bundle fp32", "int8": "(d) bundle int8",
              "tflite": "(e) TensorFlow Lite (LiteRT), same Keras model"}
     base = results["keras"]
     click.echo(f"machine: {machine_line}; threads {threads}; {limit} IMDB test reviews "
@@ -457,14 +471,17 @@ def report(results, sample, machine_line, threads, limit, repeats, fpt):
         if "error" in r:
             click.echo(f"| {label} | {r['error']} | | | | | | |")
             continue
-        click.echo(f"| {label} | {r['load_s']:.2f} | {r['throughput']:.0f} | {r['throughput'] / base['throughput']:.1f} | "
-                   f"{r['latency_p50_ms']:.1f} | {r['latency_p99_ms']:.1f} | {r['peak_rss_mb']:.0f} | {100 * r['accuracy']:.2f} % |")
+        click.echo(f"| {label} | {r['load_s']:.2f} | {r['throughput']:.0f} | "
+                   f"{r['throughput'] / base['throughput']:.1f} | "
+                   f"{r['latency_p50_ms']:.1f} | {r['latency_p99_ms']:.1f} | {r['peak_rss_mb']:.0f} | "
+                   f"{100 * r['accuracy']:.2f} % |")
     click.echo(f"roofline: sgemm {results['sgemm_gflops']:.0f} GFLOP/s (numpy, 2048^3); (c) at batch 64 of "
-               f"{len(sample['full_length'])} max-length reviews: {results['fp32'].get('gflops_batch64', float('nan')):.1f} "
-               f"GFLOP/s ({fpt / 1e3:.0f} kFLOP per token)")
+               f"{len(sample['full_length'])} max-length reviews: "
+               f"{results['fp32'].get('gflops_batch64', float('nan')):.1f} GFLOP/s ({fpt / 1e3:.0f} kFLOP per token)")
     notes = results.get("tflite", {}).get("notes")
     if notes:
-        click.echo(f"(e) ran as: {notes['how']} ({notes['megabytes']} MB); failed first: " + " | ".join(notes["failed_first"]))
+        click.echo(f"(e) ran as: {notes['how']} ({notes['megabytes']} MB); failed first: "
+                   + " | ".join(notes["failed_first"]))
     click.echo("targets:")
     for description, measure, direction, goal in TARGETS:
         try:

@@ -47,7 +47,8 @@ class BehaviourTest:
     description: str
 
 
-# {pos}/{neg}/{negatable}: adjectives; {pv}/{pvd}: positive verb / past; {nv}/{nvd}: negative; {noun}, {noun2}; {int}: intensifier
+# {pos}/{neg}/{negatable}: adjectives; {pv}/{pvd}: positive verb / past; {nv}/{nvd}: negative; {noun}, {noun2};
+# {int}: intensifier
 TESTS: tuple[BehaviourTest, ...] = (
     BehaviourTest("vocabulary: positive words", "vocabulary", (
         "The {noun} was {pos}.", "What a {pos} {noun}!", "It is a {pos} {noun}.", "I {pv} this {noun}.",
@@ -73,7 +74,8 @@ TESTS: tuple[BehaviourTest, ...] = (
         "I wouldn't call the {noun} {pos}.", "I never {pvd} this {noun}.",
     ), 0, 160, "didn't, isn't, can't, never, don't think ... + a positive word -> negative"),
     BehaviourTest("negation of negatives: contractions", "negation", (
-        "I didn't {nv} the {noun} at all.", "The {noun} isn't {negatable} at all.", "The {noun} wasn't {negatable} at all.",
+        "I didn't {nv} the {noun} at all.", "The {noun} isn't {negatable} at all.",
+        "The {noun} wasn't {negatable} at all.",
         "I don't think the {noun} is {negatable} at all.", "It's never {negatable}.", "I can't say I {nvd} the {noun}.",
     ), 1, 120, "didn't, isn't, never ... + a negative word -> positive"),
     BehaviourTest("contrast: ..., but ...", "contrast", (
@@ -132,7 +134,8 @@ def fill(template: str) -> list[str]:
 
 def _contrast_label(text: str) -> int:
     after = text.split(", but ", 1)[1]
-    return int(any(re.search(rf"\b{re.escape(word)}\b", after) for word in POSITIVE_ADJ + POSITIVE_VERB_PAST + POSITIVE_VERB))
+    return int(any(re.search(rf"\b{re.escape(word)}\b", after)
+                   for word in POSITIVE_ADJ + POSITIVE_VERB_PAST + POSITIVE_VERB))
 
 
 def _perturb(test: BehaviourTest, text: str, rng: random.Random) -> str:

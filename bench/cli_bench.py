@@ -69,8 +69,10 @@ def _in_memory_child(model: str, data: str) -> None:
 
 @click.command("cli")
 @click.option("--model", default="imdb", show_default=True, help="Bundle folder or shipped short name.")
-@click.option("--data", type=click.Path(exists=True, dir_okay=False), default="../shared/datasets/imdb/test.csv.gz", show_default=True)
-@click.option("--limit", type=click.IntRange(1), default=None, help="Only the first N rows (written to a temporary .csv.gz).")
+@click.option("--data", type=click.Path(exists=True, dir_okay=False),
+              default="../shared/datasets/imdb/test.csv.gz", show_default=True)
+@click.option("--limit", type=click.IntRange(1), default=None,
+              help="Only the first N rows (written to a temporary .csv.gz).")
 @click.option("--skip-one-worker", is_flag=True, help="Leave out the --workers 1 comparison.")
 @click.option("--json-out", type=click.Path(dir_okay=False), default=None, help="Also write the figures as JSON.")
 def cli(model, data, limit, skip_one_worker, json_out):
@@ -78,12 +80,14 @@ def cli(model, data, limit, skip_one_worker, json_out):
     data = str(Path(data).resolve())
     if model and Path(model).exists():
         model = str(Path(model).resolve())
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[1]), os.environ.get("PYTHONPATH", "")])}
+    env = {**os.environ,
+           "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[1]), os.environ.get("PYTHONPATH", "")])}
     with tempfile.TemporaryDirectory(prefix="bench-cli-") as work:
         work = Path(work)
         if limit:
             source = work / "input.csv.gz"
-            with gzip.open(data, "rt", encoding="utf-8", newline="") as full, gzip.open(source, "wt", encoding="utf-8", newline="") as part:
+            with (gzip.open(data, "rt", encoding="utf-8", newline="") as full,
+                  gzip.open(source, "wt", encoding="utf-8", newline="") as part):
                 import csv
 
                 reader, writer = csv.reader(full), csv.writer(part)
@@ -93,21 +97,25 @@ def cli(model, data, limit, skip_one_worker, json_out):
                     writer.writerow(row)
             data = str(source)
         load_before = _load()
-        click.echo(f"data: {data}{f' (first {limit:,} rows)' if limit else ''}; model: {model}; load average before: {load_before}", err=True)
+        click.echo(f"data: {data}{f' (first {limit:,} rows)' if limit else ''}; model: {model}; load average before: "
+                   f"{load_before}", err=True)
         results = {}
 
-        code, wall, usage, stdout, stderr = _run([sys.executable, "-m", "bench.cli_bench", "--child-in-memory", model, data], work, env)
+        code, wall, usage, stdout, stderr = _run([sys.executable, "-m", "bench.cli_bench", "--child-in-memory",
+                                                  model, data], work, env)
         if code:
             raise click.ClickException(f"in-memory run failed: {stderr.strip().splitlines()[-1:]}")
         child = json.loads(stdout.strip().splitlines()[-1])
         rows = child["rows"]
-        results["in-memory predict"] = {"rows_s": rows / child["seconds"], "wall_s": wall, "cpu": child["cpu"], "peak_rss_mb": child["peak_rss_mb"]}
+        results["in-memory predict"] = {"rows_s": rows / child["seconds"], "wall_s": wall, "cpu": child["cpu"],
+                                        "peak_rss_mb": child["peak_rss_mb"]}
 
         variants = {"attn-score -o out.csv": [], "attn-score --explain 5": ["--explain", "5"]}
         if not skip_one_worker:
             variants["attn-score --workers 1"] = ["--workers", "1"]
         for name, extra in variants.items():
-            command = [sys.executable, "-m", "runtime.cli", data, "--model", model, "-o", str(work / "out.csv"), "--no-progress", *extra]
+            command = [sys.executable, "-m", "runtime.cli", data, "--model", model, "-o", str(work / "out.csv"),
+                       "--no-progress", *extra]
             code, wall, usage, _, stderr = _run(command, work, env)
             if code:
                 raise click.ClickException(f"{name} failed: {stderr.strip().splitlines()[-1:]}")
@@ -116,7 +124,8 @@ def cli(model, data, limit, skip_one_worker, json_out):
             if scored != rows:
                 raise click.ClickException(f"{name} scored {scored} rows, in-memory {rows}")
             cpu_s = usage.ru_utime + usage.ru_stime
-            results[name] = {"rows_s": rows / seconds, "wall_s": wall, "cpu": cpu_s / wall, "peak_rss_mb": usage.ru_maxrss / 1024}
+            results[name] = {"rows_s": rows / seconds, "wall_s": wall, "cpu": cpu_s / wall,
+                             "peak_rss_mb": usage.ru_maxrss / 1024}
         load_after = _load()
 
     base = results["in-memory predict"]["rows_s"]
@@ -124,13 +133,17 @@ def cli(model, data, limit, skip_one_worker, json_out):
     click.echo("| variant | rows/s | vs in-memory | wall s (with start-up) | CPU (cores busy) | peak RSS MB |")
     click.echo("|---|---|---|---|---|---|")
     for name, r in results.items():
-        click.echo(f"| {name} | {r['rows_s']:,.0f} | {r['rows_s'] / base:.2f} | {r['wall_s']:.1f} | {r['cpu']:.2f} | {r['peak_rss_mb']:.0f} |")
+        click.echo(f"| {name} | {r['rows_s']:,.0f} | {r['rows_s'] / base:.2f} | {r['wall_s']:.1f} | {r['cpu']:.2f} | "
+                   f"{r['peak_rss_mb']:.0f} |")
     cli_rate = results["attn-score -o out.csv"]["rows_s"]
     click.echo("goals:")
-    click.echo(f"  {'MET ' if cli_rate / base >= GOAL_RATIO else 'MISS'} attn-score / in-memory = {cli_rate / base:.2f} (goal >= {GOAL_RATIO})")
-    click.echo(f"  {'MET ' if cli_rate >= GOAL_RATE else 'MISS'} attn-score rows/s = {cli_rate:,.0f} (goal >= {GOAL_RATE:,} on 2 cores, fp32, quiet machine)")
+    click.echo(f"  {'MET ' if cli_rate / base >= GOAL_RATIO else 'MISS'} attn-score / in-memory = "
+               f"{cli_rate / base:.2f} (goal >= {GOAL_RATIO})")
+    click.echo(f"  {'MET ' if cli_rate >= GOAL_RATE else 'MISS'} attn-score rows/s = {cli_rate:,.0f} (goal >= "
+               f"{GOAL_RATE:,} on 2 cores, fp32, quiet machine)")
     if json_out:
-        Path(json_out).write_text(json.dumps({"rows": rows, "load_before": load_before, "load_after": load_after, "results": results}, indent=2))
+        Path(json_out).write_text(json.dumps({"rows": rows, "load_before": load_before, "load_after": load_after,
+                                              "results": results}, indent=2))
 
 
 if __name__ == "__main__":

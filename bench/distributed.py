@@ -35,7 +35,8 @@ def _write_rows(data: str, rows: int, work: Path, files: int) -> tuple[Path, Pat
 
     reader = TableReader(data)
     reviews = [(record.get("id", str(line)), record["text"]) for line, record in reader.records()]
-    rows_all = [(f"{n // len(reviews)}-{reviews[n % len(reviews)][0]}", reviews[n % len(reviews)][1]) for n in range(rows)]
+    rows_all = [(f"{n // len(reviews)}-{reviews[n % len(reviews)][0]}", reviews[n % len(reviews)][1])
+                for n in range(rows)]
     folder = work / "ray"
     folder.mkdir()
     _write_csv(work / "plain.csv", rows_all)
@@ -143,7 +144,8 @@ def _compare(plain_csv: Path, ray_folder: Path) -> tuple[int, float]:
 
 
 def run(data: str, rows: int, files: int, workers: list[int], model: str, log) -> dict:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[1]), os.environ.get("PYTHONPATH", "")])}
+    env = {**os.environ,
+           "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[1]), os.environ.get("PYTHONPATH", "")])}
     score = [sys.executable, "-m", "runtime.cli", "--model", model]
     results = {}
     with tempfile.TemporaryDirectory(prefix="bench-distributed-") as folder:
@@ -151,10 +153,12 @@ def run(data: str, rows: int, files: int, workers: list[int], model: str, log) -
         plain_csv, ray_inputs = _write_rows(data, rows, work, files)
         (work / "small").mkdir()
         small_csv, small_folder = _write_rows(data, STARTUP_ROWS, work / "small", 1)
-        log(f"{rows:,} rows in 1 file (plain) and {len(list(ray_inputs.iterdir()))} files (Ray), {plain_csv.stat().st_size / 1e6:.0f} MB")
+        log(f"{rows:,} rows in 1 file (plain) and {len(list(ray_inputs.iterdir()))} files (Ray), "
+            f"{plain_csv.stat().st_size / 1e6:.0f} MB")
         variants = [("plain", score + ["{input}", "-o", "{out}.csv"], plain_csv, small_csv)]
         for count in workers:
-            variants.append((f"ray-{count}", score + ["--engine", "ray", "--workers", str(count), "{input}", "-o", "{out}"],
+            variants.append((f"ray-{count}",
+                             score + ["--engine", "ray", "--workers", str(count), "{input}", "-o", "{out}"],
                              ray_inputs, small_folder))
         for name, template, full, small in variants:
             figures = {}
@@ -183,22 +187,25 @@ def run(data: str, rows: int, files: int, workers: list[int], model: str, log) -
 
 def print_table(results: dict, echo) -> None:
     plain = results["plain"]
-    echo("| variant | rows/s end to end | vs plain | start-up s (100 rows) | rows/s after start-up | peak MB: command | peak MB per worker |")
+    echo("| variant | rows/s end to end | vs plain | start-up s (100 rows) | rows/s after start-up | peak MB: command "
+         "| peak MB per worker |")
     echo("|---|---|---|---|---|---|---|")
     for name, r in results.items():
         workers = ", ".join(f"{v:.0f}" for v in r["worker_peak_mb"]) or "-"
-        echo(f"| {name} | {r['rows_per_s']:,.0f} | {r['rows_per_s'] / plain['rows_per_s']:.2f}x | {r['startup_s']:.1f} | "
-             f"{r['rows_per_s_after_startup']:,.0f} | {r['main_peak_mb']:.0f} | {workers} |")
+        echo(f"| {name} | {r['rows_per_s']:,.0f} | {r['rows_per_s'] / plain['rows_per_s']:.2f}x | {r['startup_s']:.1f} "
+             f"| {r['rows_per_s_after_startup']:,.0f} | {r['main_peak_mb']:.0f} | {workers} |")
     for name, r in results.items():
         if "max_abs_diff_vs_plain" in r:
-            echo(f"{name}: {r['rows_compared']:,} rows, same ids as plain, max |Δprobability| = {r['max_abs_diff_vs_plain']:.2e} "
-                 "(plain prints 6 decimals)")
+            echo(f"{name}: {r['rows_compared']:,} rows, same ids as plain, max |Δprobability| = "
+                 f"{r['max_abs_diff_vs_plain']:.2e} (plain prints 6 decimals)")
 
 
 @click.command()
 @click.option("--rows", type=click.IntRange(STARTUP_ROWS), default=200_000, show_default=True)
-@click.option("--files", type=click.IntRange(1), default=8, show_default=True, help="Files the Ray engine reads the rows from.")
-@click.option("--workers", "workers", default="1,2", show_default=True, help="Ray worker counts to run, comma-separated.")
+@click.option("--files", type=click.IntRange(1), default=8, show_default=True,
+              help="Files the Ray engine reads the rows from.")
+@click.option("--workers", "workers", default="1,2", show_default=True,
+              help="Ray worker counts to run, comma-separated.")
 @click.option("--data", type=click.Path(exists=True), default="../shared/datasets/imdb/test.csv.gz", show_default=True)
 @click.option("--model", default="imdb", show_default=True)
 @click.option("--json-out", type=click.Path(dir_okay=False), default=None, help="Also write the figures as JSON.")

@@ -45,7 +45,8 @@ def _converter(model, config, attempt: str):
 
         twin = export_twin(model, config)
         function = tf.function(lambda tokens: twin(tokens, training=False))
-        frozen = convert_variables_to_constants_v2(function.get_concrete_function(tf.TensorSpec((1, None), tf.int32, name="tokens")))
+        frozen = convert_variables_to_constants_v2(
+            function.get_concrete_function(tf.TensorSpec((1, None), tf.int32, name="tokens")))
         return tf.lite.TFLiteConverter.from_concrete_functions([frozen])
     function = tf.function(lambda tokens: model(tokens, training=False))
     concrete = function.get_concrete_function(tf.TensorSpec((None, None), tf.int32, name="tokens"))
@@ -77,8 +78,8 @@ def convert(model, config, tokenizer, work: Path, log) -> tuple[str, str]:
         problem = probe(path, batch1)
         if problem is None:
             log(f"  (e) {attempt}: converted ({len(blob) / 1e6:.2f} MB) and runs")
-            (work / NOTES).write_text(json.dumps({"how": attempt, "batch1": batch1, "megabytes": round(len(blob) / 1e6, 2),
-                                                  "failed_first": failures}))
+            (work / NOTES).write_text(json.dumps({"how": attempt, "batch1": batch1,
+                                                  "megabytes": round(len(blob) / 1e6, 2), "failed_first": failures}))
             return "tflite", str(path)
         failures.append(f"invoke ({attempt}, {len(blob) / 1e3:.0f} kB converted): {problem}")
         log(f"  (e) {failures[-1]}")

@@ -77,9 +77,11 @@ def _our_decoder(bundle: str, threads: int, beam: int):
     return decode, translator.source_tokenizer
 
 
-def measure(variant: str, bundle: str, sentences: list[str], threads: int, repeats: int, latency_sentences: int) -> dict:
+def measure(variant: str, bundle: str, sentences: list[str], threads: int, repeats: int,
+            latency_sentences: int) -> dict:
     started = time.perf_counter()
-    decode, tokenizer = _keras_decoder(bundle, threads) if variant == "keras-greedy" else _our_decoder(bundle, threads, 1 if variant == "greedy" else 4)
+    decode, tokenizer = (_keras_decoder(bundle, threads) if variant == "keras-greedy"
+                         else _our_decoder(bundle, threads, 1 if variant == "greedy" else 4))
     load_s = time.perf_counter() - started
     _, lengths = tokenizer.encode(sentences)
     order = np.argsort(lengths, kind="stable")  # the same length-sorted batches for every variant
@@ -113,8 +115,8 @@ def run(bundle: str, data: str | None, limit: int, repeats: int, threads: int, l
     """Every variant in its own process on the same sentences; {variant: figures}."""
     bundle_path = Path(bundle)
     if not (bundle_path / "training" / "seq2seq.weights.h5").is_file():
-        raise click.ClickException(f"{bundle}: no training/seq2seq.weights.h5 for the Keras baseline; train a bundle with "
-                                   "attn-export train-translator (it keeps training/) and bench that")
+        raise click.ClickException(f"{bundle}: no training/seq2seq.weights.h5 for the Keras baseline; train a bundle "
+                                   "with attn-export train-translator (it keeps training/) and bench that")
     sentences = test_sentences(bundle_path, limit, data)
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -122,9 +124,11 @@ def run(bundle: str, data: str | None, limit: int, repeats: int, threads: int, l
         source.write_text(json.dumps(sentences, ensure_ascii=False), encoding="utf-8")
         for variant in VARIANTS:
             log(f"running {variant} ...")
-            command = [sys.executable, "-m", "bench.translator", variant, str(bundle_path), str(source), "--threads", str(threads),
-                       "--repeats", str(repeats), "--latency-sentences", str(latency_sentences)]
-            done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+            command = [sys.executable, "-m", "bench.translator", variant, str(bundle_path), str(source),
+                       "--threads", str(threads), "--repeats", str(repeats),
+                       "--latency-sentences", str(latency_sentences)]
+            done = subprocess.run(command, capture_output=True, text=True,
+                                  env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
             if done.returncode != 0:
                 raise click.ClickException(f"variant {variant} failed: {done.stderr.strip().splitlines()[-3:]}")
             results[variant] = json.loads(done.stdout)

@@ -57,7 +57,8 @@ def _chromium():
         raise click.ClickException("web/node_modules is missing: run scripts/setup-test-env (npm ci in web/)")
     options = webdriver.ChromeOptions()
     options.binary_location = browser
-    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--window-size=1280,900"):
+    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
+                     "--window-size=1280,900"):
         options.add_argument(argument)
     chrome = webdriver.Chrome(options=options, service=Service(executable_path=driver))
     chrome.set_script_timeout(600)
@@ -104,7 +105,8 @@ def chromium_figures(base: str, bundle: str, texts: list[str], repeats: int) -> 
     try:
         started = time.perf_counter()
         chrome.get(f"{base}web/demo/?bundle=../../{bundle}/")
-        WebDriverWait(chrome, 120).until(lambda d: d.find_element("id", "status").get_attribute("data-state") != "loading")
+        WebDriverWait(chrome, 120).until(lambda d: d.find_element("id", "status").get_attribute("data-state")
+                                         != "loading")
         state = chrome.find_element("id", "status")
         if state.get_attribute("data-state") != "scored":
             raise click.ClickException(f"the demo page did not load {bundle}: {state.text}")
@@ -144,8 +146,8 @@ def web(data, reviews, repeats):
     click.echo(f"{len(texts)} IMDB test reviews of median length ({median} tokens) x {repeats}; headless Chromium "
                f"{version}, onnxruntime-web WASM 1 thread; Python onnxruntime CPU, {os.cpu_count()} cores; "
                f"load average {os.getloadavg()[0]:.1f} (a busy machine inflates every figure)")
-    click.echo("| bundle | page + model load s | of which model s | Chromium batch-1 p50 ms | Python p50 ms (all cores) "
-               "| Python p50 ms (1 thread) | Chromium / Python (1 thread) |")
+    click.echo("| bundle | page + model load s | of which model s | Chromium batch-1 p50 ms "
+               "| Python p50 ms (all cores) | Python p50 ms (1 thread) | Chromium / Python (1 thread) |")
     click.echo("|---|---|---|---|---|---|---|")
     for name, r in rows.items():
         click.echo(f"| {name} | {r['page_s']:.2f} | {r['model_s']:.2f} | {r['p50_ms']:.2f} | {r['python_ms']:.2f} | "

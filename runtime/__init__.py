@@ -71,4 +71,5 @@ def load(
     bundle = Bundle.load(resolve_bundle_path(path), verify=verify)
     if bundle.task == "translation":
         return Translator(bundle, provider=provider, threads=threads, session_options=session_options)
-    return Classifier(bundle, provider=provider, threads=threads, batch_tokens=batch_tokens, session_options=session_options)
+    return Classifier(bundle, provider=provider, threads=threads, batch_tokens=batch_tokens,
+                      session_options=session_options)

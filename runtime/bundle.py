@@ -146,7 +146,8 @@ def _check_diagnostics(manifest: dict, where: str) -> None:
     declared = manifest.get("diagnostics", {})
     scripts = declared.get("scripts", [])
     if not isinstance(scripts, list) or any(name not in SCRIPTS for name in scripts):
-        raise BundleError(f"{where}: diagnostics.scripts {scripts!r} should list script names from: {', '.join(SCRIPTS)}"[:300])
+        raise BundleError(f"{where}: diagnostics.scripts {scripts!r} should list script names from: "
+                          f"{', '.join(SCRIPTS)}"[:300])
     share = declared.get("max_oov_share", 0.0)
     if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 <= share <= 1:
         raise BundleError(f"{where}: diagnostics.max_oov_share is {share!r}, expected a number from 0 to 1")
@@ -189,7 +190,8 @@ def _check_declared(declared: list, tensors: dict[str, tuple[str, int]], where: 
         if "type" in entry and entry["type"] != dtype:
             raise BundleError(f"{where}: {entry['name']!r} is declared {entry['type']!r}, the contract says {dtype!r}")
         if "shape" in entry and (not isinstance(entry["shape"], list) or len(entry["shape"]) != rank):
-            raise BundleError(f"{where}: {entry['name']!r} is declared with shape {entry['shape']!r}, the contract says rank {rank}")
+            raise BundleError(f"{where}: {entry['name']!r} is declared with shape {entry['shape']!r}, "
+                              f"the contract says rank {rank}")
     if sorted(names) != sorted(tensors):
         raise BundleError(f"{where} declares {', '.join(names) or 'nothing'}; the contract is {', '.join(tensors)}")
 
@@ -248,7 +250,8 @@ class Bundle:
         file = self.path / self.manifest["graphs"][role]["file"]
         resolved, folder = file.resolve(), self.path.resolve()
         if not resolved.is_relative_to(folder):
-            raise BundleError(f"{file}: graph {role!r} resolves to {resolved}, outside the bundle folder {folder}; refused")
+            raise BundleError(f"{file}: graph {role!r} resolves to {resolved}, "
+                              f"outside the bundle folder {folder}; refused")
         return file
 
     def graph_bytes(self, role: str = "model", verify: bool = True) -> bytes:
@@ -265,8 +268,10 @@ class Bundle:
             data = file.read_bytes()
         except OSError as error:
             raise BundleError(f"{file}: cannot read graph {role!r} ({error.strerror})") from None
-        if verify and "sha256" in self.manifest["graphs"][role] and hashlib.sha256(data).hexdigest() != self.manifest["graphs"][role]["sha256"]:
-            raise BundleError(f"{file}: sha256 does not match the manifest (file changed or corrupt); re-export the bundle")
+        if (verify and "sha256" in self.manifest["graphs"][role]
+                and hashlib.sha256(data).hexdigest() != self.manifest["graphs"][role]["sha256"]):
+            raise BundleError(f"{file}: sha256 does not match the manifest (file changed or corrupt); "
+                              "re-export the bundle")
         return data
 
     def open_session(self, role: str, provider: str = "auto", threads: int = 0, session_options=None):
@@ -297,7 +302,8 @@ class Bundle:
             raise BundleError(f"{path}: no such bundle folder")
         manifest = _read_manifest(path, manifest_path)
         validate_manifest(manifest, str(manifest_path))
-        bundle = cls(path, manifest, tokenizer_from_manifest(manifest["tokenizer"], f"{manifest_path}: field 'tokenizer'"))
+        bundle = cls(path, manifest,
+                     tokenizer_from_manifest(manifest["tokenizer"], f"{manifest_path}: field 'tokenizer'"))
         for role in manifest["graphs"]:
             if role not in OPTIONAL_ROLES.get(manifest["task"], ()):
                 bundle._graphs[role] = bundle.graph_bytes(role, verify=verify)
@@ -334,15 +340,16 @@ def _manifest_bytes(manifest_path: Path) -> bytes:
         if stat.S_ISDIR(info.st_mode):
             raise IsADirectoryError
         if not stat.S_ISREG(info.st_mode):
-            raise BundleError(f"{manifest_path}: not a regular file (a device, pipe or socket); a manifest is a JSON file")
+            raise BundleError(f"{manifest_path}: not a regular file (a device, pipe or socket); "
+                              "a manifest is a JSON file")
     except BaseException:
         os.close(fd)
         raise
     with open(fd, "rb") as handle:
         data = handle.read(MAX_MANIFEST_BYTES + 1)
     if len(data) > MAX_MANIFEST_BYTES:
-        raise BundleError(f"{manifest_path}: larger than {MAX_MANIFEST_BYTES // 2**20} MiB; not a manifest (real ones are "
-                          "under 1 MiB, a 5-million-word vocabulary about 60 MiB)")
+        raise BundleError(f"{manifest_path}: larger than {MAX_MANIFEST_BYTES // 2**20} MiB; not a manifest "
+                          "(real ones are under 1 MiB, a 5-million-word vocabulary about 60 MiB)")
     return data
 
 

@@ -137,7 +137,8 @@ def _score(manifest: dict) -> str:
     if manifest.get("task") == "translation":
         test = metrics.get("test") or {}
         return f"BLEU {test['bleu']:.2f} (test)" if "bleu" in test else "-"
-    for key, where in (("attn_score_test", "test, attn-score"), ("test_accuracy", "test"), ("validation_accuracy", "validation")):
+    for key, where in (("attn_score_test", "test, attn-score"), ("test_accuracy", "test"),
+                       ("validation_accuracy", "validation")):
         value = metrics.get(key)
         if isinstance(value, dict):
             value = value.get("accuracy")
@@ -165,7 +166,8 @@ def describe(path: str | Path, name: str | None = None) -> dict:
     try:
         bundle = Bundle.load(folder, verify=False)
     except BundleError as error:
-        return {**row, "task": "-", "languages": "-", "score": "-", "precision": "-", "size": "-", "problem": str(error)}
+        return {**row, "task": "-", "languages": "-", "score": "-", "precision": "-",
+                "size": "-", "problem": str(error)}
     manifest = bundle.manifest
     size = graphs_bytes(folder)  # shown in decimal MB, as the model cards and the README give it
     return {**row, "task": bundle.task, "languages": languages_of(manifest, name) or "-", "score": _score(manifest),

@@ -51,7 +51,8 @@ class Progress:
         self.close()
 
 
-def track(items: Iterable[T], enabled: bool | None = None, total: int | None = None, desc: str | None = None) -> Iterator[T]:
+def track(items: Iterable[T], enabled: bool | None = None, total: int | None = None,
+          desc: str | None = None) -> Iterator[T]:
     """Iterate with a bar over an in-memory collection (total = its length when it has one)."""
     if total is None and hasattr(items, "__len__"):
         total = len(items)

@@ -141,11 +141,13 @@ def make_session(model: str | Path | bytes, provider: str = "auto", threads: int
     chosen = resolve_provider(provider)
     options = SessionOptions.of(session_options, threads=max(0, threads)).to_ort()
     wanted = [PROVIDERS[chosen]] + (["CPUExecutionProvider"] if chosen != "cpu" else [])
-    session = ort.InferenceSession(model if isinstance(model, bytes) else str(model), sess_options=options, providers=wanted)
+    session = ort.InferenceSession(model if isinstance(model, bytes) else str(model),
+                                   sess_options=options, providers=wanted)
     used = _SHORT.get(session.get_providers()[0], session.get_providers()[0])
     if used != chosen:
         if provider != "auto":
-            raise ProviderError(f"provider {chosen!r} failed to start (no device or missing libraries); onnxruntime used {used!r}")
+            raise ProviderError(f"provider {chosen!r} failed to start (no device or missing libraries); "
+                                f"onnxruntime used {used!r}")
         log.info("provider auto: %s failed to start, using %s", chosen, used)
     else:
         log.info("provider %s: using %s", provider, used)

@@ -322,7 +322,8 @@ def _load_sentencepiece(model: bytes):
     try:
         import sentencepiece
     except ImportError:  # pragma: no cover - it is a dependency; this guards broken environments
-        raise ImportError("tokenizer mode 'sentencepiece' needs the sentencepiece package (pip install sentencepiece)") from None
+        raise ImportError("tokenizer mode 'sentencepiece' needs the sentencepiece package "
+                          "(pip install sentencepiece)") from None
     processor = sentencepiece.SentencePieceProcessor(model_proto=model)
     if processor.pad_id() != PAD_ID or processor.unk_id() != OOV_ID:
         raise TokenizerError(f"sentencepiece model must use pad id {PAD_ID} and unknown id {OOV_ID}")

@@ -25,7 +25,8 @@ def read_output(folder: Path) -> list[dict]:
     assert parts, f"no partitions in {folder}"
     if parts[0].suffix == ".csv":
         convert = pacsv.ConvertOptions(column_types={"id": pa.string(), "file": pa.string()})
-        tables = [pacsv.read_csv(p, parse_options=pacsv.ParseOptions(newlines_in_values=True), convert_options=convert) for p in parts]
+        tables = [pacsv.read_csv(p, parse_options=pacsv.ParseOptions(newlines_in_values=True), convert_options=convert)
+                  for p in parts]
     else:
         tables = [pq.read_table(p) for p in parts]
     return pa.concat_tables(tables).to_pylist()

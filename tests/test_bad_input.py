@@ -171,7 +171,8 @@ def _through_link(tmp):
 
 def _link_kept(tmp, result):
     assert os.path.islink(tmp / "latest.csv"), "the symlink was replaced by a file"
-    assert (tmp / "results" / "out.csv").read_text().startswith("id,probability,label,token_count,oov_share,truncated_tokens,status\n")
+    assert (tmp / "results" / "out.csv").read_text().startswith(
+        "id,probability,label,token_count,oov_share,truncated_tokens,status\n")
 
 
 def _gzip_output(tmp):
@@ -265,7 +266,8 @@ def _score_command(tmp: Path, output: Path) -> str:
 def test_item5_disk_full_one_line_no_partial(tmp_path, rows, prepare):
     _reviews(tmp_path, rows=rows)
     folder = tmp_path / "small"
-    done = _private_tmpfs(folder, "size=16k", _score_command(tmp_path, folder / "out.csv"), prepare.format(folder=folder))
+    done = _private_tmpfs(folder, "size=16k", _score_command(tmp_path, folder / "out.csv"),
+                          prepare.format(folder=folder))
     assert "rc=1" in done.stderr, done.stderr
     assert "Traceback" not in done.stderr
     assert "out.csv: cannot write (no space left on device)" in done.stderr
@@ -427,29 +429,38 @@ def _unknown_name(tmp):
 
 
 LOAD_CASES = [
-    Case("default-model-ignores-imdb-folder-in-cwd", 8, _imdb_folder_here, 0, "", _shipped_labels, extra={"default_model": True}),
+    Case("default-model-ignores-imdb-folder-in-cwd", 8, _imdb_folder_here, 0, "", _shipped_labels,
+         extra={"default_model": True}),
     Case("short-name-never-a-cwd-bundle", 8, _imdb_bundle_here, 0, "", _shipped_labels),
     Case("dot-slash-is-a-path", 8, _path_is_a_path, 1, "imdb: not a bundle"),
     Case("unknown-name-lists-shipped", 8, _unknown_name, 1, "write ./mybundle"),
-    Case("graph-path-outside-folder", 9, lambda t: _model_args(_bundle(t, _outside_graph)), 1, "inside the bundle folder"),
-    Case("graph-symlink-outside-folder", 9, lambda t: _model_args(_bundle(t, _symlinked_graph)), 1, "outside the bundle folder"),
+    Case("graph-path-outside-folder", 9, lambda t: _model_args(_bundle(t, _outside_graph)), 1,
+         "inside the bundle folder"),
+    Case("graph-symlink-outside-folder", 9, lambda t: _model_args(_bundle(t, _symlinked_graph)), 1,
+         "outside the bundle folder"),
     Case("graph-external-data", 9, lambda t: _model_args(_bundle(t, _external_data)), 1, "not a loadable ONNX graph"),
     Case("encoder-as-model", 10, lambda t: _model_args(_bundle(t, _swap_graph(SPA / "encoder.onnx"))), 1,
          "not a sentiment 'model' graph"),
     Case("decoder-step-as-model", 10, lambda t: _model_args(_bundle(t, _swap_graph(SPA / "decoder_step.onnx"))), 1,
          "not a sentiment 'model' graph"),
-    Case("truncated-graph", 10, lambda t: _model_args(_bundle(t, _write_graph(lambda f: (f / "model.onnx").read_bytes()[:5000]))),
+    Case("truncated-graph", 10,
+         lambda t: _model_args(_bundle(t, _write_graph(lambda f: (f / "model.onnx").read_bytes()[:5000]))),
          1, "not a loadable ONNX graph"),
-    Case("random-graph", 10, lambda t: _model_args(_bundle(t, _write_graph(os.urandom(4096)))), 1, "not a loadable ONNX graph"),
-    Case("garbage-sentencepiece", 10, lambda t: _model_args(_bundle(t, _garbage_sentencepiece)), 1, "field 'tokenizer'"),
+    Case("random-graph", 10, lambda t: _model_args(_bundle(t, _write_graph(os.urandom(4096)))), 1,
+         "not a loadable ONNX graph"),
+    Case("garbage-sentencepiece", 10, lambda t: _model_args(_bundle(t, _garbage_sentencepiece)), 1,
+         "field 'tokenizer'"),
     Case("manifest-nested-200k", 10, _manifest_replaced(_nested_manifest), 1, "nested too deeply"),
     Case("manifest-is-directory", 10, _manifest_replaced(_directory_manifest), 1, "is a directory"),
     Case("manifest-not-object", 10, _manifest_replaced(lambda p: p.write_text("[1, 2]")), 1, "expected a JSON object"),
-    Case("max-len-float", 10, lambda t: _model_args(_bundle(t, _set("max_len", 2.5))), 1, "field 'max_len' should be int"),
+    Case("max-len-float", 10, lambda t: _model_args(_bundle(t, _set("max_len", 2.5))), 1,
+         "field 'max_len' should be int"),
     Case("max-len-negative", 10, lambda t: _model_args(_bundle(t, _set("max_len", -5))), 1, "field 'max_len' is -5"),
-    Case("missing-vocab", 10, lambda t: _model_args(_bundle(t, _set("tokenizer.vocab", _DELETE))), 1, "missing key 'vocab'"),
+    Case("missing-vocab", 10, lambda t: _model_args(_bundle(t, _set("tokenizer.vocab", _DELETE))), 1,
+         "missing key 'vocab'"),
     Case("manifest-declares-wrong-tensor", 10,
-         lambda t: _model_args(_bundle(t, _set("graphs.model.inputs", [{"name": "source"}]))), 1, "the contract is tokens"),
+         lambda t: _model_args(_bundle(t, _set("graphs.model.inputs", [{"name": "source"}]))), 1,
+         "the contract is tokens"),
     Case("manifest-declares-wrong-type", 10,
          lambda t: _model_args(_bundle(t, _set("graphs.model.inputs", [{"name": "tokens", "type": "float32"}]))), 1,
          "the contract says 'int32'"),
@@ -517,21 +528,27 @@ def _oov_note(tmp, result):
 
 
 INPUT_CASES = [
-    Case("jsonl-100k-nested-brackets", 11, _file("in.jsonl", '{"text": ' + "[" * 100_000 + "\n"), 1, "line 1: invalid JSON (nested too deeply)"),
-    Case("jsonl-5000-digit-id", 11, _file("in.jsonl", '{"id": ' + "7" * 5000 + ', "text": "fine"}\n'), 1, "line 1: invalid JSON"),
+    Case("jsonl-100k-nested-brackets", 11, _file("in.jsonl", '{"text": ' + "[" * 100_000 + "\n"), 1,
+         "line 1: invalid JSON (nested too deeply)"),
+    Case("jsonl-5000-digit-id", 11, _file("in.jsonl", '{"id": ' + "7" * 5000 + ', "text": "fine"}\n'), 1,
+         "line 1: invalid JSON"),
     Case("jsonl-lone-surrogate-text", 11, _file("in.jsonl", '{"text": "ok"}\n{"text": "bad \\ud800 film"}\n'), 1,
          "line 2: invalid text: a lone surrogate"),
     Case("jsonl-lone-surrogate-id", 11, _file("in.jsonl", '{"id": "\\udfff", "text": "good"}\n'), 1, "lone surrogate"),
     Case("jsonl-surrogate-pair-is-fine", 11, _file("in.jsonl", '{"id": "\\ud83d\\ude00", "text": "good"}\n'), 0, "",
          _rows_out(["\U0001F600"])),
-    Case("encoding-nonsense", 11, _file("in.csv", "text\ngood\n", "--encoding", "nonsense"), 1, "unknown text encoding 'nonsense'"),
+    Case("encoding-nonsense", 11, _file("in.csv", "text\ngood\n", "--encoding", "nonsense"), 1,
+         "unknown text encoding 'nonsense'"),
     Case("encoding-not-text", 11, _file("in.csv", "text\ngood\n", "--encoding", "base64"), 1, "unknown text encoding"),
     Case("output-name-240-chars", 11, _long_name, 0, "", _long_name_written),
-    Case("utf16-csv", 12, _file("in.csv", "id,text\na,good film\nb,bad film\n".encode("utf-16"), "--encoding", "utf-16"), 0, "",
+    Case("utf16-csv", 12,
+         _file("in.csv", "id,text\na,good film\nb,bad film\n".encode("utf-16"), "--encoding", "utf-16"), 0, "",
          _rows_out(["a", "b"])),
-    Case("utf16le-lines", 12, _file("in.txt", "good film\n\nbad film\n".encode("utf-16-le"), "--encoding", "utf-16-le"), 0, "",
+    Case("utf16le-lines", 12,
+         _file("in.txt", "good film\n\nbad film\n".encode("utf-16-le"), "--encoding", "utf-16-le"), 0, "",
          _rows_out(["1", "2", "3"])),
-    Case("utf16-bad-bytes-one-line", 12, _file("in.txt", "good\n".encode("utf-16-le") + b"\x00\xd8", "--encoding", "utf-16-le"), 1,
+    Case("utf16-bad-bytes-one-line", 12,
+         _file("in.txt", "good\n".encode("utf-16-le") + b"\x00\xd8", "--encoding", "utf-16-le"), 1,
          "line 2: not valid utf-16-le"),
     Case("threshold-nan", 13, _file("in.csv", "text\ngood\n", "--threshold", "nan"), 2),
     Case("threshold-inf", 13, _file("in.csv", "text\ngood\n", "--threshold", "inf"), 2),
@@ -541,7 +558,8 @@ INPUT_CASES = [
          "line 2: field 'id' is missing or null"),
     Case("jsonl-missing-id", 15, _file("in.jsonl", '{"id": "a", "text": "good"}\n{"text": "bad"}\n'), 1,
          "line 2: field 'id' is missing or null"),
-    Case("jsonl-number-ids-kept", 15, _file("in.jsonl", '{"id": 7, "text": "good"}\n{"id": 2.5, "text": "bad"}\n'), 0, "",
+    Case("jsonl-number-ids-kept", 15,
+         _file("in.jsonl", '{"id": 7, "text": "good"}\n{"id": 2.5, "text": "bad"}\n'), 0, "",
          _rows_out(["7", "2.5"])),
     Case("jsonl-object-id", 15, _file("in.jsonl", '{"id": {"a": 1}, "text": "good"}\n'), 1, "field 'id' is dict"),
     Case("unknown-option-is-usage", 17, _file("in.csv", "text\ngood\n", "--bogus"), 2),
@@ -556,10 +574,12 @@ def test_bad_option_or_row(case: Case, tmp_path, monkeypatch):
 
 
 TRANSLATE_CASES = [
-    Case("translate-csv-lone-surrogate", 11, _file("in.jsonl", '{"text": "hola \\ud800"}\n', "--format", "csv"), 1, "lone surrogate"),
+    Case("translate-csv-lone-surrogate", 11,
+         _file("in.jsonl", '{"text": "hola \\ud800"}\n', "--format", "csv"), 1, "lone surrogate"),
     Case("translate-beam-unbounded", 14, _file("in.txt", "Hola.\n", "--beam-size", "100000"), 2),
     Case("translate-max-length-unbounded", 14, _file("in.txt", "Hola.\n", "--max-length", "100000000"), 2),
-    Case("translate-utf16", 12, _file("in.txt", "Hola.\nGracias.\n".encode("utf-16"), "--encoding", "utf-16", "--beam-size", "1"), 0, "",
+    Case("translate-utf16", 12,
+         _file("in.txt", "Hola.\nGracias.\n".encode("utf-16"), "--encoding", "utf-16", "--beam-size", "1"), 0, "",
          lambda tmp, result: len(result.stdout.splitlines()) == 2 or pytest.fail(result.stdout)),
     Case("translate-oov-said", 16, _file("in.txt", "Hola.\n안녕하세요 친구\n", "--beam-size", "1"), 0, "", _oov_note),
 ]
@@ -591,8 +611,9 @@ def test_item11_translate_stdout_full_one_line(tmp_path):
     full = _device(tmp_path, "full", 7)
     _write(tmp_path / "in.txt", "Hola.\n")
     with open(full, "wb") as stdout:
-        done = subprocess.run([sys.executable, "-c", "from runtime.cli import translate_main; translate_main()", "in.txt",
-                               "--beam-size", "1"], cwd=tmp_path, env=ENV, stdout=stdout, stderr=subprocess.PIPE, text=True, timeout=120)
+        done = subprocess.run([sys.executable, "-c", "from runtime.cli import translate_main; translate_main()",
+                               "in.txt", "--beam-size", "1"], cwd=tmp_path, env=ENV, stdout=stdout,
+                              stderr=subprocess.PIPE, text=True, timeout=120)
     assert done.returncode == 1, done.stderr
     assert done.stderr.strip() == "Error: stdout: cannot write (no space left on device)"
 
@@ -637,8 +658,8 @@ def _clash_kept(tmp, result):
 
 def _clash_csv_header(tmp, result):
     header = result.stdout.splitlines()[0].split(",")
-    assert header == ["id", "text", "input_input_label", "input_label", "probability", "label", "token_count", "oov_share",
-                      "truncated_tokens", "status"], header
+    assert header == ["id", "text", "input_input_label", "input_label", "probability", "label", "token_count",
+                      "oov_share", "truncated_tokens", "status"], header
     assert result.stdout.splitlines()[1].split(",")[2:4] == ["L1", "IL1"]
 
 
@@ -674,7 +695,8 @@ def _exotic_parquet(tmp):
 
     table = pa.table({
         "text": ["a good film", "a bad film"],
-        "when": pa.array([datetime.datetime(2026, 12, 1, 8, 30, tzinfo=datetime.timezone.utc), None], pa.timestamp("us", "UTC")),
+        "when": pa.array([datetime.datetime(2026, 12, 1, 8, 30, tzinfo=datetime.timezone.utc), None],
+                         pa.timestamp("us", "UTC")),
         "day": pa.array([datetime.date(2026, 1, 2), datetime.date(2026, 1, 3)]),
         "price": pa.array([decimal.Decimal("12.50"), decimal.Decimal("-0.01")], pa.decimal128(6, 2)),
         "blob": pa.array([b"\x00\xffx", b""], pa.binary()),
@@ -751,8 +773,8 @@ def _bigger_vocabulary(manifest, folder):
 ISSUE33_CASES = [
     Case("keep-all-name-collision-jsonl", 1, lambda t: [str(_clash(t).name), "--keep-all", "--format", "jsonl"], 0, "",
          _clash_kept),
-    Case("keep-columns-name-collision-csv", 1, lambda t: [_clash(t).name, "--keep-columns", "text,label,input_label"], 0, "",
-         _clash_csv_header),
+    Case("keep-columns-name-collision-csv", 1, lambda t: [_clash(t).name, "--keep-columns", "text,label,input_label"],
+         0, "", _clash_csv_header),
     Case("keep-all-name-collision-parquet", 1,
          lambda t: [_clash(t).name, "--keep-all", "--format", "parquet", "-o", "out.parquet"], 0, "", _clash_parquet),
     Case("keep-all-rescoring-keeps-ground-truth", 1, _rescore, 0, "", _rescore_kept),
@@ -779,7 +801,8 @@ ISSUE33_TRANSLATE_CASES = [
                     "--format", "jsonl", "--beam-size", "1"], 0, "",
          lambda t, result: [(r["input_input_source"], r["input_source"]) for r in _jsonl_rows(result)]
          == [("S1", "IS1"), ("S2", "IS2")] or pytest.fail(result.stdout)),
-    Case("translate-cr-only-lines-are-line-ends", 19, _file("in.txt", "Hola.\rGracias.\rAdiós.\r\n", "--beam-size", "1"), 0, "",
+    Case("translate-cr-only-lines-are-line-ends", 19,
+         _file("in.txt", "Hola.\rGracias.\rAdiós.\r\n", "--beam-size", "1"), 0, "",
          lambda t, result: len(result.stdout.splitlines()) == 3 or pytest.fail(result.stdout)),
 ]
 
@@ -797,8 +820,8 @@ def _limited(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
     def limit():
         resource.setrlimit(resource.RLIMIT_AS, (2 * 2**30, 2 * 2**30))
 
-    return subprocess.run([sys.executable, "-m", "runtime.cli", *args], cwd=cwd, env=ENV, capture_output=True, text=True,
-                          timeout=300, preexec_fn=limit)  # start-up alone can take minutes at load 100+
+    return subprocess.run([sys.executable, "-m", "runtime.cli", *args], cwd=cwd, env=ENV, capture_output=True,
+                          text=True, timeout=300, preexec_fn=limit)  # start-up alone can take minutes at load 100+
 
 
 @pytest.mark.parametrize("kind", ["fifo", "dev-zero"])
@@ -819,7 +842,8 @@ def test_issue33_item9_manifest_size_is_capped(tmp_path, monkeypatch):
     import runtime
     import runtime.bundle
 
-    monkeypatch.setattr(runtime.bundle, "MAX_MANIFEST_BYTES", 100_000)  # the real cap is 128 MiB; the bundle's is 345 KB
+    # the real cap is 128 MiB; the bundle's is 345 KB
+    monkeypatch.setattr(runtime.bundle, "MAX_MANIFEST_BYTES", 100_000)
     with pytest.raises(runtime.BundleError, match=r"manifest\.json: larger than 0 MiB; not a manifest"):
         runtime.load(_bundle(tmp_path))
 
@@ -837,7 +861,8 @@ def test_issue33_item12_api_validates_like_the_cli():
             classifier.predict_labels(["good"], threshold=threshold)
         with pytest.raises(ValueError, match="threshold must be a probability"):
             classifier.predict_labels([], threshold=threshold)
-    for options, message in (({"threads": -2}, "^threads must be >= 0"), ({"bogus": 1}, "unknown option 'bogus'; the options are: threads")):
+    for options, message in (({"threads": -2}, "^threads must be >= 0"),
+                             ({"bogus": 1}, "unknown option 'bogus'; the options are: threads")):
         with pytest.raises(ValueError, match=message):  # an option, not "not a loadable ONNX graph"
             runtime.load(SMALL, session_options=options)
     translator = runtime.load("spa-eng")

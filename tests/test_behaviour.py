@@ -54,8 +54,9 @@ def test_expansion_is_deterministic_complete_and_labelled():
     assert {case.expected for case in contrast} == {0, 1}
     for case in contrast:
         after = case.text.split(", but ")[1]
-        assert case.expected == (not re.search(r"hated|disliked|despised|regretted|\b(bad|terrible|awful|boring|dull|horrible|"
-                                               r"poor|disappointing|stupid|weak|dreadful|annoying|pathetic|lame|tedious|bland)\b", after))
+        assert case.expected == (not re.search(r"hated|disliked|despised|regretted|\b(bad|terrible|awful|boring|"
+                                               r"dull|horrible|poor|disappointing|stupid|weak|dreadful|annoying|"
+                                               r"pathetic|lame|tedious|bland)\b", after))
     assert all(case.expected == 0 for case in cases if case.test == "negated positive")
 
 
@@ -63,14 +64,17 @@ def test_fill_expands_every_slot_combination():
     assert fill("{Pos}!")[:2] == ["Good!", "Great!"]
     assert len(fill("The {noun} was not {pos}.")) == 12 * 16
     assert "It is not bad, not bad at all." not in fill("It is not {negatable}, not {negatable2} at all.")  # differ
-    assert "What an awful movie!" in fill("What a {neg} {noun}!") and "What a awful movie!" not in fill("What a {neg} {noun}!")
+    assert ("What an awful movie!" in fill("What a {neg} {noun}!")
+            and "What a awful movie!" not in fill("What a {neg} {noun}!"))
     small = BehaviourTest("t", "vocabulary", ("I {pv} it.",), 1, 3, "")
-    assert [case.text for case in expand([small])] == [case.text for case in expand([small])] and len(expand([small])) == 3
+    assert ([case.text for case in expand([small])] == [case.text for case in expand([small])]
+            and len(expand([small])) == 3)
 
 
 def test_shipped_default_stays_above_its_behaviour_floors(default_results):
     rates = {name: result.rate for name, result in default_results.items()}
-    below = {name: f"{100 * rates[name]:.1f} % < {100 * floor:.0f} %" for name, floor in FLOORS.items() if rates[name] < floor}
+    below = {name: f"{100 * rates[name]:.1f} % < {100 * floor:.0f} %"
+             for name, floor in FLOORS.items() if rates[name] < floor}
     assert not below, f"behavioural suite regressed: {below}"
     assert default_results["overall"].cases == len(expand())
 
@@ -99,7 +103,8 @@ def test_shipped_default_keeps_the_behaviour_its_card_records(default_results):
     its card fails here (and FLOORS above stay the absolute minimum)."""
     card = runtime.load().bundle.path / "MODEL_CARD.md"
     recorded = card_behaviour(card)
-    assert set(recorded) == set(default_results), f"{card}: the behavioural table lacks {set(default_results) - set(recorded)}"
+    assert set(recorded) == set(default_results), (
+        f"{card}: the behavioural table lacks {set(default_results) - set(recorded)}")
     off = {name: f"measured {100 * result.rate:.1f} %, card {100 * recorded[name]:.1f} %"
            for name, result in default_results.items() if abs(result.rate - recorded[name]) > 0.03}
     assert not off, f"the shipped default's behaviour is not what its card records (floor: card - 3 points): {off}"

@@ -19,7 +19,8 @@ def test_soften_and_targets():
     p = np.array([0.01, 0.3, 0.5, 0.8, 0.999], dtype=np.float32)
     np.testing.assert_allclose(soften(p, 1.0), p, atol=1e-6)
     warm = soften(p, 3.0)
-    assert np.all(np.abs(warm - 0.5) <= np.abs(p - 0.5) + 1e-6) and np.all(np.diff(warm) > 0)  # closer to 0.5, order kept
+    # closer to 0.5, order kept
+    assert np.all(np.abs(warm - 0.5) <= np.abs(p - 0.5) + 1e-6) and np.all(np.diff(warm) > 0)
     labels = np.array([0, 1, 1, 0, 1])
     np.testing.assert_array_equal(soft_targets(p, labels, alpha=0.0), labels.astype(np.float32))
     np.testing.assert_allclose(soft_targets(p, labels, alpha=1.0, temperature=3.0), warm, atol=1e-6)
@@ -79,8 +80,8 @@ def rule_teacher(tmp_path_factory):
     from trainer.fit import train_classifier
 
     texts, a, _ = rule_rows(800, 0)
-    result = train_classifier(LabelledTexts(texts, a, "rule a"), None, ClassifierConfig(**SMALL), TokenizerSpec(max_len=16),
-                              verbose=0, log=lambda _: None)
+    result = train_classifier(LabelledTexts(texts, a, "rule a"), None, ClassifierConfig(**SMALL),
+                              TokenizerSpec(max_len=16), verbose=0, log=lambda _: None)
     out = tmp_path_factory.mktemp("teacher") / "rule-a"
     export_bundle(result.model, result.config, result.tokenizer, out, log=lambda _: None)
     return out
@@ -112,11 +113,13 @@ def test_student_tracks_its_teacher_better_than_a_label_only_student(rule_teache
     expected = teacher_probabilities(teacher, held_out, progress=False)
     assert np.mean((expected >= 0.5) == a) > 0.95  # the teacher learned rule a
     train, validation = rule_rows(800, 1), rule_rows(200, 3)
-    data = ClassifierData(train=LabelledTexts(train[0], train[2], "b"), validation=LabelledTexts(validation[0], validation[2], "b"),
+    data = ClassifierData(train=LabelledTexts(train[0], train[2], "b"),
+                          validation=LabelledTexts(validation[0], validation[2], "b"),
                           own_validation=LabelledTexts(validation[0], validation[2], "b"))
     gaps, metrics = {}, {}
     for alpha in (0.0, 1.0):
-        result, metrics[alpha], _ = distill(data, teacher, ClassifierConfig(**SMALL), alpha=alpha, verbose=0, log=lambda _: None)
+        result, metrics[alpha], _ = distill(data, teacher, ClassifierConfig(**SMALL), alpha=alpha,
+                                            verbose=0, log=lambda _: None)
         assert result.tokenizer is teacher.tokenizer  # the student reads the teacher's tokens
         gaps[alpha] = float(np.mean(np.abs(predict_probabilities(result.model, result.tokenizer, held_out) - expected)))
     assert gaps[1.0] < 0.5 * gaps[0.0], gaps
@@ -129,7 +132,8 @@ def cli_student(rule_teacher, rule_file, tmp_path_factory):
     out = tmp_path_factory.mktemp("distill") / "student"
     result = CliRunner().invoke(export_cli, [
         "distill", "--teacher", str(rule_teacher), "--train-data", str(rule_file), "--epochs", "2",
-        "--embedding-dim", "8", "--lstm-units", "4", "--lstm-layers", "1", "--attention-units", "8", "--dense-units", "8",
+        "--embedding-dim", "8", "--lstm-units", "4", "--lstm-layers", "1",
+        "--attention-units", "8", "--dense-units", "8",
         "--batch-size", "32", "--alpha", "0.7", "--temperature", "2", "--refit", "--quantize", "int8", "--augment", "1",
         "--augment-drop", "0.2", "--force", "--out", str(out)])
     assert result.exit_code == 0, result.output
@@ -146,7 +150,8 @@ def test_cli_distill_writes_a_bundle_that_names_its_teacher(cli_student, rule_te
     assert teacher["name"] == str(rule_teacher) and teacher["model_sha256"] == sha256_of(rule_teacher / "model.onnx")
     assert manifest["data"]["distillation"]["alpha"] == 0.7 and manifest["data"]["distillation"]["temperature"] == 2.0
     assert "command" in manifest["data"] and manifest["precision"] == "int8"
-    assert manifest["tokenizer"] == Bundle.load(rule_teacher).manifest["tokenizer"]  # the teacher's tokenizer by default
+    # the teacher's tokenizer by default
+    assert manifest["tokenizer"] == Bundle.load(rule_teacher).manifest["tokenizer"]
     assert manifest["model"]["lstm_layers"] == 1 and manifest["model"]["embedding_dim"] == 8
     # the split is train's (--validation-split 0.1); one augmented copy of every training row joined them; the
     # refit trained on train + validation with soft targets, each with its augmented copy
@@ -176,18 +181,20 @@ def test_several_teachers_are_averaged_per_network(cli_student, rule_teacher):
     assert record["networks"] == 2 and [b["model_sha256"] for b in record["bundles"]] == [
         sha256_of(rule_teacher / "model.onnx"), sha256_of(student / "model.onnx")]
     assert panel.tokenizer is panel.teachers[0].tokenizer
-    np.testing.assert_allclose(teacher_probabilities(panel, texts, progress=False), (p_teacher + p_student) / 2, atol=1e-6)
+    np.testing.assert_allclose(teacher_probabilities(panel, texts, progress=False),
+                               (p_teacher + p_student) / 2, atol=1e-6)
     weighted = TeacherPanel(panel.teachers, [3, 1])
-    np.testing.assert_allclose(teacher_probabilities(weighted, texts, progress=False), (3 * p_teacher + p_student) / 4, atol=1e-6)
+    np.testing.assert_allclose(teacher_probabilities(weighted, texts, progress=False),
+                               (3 * p_teacher + p_student) / 4, atol=1e-6)
 
 
 def test_cli_distill_from_two_teachers_records_both(cli_student, rule_teacher, rule_file, tmp_path):
     student, _ = cli_student
     out = tmp_path / "student2"
     result = CliRunner().invoke(export_cli, [
-        "distill", "--teacher", str(rule_teacher), "--teacher", str(student), "--train-data", str(rule_file), "--epochs", "1",
-        "--embedding-dim", "8", "--lstm-units", "4", "--lstm-layers", "1", "--attention-units", "8", "--dense-units", "8",
-        "--batch-size", "32", "--alpha", "1", "--out", str(out)])
+        "distill", "--teacher", str(rule_teacher), "--teacher", str(student), "--train-data", str(rule_file),
+        "--epochs", "1", "--embedding-dim", "8", "--lstm-units", "4", "--lstm-layers", "1", "--attention-units", "8",
+        "--dense-units", "8", "--batch-size", "32", "--alpha", "1", "--out", str(out)])
     assert result.exit_code == 0, result.output
     teacher = Bundle.load(out).manifest["data"]["teacher"]
     assert teacher["name"] == f"{rule_teacher} + {student}" and teacher["networks"] == 2
@@ -210,7 +217,8 @@ def test_cli_fitting_options_need_fit_tokenizer(rule_teacher, rule_file, tmp_pat
 ])
 def test_cli_bad_teacher_is_one_line(teacher, message, tmp_path):
     out = tmp_path / "never"
-    result = CliRunner().invoke(export_cli, ["distill", "--teacher", teacher, "--train-data", str(IMDB_TRAIN), "--out", str(out)])
+    result = CliRunner().invoke(export_cli,
+                                ["distill", "--teacher", teacher, "--train-data", str(IMDB_TRAIN), "--out", str(out)])
     assert result.exit_code == 1 and message in result.output, result.output
     assert len(result.output.strip().splitlines()) == 1 and "Traceback" not in result.output
     assert not out.exists()

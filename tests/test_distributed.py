@@ -37,7 +37,8 @@ def test_plain_runtime_and_cli_do_not_import_ray():
 def test_engine_without_ray_is_one_line_naming_the_extra(tmp_path):
     code = ("import sys; sys.modules['ray'] = None; from runtime.cli import main; "
             f"main(['--engine', 'ray', {str(REPO / 'examples' / 'reviews.csv')!r}, '-o', {str(tmp_path / 'out')!r}])")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)})
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(REPO)})
     assert done.returncode == 1
     assert done.stderr.strip() == "Error: the Ray engine needs Ray Data and pyarrow: pip install 'attn-onnx[ray]'"
 
@@ -77,7 +78,8 @@ def test_translate_dataset_equals_translator(ray_local):
 
     sentences = (REPO / "examples" / "sentences.txt").read_text(encoding="utf-8").splitlines()[:10] + [""]
     ds = ray_local.data.from_items([{"n": i, "text": s} for i, s in enumerate(sentences)])
-    rows = sorted(translate_dataset(ds, "spa-eng", keep_columns=("n",), beam_size=2, workers=1).take_all(), key=lambda r: r["n"])
+    rows = sorted(translate_dataset(ds, "spa-eng", keep_columns=("n",), beam_size=2, workers=1).take_all(),
+                  key=lambda r: r["n"])
     expected = runtime.load("spa-eng").translate(sentences, beam_size=2)
     assert [r["source"] for r in rows] == sentences
     assert [r["translation"] for r in rows] == [e.text for e in expected]
@@ -105,7 +107,8 @@ def many_files(tmp_path_factory, reviews):
     texts = iter(reviews)
     take = lambda n: [next(texts) for _ in range(n)]  # noqa: E731
     write_csv(data / "a.csv", ["id", "text"], [[f"a{i}", t] for i, t in enumerate(take(30))])
-    write_csv(data / "b.tsv.gz", ["text"], [[t.replace("\t", " ").replace("\n", " ").replace("\\", "")] for t in take(25)], "\t")
+    write_csv(data / "b.tsv.gz", ["text"],
+              [[t.replace("\t", " ").replace("\n", " ").replace("\\", "")] for t in take(25)], "\t")
     with open(data / "c.jsonl", "w", encoding="utf-8") as handle:
         for i, t in enumerate(take(20)):
             handle.write(json.dumps({"id": 500 + i, "text": t}) + "\n")
@@ -127,7 +130,8 @@ def _plain_scores(path: Path) -> dict[str, float]:
 def test_cli_many_files_equal_to_plain_attn_score(ray_local, many_files, tmp_path, monkeypatch):
     monkeypatch.chdir(many_files)  # names as a user types them: relative
     out = tmp_path / "scores"
-    result = CliRunner().invoke(score_cli, ["--engine", "ray", "--workers", "2", "data", "extra/*.parquet", "-o", str(out)])
+    result = CliRunner().invoke(score_cli,
+                                ["--engine", "ray", "--workers", "2", "data", "extra/*.parquet", "-o", str(out)])
     assert result.exit_code == 0, result.output
     assert "scored 120 rows of 6 files" in result.stderr
     marker = json.loads((out / "_SUCCESS").read_text())
@@ -145,7 +149,8 @@ def test_cli_many_files_equal_to_plain_attn_score(ray_local, many_files, tmp_pat
     by_file: dict[str, list[dict]] = {}
     for row in rows:
         by_file.setdefault(row["file"], []).append(row)
-    assert sorted(by_file) == ["data/a.csv", "data/b.tsv.gz", "data/c.jsonl", "data/d.txt", "data/sub/f.csv.gz", "extra/e.parquet"]
+    assert sorted(by_file) == ["data/a.csv", "data/b.tsv.gz", "data/c.jsonl", "data/d.txt",
+                               "data/sub/f.csv.gz", "extra/e.parquet"]
     assert [r["row"] for r in rows[:30]] == list(range(1, 31)) and rows[0]["file"] == "data/a.csv"  # input order kept
     for name in ["data/a.csv", "data/b.tsv.gz", "data/c.jsonl", "data/d.txt", "data/sub/f.csv.gz"]:
         plain = _plain_scores(Path(name))
@@ -171,7 +176,8 @@ def test_cli_translate_many_files_to_csv(ray_local, tmp_path):
     (tmp_path / "one.txt").write_text("\n".join(sentences[:5]) + "\n", encoding="utf-8")
     write_csv(tmp_path / "two.csv", ["id", "text"], [[f"s{i}", s] for i, s in enumerate(sentences[5:])])
     out = tmp_path / "translations"
-    result = CliRunner().invoke(translate_cli, ["--engine", "ray", "--workers", "1", "--beam-size", "2", "--format", "csv",
+    result = CliRunner().invoke(translate_cli, ["--engine", "ray", "--workers", "1",
+                                                "--beam-size", "2", "--format", "csv",
                                                 str(tmp_path / "one.txt"), str(tmp_path / "two.csv"), "-o", str(out)])
     assert result.exit_code == 0, result.output
     assert (out / "_SUCCESS").is_file()
@@ -207,13 +213,15 @@ def test_every_option_is_honoured_by_ray_or_refused(command, job, tmp_path):
     for name in _options_of(command):
         if name in cli.LOCAL_ONLY or name in cli.NOT_FOR_THE_JOB:
             continue
-        assert cli.RAY_KEYWORDS.get(name, name) in keywords, f"--engine ray drops {name!r}: pass it to {job} or refuse it"
+        assert cli.RAY_KEYWORDS.get(name, name) in keywords, (
+            f"--engine ray drops {name!r}: pass it to {job} or refuse it")
     (tmp_path / "in.csv").write_text("text\ngood\n")
     for param in command.params:
         if param.name not in cli.LOCAL_ONLY:
             continue
         args = [param.opts[0]] + ([] if getattr(param, "is_flag", False) else ["3"])
-        result = CliRunner().invoke(command, ["--engine", "ray", str(tmp_path / "in.csv"), "-o", str(tmp_path / "o"), *args])
+        result = CliRunner().invoke(command,
+                                    ["--engine", "ray", str(tmp_path / "in.csv"), "-o", str(tmp_path / "o"), *args])
         assert result.exit_code == 2, (args, result.output)
         assert f"{param.opts[0]}: the local engine's option" in result.stderr, result.stderr
     assert not (tmp_path / "o").exists()

@@ -87,9 +87,11 @@ def test_cli_checks_columns_and_output_before_starting(ray_local, reviews, tmp_p
     out.write_text("keep me")
     result = CliRunner().invoke(score_cli, ["--engine", "ray", str(folder), "-o", str(out)])
     assert result.exit_code == 1 and "already exists" in result.stderr and out.read_text() == "keep me"
-    result = CliRunner().invoke(score_cli, ["--engine", "ray", str(folder / "nothing-*.csv"), "-o", str(tmp_path / "x")])
+    result = CliRunner().invoke(score_cli,
+                                ["--engine", "ray", str(folder / "nothing-*.csv"), "-o", str(tmp_path / "x")])
     assert result.exit_code == 1 and "no file matches" in result.stderr
-    result = CliRunner().invoke(score_cli, ["--engine", "ray", "--workers", "3", str(folder), "-o", str(tmp_path / "x")])
+    result = CliRunner().invoke(score_cli,
+                                ["--engine", "ray", "--workers", "3", str(folder), "-o", str(tmp_path / "x")])
     assert result.exit_code == 1 and "needs 3 CPUs; the Ray cluster has 2" in result.stderr
     result = CliRunner().invoke(score_cli, [str(folder / "part0.csv"), str(folder / "part1.csv")])
     assert result.exit_code == 2 and "--engine ray" in result.stderr  # the plain engine reads one INPUT
@@ -100,7 +102,8 @@ def test_cli_joins_a_running_cluster_with_address(ray_local, reviews, tmp_path):
     write_csv(tmp_path / "in.csv", ["text"], [[t] for t in reviews[:20]])
     address = ray_local.get_runtime_context().gcs_address
     out = tmp_path / "scores"
-    done = subprocess.run([sys.executable, "-m", "runtime.cli", "--engine", "ray", "--address", address, "--workers", "1",
+    done = subprocess.run([sys.executable, "-m", "runtime.cli", "--engine", "ray",
+                           "--address", address, "--workers", "1",
                            str(tmp_path / "in.csv"), "-o", str(out)], capture_output=True, text=True, cwd=tmp_path,
                           env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=300)
     assert done.returncode == 0, done.stderr
@@ -187,7 +190,8 @@ def test_ray_ids_and_parquet_rules_equal_the_plain_command(ray_local, parquet_ki
     them, a non-UTF-8 file name scored and named; and the session options reach the actors."""
     monkeypatch.chdir(parquet_kinds)
     out = tmp_path / "scores"
-    result = CliRunner().invoke(score_cli, ["--engine", "ray", "--workers", "1", "--threads", "1", "--graph-optimization",
+    result = CliRunner().invoke(score_cli, ["--engine", "ray", "--workers", "1",
+                                            "--threads", "1", "--graph-optimization",
                                             "basic", "--no-memory-arena", "--chunk-rows", "7", ".", "-o", str(out)])
     assert result.exit_code == 0, result.output
     rows = read_output(out)
@@ -243,8 +247,8 @@ def _job_while(tmp_path: Path, reviews, ray_local, act, rows: int = 3000):
     env = {**os.environ, "PYTHONPATH": str(REPO), "TMPDIR": str(tmpdir)}
     script = (f'ln -s {victim} "$TMPDIR/attn-ray-$$.log"; exec {sys.executable} -m runtime.cli --engine ray '
               f"--address {address} --workers 1 in.csv -o {out}")
-    process = subprocess.Popen(["sh", "-c", script], cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True, preexec_fn=_sigint_default)
+    process = subprocess.Popen(["sh", "-c", script], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, preexec_fn=_sigint_default)
     modes, deadline = set(), time.monotonic() + 240
     while not [p for p in tmp_path.iterdir() if ".partial-" in p.name]:
         modes |= {oct(p.stat().st_mode & 0o777) for p in tmpdir.glob("attn-ray-*.log") if not p.is_symlink()}
@@ -273,7 +277,8 @@ def test_ray_signal_exit_code_interrupted_line_nothing_left(signame, ray_local, 
 
 
 def test_ray_outdir_made_during_the_job_is_not_replaced(ray_local, reviews, tmp_path):
-    process, stderr, out, tmpdir, _, _ = _job_while(tmp_path, reviews, ray_local, lambda process, out: out.mkdir(), rows=600)
+    process, stderr, out, tmpdir, _, _ = _job_while(tmp_path, reviews, ray_local,
+                                                    lambda process, out: out.mkdir(), rows=600)
     assert process.returncode == 1, stderr
     assert stderr.strip().count("\n") == 0 and "appeared while the job ran" in stderr, stderr
     assert out.is_dir() and list(out.iterdir()) == []  # the folder someone made is left as it was

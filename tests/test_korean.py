@@ -28,7 +28,8 @@ def nsmc_result(nsmc_slices):
     from trainer.models.classifier import ClassifierConfig
 
     config = ClassifierConfig(**{**TINY, "vocab_size": 2000, "max_len": 48, "epochs": 2})
-    return train_classifier(*nsmc_slices, config, TokenizerSpec(mode="sentencepiece", max_len=48), verbose=0, log=lambda _: None)
+    return train_classifier(*nsmc_slices, config, TokenizerSpec(mode="sentencepiece", max_len=48),
+                            verbose=0, log=lambda _: None)
 
 
 def test_tiny_nsmc_model_learns(nsmc_result, nsmc_slices):
@@ -63,7 +64,8 @@ def test_korean_bundle_parity_and_mixed_text(nsmc_result, nsmc_bundle, nsmc_slic
 
 def test_attn_score_reads_tsv_with_literal_quotes(nsmc_bundle, tmp_path):
     source = tmp_path / "in.tsv"
-    source.write_text('id\tdocument\tlabel\n1\t"최고" 라는 말밖에\t1\n2\t\t0\n3\t별로 "재미" 없음\t0\n', encoding="utf-8")
+    source.write_text('id\tdocument\tlabel\n1\t"최고" 라는 말밖에\t1\n2\t\t0\n3\t별로 "재미" 없음\t0\n',
+                      encoding="utf-8")
     result = CliRunner().invoke(score_cli, [str(source), "--model", str(nsmc_bundle), "--text-column", "document"])
     assert result.exit_code == 0, result.output
     assert [line.split(",")[0] for line in result.stdout.splitlines()[1:]] == ["1", "2", "3"]

@@ -120,7 +120,8 @@ def test_a_file_given_as_model_names_the_folder_to_give(command):
     graph = next(folder.glob("*.onnx"))
     result = run(cli, ["-", "--model", str(graph)], "Hola\n")
     assert result.exit_code == 1 and "Traceback" not in result.output
-    assert result.output.strip() == f"Error: {graph}: is a file; a bundle is the folder that holds manifest.json (here: {folder})"
+    assert (result.output.strip()
+            == f"Error: {graph}: is a file; a bundle is the folder that holds manifest.json (here: {folder})")
 
 
 # === attn-export in the light install ===
@@ -149,8 +150,8 @@ def test_attn_export_without_the_train_extra_is_one_line(command, tmp_path):
     assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr
     assert f"attn-export {command} needs the training extra" in done.stderr
     assert "pip install 'attn-onnx[train]'" in done.stderr
-    helped = subprocess.run([sys.executable, "-c", BLOCK_TRAIN_EXTRA, command, "--help"], capture_output=True, text=True,
-                            env={**os.environ, "PYTHONPATH": str(REPO)})
+    helped = subprocess.run([sys.executable, "-c", BLOCK_TRAIN_EXTRA, command, "--help"], capture_output=True,
+                            text=True, env={**os.environ, "PYTHONPATH": str(REPO)})
     assert helped.returncode == 0 and "Usage: attn-export" in helped.stdout
 
 
@@ -159,7 +160,8 @@ def test_chance_warning_on_constructed_figures():
     from trainer.console import chance_warning
 
     balanced = [0] * 48 + [1] * 52
-    assert "within 2 points" in chance_warning(0.53, balanced) and "majority class 1 (0.5200" in chance_warning(0.53, balanced)
+    assert ("within 2 points" in chance_warning(0.53, balanced)
+            and "majority class 1 (0.5200" in chance_warning(0.53, balanced))
     assert chance_warning(0.54, balanced) is not None  # exactly 2 points: still warned
     assert chance_warning(0.5401, balanced) is None and chance_warning(0.88, balanced) is None
     skewed = [1] * 90 + [0] * 10
@@ -191,13 +193,15 @@ TABLE = 'id,text,stars,label,user\nr1,"A wonderful, moving film.",5,pos,ann\nr2,
 def test_keep_columns_copies_input_columns_beside_the_scores_csv_and_jsonl():
     as_csv = run(score_cli, ["-", "--keep-columns", "user,text,label"], TABLE)
     assert as_csv.exit_code == 0, as_csv.output
-    assert as_csv.stdout.splitlines()[0] == "id,user,text,input_label,probability,label,token_count,oov_share,truncated_tokens,status"
+    assert (as_csv.stdout.splitlines()[0]
+            == "id,user,text,input_label,probability,label,token_count,oov_share,truncated_tokens,status")
     rows = read_csv(as_csv.stdout)
     assert [(r["id"], r["user"], r["text"], r["input_label"]) for r in rows] == [
         ("r1", "ann", "A wonderful, moving film.", "pos"), ("r2", "bob", "Dull and far too long.", "neg")]
     as_jsonl = run(score_cli, ["-", "--keep-all", "--format", "jsonl", "--explain", "1"], TABLE)
     records = [json.loads(line) for line in as_jsonl.stdout.splitlines()]
-    assert list(records[0]) == ["id", "text", "stars", "input_label", "user", "probability", "label", "explanation", "token_count", "oov_share", "truncated_tokens", "status"]
+    assert list(records[0]) == ["id", "text", "stars", "input_label", "user", "probability", "label", "explanation",
+                                "token_count", "oov_share", "truncated_tokens", "status"]
     assert records[1]["stars"] == "1" and records[1]["text"] == "Dull and far too long."
     assert [float(r["probability"]) for r in rows] == [r["probability"] for r in records]
 
@@ -210,7 +214,8 @@ def test_keep_columns_from_jsonl_keeps_json_values_and_translate_keeps_too(tmp_p
     translated = run(translate_main, [str(source), "--keep-all", "--format", "jsonl", "--beam-size", "1"])
     assert translated.exit_code == 0, translated.output
     records = [json.loads(line) for line in translated.stdout.splitlines()]
-    assert [(r["text"], r["meta"] if "meta" in r else None, r["n"]) for r in records] == [("Hola.", {"n": 2}, 3), ("", None, None)]
+    assert ([(r["text"], r["meta"] if "meta" in r else None, r["n"]) for r in records]
+            == [("Hola.", {"n": 2}, 3), ("", None, None)])
     assert records[1]["translation"] == ""
     as_txt = run(translate_main, [str(source), "--keep-all"])
     assert as_txt.exit_code == 1 and "--format csv, tsv, jsonl or parquet" in as_txt.output

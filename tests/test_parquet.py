@@ -35,8 +35,8 @@ def test_parquet_in_and_out_match_csv(tiny_bundle, tmp_path):
     source = tmp_path / "in.parquet"
     parquet_input(source)
     runner = CliRunner()
-    options = ["--model", str(tiny_bundle), "--text-column", "body", "--id-column", "review_id", "--explain", "2", "--chunk-rows", "128",
-               "--keep-columns", "stars"]
+    options = ["--model", str(tiny_bundle), "--text-column", "body", "--id-column", "review_id", "--explain", "2",
+               "--chunk-rows", "128", "--keep-columns", "stars"]
     as_csv = runner.invoke(score_main, [str(source), *options])
     assert as_csv.exit_code == 0, as_csv.output
     expected = list(csv.DictReader(io.StringIO(as_csv.stdout)))
@@ -44,7 +44,9 @@ def test_parquet_in_and_out_match_csv(tiny_bundle, tmp_path):
     done = runner.invoke(score_main, [str(source), *options, "--format", "parquet", "-o", str(out)])
     assert done.exit_code == 0, done.output
     table = pq.read_table(out)
-    assert table.column_names == ["id", "stars", "probability", "label", "explanation", "token_count", "oov_share", "truncated_tokens", "status"]  # --keep-columns, as in CSV
+    # --keep-columns, as in CSV
+    assert table.column_names == ["id", "stars", "probability", "label", "explanation", "token_count", "oov_share",
+                                  "truncated_tokens", "status"]
     assert table.schema.field("stars").type == pa.int64()  # a kept column keeps its Parquet type
     rows = table.to_pylist()
     assert [r["stars"] for r in rows] == list(range(1000)) and [int(r["stars"]) for r in expected] == list(range(1000))
@@ -82,7 +84,8 @@ def test_parquet_errors_are_one_line(tiny_bundle, tmp_path):
     }
     for extra, message in cases.items():
         result = runner.invoke(score_main, [str(source), "--model", str(tiny_bundle), "--format", "parquet", *extra])
-        assert result.exit_code == 1 and message in result.output and len(result.output.strip().splitlines()) == 1, result.output
+        assert (result.exit_code == 1 and message in result.output
+                and len(result.output.strip().splitlines()) == 1), result.output
     broken = tmp_path / "broken.parquet"
     broken.write_bytes(b"PAR1 not really")
     result = runner.invoke(score_main, [str(broken), "--model", str(tiny_bundle)])
@@ -97,7 +100,8 @@ def test_missing_pyarrow_names_the_extra(tiny_bundle, tmp_path):
     source = tmp_path / "in.csv"
     source.write_text("text\nfine\n")
     env = {**os.environ, "PYTHONPATH": f"{blocker}{os.pathsep}{REPO}"}
-    done = subprocess.run([sys.executable, "-m", "runtime.cli", str(source), "--model", str(tiny_bundle), "--format", "parquet",
+    done = subprocess.run([sys.executable, "-m", "runtime.cli", str(source),
+                           "--model", str(tiny_bundle), "--format", "parquet",
                            "-o", str(tmp_path / "out.parquet")], env=env, capture_output=True, text=True)
     assert done.returncode == 1
     assert done.stderr.strip() == "Error: --format parquet needs pyarrow: pip install 'attn-onnx[parquet]'"

@@ -86,7 +86,8 @@ def test_cli_order_and_ids_across_tiny_chunks(tiny_bundle, tmp_path):
     assert [r["id"] for r in rows] == ids
     expected = runtime.load(tiny_bundle).predict(texts)
     assert [r["status"] for r in rows][100:102] == ["empty", "empty"] and rows[100]["probability"] == ""
-    np.testing.assert_allclose([float(r["probability"] or expected[i]) for i, r in enumerate(rows)], expected, atol=1e-6)
+    np.testing.assert_allclose([float(r["probability"] or expected[i]) for i, r in enumerate(rows)], expected,
+                               atol=1e-6)
     assert rows[100]["explanation"] == "[]" and all(e["token"] in texts[5] for e in json.loads(rows[5]["explanation"]))
 
 
@@ -97,7 +98,8 @@ def test_cli_error_deep_in_the_file_names_the_line_and_leaves_nothing(tiny_bundl
     lines = source.read_bytes().split(b"\n")
     lines[10_000] = lines[10_000] + b" caf\xe9"  # data row 10,000 is file line 10,001
     source.write_bytes(b"\n".join(lines))
-    result = CliRunner().invoke(score_main, [str(source), "--model", str(tiny_bundle), "-o", str(out), "--chunk-rows", "256"])
+    result = CliRunner().invoke(score_main,
+                                [str(source), "--model", str(tiny_bundle), "-o", str(out), "--chunk-rows", "256"])
     assert result.exit_code == 1
     assert "line 10001: byte 0xe9" in result.output and len(result.output.strip().splitlines()) == 1
     assert not out.exists() and not list(tmp_path.glob(".*partial"))
@@ -108,7 +110,8 @@ def test_cli_sigint_mid_run_leaves_no_output_and_no_temp_file(tiny_bundle, tmp_p
     out = tmp_path / "out.csv"
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     process = subprocess.Popen([sys.executable, "-m", "runtime.cli", "-", "--model", str(tiny_bundle), "-o", str(out),
-                                "--chunk-rows", "64"], stdin=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=tmp_path,
+                                "--chunk-rows", "64"], stdin=subprocess.PIPE,
+                               stderr=subprocess.PIPE, env=env, cwd=tmp_path,
                                # a test run started in the background inherits SIGINT ignored; a user's shell does not
                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:

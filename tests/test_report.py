@@ -18,8 +18,8 @@ def test_report_in_headless_chromium(tiny_bundle, chromium, tmp_path):
     texts[0] = "brilliant brilliant film"
     source, out, report = tmp_path / "in.csv", tmp_path / "out.csv", tmp_path / "report.html"
     write_csv(source, [f"r{i}" for i in range(500)], texts)
-    result = CliRunner().invoke(score_main, [str(source), "--model", str(tiny_bundle), "-o", str(out), "--report", str(report),
-                                             "--report-rows", "50", "--chunk-rows", "64"])
+    result = CliRunner().invoke(score_main, [str(source), "--model", str(tiny_bundle), "-o", str(out),
+                                             "--report", str(report), "--report-rows", "50", "--chunk-rows", "64"])
     assert result.exit_code == 0, result.output
     html = report.read_text(encoding="utf-8")
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", html)  # nothing fetched from anywhere
@@ -59,7 +59,8 @@ def test_report_in_headless_chromium(tiny_bundle, chromium, tmp_path):
     assert len(histogram) == 20
     counts = [int(re.search(r": (\d+) rows", bar.get_attribute("textContent")).group(1)) for bar in histogram]
     assert sum(counts) == 500  # every row, not only the sample
-    ranking = [[td.text for td in row.find_elements("tag name", "td")] for row in chromium.find_elements("css selector", "#words tbody tr")]
+    ranking = [[td.text for td in row.find_elements("tag name", "td")]
+               for row in chromium.find_elements("css selector", "#words tbody tr")]
     seen = {token for text in texts for token in classifier.tokenizer.tokenize(text)}
     assert 0 < len(ranking) <= 30 and {word for word, _, _ in ranking} <= seen
     totals = [int(n.replace(",", "")) * float(mean) for _, n, mean in ranking]

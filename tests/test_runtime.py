@@ -95,7 +95,8 @@ def test_thread_safe(classifier, test_slice):
 
 
 def test_explicit_unavailable_provider_is_an_error(tiny_bundle):
-    missing = next(p for p in ("tensorrt", "coreml", "dml", "openvino", "cuda") if p not in runtime.available_providers())
+    missing = next(p for p in ("tensorrt", "coreml", "dml", "openvino", "cuda")
+                   if p not in runtime.available_providers())
     with pytest.raises(runtime.ProviderError, match=f"provider '{missing}' is not available.*available: .*cpu"):
         runtime.load(tiny_bundle, provider=missing)
 
@@ -151,8 +152,10 @@ def test_cli_keeps_every_row_in_order(tiny_bundle, classifier, test_slice, tmp_p
     rows = read_csv(out.read_text())
     assert [r["id"] for r in rows] == ids
     expected = classifier.predict(texts)  # a number for every row; the output leaves it out where the status is not ok
-    assert [r["status"] for r in rows][5:8] == ["empty", "ok", "empty"] and rows[5]["probability"] == rows[7]["probability"] == ""
-    np.testing.assert_allclose([float(r["probability"] or expected[i]) for i, r in enumerate(rows)], expected, atol=1e-6)
+    assert ([r["status"] for r in rows][5:8] == ["empty", "ok", "empty"]
+            and rows[5]["probability"] == rows[7]["probability"] == "")
+    np.testing.assert_allclose([float(r["probability"] or expected[i]) for i, r in enumerate(rows)], expected,
+                               atol=1e-6)
     assert not list(tmp_path.glob(".*partial"))
 
 
@@ -164,7 +167,8 @@ def test_cli_stdin_gz_jsonl_and_explain(tiny_bundle, tmp_path):
 
     gz = tmp_path / "in.tsv.gz"
     gz.write_bytes(gzip.compress('id\tdocument\n7\tsaid "wow" twice\n8\t\n'.encode()))
-    result = score([str(gz), "--model", str(tiny_bundle), "--text-column", "document", "--format", "jsonl", "--explain", "2"])
+    result = score([str(gz), "--model", str(tiny_bundle), "--text-column", "document",
+                    "--format", "jsonl", "--explain", "2"])
     assert result.exit_code == 0, result.output
     records = [json.loads(line) for line in result.stdout.splitlines()]
     assert [r["id"] for r in records] == ["7", "8"]
@@ -195,7 +199,8 @@ BAD_INPUTS = {
     "empty file": (b"", "file is empty"),
     "header only": (b"id,text\n", "no data rows"),
     "missing text column": (b"id,review\n1,x\n", "no column 'text'; the columns are: 'id', 'review'"),
-    "undecodable bytes": (b"id,text\n1,fine\n2,caf\xe9\n", "line 3: byte 0xe9 at column 6 is not valid utf-8; pass --encoding"),
+    "undecodable bytes": (b"id,text\n1,fine\n2,caf\xe9\n",
+                          "line 3: byte 0xe9 at column 6 is not valid utf-8; pass --encoding"),
     "malformed quoting": (b'id,text\n1,"unclosed\n2,x\n', "malformed CSV"),
     "ragged row": (b"id,text\n1,a,b\n", "line 2: expected 2 fields, found 3"),
 }
@@ -246,6 +251,7 @@ def test_cli_real_subprocess(tiny_bundle, tmp_path):
     assert done.returncode == 0, done.stderr
     assert [r["id"] for r in read_csv(done.stdout)] == ["a", "b"]
     assert "scored 2 rows" in done.stderr
-    missing = subprocess.run([sys.executable, "-m", "runtime.cli", str(tmp_path / "x.csv"), "--model", str(tiny_bundle)],
+    missing = subprocess.run([sys.executable, "-m", "runtime.cli", str(tmp_path / "x.csv"),
+                              "--model", str(tiny_bundle)],
                              capture_output=True, text=True, cwd=REPO)
     assert missing.returncode == 1 and missing.stderr.strip() == f"Error: {tmp_path / 'x.csv'}: no such file"

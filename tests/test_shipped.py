@@ -274,8 +274,8 @@ def test_bench_accuracy_compares_models_side_by_side(tmp_path):
     source = tmp_path / "slice.tsv"
     source.write_text("label\tsentence\n" + "".join(f"{y}\t{t}\n" for t, y in zip(sst2.texts[:60], sst2.labels[:60])),
                       encoding="utf-8")
-    result = CliRunner().invoke(bench_cli, ["accuracy", "--model", "imdb", "--model", "imdb-int8", "--data", str(source),
-                                            "--text-column", "sentence", "--repeats", "2"])
+    result = CliRunner().invoke(bench_cli, ["accuracy", "--model", "imdb", "--model", "imdb-int8",
+                                            "--data", str(source), "--text-column", "sentence", "--repeats", "2"])
     assert result.exit_code == 0, result.output
     rows = {line.split(" | ")[0].strip("| "): line for line in result.output.splitlines() if line.startswith("| imdb")}
     assert set(rows) == {"imdb", "imdb-int8"} and "| 1.00× |" in rows["imdb"]
@@ -283,8 +283,8 @@ def test_bench_accuracy_compares_models_side_by_side(tmp_path):
         expected = sum(int(label == "positive") == y for label, y in
                        zip(runtime.load(name).predict_labels(sst2.texts[:60]), sst2.labels[:60]))
         assert f"({expected})" in line
-    refused = CliRunner().invoke(bench_cli, ["accuracy", "--model", "imdb", "--model", "imdb-int8", "--data", str(source),
-                                             "--text-column", "sentence", "--record"])
+    refused = CliRunner().invoke(bench_cli, ["accuracy", "--model", "imdb", "--model", "imdb-int8",
+                                             "--data", str(source), "--text-column", "sentence", "--record"])
     assert refused.exit_code != 0 and "--record takes one --model" in refused.output
 
 

@@ -139,14 +139,16 @@ def test_sentencepiece_training_is_deterministic(korean):
 
 def test_sentencepiece_vocab_too_small_is_a_clear_error():
     with pytest.raises(ValueError, match="sentencepiece training failed: Vocabulary size is smaller"):
-        fit_tokenizer(["가나다라마바사아자차카타파하 " * 3, "abcdefghijklmnop"], 10, TokenizerSpec(mode="sentencepiece"))
+        fit_tokenizer(["가나다라마바사아자차카타파하 " * 3, "abcdefghijklmnop"], 10,
+                      TokenizerSpec(mode="sentencepiece"))
 
 
 def test_join_clitics_gives_treebank_and_raw_text_the_same_tokens():
     # SST-2 is lower-cased and treebank-tokenized; users type raw text: one spec field makes them meet
     joined = Tokenizer(TokenizerSpec(join_clitics=True), [])
     pairs = [("it does n't work , and it 's not -lrb- really -rrb- fun", "It doesn't work, and it's not (really) fun"),
-             ("i ca n't say i 'm sure they 've got it , wo n't you ?", "I can't say I'm sure they've got it, won't you?"),
+             ("i ca n't say i 'm sure they 've got it , wo n't you ?",
+              "I can't say I'm sure they've got it, won't you?"),
              ("she 'd say we 'll see what you 're doing", "She’d say we’ll see what you’re doing")]
     for treebank, raw in pairs:
         assert joined.tokenize(treebank) == joined.tokenize(raw)
@@ -155,9 +157,11 @@ def test_join_clitics_gives_treebank_and_raw_text_the_same_tokens():
     plain = Tokenizer(TokenizerSpec(), [])  # off by default: older bundles keep their tokens
     assert plain.tokenize("does n't") == ["does", "n't"]
     keep = Tokenizer(TokenizerSpec(join_clitics=True, punctuation="keep"), [])
-    assert keep.tokenize("great -lrb- really -rrb- !") == keep.tokenize("great (really)!") == ["great", "(", "really", ")", "!"]
+    assert (keep.tokenize("great -lrb- really -rrb- !") == keep.tokenize("great (really)!")
+            == ["great", "(", "really", ")", "!"])
     spec = TokenizerSpec(join_clitics=True)
-    assert Tokenizer.from_dict(json.loads(json.dumps(Tokenizer(spec, ["a"]).to_dict()))).spec == spec  # travels in the JSON
+    # travels in the JSON
+    assert Tokenizer.from_dict(json.loads(json.dumps(Tokenizer(spec, ["a"]).to_dict()))).spec == spec
 
 
 def test_join_clitics_brackets_match_ascii_case_only():
@@ -180,7 +184,8 @@ def test_split_negation_makes_nt_one_shared_token_for_raw_and_treebank_text():
         assert tokenizer.tokenize("can't won't isn’t ain't") == ["ca", "n't", "wo", "n't", "is", "n't", "ai", "n't"]
         assert tokenizer.tokenize("ca n't wo n't is n’t") == tokenizer.tokenize("can't won't isn't")
         assert tokenizer.tokenize("shouldn't've") == tokenizer.tokenize("should n't 've") == ["should", "n't", "ve"]
-        assert tokenizer.tokenize("don'tcha it's rock'n'roll") == ["don'tcha", "it's", "rock'n'roll"]  # no other word moves
+        # no other word moves
+        assert tokenizer.tokenize("don'tcha it's rock'n'roll") == ["don'tcha", "it's", "rock'n'roll"]
         spec = tokenizer.spec
         assert Tokenizer.from_dict(json.loads(json.dumps(tokenizer.to_dict()))).spec == spec  # travels in the JSON
     keep = Tokenizer(TokenizerSpec(split_negation=True, punctuation="keep", lowercase=False), [])
@@ -192,9 +197,11 @@ def test_specs_without_split_negation_load_and_encode_as_before():
     # a tokenizer JSON as bundles wrote it before the field existed (the shipped IMDB bundle's spec)
     spec = {"max_len": 500, "mode": "word", "lowercase": True, "html_breaks": True, "punctuation": "strip",
             "truncation": "pre", "pad_id": 0, "oov_id": 1}
-    old = Tokenizer.from_dict({"format": "attn-tokenizer/1", "spec": spec, "vocab": ["it", "doesn't", "work", "does", "n't"]})
+    old = Tokenizer.from_dict({"format": "attn-tokenizer/1", "spec": spec,
+                               "vocab": ["it", "doesn't", "work", "does", "n't"]})
     assert old.spec.split_negation is False and old.spec == TokenizerSpec(**spec)
     assert old.tokenize("It doesn't work, it isn’t good") == ["it", "doesn't", "work", "it", "isn", "t", "good"]
     assert old.encode(["It doesn't work", "it does n't"])[0].tolist() == [[2, 3, 4], [2, 5, 6]]
-    joined = Tokenizer.from_dict({"format": "attn-tokenizer/1", "spec": spec | {"join_clitics": True}, "vocab": ["doesn't"]})
+    joined = Tokenizer.from_dict({"format": "attn-tokenizer/1",
+                                  "spec": spec | {"join_clitics": True}, "vocab": ["doesn't"]})
     assert joined.tokenize("does n't") == ["doesn't"]  # join_clitics alone still joins

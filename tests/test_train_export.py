@@ -93,11 +93,14 @@ def test_cli_convert_errors(tmp_path):
     from trainer.tokenizer_fit import fit_tokenizer
 
     fit_tokenizer(["a b"], 5).save(tokenizer)
-    missing = runner.invoke(export_cli, ["convert", str(tmp_path / "no.keras"), "--tokenizer", str(tokenizer), "--out", str(tmp_path / "o")])
+    missing = runner.invoke(export_cli,
+                            ["convert", str(tmp_path / "no.keras"), "--tokenizer", str(tokenizer),
+                             "--out", str(tmp_path / "o")])
     assert missing.exit_code == 1 and "no.keras: no such model file" in missing.output
     corrupt = tmp_path / "bad.keras"
     corrupt.write_bytes(b"not a zip")
-    result = runner.invoke(export_cli, ["convert", str(corrupt), "--tokenizer", str(tokenizer), "--out", str(tmp_path / "o")])
+    result = runner.invoke(export_cli,
+                           ["convert", str(corrupt), "--tokenizer", str(tokenizer), "--out", str(tmp_path / "o")])
     assert result.exit_code == 1 and "cannot load the Keras model" in result.output
 
 
@@ -109,8 +112,8 @@ def test_cli_rejects_unsupported_layer(tmp_path):
     from trainer.tokenizer_fit import fit_tokenizer
 
     fit_tokenizer(["a"], 5).save(tmp_path / "tok.json")
-    result = CliRunner().invoke(export_cli, ["convert", str(tmp_path / "gru.keras"), "--tokenizer", str(tmp_path / "tok.json"),
-                                             "--out", str(tmp_path / "o")])
+    result = CliRunner().invoke(export_cli, ["convert", str(tmp_path / "gru.keras"),
+                                             "--tokenizer", str(tmp_path / "tok.json"), "--out", str(tmp_path / "o")])
     assert result.exit_code == 1 and "unsupported layer" in result.output and "GRU" in result.output
 
 
@@ -123,12 +126,14 @@ def test_int8_export_quantizes_lstm_and_gates_accuracy(tiny_result, imdb_split, 
     gate = manifest["metrics"]["int8_gate"]
     assert manifest["precision"] == "int8" and gate["drop_points"] <= 0.5 and gate["rows"] == 300
     # exact: the same machine, kernels and batches (another CPU's int8 kernels give other figures: cpu_flags)
-    assert gate["int8_accuracy"] == round(E.graph_accuracy(tmp_path / "ok" / "model.onnx", tiny_result.tokenizer, *gate_data), 5)
+    assert gate["int8_accuracy"] == round(E.graph_accuracy(tmp_path / "ok" / "model.onnx",
+                                                           tiny_result.tokenizer, *gate_data), 5)
     assert gate["cpu_flags"] == cpu_flags()
 
     # a limit no graph can meet: the gate refuses with both figures, and --force keeps the graph
     strict = dict(quantize="int8", gate_data=gate_data, max_int8_drop_points=-1.0, log=lambda _: None)
-    with pytest.raises(E.QuantizationError, match=r"int8 accuracy drop .* > -1.0 \(fp32 .* % vs int8 .* % on 300 validation rows\)"):
+    with pytest.raises(E.QuantizationError,
+                       match=r"int8 accuracy drop .* > -1.0 \(fp32 .* % vs int8 .* % on 300 validation rows\)"):
         E.export_bundle(*args, tmp_path / "refused", **strict)
     assert list((tmp_path / "refused").iterdir()) == []  # neither graph, staging folder nor manifest
     forced = E.export_bundle(*args, tmp_path / "forced", force=True, **strict)
@@ -156,7 +161,8 @@ def cli_single(cli_ensemble, tmp_path_factory):
     and combine tests check (one training where each used to run its own)."""
     out = tmp_path_factory.mktemp("cli_single") / "s"
     args = [a for a in CLI_TINY if a != "--refit"] + ["--seed", "5", "--split-seed", "0", "--tokenizer",
-                                                     str(cli_ensemble / "training" / "tokenizer.json"), "--out", str(out)]
+                                                     str(cli_ensemble / "training" / "tokenizer.json"),
+                                                     "--out", str(out)]
     result = CliRunner().invoke(export_cli, args)
     assert result.exit_code == 0, result.output
     return out, args, result.output
@@ -172,7 +178,8 @@ def test_cli_train_writes_bundle_and_convert_reexports(cli_single, tmp_path):
 
     converted = tmp_path / "c"
     result = CliRunner().invoke(export_cli, ["convert", str(out / "training" / "model.keras"),
-                                             "--tokenizer", str(out / "training" / "tokenizer.json"), "--out", str(converted)])
+                                             "--tokenizer", str(out / "training" / "tokenizer.json"),
+                                             "--out", str(converted)])
     assert result.exit_code == 0, result.output
     assert Bundle.load(converted).manifest["attention"] == "dot"
     # the re-export records the trained network's settings and its tokenizer's max length, not defaults
@@ -202,17 +209,20 @@ def test_ensemble_averages_its_members_and_exports_with_parity(cli_ensemble):
     model = keras.saving.load_model(cli_ensemble / "training" / "model.keras")
     config = config_from_model(model)
     assert config.members == manifest["model"]["members"] == 2 and len(manifest["metrics"]["members"]["epochs"]) == 2
-    ids, _ = Tokenizer.load(cli_ensemble / "training" / "tokenizer.json").encode(["a great film", "awful and boring", "",
-                                                                                 "the plot was bad but the music was good"])
+    ids, _ = Tokenizer.load(cli_ensemble / "training" / "tokenizer.json").encode(
+        ["a great film", "awful and boring", "", "the plot was bad but the music was good"])
     outputs = [model.get_layer(f"member_{k}")(ids, training=False) for k in range(2)]
-    assert np.abs(np.asarray(outputs[0]["probability"]) - np.asarray(outputs[1]["probability"])).max() > 1e-4  # different seeds
+    # different seeds
+    assert np.abs(np.asarray(outputs[0]["probability"]) - np.asarray(outputs[1]["probability"])).max() > 1e-4
     combined = model(ids, training=False)
     for name in ("probability", "attention"):
-        np.testing.assert_allclose(np.asarray(combined[name]), np.mean([np.asarray(o[name]) for o in outputs], 0), atol=1e-6)
+        np.testing.assert_allclose(np.asarray(combined[name]),
+                                   np.mean([np.asarray(o[name]) for o in outputs], 0), atol=1e-6)
     # a member alone is the single network of its seed
     single = build_classifier(member_config(config, 1))
     single.set_weights(model.get_layer("member_1").get_weights())
-    np.testing.assert_allclose(np.asarray(single(ids, training=False)["probability"]), np.asarray(outputs[1]["probability"]), atol=1e-6)
+    np.testing.assert_allclose(np.asarray(single(ids, training=False)["probability"]),
+                               np.asarray(outputs[1]["probability"]), atol=1e-6)
 
     assert_fused(cli_ensemble / "model.onnx", LSTM=2 * config.lstm_layers)
     assert manifest["parity"]["max_abs_probability"] <= 1e-4
@@ -221,7 +231,8 @@ def test_ensemble_averages_its_members_and_exports_with_parity(cli_ensemble):
 def test_cli_ensemble_refit_trains_each_member_for_its_own_epochs(cli_ensemble, tmp_path):
     out = cli_ensemble
     metrics = Bundle.load(out).manifest["metrics"]
-    assert metrics["refit"]["epochs"] == metrics["members"]["epochs"] and len(metrics["members"]["validation_accuracy"]) == 2
+    assert (metrics["refit"]["epochs"] == metrics["members"]["epochs"]
+            and len(metrics["members"]["validation_accuracy"]) == 2)
     # the saved Keras ensemble re-exports through `convert` (its config is recovered from the members)
     again = CliRunner().invoke(export_cli, ["convert", str(out / "training" / "model.keras"), "--tokenizer",
                                             str(out / "training" / "tokenizer.json"), "--out", str(tmp_path / "c")])
@@ -249,7 +260,8 @@ def test_cli_combine_averages_bundles_that_share_a_tokenizer(cli_ensemble, cli_s
     # a model with its own tokenizer (here: b with a tokenizer fitted on other texts) is refused, naming the fix
     other = tmp_path / "o"
     shutil.copytree(b, other)
-    fit_tokenizer(texts, 300, Tokenizer.load(b / "training" / "tokenizer.json").spec).save(other / "training" / "tokenizer.json")
+    fit_tokenizer(texts, 300, Tokenizer.load(b / "training" / "tokenizer.json").spec).save(
+        other / "training" / "tokenizer.json")
     refused = CliRunner().invoke(export_cli, ["combine", str(a), str(other), "--out", str(tmp_path / "x")])
     assert refused.exit_code == 1 and "tokenizer differs" in refused.output and "--tokenizer" in refused.output
     assert not (tmp_path / "x").exists()

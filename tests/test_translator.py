@@ -42,7 +42,8 @@ def _train_and_export(style, splits, folder):
     bahdanau = style == "bahdanau"
     config = Seq2SeqConfig(source_vocab=1500, target_vocab=1000, embedding_dim=16, units=16, style=style,
                            tokenizer="sentencepiece" if bahdanau else "word", lowercase=not bahdanau,
-                           dropout=0.3 if bahdanau else 0.0, max_source_len=12, max_target_len=12, epochs=2, batch_size=64, learning_rate=1e-2)
+                           dropout=0.3 if bahdanau else 0.0, max_source_len=12, max_target_len=12, epochs=2,
+                           batch_size=64, learning_rate=1e-2)
     result = train_translator(train.take(order), validation.take(range(200)), config, verbose=0, log=lambda _: None)
     save_translator_training(result, folder)
     manifest = export_translator_bundle(result, folder, parity_sentences=validation.sources[:20], log=lambda _: None)
@@ -123,7 +124,8 @@ def test_beam_scores_at_least_greedy(luong, splits):
     sentences = splits[2].sources[:30]
     greedy, wide = translator.translate(sentences, beam_size=1), translator.translate(sentences, beam_size=4)
     assert sum(w.score >= g.score - 1e-6 for w, g in zip(wide, greedy)) >= 27
-    assert np.mean([w.score for w in wide]) >= np.mean([g.score for g in greedy]) - 1e-6  # strictly: tests/test_search.py
+    # strictly: tests/test_search.py
+    assert np.mean([w.score for w in wide]) >= np.mean([g.score for g in greedy]) - 1e-6
 
 
 def test_beam_scores_are_length_normalised_log_probabilities(luong, splits):
@@ -140,7 +142,8 @@ def test_beam_scores_are_length_normalised_log_probabilities(luong, splits):
         previous, total = translator.start_id, 0.0
         for token in ids:  # recompute step by step through the decoder graph
             log_probs, h, c = step.run(["log_probs", "next_h", "next_c"], {
-                "previous": np.array([previous], np.int32), "h": h, "c": c, "states": states, "source_mask": source != 0})
+                "previous": np.array([previous], np.int32), "h": h, "c": c, "states": states,
+                "source_mask": source != 0})
             total += float(log_probs[0, token])
             previous = token
         assert result.score == pytest.approx(total / len(ids), abs=1e-4)
@@ -151,7 +154,8 @@ def test_attn_translate_end_to_end(luong, tmp_path):
     source = tmp_path / "sentences.txt"
     source.write_text("Hola.\n\n¿Dónde está la estación?\nMe gusta leer libros.\n", encoding="utf-8")
     runner = CliRunner()
-    result = runner.invoke(translate_main, [str(source), "--model", str(out), "--plot-attention", str(tmp_path / "plots")])
+    result = runner.invoke(translate_main,
+                           [str(source), "--model", str(out), "--plot-attention", str(tmp_path / "plots")])
     assert result.exit_code == 0, result.output
     assert len(result.stdout.splitlines()) == 4 and "translated 4 sentences" in result.output
     assert sorted(p.name for p in (tmp_path / "plots").iterdir()) == ["1.png", "2.png", "3.png", "4.png"]
@@ -221,14 +225,16 @@ def test_translator_recipe_data_and_recorded_test_split(luong, splits, tmp_path)
     pairs = tmp_path / "pairs.tsv"
     test = splits[2].take(range(400))
     pairs.write_text("es\ten\n" + "".join(f"{s}\t{t}\n" for s, t in zip(test.sources, test.targets)), encoding="utf-8")
-    whole = load_translator_data(pairs, source_column="es", target_column="en", validation_fraction=0.2, test_fraction=0.1, seed=3)
+    whole = load_translator_data(pairs, source_column="es", target_column="en", validation_fraction=0.2,
+                                 test_fraction=0.1, seed=3)
     assert (whole.train.sources, whole.validation.sources, whole.test.sources) == tuple(
         part.sources for part in split_pairs(read_pairs(pairs, "es", "en"), 0.2, 0.1, 3))
-    data = load_translator_data(pairs, source_column="es", target_column="en", validation_fraction=0.2, test_fraction=0.1,
-                                seed=3, limit=50)
+    data = load_translator_data(pairs, source_column="es", target_column="en", validation_fraction=0.2,
+                                test_fraction=0.1, seed=3, limit=50)
     assert len(data.train) == 50 and set(data.train.sources) < set(whole.train.sources) and data.test == whole.test
-    assert data.provenance == {"pairs": str(pairs), "pairs_sha256": sha256_of(pairs), "direction": "es->en", "train_pairs": 50,
-                               "validation_pairs": len(whole.validation), "test_pairs": len(whole.test), "split_seed": 3}
+    assert data.provenance == {"pairs": str(pairs), "pairs_sha256": sha256_of(pairs), "direction": "es->en",
+                               "train_pairs": 50, "validation_pairs": len(whole.validation),
+                               "test_pairs": len(whole.test), "split_seed": 3}
 
     folder = tmp_path / "bundle"
     shutil.copytree(luong[1], folder)
@@ -288,7 +294,8 @@ def test_compare_translators_table_plot_and_split_check(luong, tmp_path):
     assert "| attention | 35.00 | 45.00 | 40.00 | 30.00 |" in result.stdout
     assert "| none | 25.00 | 35.00 | 30.00 | 20.00 |" in result.stdout and "1-5 (10)" in result.stdout
     assert plot.read_bytes()[:4] == b"\x89PNG"
-    mixed = CliRunner().invoke(export_cli, ["compare-translators", folders[0], folders[2], "--name", "a", "--name", "b"])
+    mixed = CliRunner().invoke(export_cli,
+                               ["compare-translators", folders[0], folders[2], "--name", "a", "--name", "b"])
     assert mixed.exit_code == 1 and "different test split" in mixed.output
 
 

@@ -33,7 +33,8 @@ def node(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
 
 def test_unicode_tables_are_this_pythons():
     """The JS tokenizer's str.lower() / \\w / \\s tables equal what the running Python computes."""
-    done = subprocess.run([sys.executable, str(WEB / "tools" / "unicode_tables.py"), "--check"], capture_output=True, text=True)
+    done = subprocess.run([sys.executable, str(WEB / "tools" / "unicode_tables.py"), "--check"],
+                          capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
 
 
@@ -196,11 +197,14 @@ def test_js_int8_is_as_close_to_the_fp32_model_as_python_int8(parity_texts, pyth
     python, python_attention = _python_scores(INT8, texts)
     js, js_attention = _js_scores(INT8, path, tmp_path)
     python_gap, js_gap = float(abs(python - fp32).max()), float(abs(js - fp32).max())
-    python_attention_gap, js_attention_gap = _max_gap(python_attention, fp32_attention), _max_gap(js_attention, fp32_attention)
+    python_attention_gap, js_attention_gap = (_max_gap(python_attention, fp32_attention),
+                                              _max_gap(js_attention, fp32_attention))
     accuracy = {name: float(np.mean((p >= 0.5) == labels)) for name, p in (("python", python), ("js", js))}
-    figures = (f"max |P - P_fp32|: python int8 {python_gap:.4f}, js int8 {js_gap:.4f} (means {float(abs(python - fp32).mean()):.4f}, "
-               f"{float(abs(js - fp32).mean()):.4f}); attention {python_attention_gap:.4f}, {js_attention_gap:.4f}; "
-               f"max |js - python| {float(abs(js - python).max()):.4f}; accuracy python {accuracy['python']:.3f}, js {accuracy['js']:.3f}")
+    figures = (f"max |P - P_fp32|: python int8 {python_gap:.4f}, js int8 {js_gap:.4f} "
+               f"(means {float(abs(python - fp32).mean()):.4f}, {float(abs(js - fp32).mean()):.4f}); "
+               f"attention {python_attention_gap:.4f}, {js_attention_gap:.4f}; "
+               f"max |js - python| {float(abs(js - python).max()):.4f}; "
+               f"accuracy python {accuracy['python']:.3f}, js {accuracy['js']:.3f}")
     print(figures)
     assert js_gap <= max(python_gap, 0.02), figures
     assert js_attention_gap <= max(python_attention_gap, 0.005), figures
@@ -231,7 +235,8 @@ def test_chromium_fp32_equals_python_within_1e_5(chromium, serve, parity_texts, 
     extra_probability, extra_attention = _python_scores(FP32, extra)
     chromium.get(serve() + "web/demo/")
     _wait_scored(chromium, chromium.find_element("id", "review").get_attribute("value"))
-    results = chromium.execute_async_script(_CLASSIFY_IN_PAGE, "../../artifacts/imdb-bilstm-attention/", texts[:100] + extra)
+    results = chromium.execute_async_script(_CLASSIFY_IN_PAGE,
+                                            "../../artifacts/imdb-bilstm-attention/", texts[:100] + extra)
     assert "error" not in results, results
     tokenizer = runtime_tokenizer()
     assert [r["tokens"] for r in results] == [tokenizer.tokenize(t) for t in texts[:100] + extra]

@@ -61,10 +61,12 @@ def main() -> None:
 
 
 _CLASSIFIER_OPTIONS = [  # train and distill: data, split, architecture, tokenizer fitting, training
-    click.option("--train-data", required=True, type=click.Path(), help="CSV/TSV/JSONL file (.gz ok) or an aclImdb folder."),
+    click.option("--train-data", required=True, type=click.Path(),
+                 help="CSV/TSV/JSONL file (.gz ok) or an aclImdb folder."),
     click.option("--text-column", default="text", show_default=True, help="Column holding the text."),
     click.option("--label-column", default="label", show_default=True, help="Column holding the label."),
-    click.option("--label-map", default=None, help="Label values to 0/1, e.g. 'neg=0,pos=1' (default: 0/1, neg/pos, negative/positive)."),
+    click.option("--label-map", default=None,
+                 help="Label values to 0/1, e.g. 'neg=0,pos=1' (default: 0/1, neg/pos, negative/positive)."),
     click.option("--quoting", type=click.Choice(["auto", "csv", "none"]), default="auto", show_default=True,
                  help="Quote processing; auto = csv for CSV, none for TSV."),
     click.option("--test-data", type=click.Path(), default=None,
@@ -87,12 +89,18 @@ _CLASSIFIER_OPTIONS = [  # train and distill: data, split, architecture, tokeniz
                  help="Undo Penn-Treebank tokenization in the extra files (SST-2: \"does n't\" -> \"doesn't\", "
                       "\"-lrb-\" -> \"(\") before tokenizing, so the bundle's tokenizer needs no --join-clitics "
                       "(a spec the in-graph text tokenizer can compute)."),
-    click.option("--attention", type=click.Choice(KINDS), default=C.attention, show_default=True, help="Attention score function."),
-    click.option("--epochs", type=click.IntRange(1), default=C.epochs, show_default=True, help="Training epochs (the best validation epoch is kept)."),
-    click.option("--patience", type=click.IntRange(1), default=None, help="Stop after this many epochs without a better validation accuracy."),
-    click.option("--batch-size", type=click.IntRange(1), default=C.batch_size, show_default=True, help="Rows per training batch."),
-    click.option("--learning-rate", type=click.FloatRange(0, min_open=True), default=C.learning_rate, show_default=True, help="Adam learning rate."),
-    click.option("--max-len", type=click.IntRange(1), default=C.max_len, show_default=True, help="Tokens kept per text."),
+    click.option("--attention", type=click.Choice(KINDS), default=C.attention, show_default=True,
+                 help="Attention score function."),
+    click.option("--epochs", type=click.IntRange(1), default=C.epochs, show_default=True,
+                 help="Training epochs (the best validation epoch is kept)."),
+    click.option("--patience", type=click.IntRange(1), default=None,
+                 help="Stop after this many epochs without a better validation accuracy."),
+    click.option("--batch-size", type=click.IntRange(1), default=C.batch_size, show_default=True,
+                 help="Rows per training batch."),
+    click.option("--learning-rate", type=click.FloatRange(0, min_open=True), default=C.learning_rate, show_default=True,
+                 help="Adam learning rate."),
+    click.option("--max-len", type=click.IntRange(1), default=C.max_len, show_default=True,
+                 help="Tokens kept per text."),
     click.option("--truncation", type=click.Choice(["pre", "post"]), default=T.truncation, show_default=True,
                  help="Which side loses tokens beyond --max-len: pre keeps the ending, post the beginning."),
     click.option("--tokenizer-mode", type=click.Choice(MODES), default=T.mode, show_default=True,
@@ -101,30 +109,42 @@ _CLASSIFIER_OPTIONS = [  # train and distill: data, split, architecture, tokeniz
     click.option("--punctuation", type=click.Choice(["strip", "keep"]), default=T.punctuation, show_default=True,
                  help="Drop punctuation, or keep each mark as a token."),
     click.option("--join-clitics", is_flag=True,
-                 help="Tokenizer maps treebank-tokenized text to raw text (\"does n't\" -> \"doesn't\", \"-lrb-\" -> \"(\"), "
-                      "so SST-2-style data and raw text give the same tokens; recorded in the bundle's tokenizer."),
+                 help="Tokenizer maps treebank-tokenized text to raw text (\"does n't\" -> \"doesn't\", "
+                      "\"-lrb-\" -> \"(\"), so SST-2-style data and raw text give the same tokens; "
+                      "recorded in the bundle's tokenizer."),
     click.option("--split-negation", is_flag=True,
-                 help="Tokenizer splits the negation \"n't\" off its word the treebank way (\"doesn't\" -> \"does n't\", "
-                      "\"can't\" -> \"ca n't\"), so negation is one shared token, not one word per negated verb; "
-                      "raw and treebank text agree with or without --join-clitics; recorded in the bundle's tokenizer."),
+                 help="Tokenizer splits the negation \"n't\" off its word the treebank way "
+                      "(\"doesn't\" -> \"does n't\", \"can't\" -> \"ca n't\"), so negation is one shared token, "
+                      "not one word per negated verb; raw and treebank text agree with or without --join-clitics; "
+                      "recorded in the bundle's tokenizer."),
     click.option("--lowercase-mapping", type=click.Choice(LOWERCASE_MAPPINGS), default="simple", show_default=True,
                  help="simple: one code point to one, as ONNX Runtime lowercases, so the bundle gets a text graph "
                       "(model_text.onnx); full: Python's str.lower() (\"İ\" -> two code points, final \"ς\"; "
                       "no text graph)."),
-    click.option("--vocab-size", type=click.IntRange(3), default=C.vocab_size, show_default=True, help="Vocabulary size, padding and OOV included."),
-    click.option("--embedding-dim", type=click.IntRange(1), default=C.embedding_dim, show_default=True, help="Embedding width."),
-    click.option("--lstm-units", type=click.IntRange(1), default=C.lstm_units, show_default=True, help="Units per LSTM direction."),
-    click.option("--lstm-layers", type=click.IntRange(1), default=C.lstm_layers, show_default=True, help="Stacked bidirectional LSTM layers."),
-    click.option("--attention-units", type=click.IntRange(1), default=C.attention_units, show_default=True, help="Hidden units of concat attention."),
-    click.option("--dense-units", type=click.IntRange(1), default=C.dense_units, show_default=True, help="Units of the relu layer."),
-    click.option("--dropout", type=click.FloatRange(0, 1, max_open=True), default=C.dropout, show_default=True, help="Dropout after the relu layer."),
-    click.option("--embedding-dropout", type=click.FloatRange(0, 1, max_open=True), default=C.embedding_dropout, show_default=True,
-                 help="Spatial dropout on the embeddings (drops whole embedding channels)."),
-    click.option("--validation-split", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.1, show_default=True,
-                 help="Fraction of the (shuffled) training rows held out for validation."),
-    click.option("--limit", type=click.IntRange(2), default=None, help="Use only this many rows of the shuffled training data."),
-    click.option("--seed", type=int, default=C.seed, show_default=True, help="Seed for the shuffle, initialisation and dropout."),
-    click.option("--split-seed", type=int, default=None, help="Seed of the train/validation split only (default: --seed)."),
+    click.option("--vocab-size", type=click.IntRange(3), default=C.vocab_size, show_default=True,
+                 help="Vocabulary size, padding and OOV included."),
+    click.option("--embedding-dim", type=click.IntRange(1), default=C.embedding_dim, show_default=True,
+                 help="Embedding width."),
+    click.option("--lstm-units", type=click.IntRange(1), default=C.lstm_units, show_default=True,
+                 help="Units per LSTM direction."),
+    click.option("--lstm-layers", type=click.IntRange(1), default=C.lstm_layers, show_default=True,
+                 help="Stacked bidirectional LSTM layers."),
+    click.option("--attention-units", type=click.IntRange(1), default=C.attention_units, show_default=True,
+                 help="Hidden units of concat attention."),
+    click.option("--dense-units", type=click.IntRange(1), default=C.dense_units, show_default=True,
+                 help="Units of the relu layer."),
+    click.option("--dropout", type=click.FloatRange(0, 1, max_open=True), default=C.dropout, show_default=True,
+                 help="Dropout after the relu layer."),
+    click.option("--embedding-dropout", type=click.FloatRange(0, 1, max_open=True), default=C.embedding_dropout,
+                 show_default=True, help="Spatial dropout on the embeddings (drops whole embedding channels)."),
+    click.option("--validation-split", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.1,
+                 show_default=True, help="Fraction of the (shuffled) training rows held out for validation."),
+    click.option("--limit", type=click.IntRange(2), default=None,
+                 help="Use only this many rows of the shuffled training data."),
+    click.option("--seed", type=int, default=C.seed, show_default=True,
+                 help="Seed for the shuffle, initialisation and dropout."),
+    click.option("--split-seed", type=int, default=None,
+                 help="Seed of the train/validation split only (default: --seed)."),
 ]
 
 _ENSEMBLE_OPTIONS = [  # after --tokenizer, in train's --help order
@@ -151,8 +171,8 @@ def _options(*declarations):
 
 
 _TOKENIZER = click.option("--tokenizer", "tokenizer_path", type=click.Path(dir_okay=False), default=None,
-                          help="Use this tokenizer JSON (e.g. another bundle's training/tokenizer.json) instead of fitting one, "
-                               "so the new model shares its ids (needed to combine models).")
+                          help="Use this tokenizer JSON (e.g. another bundle's training/tokenizer.json) "
+                               "instead of fitting one, so the new model shares its ids (needed to combine models).")
 
 
 @main.command()
@@ -173,7 +193,8 @@ def train(**options) -> None:
     config, spec = _config_and_spec(options)
     result, metrics = train_and_evaluate(data, config, spec, patience=options["patience"], refit=options["refit"],
                                          tokenizer=given, test_name=options["test_data"],
-                                         verbose=1 if sys.stderr.isatty() else 2, log=lambda line: click.echo(line, err=True))
+                                         verbose=1 if sys.stderr.isatty() else 2,
+                                         log=lambda line: click.echo(line, err=True))
     provenance = data.provenance | {"command": "attn-export " + " ".join(sys.argv[1:])}
     _save_export_report(result, data, metrics, provenance, options, out, started)
 
@@ -206,15 +227,16 @@ def _classifier_data(options: dict):
     return load_classifier_data(
         options["train_data"], validation_split=options["validation_split"], limit=options["limit"],
         split_seed=options["seed"] if options["split_seed"] is None else options["split_seed"],
-        **{k: options[k] for k in ("text_column", "label_column", "label_map", "quoting", "test_data", "extra_train_data",
-                                   "extra_validation_data", "extra_text_column", "extra_label_column",
-                                   "extra_train_repeat", "detreebank_extra")})
+        **{k: options[k] for k in ("text_column", "label_column", "label_map", "quoting", "test_data",
+                                   "extra_train_data", "extra_validation_data", "extra_text_column",
+                                   "extra_label_column", "extra_train_repeat", "detreebank_extra")})
 
 
 def _take_max_len(tokenizer: Tokenizer | None, options: dict, what: str) -> None:
     """A given tokenizer fixes the max length: say so when --max-len differs, and use its."""
     if tokenizer is not None and tokenizer.spec.max_len != options["max_len"]:
-        click.echo(f"{what}: using its max length {tokenizer.spec.max_len} (not --max-len {options['max_len']})", err=True)
+        click.echo(f"{what}: using its max length {tokenizer.spec.max_len} "
+                   f"(not --max-len {options['max_len']})", err=True)
         options["max_len"] = tokenizer.spec.max_len
 
 
@@ -236,12 +258,12 @@ _FITTING = ("tokenizer_mode", "vocab_size", "truncation", "punctuation", "join_c
                    "ensemble included. Scored through the runtime (onnxruntime), not Keras. Repeat it to average "
                    "several bundles (the mean over all their networks; the student reads the first one's tokenizer).")
 @click.option("--alpha", type=click.FloatRange(0, 1), default=DEFAULT_ALPHA, show_default=True,
-              help="Weight of the teacher in each training target: alpha x teacher probability + (1 - alpha) x true label "
-                   "(0 = labels alone, 1 = teacher alone). Validation always selects on the true labels.")
+              help="Weight of the teacher in each training target: alpha x teacher probability + (1 - alpha) "
+                   "x true label (0 = labels alone, 1 = teacher alone). Validation always selects on the true labels.")
 @click.option("--temperature", type=click.FloatRange(0, min_open=True), default=DEFAULT_TEMPERATURE, show_default=True,
-              help="Softens the teacher: its probability p becomes sigmoid(logit(p) / T) before mixing. T > 1 pulls its "
-                   "confident answers towards 0.5 (keeping their order), so the student also learns how sure the "
-                   "teacher is; T = 1 uses p as it is.")
+              help="Softens the teacher: its probability p becomes sigmoid(logit(p) / T) before mixing. "
+                   "T > 1 pulls its confident answers towards 0.5 (keeping their order), "
+                   "so the student also learns how sure the teacher is; T = 1 uses p as it is.")
 @click.option("--augment", type=click.IntRange(0), default=0, show_default=True,
               help="Perturbed copies of every training text for the teacher to label and the student to learn "
                    "from (words dropped at random; more input text for distillation). The validation rows that "
@@ -270,7 +292,8 @@ def distill(ctx: click.Context, **options) -> None:
 
     started = time.perf_counter()
     source = ctx.get_parameter_source
-    given_fitting = [f"--{k.replace('_', '-')}" for k in _FITTING if source(k) == click.core.ParameterSource.COMMANDLINE]
+    given_fitting = [f"--{k.replace('_', '-')}" for k in _FITTING
+                     if source(k) == click.core.ParameterSource.COMMANDLINE]
     if given_fitting and not options["fit_tokenizer"]:
         raise click.UsageError(f"{', '.join(given_fitting)} only apply to a fitted tokenizer: add --fit-tokenizer "
                                f"(the default student tokenizer is the teacher's)")
@@ -299,7 +322,8 @@ def distill(ctx: click.Context, **options) -> None:
 
 @main.command()
 @click.argument("keras_model", type=click.Path())
-@click.option("--tokenizer", "tokenizer_path", required=True, type=click.Path(), help="Tokenizer JSON saved with the model.")
+@click.option("--tokenizer", "tokenizer_path", required=True, type=click.Path(),
+              help="Tokenizer JSON saved with the model.")
 @_OPSET
 @_QUANTIZE
 @click.option("--validation-data", type=click.Path(), default=None,
@@ -325,7 +349,8 @@ def convert(keras_model: str, tokenizer_path: str, opset: int, quantize: str | N
     try:
         model = keras.saving.load_model(keras_model)
     except Exception as error:  # Keras raises many types for a corrupt archive
-        raise ExportError(f"{keras_model}: cannot load the Keras model ({type(error).__name__}: {str(error)[:200]})") from None
+        raise ExportError(f"{keras_model}: cannot load the Keras model ({type(error).__name__}: "
+                          f"{str(error)[:200]})") from None
     try:
         config = config_from_model(model)
     except ValueError as error:
@@ -341,7 +366,8 @@ def convert(keras_model: str, tokenizer_path: str, opset: int, quantize: str | N
     click.echo(f"bundle {out}", err=True)
 
 
-_NOT_IN_THE_MODEL = ("max_len", "learning_rate", "batch_size", "epochs", "seed")  # ClassifierConfig fields a .keras file cannot tell
+# ClassifierConfig fields a .keras file cannot tell
+_NOT_IN_THE_MODEL = ("max_len", "learning_rate", "batch_size", "epochs", "seed")
 
 
 def _recorded_config(recovered: ClassifierConfig, recorded: dict | None, tokenizer: Tokenizer) -> ClassifierConfig:
@@ -375,38 +401,54 @@ def combine(bundles: tuple[str, ...], opset: int, force: bool, out: str) -> None
 
 
 @main.command("train-translator")
-@click.option("--pairs", required=True, type=click.Path(), help="Sentence-pair table, e.g. ../shared/datasets/tatoeba/spa-eng.tsv.gz.")
+@click.option("--pairs", required=True, type=click.Path(),
+              help="Sentence-pair table, e.g. ../shared/datasets/tatoeba/spa-eng.tsv.gz.")
 @click.option("--source-column", default="spa", show_default=True, help="Column of the source language.")
 @click.option("--target-column", default="eng", show_default=True, help="Column of the target language.")
 @click.option("--style", type=click.Choice(STYLES), default=S.style, show_default=True,
               help="Attention: luong (query sₜ), bahdanau (query sₜ₋₁, context fed to the decoder), none (baseline).")
 @click.option("--score", type=click.Choice(SCORES), default=S.score, show_default=True,
               help="Luong score function (bahdanau always uses concat).")
-@click.option("--epochs", type=click.IntRange(1), default=S.epochs, show_default=True, help="Training epochs (best validation loss kept).")
-@click.option("--patience", type=click.IntRange(1), default=2, show_default=True, help="Early stopping patience (epochs).")
+@click.option("--epochs", type=click.IntRange(1), default=S.epochs, show_default=True,
+              help="Training epochs (best validation loss kept).")
+@click.option("--patience", type=click.IntRange(1), default=2, show_default=True,
+              help="Early stopping patience (epochs).")
 @click.option("--batch-size", type=click.IntRange(1), default=S.batch_size, show_default=True, help="Pairs per batch.")
-@click.option("--learning-rate", type=click.FloatRange(0, min_open=True), default=S.learning_rate, show_default=True, help="Adam learning rate.")
-@click.option("--embedding-dim", type=click.IntRange(1), default=S.embedding_dim, show_default=True, help="Embedding width (both sides).")
-@click.option("--units", type=click.IntRange(1), default=S.units, show_default=True, help="Encoder units per direction (decoder: twice).")
+@click.option("--learning-rate", type=click.FloatRange(0, min_open=True), default=S.learning_rate, show_default=True,
+              help="Adam learning rate.")
+@click.option("--embedding-dim", type=click.IntRange(1), default=S.embedding_dim, show_default=True,
+              help="Embedding width (both sides).")
+@click.option("--units", type=click.IntRange(1), default=S.units, show_default=True,
+              help="Encoder units per direction (decoder: twice).")
 @click.option("--dropout", type=click.FloatRange(0, 1, max_open=True), default=S.dropout, show_default=True,
               help="Dropout on source embeddings, encoder states and decoder outputs while training.")
-@click.option("--tokenizer", "tokenizer_mode", type=click.Choice(TOKENIZER_MODES), default=S.tokenizer, show_default=True,
+@click.option("--tokenizer", "tokenizer_mode", type=click.Choice(TOKENIZER_MODES),
+              default=S.tokenizer, show_default=True,
               help="Both sides: sentencepiece subwords (the target can never produce <oov>) or words.")
-@click.option("--lowercase/--cased", default=S.lowercase, show_default=True, help="Lower-case both sides (cased keeps names' capitals).")
-@click.option("--source-vocab", type=click.IntRange(5), default=S.source_vocab, show_default=True, help="Source vocabulary size (sentencepiece: at most).")
-@click.option("--target-vocab", type=click.IntRange(5), default=S.target_vocab, show_default=True, help="Target vocabulary size (sentencepiece: at most).")
+@click.option("--lowercase/--cased", default=S.lowercase, show_default=True,
+              help="Lower-case both sides (cased keeps names' capitals).")
+@click.option("--source-vocab", type=click.IntRange(5), default=S.source_vocab, show_default=True,
+              help="Source vocabulary size (sentencepiece: at most).")
+@click.option("--target-vocab", type=click.IntRange(5), default=S.target_vocab, show_default=True,
+              help="Target vocabulary size (sentencepiece: at most).")
 @click.option("--time-budget", type=click.FloatRange(0, min_open=True), default=None,
               help="Stop training after the epoch that would let the next one end past this many seconds.")
-@click.option("--max-len", type=click.IntRange(2), default=S.max_source_len, show_default=True, help="Most tokens per source and target sentence.")
-@click.option("--validation-fraction", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.05, show_default=True)
-@click.option("--test-fraction", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.05, show_default=True)
-@click.option("--limit", type=click.IntRange(2), default=None, help="Train on this many (shuffled) training pairs only.")
-@click.option("--seed", type=int, default=S.seed, show_default=True, help="Seed for the split, initialisation and shuffling.")
+@click.option("--max-len", type=click.IntRange(2), default=S.max_source_len, show_default=True,
+              help="Most tokens per source and target sentence.")
+@click.option("--validation-fraction", type=click.FloatRange(0, 1, min_open=True, max_open=True),
+              default=0.05, show_default=True)
+@click.option("--test-fraction", type=click.FloatRange(0, 1, min_open=True, max_open=True),
+              default=0.05, show_default=True)
+@click.option("--limit", type=click.IntRange(2), default=None,
+              help="Train on this many (shuffled) training pairs only.")
+@click.option("--seed", type=int, default=S.seed, show_default=True,
+              help="Seed for the split, initialisation and shuffling.")
 @click.option("--beam-size", type=click.IntRange(1), default=4, show_default=True, help="Beam for the test-split BLEU.")
 @click.option("--init-from", type=click.Path(file_okay=False), default=None,
-              help="Continue the model in this folder's training/ (weights, tokenizers, Adam state; another run's --out): "
-                   "its network, tokenizers and split seed are kept, --epochs more epochs are trained with this "
-                   "command's --learning-rate, --batch-size, --patience and --time-budget; the same --pairs only.")
+              help="Continue the model in this folder's training/ (weights, tokenizers, Adam state; "
+                   "another run's --out): its network, tokenizers and split seed are kept, "
+                   "--epochs more epochs are trained with this command's --learning-rate, --batch-size, "
+                   "--patience and --time-budget; the same --pairs only.")
 @click.option("--test-score/--no-test-score", default=True, show_default=True,
               help="Score the held-out test split after training. --no-test-score for a run you will continue with "
                    "--init-from, so that only the run you ship ever looks at the test split.")
@@ -430,18 +472,21 @@ def train_translator_command(**options) -> None:
                                          learning_rate=options["learning_rate"], batch_size=options["batch_size"])
     else:
         config = Seq2SeqConfig(
-            source_vocab=options["source_vocab"], target_vocab=options["target_vocab"], max_source_len=options["max_len"],
-            max_target_len=options["max_len"], embedding_dim=options["embedding_dim"], units=options["units"],
+            source_vocab=options["source_vocab"], target_vocab=options["target_vocab"],
+            max_source_len=options["max_len"], max_target_len=options["max_len"],
+            embedding_dim=options["embedding_dim"], units=options["units"],
             dropout=options["dropout"], tokenizer=options["tokenizer_mode"], lowercase=options["lowercase"],
             style=options["style"], score=options["score"], learning_rate=options["learning_rate"],
             batch_size=options["batch_size"], epochs=options["epochs"], seed=options["seed"],
         )
     out = prepare_out_dir(options["out"], options["force"])
-    data = load_translator_data(options["pairs"], source_column=options["source_column"], target_column=options["target_column"],
-                                validation_fraction=options["validation_fraction"], test_fraction=options["test_fraction"],
-                                seed=config.seed, limit=options["limit"])
+    data = load_translator_data(options["pairs"], source_column=options["source_column"],
+                                target_column=options["target_column"],
+                                validation_fraction=options["validation_fraction"],
+                                test_fraction=options["test_fraction"], seed=config.seed, limit=options["limit"])
     log = lambda line: click.echo(line, err=True)  # noqa: E731
-    result, metrics = train_and_measure(data, config, patience=options["patience"], time_budget_s=options["time_budget"],
+    result, metrics = train_and_measure(data, config, patience=options["patience"],
+                                        time_budget_s=options["time_budget"],
                                         verbose=1 if sys.stderr.isatty() else 2, log=log, init_from=init_from)
     provenance = data.provenance | {"command": "attn-export " + " ".join(sys.argv[1:])}
     if init_from:
@@ -455,9 +500,9 @@ def train_translator_command(**options) -> None:
                    f"elapsed {time.perf_counter() - started:.0f} s, bundle {out}", err=True)
         return
     report = evaluate_test_split(out, data.test, beam_size=options["beam_size"])
-    click.echo(f"validation loss {result.validation_loss:.4f} (epoch {result.best_epoch}), test BLEU {report['bleu']:.2f}, "
-               f"chrF {report['chrf']:.2f} (beam {options['beam_size']}, {len(data.test)} pairs), "
-               f"elapsed {time.perf_counter() - started:.0f} s, bundle {out}", err=True)
+    click.echo(f"validation loss {result.validation_loss:.4f} (epoch {result.best_epoch}), "
+               f"test BLEU {report['bleu']:.2f}, chrF {report['chrf']:.2f} (beam {options['beam_size']}, "
+               f"{len(data.test)} pairs), elapsed {time.perf_counter() - started:.0f} s, bundle {out}", err=True)
 
 
 @main.command("evaluate-translator")
@@ -514,8 +559,10 @@ def ort_command(bundle: str) -> None:
 
 @main.command("compare-translators", cls=click.Command)  # reads bundles: no TensorFlow
 @click.argument("bundles", nargs=-1, required=True, type=click.Path(file_okay=False))
-@click.option("--name", "names", multiple=True, help="Label per bundle, in order (default: the bundle's attention style).")
-@click.option("--plot", type=click.Path(dir_okay=False), default=None, help="Write BLEU by source length as a PNG (needs matplotlib).")
+@click.option("--name", "names", multiple=True,
+              help="Label per bundle, in order (default: the bundle's attention style).")
+@click.option("--plot", type=click.Path(dir_okay=False), default=None,
+              help="Write BLEU by source length as a PNG (needs matplotlib).")
 def compare_translators(bundles: tuple[str, ...], names: tuple[str, ...], plot: str | None) -> None:
     """Print a markdown table of the test-split BLEU / chrF (overall and by source length) that
     train-translator recorded in each bundle, e.g. attention vs the no-attention baseline; refuses
@@ -557,10 +604,10 @@ def compare_translators(bundles: tuple[str, ...], names: tuple[str, ...], plot: 
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False), default=None,
               help="Reliability diagram PNG of the test rows (default with --test-data: BUNDLE/calibration.png).")
 @click.option("--temperature-on-own-split", is_flag=True, help="Fit the temperature on the training file's own split "
-              "alone, without the extra validation files (e.g. IMDB reviews without SST-2 dev phrases, to calibrate for "
-              "reviews); the OOV threshold still comes from all the validation rows.")
-@click.option("--record-only", is_flag=True, help="Record the fitted temperature and its figures but keep temperature 1 "
-              "(validation rows that are not held out, e.g. seen by a teacher refit on them).")
+              "alone, without the extra validation files (e.g. IMDB reviews without SST-2 dev phrases, "
+              "to calibrate for reviews); the OOV threshold still comes from all the validation rows.")
+@click.option("--record-only", is_flag=True, help="Record the fitted temperature and its figures but keep "
+              "temperature 1 (validation rows that are not held out, e.g. seen by a teacher refit on them).")
 def calibrate(bundle, data_path, text_column, label_column, validation_split, split_seed, languages, test_data,
               test_text_column, plot_path, temperature_on_own_split, record_only) -> None:
     """Fit temperature scaling and the OOV threshold of a sentiment BUNDLE on validation rows, and write

@@ -130,7 +130,8 @@ def build_manifest(task: str, folder: Path, graphs: dict[str, dict], *, config, 
         "format": FORMAT,
         "task": task,
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "graphs": {role: {"file": g["file"], "sha256": sha256_of(folder / g["file"]), **{k: v for k, v in g.items() if k != "file"}}
+        "graphs": {role: {"file": g["file"], "sha256": sha256_of(folder / g["file"]),
+                          **{k: v for k, v in g.items() if k != "file"}}
                    for role, g in graphs.items()},
         **fields,
         "precision": precision,
@@ -190,7 +191,9 @@ class Converter:
         finally:
             shutil.rmtree(staging, ignore_errors=True)
         manifest = build_manifest(self.task, out, self.graphs, config=self.config, opset=self.opset,
-                                  parity=parity | quantized.get("parity", {}), precision=quantized.get("precision", "fp32"),
-                                  metrics=(metrics or {}) | quantized.get("metrics", {}), data=data, **self.manifest_fields())
+                                  parity=parity | quantized.get("parity", {}),
+                                  precision=quantized.get("precision", "fp32"),
+                                  metrics=(metrics or {}) | quantized.get("metrics", {}), data=data,
+                                  **self.manifest_fields())
         write_manifest(out, manifest)
         return manifest

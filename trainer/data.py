@@ -32,7 +32,8 @@ class LabelledTexts:
         """Rows of both, in order (e.g. IMDB reviews + SST-2 phrases); the source names both."""
         source = self.source if other.source == self.source else f"{self.source} + {other.source}"
         labels = np.concatenate([self.labels, other.labels])  # soft (float) targets stay float: distillation
-        return LabelledTexts(self.texts + other.texts, labels if labels.dtype.kind == "f" else labels.astype(np.int32), source)
+        return LabelledTexts(self.texts + other.texts,
+                             labels if labels.dtype.kind == "f" else labels.astype(np.int32), source)
 
 
 def parse_label_map(text: str | None) -> dict[str, int]:
@@ -151,7 +152,8 @@ def read_pairs(path: str | Path, source_column: str, target_column: str) -> Sent
     for line, record in reader.records():
         source, target = record.get(source_column) or "", record.get(target_column) or ""
         if not source.strip() or not target.strip():
-            raise InputError(f"{reader.name}: line {line}: empty {source_column if not source.strip() else target_column!r} sentence")
+            raise InputError(f"{reader.name}: line {line}: "
+                             f"empty {source_column if not source.strip() else target_column!r} sentence")
         sources.append(source)
         targets.append(target)
     return SentencePairs(sources, targets, str(path))
@@ -181,5 +183,6 @@ def split_pairs(pairs: SentencePairs, validation_fraction: float, test_fraction:
         root = find(i)
         key = f"{seed}:{pairs.sources[root].strip().lower()}".encode()
         u = int.from_bytes(hashlib.sha1(key).digest()[:8], "big") / 2**64
-        buckets["test" if u < test_fraction else "validation" if u < test_fraction + validation_fraction else "train"].append(i)
+        buckets["test" if u < test_fraction
+                else "validation" if u < test_fraction + validation_fraction else "train"].append(i)
     return tuple(pairs.take(buckets[name]) for name in ("train", "validation", "test"))

@@ -52,7 +52,8 @@ def load_teacher(name: str, threads: int = 0, workers: int = 0):
     workers, threads = plan_threads(workers, threads, "cpu")
     teacher = runtime.load(path, provider="cpu", threads=threads)
     if not isinstance(teacher, runtime.Classifier):
-        raise BundleError(f"--teacher {name}: a {teacher.bundle.task!r} bundle; the teacher must be a sentiment classifier")
+        raise BundleError(f"--teacher {name}: a {teacher.bundle.task!r} bundle; "
+                          "the teacher must be a sentiment classifier")
     graph = teacher.bundle.graph_path("model")
     record = {"name": str(name), "path": str(path), "model_sha256": sha256_of(graph),
               "networks": int(teacher.bundle.manifest.get("model", {}).get("members", 1)),
@@ -103,7 +104,8 @@ def teacher_probabilities(teacher, texts: list[str], workers: int | None = None,
     if isinstance(teacher, TeacherPanel):
         total = np.zeros(len(texts), dtype=np.float64)
         for k, (member, networks) in enumerate(zip(teacher.teachers, teacher.networks), 1):
-            total += networks * teacher_probabilities(member, texts, workers, progress, f"{desc} {k}/{len(teacher.teachers)}")
+            total += networks * teacher_probabilities(member, texts, workers, progress,
+                                                      f"{desc} {k}/{len(teacher.teachers)}")
         return (total / sum(teacher.networks)).astype(np.float32)
     from tqdm import tqdm
 
@@ -113,7 +115,8 @@ def teacher_probabilities(teacher, texts: list[str], workers: int | None = None,
     out = np.empty(len(texts), dtype=np.float32)
     enabled = sys.stderr.isatty() if progress is None else progress
     done = 0
-    with tqdm(total=len(texts), unit=" rows", file=sys.stderr, disable=not enabled, dynamic_ncols=True, desc=desc) as bar:
+    with tqdm(total=len(texts), unit=" rows", file=sys.stderr, disable=not enabled,
+              dynamic_ncols=True, desc=desc) as bar:
         for scored in score_rows(teacher, ((str(i), text) for i, text in enumerate(texts)), workers=workers):
             rows = len(scored.chunk)
             out[done : done + rows] = scored.probabilities
@@ -134,11 +137,13 @@ def soften(probabilities: np.ndarray, temperature: float) -> np.ndarray:
     return (1.0 / (1.0 + np.exp(-logits / temperature))).astype(np.float32)
 
 
-def soft_targets(teacher_p: np.ndarray, labels: np.ndarray, alpha: float, temperature: float = DEFAULT_TEMPERATURE) -> np.ndarray:
+def soft_targets(teacher_p: np.ndarray, labels: np.ndarray, alpha: float,
+                 temperature: float = DEFAULT_TEMPERATURE) -> np.ndarray:
     """alpha * soften(teacher_p, T) + (1 - alpha) * label, float32 in [0, 1]."""
     if not 0.0 <= alpha <= 1.0:
         raise ValueError(f"alpha must be in [0, 1], got {alpha}")
-    return (alpha * soften(teacher_p, temperature) + (1.0 - alpha) * np.asarray(labels, dtype=np.float32)).astype(np.float32)
+    return (alpha * soften(teacher_p, temperature)
+            + (1.0 - alpha) * np.asarray(labels, dtype=np.float32)).astype(np.float32)
 
 
 def augment_texts(texts: list[str], copies: int, drop: float = DEFAULT_AUGMENT_DROP, seed: int = 0) -> list[str]:
@@ -174,10 +179,10 @@ def augment_rows(rows: LabelledTexts, copies: int, drop: float, seed: int) -> La
 
 
 def distill(data: ClassifierData, teacher, config: ClassifierConfig, *, alpha: float = DEFAULT_ALPHA,
-            temperature: float = DEFAULT_TEMPERATURE, spec: TokenizerSpec | None = None, tokenizer: Tokenizer | None = None,
-            patience: int | None = None, refit: bool = False, test_name: str | None = None, progress: bool | None = None,
-            augment: int = 0, augment_drop: float = DEFAULT_AUGMENT_DROP, verbose: int = 2,
-            log: Callable[[str], None] = print):
+            temperature: float = DEFAULT_TEMPERATURE, spec: TokenizerSpec | None = None,
+            tokenizer: Tokenizer | None = None, patience: int | None = None, refit: bool = False,
+            test_name: str | None = None, progress: bool | None = None, augment: int = 0,
+            augment_drop: float = DEFAULT_AUGMENT_DROP, verbose: int = 2, log: Callable[[str], None] = print):
     """(result, metrics, distillation record). Scores the teacher over the training rows (and the
     split's own validation rows, which a refit trains on), trains on the soft targets, selects on
     validation accuracy against the true labels. `augment=k`: k perturbed copies of every training row
@@ -201,7 +206,8 @@ def distill(data: ClassifierData, teacher, config: ClassifierConfig, *, alpha: f
     soft_train, soft_own = soft(data.train, train_p), soft(data.own_validation, own_p)
     if augment:
         extra = soft(augment_rows(data.train, augment, augment_drop, config.seed), desc="teacher (augmented train)")
-        log(f"teacher: scored {len(extra)} augmented training rows ({augment} per row, words dropped with p={augment_drop:g})")
+        log(f"teacher: scored {len(extra)} augmented training rows ({augment} per row, "
+            f"words dropped with p={augment_drop:g})")
         soft_train = soft_train + extra
     refit_rows = soft_train + soft_own
     if augment and refit:
@@ -211,9 +217,10 @@ def distill(data: ClassifierData, teacher, config: ClassifierConfig, *, alpha: f
     log(f"teacher: validation accuracy {teacher_accuracy:.4f}; targets = {alpha:g} x teacher (T={temperature:g}) "
         f"+ {1 - alpha:g} x label")
     student_data = replace(data, train=soft_train)
-    result, metrics = train_and_evaluate(student_data, config, spec or TokenizerSpec(max_len=config.max_len), patience=patience,
-                                         refit=refit, tokenizer=tokenizer, test_name=test_name, verbose=verbose, log=log,
-                                         refit_rows=refit_rows)
+    result, metrics = train_and_evaluate(student_data, config,
+                                         spec or TokenizerSpec(max_len=config.max_len), patience=patience,
+                                         refit=refit, tokenizer=tokenizer, test_name=test_name, verbose=verbose,
+                                         log=log, refit_rows=refit_rows)
     from trainer.fit import predict_probabilities
 
     student_p = predict_probabilities(result.model, result.tokenizer, data.validation.texts)
@@ -226,7 +233,8 @@ def distill(data: ClassifierData, teacher, config: ClassifierConfig, *, alpha: f
     record = {"alpha": alpha, "temperature": temperature,
               "target": "alpha * sigmoid(logit(p_teacher) / temperature) + (1 - alpha) * label (training rows only; "
                         "validation selects on true labels)",
-              "tokenizer": "teacher's" if tokenizer is teacher.tokenizer else "given" if tokenizer is not None else "fitted"}
+              "tokenizer": ("teacher's" if tokenizer is teacher.tokenizer
+                            else "given" if tokenizer is not None else "fitted")}
     if augment:
         record["augment"] = {"copies": augment, "word_drop": augment_drop, "training_rows": len(soft_train),
                              "how": "each copy drops every word with probability word_drop (at least one dropped, one "
@@ -251,15 +259,17 @@ def write_model_card(folder: str | Path, manifest: dict) -> Path:
     lines = [
         f"# Distilled student ({Path(folder).name})", "",
         f"A single BiLSTM + {manifest.get('attention')} attention network ({manifest.get('precision')}), trained by "
-        f"`attn-export distill` on the probabilities of the teacher `{teacher.get('name')}` ({_teacher_graphs(teacher)}) "
-        f"mixed with the true labels: target = {distilled.get('alpha')} × sigmoid(logit(p_teacher) / {distilled.get('temperature')}) "
+        f"`attn-export distill` on the probabilities of the teacher `{teacher.get('name')}` "
+        f"({_teacher_graphs(teacher)}) mixed with the true labels: target = {distilled.get('alpha')} × "
+        f"sigmoid(logit(p_teacher) / {distilled.get('temperature')}) "
         f"+ {round(1 - float(distilled.get('alpha', 0)), 6)} × label.", "",
         "| figure | value |", "|---|---|",
         f"| training rows / validation rows | {data.get('train_rows')} / {data.get('validation_rows')} |",
         f"| teacher validation accuracy | {figures.get('teacher_validation_accuracy')} |",
-        f"| student validation accuracy (selects the epoch) | {metrics.get('validation_accuracy')} (epoch {metrics.get('best_epoch')}) |",
-        f"| student vs teacher on validation: mean abs gap, same answer | {figures.get('validation_mean_abs_gap_to_teacher')}, "
-        f"{figures.get('validation_agreement_with_teacher')} |",
+        f"| student validation accuracy (selects the epoch) | {metrics.get('validation_accuracy')} "
+        f"(epoch {metrics.get('best_epoch')}) |",
+        "| student vs teacher on validation: mean abs gap, same answer | "
+        f"{figures.get('validation_mean_abs_gap_to_teacher')}, {figures.get('validation_agreement_with_teacher')} |",
         f"| test accuracy (scored once, never used to select) | {metrics.get('test_accuracy', 'not measured')} |",
         f"| model | {', '.join(f'{k} {v}' for k, v in model.items())} |", "",
         "Made with:", "", "```", str(data.get("command", "")), "```", "",

@@ -161,7 +161,8 @@ def check_parity(keras_model, onnx_path: str | Path, tokenizer: Tokenizer, toler
             leaked = max(leaked, float(np.max(np.abs(got["attention"][ids == 0]), initial=0.0)))
     figures = parity.check()
     if leaked != 0.0:
-        raise ParityToleranceError(f"parity: padding positions get attention weight up to {leaked:.3g}; must be exactly 0")
+        raise ParityToleranceError(f"parity: padding positions get attention weight up to {leaked:.3g}; "
+                                   "must be exactly 0")
     return {f"max_abs_{name}": delta for name, delta in figures.items()} | {"tolerance": tolerance, "rows": len(texts)}
 
 
@@ -193,7 +194,8 @@ def graph_accuracy(onnx_path: str | Path, tokenizer: Tokenizer, texts: list[str]
     return float(np.mean((classifier.predict(texts) >= 0.5).astype(np.int32) == labels))
 
 
-def int8_gate(fp32_path, int8_path, tokenizer, gate_data, force: bool, log, max_drop_points: float = MAX_INT8_DROP_POINTS) -> dict:
+def int8_gate(fp32_path, int8_path, tokenizer, gate_data, force: bool, log,
+              max_drop_points: float = MAX_INT8_DROP_POINTS) -> dict:
     """fp32 vs int8 accuracy on `gate_data` (texts, labels); refuse a drop over `max_drop_points`."""
     texts, labels = gate_data
     fp32 = graph_accuracy(fp32_path, tokenizer, texts, labels)
@@ -204,7 +206,8 @@ def int8_gate(fp32_path, int8_path, tokenizer, gate_data, force: bool, log, max_
         raise QuantizationError(
             f"int8 accuracy drop {drop:.2f} points > {max_drop_points} ({figures}); pass --force to keep it anyway"
         )
-    log(f"int8 gate: {figures}, drop {drop:.2f} points (limit {max_drop_points}){' FORCED' if drop > max_drop_points else ' OK'}")
+    log(f"int8 gate: {figures}, drop {drop:.2f} points "
+        f"(limit {max_drop_points}){' FORCED' if drop > max_drop_points else ' OK'}")
     gate = {"fp32_accuracy": round(fp32, 5), "int8_accuracy": round(int8, 5), "drop_points": round(drop, 3),
             "rows": len(texts), "forced": drop > max_drop_points}
     return with_cpu_flags(gate)  # int8 moves with the CPU's kernels: the figure says on which it was measured

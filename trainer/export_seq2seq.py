@@ -53,7 +53,8 @@ def convert_step(result: TranslatorResult, opset: int) -> onnx.ModelProto:
     return pass_check_structure(proto, ExportContext(result.model.config, result.target_tokenizer, opset))
 
 
-def check_translator_parity(result: TranslatorResult, folder: Path, sentences: list[str], tolerance: float = PARITY_TOLERANCE) -> dict:
+def check_translator_parity(result: TranslatorResult, folder: Path, sentences: list[str],
+                            tolerance: float = PARITY_TOLERANCE) -> dict:
     import onnxruntime as ort
 
     encoder = ort.InferenceSession(str(folder / "encoder.onnx"), providers=["CPUExecutionProvider"])
@@ -72,8 +73,10 @@ def check_translator_parity(result: TranslatorResult, folder: Path, sentences: l
 
     rng = np.random.default_rng(0)
     previous = rng.integers(2, result.target_tokenizer.vocab_size, size=len(sentences)).astype(np.int32)
-    feeds = {"previous": previous, "h": expected["h"], "c": expected["c"], "states": expected["states"], "source_mask": real}
-    reference = result.model.step_model().predict_on_batch([feeds[k] for k in ("previous", "h", "c", "states", "source_mask")])
+    feeds = {"previous": previous, "h": expected["h"], "c": expected["c"],
+             "states": expected["states"], "source_mask": real}
+    reference = result.model.step_model().predict_on_batch(
+        [feeds[k] for k in ("previous", "h", "c", "states", "source_mask")])
     outputs = ["log_probs", "next_h", "next_c", "attention"]
     for name, value in zip(outputs, step.run(outputs, feeds)):
         parity.compare(f"step_{name}", value, reference[name])
@@ -82,7 +85,8 @@ def check_translator_parity(result: TranslatorResult, folder: Path, sentences: l
     from runtime.bundle import Bundle
     from runtime.models.translator import Translator
 
-    manifest = {"task": "translation", "graphs": {"encoder": {"file": "encoder.onnx"}, "decoder_step": {"file": "decoder_step.onnx"}},
+    manifest = {"task": "translation",
+                "graphs": {"encoder": {"file": "encoder.onnx"}, "decoder_step": {"file": "decoder_step.onnx"}},
                 "target_tokenizer": result.target_tokenizer.to_dict(), "model": result.model.config.to_dict(),
                 "max_target_len": result.model.config.max_target_len}
     translator = Translator(Bundle(folder, manifest, result.source_tokenizer), provider="cpu")
@@ -111,8 +115,8 @@ class TranslatorConverter(Converter):
 
     task = "translation"
 
-    def __init__(self, result: TranslatorResult, *, opset: int = DEFAULT_OPSET, parity_sentences: list[str] | None = None,
-                 log: Callable[[str], None] = print):
+    def __init__(self, result: TranslatorResult, *, opset: int = DEFAULT_OPSET,
+                 parity_sentences: list[str] | None = None, log: Callable[[str], None] = print):
         super().__init__(result.model.config, opset, log)
         self.result = result
         self.sentences = (parity_sentences or []) + parity_texts(result.source_tokenizer)
@@ -129,7 +133,8 @@ class TranslatorConverter(Converter):
         }
 
     def convert(self) -> dict:
-        return {"encoder": convert_encoder(self.result, self.opset), "decoder_step": convert_step(self.result, self.opset)}
+        return {"encoder": convert_encoder(self.result, self.opset),
+                "decoder_step": convert_step(self.result, self.opset)}
 
     def gate(self, staging: Path) -> dict:
         parity = check_translator_parity(self.result, staging, self.sentences)
@@ -140,7 +145,8 @@ class TranslatorConverter(Converter):
 
     def manifest_fields(self) -> dict:
         config = self.config
-        return {"tokenizer": self.result.source_tokenizer.to_dict(), "target_tokenizer": self.result.target_tokenizer.to_dict(),
+        return {"tokenizer": self.result.source_tokenizer.to_dict(),
+                "target_tokenizer": self.result.target_tokenizer.to_dict(),
                 "max_len": config.max_source_len, "max_target_len": config.max_target_len,
                 "attention": config.style if config.style != "luong" else f"luong-{config.score}"}
 

@@ -45,7 +45,8 @@ class TrainResult:
     member_epochs: list[int] = field(default_factory=list)  # an ensemble's epoch count per member
 
 
-def length_batches(lengths: np.ndarray, batch_size: int, rng: np.random.Generator | None, window: int = 50) -> list[np.ndarray]:
+def length_batches(lengths: np.ndarray, batch_size: int, rng: np.random.Generator | None,
+                   window: int = 50) -> list[np.ndarray]:
     """Index batches of similar length. With `rng`: shuffled rows, sorted inside windows of
     `window` batches, batch order shuffled. Without: plain sort (evaluation)."""
     if rng is None:
@@ -66,7 +67,8 @@ class BucketedBatches:
     """(ids, labels) batches cut by `length_batches`, each padded by `padded_width`.
     Iterating once is one epoch; with a seed every epoch reshuffles."""
 
-    def __init__(self, ids: np.ndarray, lengths: np.ndarray, labels: np.ndarray, batch_size: int, seed: int | None = None):
+    def __init__(self, ids: np.ndarray, lengths: np.ndarray, labels: np.ndarray, batch_size: int,
+                 seed: int | None = None):
         self.ids, self.lengths, self.labels, self.batch_size = ids, lengths, labels.astype("float32"), batch_size
         self.rng = None if seed is None else np.random.default_rng(seed)
         self.count = len(length_batches(lengths, batch_size, None))
@@ -148,7 +150,8 @@ def train_classifier(
         optimizer=keras.optimizers.Adam(config.learning_rate), loss="binary_crossentropy",
         metrics=[keras.metrics.MeanMetricWrapper(side_agreement, name="accuracy")]
     )
-    train_feed, train_steps = feed(BucketedBatches(train_ids, train_lengths, train.labels, config.batch_size, config.seed))
+    train_feed, train_steps = feed(BucketedBatches(train_ids, train_lengths, train.labels,
+                                                   config.batch_size, config.seed))
     val_feed, val_steps, callbacks = None, None, []
     if validation is not None:
         val_ids, val_lengths = tokenizer.encode(validation.texts)

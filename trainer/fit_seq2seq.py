@@ -35,10 +35,12 @@ def make_tokenizers(pairs: SentencePairs, config: Seq2SeqConfig) -> tuple[Tokeni
     """Both sides in `config.tokenizer` mode, cased unless `config.lowercase`; the target reserves <s>
     and </s>. SentencePiece: the target spells unseen characters as bytes, so it never needs <oov>.
     Word: punctuation kept as tokens."""
-    common = dict(mode=config.tokenizer, lowercase=config.lowercase, punctuation="keep", html_breaks=False, truncation="post")
+    common = dict(mode=config.tokenizer, lowercase=config.lowercase, punctuation="keep",
+                  html_breaks=False, truncation="post")
     subwords = config.tokenizer == "sentencepiece"
     source = fit_tokenizer(pairs.sources, config.source_vocab, TokenizerSpec(max_len=config.max_source_len, **common))
-    target = fit_tokenizer(pairs.targets, config.target_vocab, TokenizerSpec(max_len=config.max_target_len - 1, **common),
+    target = fit_tokenizer(pairs.targets, config.target_vocab,
+                           TokenizerSpec(max_len=config.max_target_len - 1, **common),
                             reserved=(START, END), byte_fallback=subwords)
     return source, target
 
@@ -115,12 +117,15 @@ def train_translator(
     )
     if init_from is not None:
         _restore(model, source_tok, Path(init_from) / TRAINING, log)
-    train_feed, train_steps = feed(_batches(train, source_tok, target_tok, config.batch_size, config.seed), PAIR_SIGNATURE)
+    train_feed, train_steps = feed(_batches(train, source_tok, target_tok, config.batch_size, config.seed),
+                                   PAIR_SIGNATURE)
     val_feed, val_steps = feed(_batches(validation, source_tok, target_tok, config.batch_size, None), PAIR_SIGNATURE)
-    stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience or config.epochs, restore_best_weights=True)
+    stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience or config.epochs,
+                                         restore_best_weights=True)
     callbacks = [stop] + ([time_budget_callback(time_budget_s, started, log)] if time_budget_s else [])
-    history = model.trainer.fit(train_feed, steps_per_epoch=train_steps, validation_data=val_feed, validation_steps=val_steps,
-                                epochs=config.epochs, shuffle=False, callbacks=callbacks, verbose=verbose).history
+    history = model.trainer.fit(train_feed, steps_per_epoch=train_steps, validation_data=val_feed,
+                                validation_steps=val_steps, epochs=config.epochs, shuffle=False, callbacks=callbacks,
+                                verbose=verbose).history
     losses = history.get("val_loss", [float("nan")])
     best = int(np.nanargmin(losses))
     return TranslatorResult(model, source_tok, target_tok, {k: [float(v) for v in vs] for k, vs in history.items()},
@@ -143,7 +148,8 @@ def time_budget_callback(budget_s: float, started: float, log: Callable[[str], N
         def on_epoch_end(self, epoch, logs=None):
             now = time.perf_counter()
             if now - self.started + (now - self.epoch_started) > self.budget_s:
-                self.log(f"time budget: stopping after epoch {epoch + 1} ({now - self.started:.0f} s of {self.budget_s:.0f} s)")
+                self.log(f"time budget: stopping after epoch {epoch + 1} ({now - self.started:.0f} s of "
+                         f"{self.budget_s:.0f} s)")
                 self.model.stop_training = True
 
     return TimeBudget(budget_s, started, log)
@@ -193,7 +199,8 @@ def load_translator_training(folder: str | Path) -> TranslatorResult:
 
     source = Path(folder) / TRAINING
     if not (source / "seq2seq.weights.h5").is_file():
-        raise FileNotFoundError(f"{folder}: no {TRAINING}/seq2seq.weights.h5 (train it with attn-export train-translator)")
+        raise FileNotFoundError(f"{folder}: no {TRAINING}/seq2seq.weights.h5 "
+                                "(train it with attn-export train-translator)")
     config = Seq2SeqConfig.from_dict(json.loads((source / "config.json").read_text(encoding="utf-8")))
     model = build_seq2seq(config)
     source_tok = Tokenizer.load(source / "source_tokenizer.json")

@@ -45,14 +45,17 @@ def load_classifier_data(train_data: str, *, validation_split: float, split_seed
     Extra files may be several; `extra_train_repeat` gives each extra training file's copies (default 1:
     e.g. 4 lets 3,414 CAD rows weigh beside 90,000 others); `detreebank_extra` undoes Penn-Treebank
     tokenization in the extra files (SST-2) so the bundle's tokenizer needs no `join_clitics`."""
-    table = dict(text_column=text_column, label_column=label_column, label_map=parse_label_map(label_map), quoting=quoting)
+    table = dict(text_column=text_column, label_column=label_column,
+                 label_map=parse_label_map(label_map), quoting=quoting)
     train, validation = shuffle_split(load_labelled(train_data, **table), validation_split, split_seed, limit)
-    extra_table = {**table, "text_column": extra_text_column or text_column, "label_column": extra_label_column or label_column}
+    extra_table = {**table, "text_column": extra_text_column or text_column,
+                   "label_column": extra_label_column or label_column}
     files = {"train": _paths(extra_train_data), "validation": _paths(extra_validation_data)}
     repeats = {"train": _repeats(files["train"], extra_train_repeat), "validation": [1] * len(files["validation"])}
     parts = {kind: [read_table(path, **extra_table) for path in paths] for kind, paths in files.items()}
     if detreebank_extra:
-        parts = {kind: [LabelledTexts([join_treebank(t) for t in rows.texts], rows.labels, rows.source) for rows in group]
+        parts = {kind: [LabelledTexts([join_treebank(t) for t in rows.texts], rows.labels, rows.source)
+                        for rows in group]
                  for kind, group in parts.items()}
     extra = {kind: _concatenate([rows for rows, n in zip(group, repeats[kind]) for _ in range(n)])
              for kind, group in parts.items() if group}
@@ -100,9 +103,10 @@ def _file_records(paths: list[str], parts: list[LabelledTexts], repeats: list[in
     return records[0] if len(records) == 1 else records
 
 
-def train_and_evaluate(data: ClassifierData, config: ClassifierConfig, spec: TokenizerSpec, *, patience: int | None = None,
-                       refit: bool = False, tokenizer: Tokenizer | None = None, test_name: str | None = None,
-                       verbose: int = 2, log: Callable[[str], None] = print, refit_rows: LabelledTexts | None = None):
+def train_and_evaluate(data: ClassifierData, config: ClassifierConfig, spec: TokenizerSpec, *,
+                       patience: int | None = None, refit: bool = False, tokenizer: Tokenizer | None = None,
+                       test_name: str | None = None, verbose: int = 2, log: Callable[[str], None] = print,
+                       refit_rows: LabelledTexts | None = None):
     """(result, metrics): train `config.members` networks selecting each one's epochs on
     `data.validation`; with `refit`, train again on train + own validation rows for those epochs
     (the extra validation rows stay held out; `refit_rows` replaces those rows, e.g. with soft
@@ -122,12 +126,15 @@ def train_and_evaluate(data: ClassifierData, config: ClassifierConfig, spec: Tok
             round(a, 5) for a in result.history["member_validation_accuracy"]]}
     if "validation" in data.extra:  # the pooled figure selects; each part is recorded too
         metrics["validation_accuracy_by_source"] = {
-            rows.source: score(result.model, result.tokenizer, rows) for rows in (data.own_validation, data.extra["validation"])}
+            rows.source: score(result.model, result.tokenizer, rows)
+            for rows in (data.own_validation, data.extra["validation"])}
         log(f"validation accuracy by source: {metrics['validation_accuracy_by_source']}")
     if refit:
-        everything = refit_rows if refit_rows is not None else data.train + data.own_validation  # e.g. SST-2 dev stays held out: a dev set, not training data
+        # e.g. SST-2 dev stays held out: a dev set, not training data
+        everything = refit_rows if refit_rows is not None else data.train + data.own_validation
         epochs = result.member_epochs
-        held = f" (--extra-validation-data's {len(data.extra['validation'])} rows held out)" if "validation" in data.extra else ""
+        held = (f" (--extra-validation-data's {len(data.extra['validation'])} rows held out)"
+                if "validation" in data.extra else "")
         log(f"refit: {', '.join(map(str, epochs))} epoch(s) on all {len(everything)} rows{held}")
         result = train_ensemble(everything, None, replace(result.config, vocab_size=vocab_size), spec, epochs=epochs,
                                 verbose=verbose, log=log, tokenizer=tokenizer)

@@ -5,7 +5,8 @@ exported, score the held-out test split once and record it in the manifest.
     data = load_translator_data("spa-eng.tsv.gz", source_column="spa", target_column="eng")
     result, metrics = train_and_measure(data, Seq2SeqConfig())
     save_translator_training(result, out, {"metrics": metrics, "data": data.provenance})
-    export_translator_bundle(result, out, metrics=metrics, data=data.provenance, parity_sentences=data.validation.sources[:50])
+    export_translator_bundle(result, out, metrics=metrics, data=data.provenance,
+                             parity_sentences=data.validation.sources[:50])
     report = evaluate_test_split(out, data.test, beam_size=4)
 
 The command line only parses options, calls these, saves and exports, and reports.
@@ -33,16 +34,19 @@ class TranslatorData:
     provenance: dict = field(default_factory=dict)  # recorded in the manifest's "data"
 
 
-def load_translator_data(pairs: str | Path, *, source_column: str, target_column: str, validation_fraction: float = 0.05,
-                         test_fraction: float = 0.05, seed: int = 0, limit: int | None = None) -> TranslatorData:
+def load_translator_data(pairs: str | Path, *, source_column: str, target_column: str,
+                         validation_fraction: float = 0.05, test_fraction: float = 0.05, seed: int = 0,
+                         limit: int | None = None) -> TranslatorData:
     """Read the pairs file and split it by sentence group (seeded); with `limit`, train on that many of
     the training pairs (a seeded sample; validation and test stay whole)."""
     import numpy as np
 
-    train, validation, test = split_pairs(read_pairs(pairs, source_column, target_column), validation_fraction, test_fraction, seed)
+    train, validation, test = split_pairs(read_pairs(pairs, source_column, target_column),
+                                          validation_fraction, test_fraction, seed)
     if limit:
         train = train.take(np.random.default_rng(seed).permutation(len(train))[:limit])
-    provenance = {"pairs": str(pairs), "pairs_sha256": sha256_of(pairs), "direction": f"{source_column}->{target_column}",
+    provenance = {"pairs": str(pairs), "pairs_sha256": sha256_of(pairs),
+                  "direction": f"{source_column}->{target_column}",
                   "train_pairs": len(train), "validation_pairs": len(validation), "test_pairs": len(test),
                   "split_seed": seed, "validation_fraction": validation_fraction, "test_fraction": test_fraction}
     return TranslatorData(train, validation, test, provenance)
@@ -119,11 +123,12 @@ def continued_config(folder: str | Path, pairs: str | Path, **training) -> tuple
         config = Seq2SeqConfig.from_dict(json.loads((source / "config.json").read_text(encoding="utf-8")))
         record = json.loads((source / "history.json").read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
-        raise InputError(f"--init-from {folder}: no readable {TRAINING}/config.json and history.json ({error})") from None
+        raise InputError(f"--init-from {folder}: no readable {TRAINING}/config.json and history.json "
+                         f"({error})") from None
     recorded = record.get("data", {}).get("pairs_sha256")
     if recorded and recorded != sha256_of(pairs):
-        raise InputError(f"--init-from {folder}: it was trained on {record['data'].get('pairs')} (sha256 {recorded[:12]}…), "
-                         f"not {pairs}; continuing on other pairs would leak its test split")
+        raise InputError(f"--init-from {folder}: it was trained on {record['data'].get('pairs')} "
+                         f"(sha256 {recorded[:12]}…), not {pairs}; continuing on other pairs would leak its test split")
     for name, value in training.items():
         setattr(config, name, value)
     return config, record

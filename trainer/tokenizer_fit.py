@@ -26,13 +26,15 @@ def fit_tokenizer(texts: Iterable[str], vocab_size: int, spec: TokenizerSpec | N
     decoding); `byte_fallback` spells characters outside the pieces as UTF-8 byte pieces, so no
     text needs the OOV id (a target vocabulary that can never produce `<oov>`)."""
     if vocab_size < 3 + len(reserved):
-        raise TokenizerError(f"vocab_size must be >= {3 + len(reserved)} (padding, OOV, reserved, one token), got {vocab_size}")
+        raise TokenizerError(f"vocab_size must be >= {3 + len(reserved)} (padding, OOV, reserved, one token), "
+                             f"got {vocab_size}")
     spec = spec or TokenizerSpec()
     if spec.mode == "sentencepiece":
         return Tokenizer(spec, [], train_sentencepiece(texts, vocab_size, spec, reserved, byte_fallback))
     probe = Tokenizer(spec, [])
     counts = Counter(chain.from_iterable(probe.split(text) for text in texts))
-    ranked = [token for token, _ in sorted(counts.items(), key=lambda item: (-item[1], item[0])) if token not in reserved]
+    ranked = [token for token, _ in sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+              if token not in reserved]
     return Tokenizer(spec, list(reserved) + ranked[: vocab_size - 2 - len(reserved)])
 
 

@@ -71,9 +71,11 @@ class Report:
         ranking = [(word, self.word_rows[word], self.word_weight[word] / self.word_rows[word])
                    for word, _ in self.word_weight.most_common(self.top_words)]
         tallest = max(self.histogram) or 1
-        bars = [{"low": i / BINS, "high": (i + 1) / BINS, "count": n, "height": 150 * n / tallest} for i, n in enumerate(self.histogram)]
+        bars = [{"low": i / BINS, "high": (i + 1) / BINS, "count": n, "height": 150 * n / tallest}
+                for i, n in enumerate(self.histogram)]
         return environment.get_template("report.html.j2").render(
-            source=source, bundle=self.classifier.bundle.path.name, created=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+            source=source, bundle=self.classifier.bundle.path.name,
+            created=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
             count=self.count, shown=len(rows), capacity=self.capacity, sampled=self.count > len(rows), rows=rows,
             labels=sorted(self.labels.items()), ranking=ranking, bars=bars, top_per_row=TOP_PER_ROW)
 

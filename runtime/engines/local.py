@@ -75,7 +75,8 @@ def chunked(items: Iterable[T], size: int) -> Iterator[list[T]]:
         yield chunk
 
 
-def ordered_map(chunks: Iterable, prepare: Callable, work: Callable, workers: int = 2, depth: int | None = None) -> Iterator:
+def ordered_map(chunks: Iterable, prepare: Callable, work: Callable, workers: int = 2,
+                depth: int | None = None) -> Iterator:
     """Yield (chunk, work(prepare(chunk))) for every chunk, in order. `chunks` is consumed and
     `prepare` runs on one reader thread, `work` on `workers` threads. At most `depth` chunks
     (default workers + 4) are alive at once. An exception from any stage is re-raised here, in
@@ -181,14 +182,16 @@ def score_rows(classifier, rows: Iterable[tuple[str, str]], explain_k: int = 0, 
         yield scored
 
 
-def translate_rows(translator, rows: Iterable[tuple[str, str]], workers: int = 2, chunk_rows: int = TRANSLATE_CHUNK_ROWS,
-                   position: Callable[[], int | None] | None = None, **options) -> Iterator[tuple[list, list, int | None]]:
+def translate_rows(translator, rows: Iterable[tuple[str, str]], workers: int = 2,
+                   chunk_rows: int = TRANSLATE_CHUNK_ROWS, position: Callable[[], int | None] | None = None,
+                   **options) -> Iterator[tuple[list, list, int | None]]:
     """attn-translate's pipeline: (chunk of (id, text), translations, input position) per chunk, in input order."""
     def work(item):
         chunk, at = item
         return chunk, translator.translate([text for _, text in chunk], **options), at
 
-    for _, result in ordered_map(chunked(rows, chunk_rows), lambda chunk: (chunk, position() if position else None), work, workers):
+    for _, result in ordered_map(chunked(rows, chunk_rows),
+                                 lambda chunk: (chunk, position() if position else None), work, workers):
         yield result
 
 
@@ -220,7 +223,8 @@ def score_file(input_path: str, output: str | None = None, *, model=None, fmt: s
                threads: int = 0, graph_optimization: str = "all", memory_arena: bool = True,
                batch_tokens: int = DEFAULT_BATCH_TOKENS, workers: int = 0, chunk_rows: int = DEFAULT_CHUNK_ROWS,
                keep_columns: str | None = None, keep_all: bool = False, force_labels: bool = False,
-               want_attention: bool = False, on_start: Callable | None = None, on_chunk: Callable | None = None) -> Summary:
+               want_attention: bool = False, on_start: Callable | None = None,
+               on_chunk: Callable | None = None) -> Summary:
     """Score every row of `input_path` (CSV, TSV, JSONL, text lines, Parquet; '-' = stdin) into
     `output` (None or '-' = stdout), in input order, as attn-score does, and return the Summary.
     `fmt`: csv, tsv, jsonl, parquet (default: what `output`'s suffix names, else csv). The output
@@ -287,11 +291,14 @@ def translate_file(input_path: str, output: str | None = None, *, model="spa-eng
     workers, options = _session_options(workers, threads, provider, graph_optimization, memory_arena)
     translator = runtime.load(model, provider=provider, session_options=options)
     if not isinstance(translator, runtime.Translator):
-        raise BundleError(f"{translator.bundle.path}: task is {translator.bundle.task!r}; attn-translate needs a translation bundle")
+        raise BundleError(f"{translator.bundle.path}: task is {translator.bundle.task!r}; "
+                          "attn-translate needs a translation bundle")
     reader, text_column, id_column = open_input(input_path, input_format, encoding, quoting, text_column, id_column)
-    kept = KeptColumns.choose(reader.name, reader.columns, keep_columns, keep_all, id_column, TRANSLATE_COLUMNS + DIAGNOSTICS)
+    kept = KeptColumns.choose(reader.name, reader.columns, keep_columns, keep_all, id_column,
+                              TRANSLATE_COLUMNS + DIAGNOSTICS)
     if kept is not None and fmt == "txt":
-        raise InputError("--keep-columns/--keep-all need --format csv, tsv, jsonl or parquet (txt is one translation per line)")
+        raise InputError("--keep-columns/--keep-all need --format csv, tsv, jsonl or parquet "
+                         "(txt is one translation per line)")
     if fmt == "parquet" and output in (None, "-"):
         raise OutputError("--format parquet writes a file: pass -o FILE.parquet")
     if on_start is not None:

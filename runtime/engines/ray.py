@@ -123,8 +123,8 @@ def _passed_through(batch, keep_columns, id_column) -> dict:
 class _Scorer:
     """Ray Data callable class: one Classifier per actor, built from the bundle in the object store."""
 
-    def __init__(self, packed, text_column, id_column, keep_columns, explain, threshold, provider, threads, batch_tokens,
-                 session_options=None, force_labels=False, csv_cells=False):
+    def __init__(self, packed, text_column, id_column, keep_columns, explain, threshold, provider, threads,
+                 batch_tokens, session_options=None, force_labels=False, csv_cells=False):
         self.model = _unpack_and_load(packed, provider=provider, threads=threads, batch_tokens=batch_tokens,
                                       session_options=session_options)
         self.text_column, self.id_column, self.keep_columns = text_column, id_column, list(keep_columns)
@@ -208,9 +208,9 @@ def score_dataset(ds, model=None, *, text_column: str = "text", id_column: str |
     loaded and verified here first, so a bad bundle fails before any job. `session_options` are
     onnxruntime's settings per actor (as `runtime.load`); their threads default to `cpus_per_worker`."""
     return _map_on_actors(ds, _Scorer, model, "sentiment", batch_rows, workers, cpus_per_worker, session_options,
-                          text_column=text_column, id_column=id_column, keep_columns=tuple(keep_columns), explain=explain,
-                          threshold=threshold, provider=provider, batch_tokens=batch_tokens, force_labels=force_labels,
-                          csv_cells=csv_cells)
+                          text_column=text_column, id_column=id_column, keep_columns=tuple(keep_columns),
+                          explain=explain, threshold=threshold, provider=provider, batch_tokens=batch_tokens,
+                          force_labels=force_labels, csv_cells=csv_cells)
 
 
 def _map_on_actors(ds, actor, model, task: str, batch_rows: int, workers, cpus_per_worker: float, session_options,
@@ -223,7 +223,8 @@ def _map_on_actors(ds, actor, model, task: str, batch_rows: int, workers, cpus_p
     threads = options.threads or max(1, int(cpus_per_worker))
     return ds.map_batches(actor, batch_size=batch_rows, batch_format="pyarrow", compute=_actor_pool(workers),
                           num_cpus=cpus_per_worker,
-                          fn_constructor_kwargs=dict(packed=packed, threads=threads, session_options=options, **arguments))
+                          fn_constructor_kwargs=dict(packed=packed, threads=threads,
+                                                     session_options=options, **arguments))
 
 
 def translate_dataset(ds, model="spa-eng", *, text_column: str = "text", id_column: str | None = None, keep_columns=(),
@@ -247,7 +248,8 @@ def _read_files(task: dict, encoding: str, quoting: str) -> Iterator:
     import pyarrow as pa
 
     for index in range(len(task["name"])):
-        name, fmt, text_column, id_column = (str(task[field][index]) for field in ("name", "format", "text_column", "id_column"))
+        name, fmt, text_column, id_column = (str(task[field][index])
+                                             for field in ("name", "format", "text_column", "id_column"))
         file = InputFile(name, os.fsdecode(bytes(task["path"][index])), fmt, text_column, id_column)
         rows = []
         for row in file_rows(file, encoding, quoting):
@@ -283,7 +285,8 @@ def _new_output_folder(outdir: str) -> Path:
     """OUTDIR as an absolute path that does not exist yet, in a folder that does (never overwritten)."""
     final = Path(os.path.abspath(outdir))
     if final.exists():
-        raise OutputError(f"{outdir}: already exists; the Ray engine writes a new folder (pick another name or remove it)")
+        raise OutputError(f"{outdir}: already exists; the Ray engine writes a new folder "
+                          "(pick another name or remove it)")
     if not final.parent.is_dir():
         raise OutputError(f"{outdir}: output folder's parent {str(final.parent)!r} does not exist")
     return final
@@ -343,7 +346,8 @@ def write_output(ds, outdir: str, fmt: str, files: list[InputFile], summary: dic
         if not partial.is_dir():  # Ray writes nothing for an empty dataset; inputs always have rows
             raise EngineError("the job wrote no output")
         rows = _count_written(partial, fmt, files)
-        marker = {**summary, "rows": rows, "files": len(files), "format": fmt, "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+        marker = {**summary, "rows": rows, "files": len(files), "format": fmt,
+                  "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
         (partial / SUCCESS).write_text(json.dumps(marker, indent=1) + "\n", encoding="utf-8")
         rename_new_folder(partial, final)
     except FileExistsError:
@@ -406,7 +410,8 @@ def check_reachable(address: str, timeout: float = CONNECT_TIMEOUT_S) -> None:
         socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
     except OSError as error:
         reason = (error.strerror or str(error) or type(error).__name__).lower()
-        raise EngineError(f"cannot reach the Ray cluster at {address}: {reason} (is `ray start --head` running there?)") from None
+        raise EngineError(f"cannot reach the Ray cluster at {address}: {reason} "
+                          "(is `ray start --head` running there?)") from None
 
 
 def _quiet_data_context():
@@ -420,7 +425,8 @@ def _quiet_data_context():
     context.print_on_execution_start = False
     context.enable_auto_log_stats = False
     context.execution_options.preserve_order = True  # partitions follow the input order: files, then rows
-    context.wait_for_min_actors_s = 600  # actors that never start (no CPUs, workers failing to register): fail, never hang
+    # actors that never start (no CPUs, workers failing to register): fail, never hang
+    context.wait_for_min_actors_s = 600
     return context
 
 
@@ -435,8 +441,8 @@ def _check_capacity(workers: int, cpus_per_worker: float) -> None:
     ray = require_ray()
     cpus = ray.cluster_resources().get("CPU", 0)
     if workers * cpus_per_worker > cpus:
-        raise EngineError(f"--workers {workers} x --cpus-per-worker {cpus_per_worker:g} needs {workers * cpus_per_worker:g} CPUs; "
-                          f"the Ray cluster has {cpus:g}")
+        raise EngineError(f"--workers {workers} x --cpus-per-worker {cpus_per_worker:g} needs "
+                          f"{workers * cpus_per_worker:g} CPUs; the Ray cluster has {cpus:g}")
 
 
 def user_error(error: BaseException) -> BaseException:

@@ -60,7 +60,8 @@ def refuse_same_file(output: str | Path | None, inputs: Iterable[str | Path]) ->
         except OSError:  # one of them does not exist (yet): not the same file
             continue
         if same:
-            raise OutputError(f"{output}: is the input file {str(source)!r}; writing it would destroy the input, choose another -o")
+            raise OutputError(f"{output}: is the input file {str(source)!r}; writing it would destroy the input, "
+                              "choose another -o")
 
 
 def check_output_path(path: str | Path | None, inputs: Iterable[str | Path] = ()) -> None:

@@ -54,14 +54,16 @@ class ParquetReader:
         except (self._pa.ArrowException, OSError) as error:
             raise InputError(f"{self.name}: not a readable Parquet file ({str(error).splitlines()[0]})") from None
         self.columns = list(self._file.schema_arrow.names)
-        self.arrow_types = {field.name: field.type for field in self._file.schema_arrow}  # kept columns keep their types
+        # kept columns keep their types
+        self.arrow_types = {field.name: field.type for field in self._file.schema_arrow}
         self.rows = self._file.metadata.num_rows
         self._size = os.path.getsize(self.path)
         self._done = 0
 
     def require(self, column: str, what: str = "column") -> None:
         if column not in self.columns:
-            raise InputError(f"{self.name}: no {what} {column!r}; the columns are: {', '.join(map(repr, self.columns))}")
+            raise InputError(f"{self.name}: no {what} {column!r}; the columns are: "
+                             f"{', '.join(map(repr, self.columns))}")
 
     @property
     def size(self) -> int:
@@ -80,7 +82,8 @@ class ParquetReader:
                     self._done = number
                     yield number, record
         except (self._pa.ArrowException, OSError) as error:
-            raise InputError(f"{self.name}: row {number + 1}: cannot read Parquet data ({str(error).splitlines()[0]})") from None
+            raise InputError(f"{self.name}: row {number + 1}: cannot read Parquet data "
+                             f"({str(error).splitlines()[0]})") from None
         if number == 0:
             raise InputError(f"{self.name}: no data rows")
 
@@ -125,7 +128,8 @@ class ParquetTable:
         self.columns["id"].append(KeptColumns.cell(row_id))
         if self.kept is not None:
             for name, value in zip(self.kept.output_names, self.kept.pop()):
-                self.columns[name].append(None if value is None else self.kept.cell(value) if self.kept_as_text else value)
+                self.columns[name].append(None if value is None
+                                          else self.kept.cell(value) if self.kept_as_text else value)
         for name, value in values.items():
             self.columns[name].append(value)
         if len(self.columns["id"]) >= self.row_group_rows:

@@ -86,7 +86,8 @@ class TableReader:
             if not codecs.lookup(encoding)._is_text_encoding:
                 raise LookupError(encoding)
         except (LookupError, TypeError):
-            raise InputError(f"{self.name}: unknown text encoding {encoding!r} (for example utf-8, latin-1, utf-16)") from None
+            raise InputError(f"{self.name}: unknown text encoding {encoding!r} "
+                             "(for example utf-8, latin-1, utf-16)") from None
         self.encoding = encoding
         self._lines = self._decoded_lines()
         if fmt == "auto" and self.path == "-" and text_column:
@@ -165,7 +166,8 @@ class TableReader:
                     line = text.readline()
                 except UnicodeDecodeError as error:
                     raise InputError(
-                        f"{self.name}: line {line_number + 1}: not valid {self.encoding} ({error.reason}); pass --encoding"
+                        f"{self.name}: line {line_number + 1}: not valid {self.encoding} "
+                        f"({error.reason}); pass --encoding"
                     ) from None
                 if not line:
                     return
@@ -252,9 +254,11 @@ class TableReader:
                     f"{error.object[error.start]!r} is not a character (check the \\u escapes)"
                 ) from None
             except ValueError as error:  # e.g. an integer of more than 4,300 digits
-                raise InputError(f"{self.name}: line {self._json_line}: invalid JSON ({str(error).split(';')[0]})") from None
+                raise InputError(f"{self.name}: line {self._json_line}: invalid JSON "
+                                 f"({str(error).split(';')[0]})") from None
             if not isinstance(record, dict):
-                raise InputError(f"{self.name}: line {self._json_line}: expected a JSON object, found {type(record).__name__}")
+                raise InputError(f"{self.name}: line {self._json_line}: expected a JSON object, "
+                                 f"found {type(record).__name__}")
             return self._json_line, record
         if expect_data:
             raise InputError(f"{self.name}: file is empty; expected one JSON object per line")

@@ -10,7 +10,8 @@ from runtime.bundle import Bundle, BundleError, check_vocabulary
 from runtime.screening import Diagnostics, Screen, apply_temperature, temperature_of, verdict
 from runtime.tokenizer import text_list
 
-DEFAULT_BATCH_TOKENS = 4_096  # `python -m bench tune`: 2-4k beat 16k-64k by 15-40 % on 2 cores (less padding, cache-sized)
+# `python -m bench tune`: 2-4k beat 16k-64k by 15-40 % on 2 cores (less padding, cache-sized)
+DEFAULT_BATCH_TOKENS = 4_096
 
 
 def token_budget_batches(lengths: np.ndarray, batch_tokens: int) -> list[np.ndarray]:
@@ -39,8 +40,8 @@ class Classifier:
     """Scores texts with a sentiment bundle. Thread-safe: `predict`, `predict_labels` and `explain`
     may be called from several threads at once (onnxruntime sessions are)."""
 
-    def __init__(self, bundle: Bundle, provider: str = "auto", threads: int = 0, batch_tokens: int = DEFAULT_BATCH_TOKENS,
-                 session_options=None):
+    def __init__(self, bundle: Bundle, provider: str = "auto", threads: int = 0,
+                 batch_tokens: int = DEFAULT_BATCH_TOKENS, session_options=None):
         if bundle.task != "sentiment":
             raise BundleError(f"{bundle.path}: task is {bundle.task!r}, a Classifier needs a 'sentiment' bundle")
         if batch_tokens < 1:
@@ -51,7 +52,8 @@ class Classifier:
         self.batch_tokens = batch_tokens
         self.temperature = temperature_of(bundle.manifest)  # calibration, applied to every probability
         self.screen = Screen.from_manifest(bundle.manifest, self.tokenizer.vocab)  # each row's status
-        self._session, self.provider = bundle.open_session("model", provider, threads, session_options)  # checked against the contract
+        # checked against the contract
+        self._session, self.provider = bundle.open_session("model", provider, threads, session_options)
         check_vocabulary(self._session, bundle.graph_path("model"), "tokens", "probability", self.tokenizer.vocab_size)
 
     def _score(self, texts: Sequence[str], want_attention: bool) -> tuple[np.ndarray, list[np.ndarray]]:
@@ -67,7 +69,8 @@ class Classifier:
         probabilities, attention = self.score_encoded(ids, lengths, want_attention=explain > 0)
         explanations = self.top_attended(texts, attention, explain) if explain else [None] * len(texts)
         return [self.record(p, row, threshold, force, explanation)
-                for p, row, explanation in zip(probabilities, self.screen.check(texts, ids, lengths, totals), explanations)]
+                for p, row, explanation in zip(probabilities, self.screen.check(texts, ids, lengths, totals),
+                                               explanations)]
 
     def record(self, probability: float, diagnostics: Diagnostics, threshold: float = 0.5, force: bool = False,
                explanation=None) -> dict:
@@ -76,7 +79,8 @@ class Classifier:
         extra = {} if explanation is None else {"explanation": explanation}
         return {"probability": probability, "label": label, **extra, **diagnostics.record()}
 
-    def score_encoded(self, ids: np.ndarray, lengths: np.ndarray, want_attention: bool = False) -> tuple[np.ndarray, list[np.ndarray]]:
+    def score_encoded(self, ids: np.ndarray, lengths: np.ndarray,
+                      want_attention: bool = False) -> tuple[np.ndarray, list[np.ndarray]]:
         """`_score` on ids already made by `tokenizer.encode` (the streaming pipeline tokenizes on
         its reader thread and scores on its workers)."""
         probabilities = np.empty(len(lengths), dtype=np.float32)
@@ -123,7 +127,8 @@ class Classifier:
         explanations = self.top_attended(texts, attention, top_k)
         return (float(probabilities[0]), explanations[0]) if single else (probabilities, explanations)
 
-    def top_attended(self, texts: Sequence[str], attention: Sequence[np.ndarray], top_k: int) -> list[list[tuple[str, float]]]:
+    def top_attended(self, texts: Sequence[str], attention: Sequence[np.ndarray],
+                     top_k: int) -> list[list[tuple[str, float]]]:
         """Per text, its `top_k` most attended (word, weight) pairs from its attention row
         (`Tokenizer.words`; top_k None: all of them)."""
         if top_k is not None and (not isinstance(top_k, int) or isinstance(top_k, bool) or top_k < 0):

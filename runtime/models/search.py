@@ -85,7 +85,8 @@ def search(step: Step, state: tuple, batch: int, start_id: int, end_id: int, max
         kept = best >= k * m  # a finished hypothesis keeps its slot
         parent = np.where(kept, best - k * m, best // m)
         flat_parent = np.arange(batch)[:, None] * k + parent
-        token = np.where(kept, end_id, cand_token.reshape(batch, k * m)[np.arange(batch)[:, None], np.minimum(best, k * m - 1)])
+        token = np.where(kept, end_id,
+                         cand_token.reshape(batch, k * m)[np.arange(batch)[:, None], np.minimum(best, k * m - 1)])
         new_scores = np.where(kept, scores.reshape(-1)[flat_parent],
                               cand_total.reshape(batch, k * m)[np.arange(batch)[:, None], np.minimum(best, k * m - 1)])
         lengths = lengths.reshape(-1)[flat_parent] + ~kept
@@ -99,7 +100,8 @@ def search(step: Step, state: tuple, batch: int, start_id: int, end_id: int, max
             new = np.zeros((batch, k, 1, source), dtype=np.float32)
             grew = ~kept & np.isfinite(scores)
             new[grew, 0] = weights[row_of[flat_parent[grew]]]
-            old = weights_so_far.reshape(batch * k, -1, source)[flat_parent] if weights_so_far is not None else new[:, :, :0]
+            old = (weights_so_far.reshape(batch * k, -1, source)[flat_parent] if weights_so_far is not None
+                   else new[:, :, :0])
             weights_so_far = np.concatenate([old, new], 2)
         live = np.flatnonzero(np.isfinite(scores) & ~finished)
         rows = row_of[flat_parent.reshape(-1)[live]]

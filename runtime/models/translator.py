@@ -80,19 +80,22 @@ class Translation:
 class Translator:
     """Translates sentences with a translation bundle. Thread-safe like the Classifier."""
 
-    def __init__(self, bundle: Bundle, provider: str = "auto", threads: int = 0, batch_size: int = 64, session_options=None):
+    def __init__(self, bundle: Bundle, provider: str = "auto", threads: int = 0,
+                 batch_size: int = 64, session_options=None):
         if bundle.task != "translation":
             raise BundleError(f"{bundle.path}: task is {bundle.task!r}, a Translator needs a 'translation' bundle")
         self.bundle = bundle
         self.source_tokenizer = bundle.tokenizer
-        self.target_tokenizer = tokenizer_from_manifest(bundle.manifest["target_tokenizer"], f"{bundle.path}: field 'target_tokenizer'")
+        self.target_tokenizer = tokenizer_from_manifest(bundle.manifest["target_tokenizer"],
+                                                        f"{bundle.path}: field 'target_tokenizer'")
         self.start_id = self.target_tokenizer.id_of(START)
         self.end_id = self.target_tokenizer.id_of(END)
         self.max_length = bundle.manifest["max_target_len"]  # validated by the schema, no default here
         self.batch_size = batch_size
         self.digits = digit_tokens(self.target_tokenizer.vocab)
         self._encoder, self.provider = bundle.open_session("encoder", provider, threads, session_options)
-        check_vocabulary(self._encoder, bundle.graph_path("encoder"), "source", "states", self.source_tokenizer.vocab_size)
+        check_vocabulary(self._encoder, bundle.graph_path("encoder"), "source", "states",
+                         self.source_tokenizer.vocab_size)
         self._step, _ = bundle.open_session("decoder_step", provider, threads, session_options)
 
     def translate(self, sentences: str | Sequence[str], beam_size: int = 4, max_length: int | None = None,
@@ -113,7 +116,8 @@ class Translator:
                    copy: bool) -> list[Translation]:
         if beam_size < 1:
             raise ValueError(f"beam size must be >= 1, got {beam_size}")
-        if max_length is not None and (not isinstance(max_length, int) or isinstance(max_length, bool) or max_length < 1):
+        if max_length is not None and (not isinstance(max_length, int)
+                                       or isinstance(max_length, bool) or max_length < 1):
             raise ValueError(f"max_length must be a whole number >= 1 (or None for the bundle's), got {max_length!r}")
         limit, parts, owners, windowed = self.source_tokenizer.spec.max_len, [], [], []
         for row, sentence in enumerate(sentences):
@@ -136,7 +140,8 @@ class Translator:
         """Each sentence as the model reads it (at most max_len tokens); batches sorted by source length.
         With `copy_numbers`, the decoder writes the source's numbers (runtime.models.copying.NumberCopier),
         after `prefixes[row]` (target ids, the number they end with) where given."""
-        ids, lengths = self.source_tokenizer.encode(sentences) if sentences else (np.zeros((0, 1), np.int32), np.zeros(0, np.int32))
+        ids, lengths = (self.source_tokenizer.encode(sentences) if sentences
+                        else (np.zeros((0, 1), np.int32), np.zeros(0, np.int32)))
         results: list[Translation | None] = [None] * len(sentences)
         for row in np.flatnonzero(lengths == 0):  # nothing to translate: an empty translation, never an invention
             results[row] = Translation("", [], 0.0, [], np.zeros((1, 0), np.float32) if return_attention else None)

@@ -28,11 +28,13 @@ class DecoderStep(layers.Layer):
 
     def __init__(self, target_vocab: int, embedding_dim: int, units: int, style: str, score: str, **kwargs):
         super().__init__(**kwargs)
-        self.target_vocab, self.embedding_dim, self.units, self.style, self.score = target_vocab, embedding_dim, units, style, score
+        self.target_vocab, self.embedding_dim, self.units, self.style, self.score = (
+            target_vocab, embedding_dim, units, style, score)
         self.embedding = layers.Embedding(target_vocab, embedding_dim, name="target_embedding")
         self.cell = layers.LSTMCell(units, name="decoder_cell")
         self.attention = None if style == "none" else make_attention(score, units=units, name="attention")
-        self.combine = layers.Dense(units, activation="tanh", use_bias=False, name="combine") if style == "luong" else None
+        self.combine = (layers.Dense(units, activation="tanh", use_bias=False, name="combine") if style == "luong"
+                        else None)
         self.project = layers.Dense(target_vocab, name="project")
 
     def build(self, ids_shape, h_shape, c_shape, states_shape, source_mask_shape):
@@ -91,7 +93,8 @@ class TeacherForcing(layers.Layer):
         units = self.step.units
 
         def body(carry, ids):
-            feature, h, c, _ = self.step.advance(ids, carry[:, :units], carry[:, units : 2 * units], states, source_mask)
+            feature, h, c, _ = self.step.advance(ids, carry[:, :units],
+                                                 carry[:, units : 2 * units], states, source_mask)
             carry = ops.concatenate([h, c, feature], -1)
             return carry, carry
 
@@ -159,10 +162,12 @@ class Seq2Seq:
 
 def build_seq2seq(config: Seq2SeqConfig) -> Seq2Seq:
     encoder = build_encoder(config)
-    step = DecoderStep(config.target_vocab, config.embedding_dim, 2 * config.units, config.style, config.score, name="decoder_step")
+    step = DecoderStep(config.target_vocab, config.embedding_dim, 2 * config.units, config.style,
+                       config.score, name="decoder_step")
     source = keras.Input(shape=(None,), dtype="int32", name="source")
     previous = keras.Input(shape=(None,), dtype="int32", name="previous")
     encoded = encoder(source)
     mask = ops.not_equal(source, 0)
-    logits = TeacherForcing(step, config.dropout, name="teacher_forcing")(previous, encoded["h"], encoded["c"], encoded["states"], mask)
+    logits = TeacherForcing(step, config.dropout, name="teacher_forcing")(previous, encoded["h"], encoded["c"],
+                                                                          encoded["states"], mask)
     return Seq2Seq(config, encoder, step, keras.Model([source, previous], logits, name="seq2seq"))
