@@ -16,9 +16,9 @@ from runtime.catalog import version
 from runtime.errors import AttnError
 from runtime.tokenizer import LOWERCASE_MAPPINGS, MODES, Tokenizer, TokenizerSpec
 from trainer.config import KINDS, SCORES, STYLES, TOKENIZER_MODES, ClassifierConfig, Seq2SeqConfig
+from trainer.console import TrainGroup, chance_warning
 from trainer.converter import DEFAULT_OPSET
 from trainer.distill import DEFAULT_ALPHA, DEFAULT_AUGMENT_DROP, DEFAULT_TEMPERATURE
-from trainer.console import TrainGroup, chance_warning
 
 # Every default below comes from these dataclasses (one source per setting; trainer/config.py).
 C, S, T = ClassifierConfig, Seq2SeqConfig, TokenizerSpec
@@ -288,7 +288,8 @@ def distill(ctx: click.Context, **options) -> None:
     manifest records the teacher (name, sha256 of its model.onnx), alpha, temperature and the
     command, and a MODEL_CARD.md stub is written beside it."""
     from trainer.converter import prepare_out_dir
-    from trainer.distill import distill as run_distill, load_teachers, write_model_card
+    from trainer.distill import distill as run_distill
+    from trainer.distill import load_teachers, write_model_card
 
     started = time.perf_counter()
     source = ctx.get_parameter_source

@@ -11,10 +11,10 @@ from typing import Callable
 import numpy as np
 
 from runtime.tokenizer import Tokenizer, TokenizerSpec
-from trainer.tokenizer_fit import fit_tokenizer
 from trainer.data import SentencePairs
 from trainer.fit import feed, length_batches
 from trainer.models.seq2seq import Seq2Seq, Seq2SeqConfig, build_seq2seq
+from trainer.tokenizer_fit import fit_tokenizer
 
 START, END = "<s>", "</s>"
 PAIR_SIGNATURE = ((((None, None), "int32"), ((None, None), "int32")), ((None, None), "int32"))
