@@ -234,7 +234,8 @@ def test_translator_recipe_data_and_recorded_test_split(luong, splits, tmp_path)
     assert len(data.train) == 50 and set(data.train.sources) < set(whole.train.sources) and data.test == whole.test
     assert data.provenance == {"pairs": str(pairs), "pairs_sha256": sha256_of(pairs), "direction": "es->en",
                                "train_pairs": 50, "validation_pairs": len(whole.validation),
-                               "test_pairs": len(whole.test), "split_seed": 3}
+                               "test_pairs": len(whole.test), "split_seed": 3, "validation_fraction": 0.2,
+                               "test_fraction": 0.1}
 
     folder = tmp_path / "bundle"
     shutil.copytree(luong[1], folder)
