@@ -40,12 +40,11 @@ from typing import Iterator
 
 from runtime.bundle import MANIFEST, Bundle, BundleError
 from runtime.engines.local import DEFAULT_CHUNK_ROWS, TRANSLATE_CHUNK_ROWS
-from runtime.errors import AttnError, EngineError, OutputError, require_extra
+from runtime.errors import AttnError, EngineError, InputError, OutputError, require_extra
 from runtime.io.atomic import Interrupted
 from runtime.io.diagnostics import DIAGNOSTIC_TYPES, DIAGNOSTICS, LIST_DIAGNOSTICS, Notes, row_diagnostics
 from runtime.io.inputs import InputFile, check_inputs, expand_inputs, file_rows
 from runtime.io.parquet import is_text_type
-from runtime.io.tables import InputError
 from runtime.io.writers import TRANSLATION_HEADER, score_header, score_row_cells, translation_row_cells
 from runtime.models.classifier import DEFAULT_BATCH_TOKENS
 from runtime.session import SessionOptions
