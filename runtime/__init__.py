@@ -9,7 +9,7 @@
     >>> model.explain(["A wonderful, moving film."], top_k=2)  # the most attended words
     [[('wonderful', 0.3...), ('moving', 0.2...)]]
     >>> runtime.load("spa-eng").translate("¿Dónde está la estación?").text  # spa-eng: from a checkout
-    'Where is the station?'
+    "Where's the station?"
 
 (tests/test_readme.py runs these lines as a doctest: what they show is what they print.)
 """
