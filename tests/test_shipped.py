@@ -219,12 +219,12 @@ def test_int8_variant_passed_its_gate():
 
 # (short name, examples that must come out with these words, word pairs the attention must align,
 #  a sentence of names and one of invented words)
-RECORDED_FLOORS = {"spa-eng": 47.0, "fra-eng": 43.0}  # the whole test split, as each card records it
+RECORDED_FLOORS = {"spa-eng": 47.0, "fra-eng": 48.0}  # the whole test split, as each card records it
 TRANSLATORS = {
     "spa-eng": ({"¿Dónde está la estación?": ["station"], "El perro está durmiendo en el sofá.": ["dog", "sleeping"]},
                 [("station", "estación"), ("dog", "perro"), ("sleeping", "durmiendo")],
                 "Tom y María viven en Boston.", "El blorfo zindaba las quexturas."),
-    "fra-eng": ({"Où est la gare ?": ["station"], "Le chien dort sur le canapé.": ["dog", "sleeping"]},
+    "fra-eng": ({"Où est la gare ?": ["station"], "Le chien dort sur le canapé.": ["dog", "sleep"]},  # "sleeps"
                 [("station", "gare"), ("dog", "chien")],
                 "Tom et Marie habitent à Boston.", "Le blorfo zindait les quextures."),
 }
@@ -267,7 +267,7 @@ def test_shipped_translator_is_cased_never_says_oov_and_its_attention_aligns(nam
 
 # cased BLEU (beam 4, through Translator.translate) of each shipped translator on the first 1,000 pairs of its
 # own test split, floored 2 points under what the shipped bundle measured there (its card)
-SAMPLE_PAIRS, BLEU_FLOORS = 1000, {"spa-eng": 52.6, "fra-eng": 47.9}
+SAMPLE_PAIRS, BLEU_FLOORS = 1000, {"spa-eng": 52.6, "fra-eng": 51.0}
 
 
 @pytest.mark.slow

@@ -5,6 +5,7 @@ and unreadable words copied through, and each row's diagnostics in attn-translat
 import csv
 import io
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -85,8 +86,10 @@ def test_numbers_the_model_drops_are_written_through(model, sentence, numbers):
     alone = translator.translate([sentence], beam_size=4, copy=False)[0]
     result = translator.translate([sentence], beam_size=4)[0]
     assert not all(number in alone.text.split() for number in numbers), alone.text  # the reason for the copy
-    words = result.text.replace(".", " ").split()
-    assert all(number in words for number in numbers) and result.missing == [], result.text
+    # every digit run of the source comes out unchanged (the cards' rule); the model may glue its own
+    # suffix to a forced number (fra-eng since 2026-12-02: "14 h 30" -> "at 14 30th"), which this allows
+    runs = re.findall(r"\d+", result.text)
+    assert all(runs.count(n) >= numbers.count(n) for n in numbers) and result.missing == [], result.text
     assert "  " not in result.text
 
 
