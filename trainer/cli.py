@@ -89,6 +89,10 @@ _CLASSIFIER_OPTIONS = [  # train and distill: data, split, architecture, tokeniz
                  help="Undo Penn-Treebank tokenization in the extra files (SST-2: \"does n't\" -> \"doesn't\", "
                       "\"-lrb-\" -> \"(\") before tokenizing, so the bundle's tokenizer needs no --join-clitics "
                       "(a spec the in-graph text tokenizer can compute)."),
+    click.option("--extra-pair-column", default=None,
+                 help="Column of the extra training files whose shared values keep rows in one batch (CAD's "
+                      "batch_id: both halves of a counterfactual pair train side by side); files without it are "
+                      "batched as before."),
     click.option("--attention", type=click.Choice(KINDS), default=C.attention, show_default=True,
                  help="Attention score function."),
     click.option("--epochs", type=click.IntRange(1), default=C.epochs, show_default=True,
@@ -229,7 +233,8 @@ def _classifier_data(options: dict):
         split_seed=options["seed"] if options["split_seed"] is None else options["split_seed"],
         **{k: options[k] for k in ("text_column", "label_column", "label_map", "quoting", "test_data",
                                    "extra_train_data", "extra_validation_data", "extra_text_column",
-                                   "extra_label_column", "extra_train_repeat", "detreebank_extra")})
+                                   "extra_label_column", "extra_train_repeat", "detreebank_extra",
+                                   "extra_pair_column")})
 
 
 def _take_max_len(tokenizer: Tokenizer | None, options: dict, what: str) -> None:
@@ -542,6 +547,24 @@ def text_graph_command(bundle: str, lowercase_mapping: str | None) -> None:
         add_text_graph(bundle, lowercase_mapping=lowercase_mapping, log=lambda line: click.echo(line, err=True))
     except (AttnError, OSError) as error:
         raise click.ClickException(str(error)) from None
+
+
+@main.command("counterfactual-edits", cls=click.Command)  # reads a table, writes a table: no TensorFlow
+@click.argument("pairs", type=click.Path(dir_okay=False))
+@click.option("--out", required=True, type=click.Path(dir_okay=False),
+              help="TSV to write (.gz ok): Sentiment, Text, batch_id; never overwritten.")
+def counterfactual_edits_command(pairs: str, out: str) -> None:
+    """Write the sentences that differ between the halves of each counterfactual pair in PAIRS (CAD's
+    Sentiment / Text / batch_id TSV), each with its half's label: sentence-level rows on exactly the
+    edits that flip the label, for --extra-train-data."""
+    from trainer.counterfactual import write_edits
+
+    try:
+        counts = write_edits(pairs, out)
+    except (AttnError, OSError) as error:
+        raise click.ClickException(str(error)) from None
+    labels = ", ".join(f"{n:,} {name}" for name, n in counts["labels"].items())
+    click.echo(f"{out}: {counts['rows']:,} changed sentences from {counts['pairs']:,} pairs ({labels})", err=True)
 
 
 @main.command("ort", cls=click.Command)  # reads and writes bundles: no TensorFlow

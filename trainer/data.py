@@ -13,6 +13,7 @@ import numpy as np
 
 from runtime.io.tables import InputError, TableReader
 
+NO_GROUP = -1
 DEFAULT_LABEL_MAP = {"0": 0, "1": 1, "neg": 0, "pos": 1, "negative": 0, "positive": 1}
 
 
@@ -21,19 +22,37 @@ class LabelledTexts:
     texts: list[str]
     labels: np.ndarray  # (N,) int32, 0 or 1 (float32 soft targets in [0, 1] when distilling)
     source: str
+    # (N,) int64 or None: rows sharing a value >= 0 train in one batch (the two halves of a counterfactual
+    # pair); NO_GROUP rows batch alone. None: no row is grouped.
+    groups: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.texts)
 
     def take(self, indices: np.ndarray) -> "LabelledTexts":
-        return LabelledTexts([self.texts[i] for i in indices], self.labels[indices], self.source)
+        groups = None if self.groups is None else self.groups[indices]
+        return LabelledTexts([self.texts[i] for i in indices], self.labels[indices], self.source, groups)
+
+    def group_ids(self) -> np.ndarray:
+        """`groups`, with NO_GROUP for every row when there are none."""
+        return np.full(len(self), NO_GROUP, np.int64) if self.groups is None else self.groups
+
+    def regrouped(self, offset: int) -> "LabelledTexts":
+        """A copy whose group ids are shifted by `offset` (so two files' or two copies' groups never merge)."""
+        if self.groups is None:
+            return self
+        groups = np.where(self.groups >= 0, self.groups + offset, NO_GROUP)
+        return LabelledTexts(self.texts, self.labels, self.source, groups)
 
     def __add__(self, other: "LabelledTexts") -> "LabelledTexts":
-        """Rows of both, in order (e.g. IMDB reviews + SST-2 phrases); the source names both."""
+        """Rows of both, in order (e.g. IMDB reviews + SST-2 phrases); the source names both. Group ids
+        are kept as they are: shift one side first (`regrouped`) if both may use the same ids."""
         source = self.source if other.source == self.source else f"{self.source} + {other.source}"
         labels = np.concatenate([self.labels, other.labels])  # soft (float) targets stay float: distillation
+        groups = (None if self.groups is None and other.groups is None
+                  else np.concatenate([self.group_ids(), other.group_ids()]))
         return LabelledTexts(self.texts + other.texts,
-                             labels if labels.dtype.kind == "f" else labels.astype(np.int32), source)
+                             labels if labels.dtype.kind == "f" else labels.astype(np.int32), source, groups)
 
 
 def parse_label_map(text: str | None) -> dict[str, int]:
@@ -55,18 +74,26 @@ def read_table(
     label_column: str = "label",
     label_map: dict[str, int] | None = None,
     quoting: str = "auto",
+    group_column: str | None = None,
 ) -> LabelledTexts:
     """Texts and 0/1 labels from a CSV/TSV/JSONL file. Empty text cells are kept as "".
     A column may be given as comma-separated candidates ("sentence,Text"): the first the file has is
     read, so one option serves files that name the column differently. Labels match exactly, else
-    case-insensitively ("Positive" = "positive")."""
+    case-insensitively ("Positive" = "positive"). With `group_column`, a file holding that column
+    gets `groups`: rows sharing a value there share an id (an empty cell: no group); a file without it
+    gets none."""
     label_map = label_map or DEFAULT_LABEL_MAP
     folded = {key.lower(): value for key, value in label_map.items()}
     reader = TableReader(path, quoting=quoting)
     text_column = _pick_column(reader, text_column, "text column")
     label_column = _pick_column(reader, label_column, "label column")
-    texts, labels = [], []
+    grouped = bool(group_column) and group_column in reader.columns
+    texts, labels, groups, ids = [], [], [], {}
     for line, record in reader.records():
+        if grouped:
+            value = record.get(group_column)
+            key = "" if value is None else str(value).strip()
+            groups.append(ids.setdefault(key, len(ids)) if key else NO_GROUP)
         raw = record.get(label_column)
         key = str(raw).strip() if raw is not None else None
         label = None if key is None else label_map.get(key, folded.get(key.lower()))
@@ -78,7 +105,8 @@ def read_table(
         text = record.get(text_column)
         texts.append("" if text is None else str(text))
         labels.append(label)
-    return LabelledTexts(texts, np.asarray(labels, dtype=np.int32), str(path))
+    return LabelledTexts(texts, np.asarray(labels, dtype=np.int32), str(path),
+                         np.asarray(groups, dtype=np.int64) if grouped else None)
 
 
 def _pick_column(reader: TableReader, candidates: str, what: str) -> str:

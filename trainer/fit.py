@@ -46,38 +46,118 @@ class TrainResult:
 
 
 def length_batches(lengths: np.ndarray, batch_size: int, rng: np.random.Generator | None,
-                   window: int = 50) -> list[np.ndarray]:
+                   window: int = 50, groups: np.ndarray | None = None, count: int | None = None) -> list[np.ndarray]:
     """Index batches of similar length. With `rng`: shuffled rows, sorted inside windows of
-    `window` batches, batch order shuffled. Without: plain sort (evaluation)."""
+    `window` batches, batch order shuffled. Without: plain sort (evaluation). With `groups` (and `rng`),
+    rows sharing a group id >= 0 move as one unit: shuffled, sorted by their longest row and packed into
+    one batch (a batch closes early rather than split a unit), so e.g. both halves of a counterfactual
+    pair are in every batch together; `count` then fixes the number of batches (the two smallest merge,
+    or the largest splits between its units, until it holds), so every epoch has the same step count."""
     if rng is None:
         order = np.argsort(lengths, kind="stable")
         return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
-    order = rng.permutation(len(lengths))
+    units = _units(groups, len(lengths))
+    if all(len(unit) == 1 for unit in units):  # nothing grouped: rows as before
+        order = rng.permutation(len(lengths))
+        span = batch_size * window
+        batches = []
+        for start in range(0, len(order), span):
+            chunk = order[start : start + span]
+            chunk = chunk[np.argsort(lengths[chunk], kind="stable")]
+            batches += [chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size)]
+        rng.shuffle(batches)
+        return batches
+    order = rng.permutation(len(units))
+    longest = np.array([lengths[unit].max() for unit in units])
     span = batch_size * window
-    batches = []
-    for start in range(0, len(order), span):
-        chunk = order[start : start + span]
-        chunk = chunk[np.argsort(lengths[chunk], kind="stable")]
-        batches += [chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size)]
+    packed, start = [], 0
+    while start < len(order):
+        stop, rows = start, 0  # a window holds `span` rows, counted in whole units
+        while stop < len(order) and rows < span:
+            rows += len(units[order[stop]])
+            stop += 1
+        chunk = order[start:stop]
+        packed += _pack([units[u] for u in chunk[np.argsort(longest[chunk], kind="stable")]], batch_size)
+        start = stop
+    if count is not None:
+        packed = _to_count(packed, count)
+    batches = [np.concatenate(batch) for batch in packed]
     rng.shuffle(batches)
+    return batches
+
+
+def _units(groups: np.ndarray | None, count: int) -> list[np.ndarray]:
+    """Row indices per unit: each grouped set of rows (first-seen order), each ungrouped row alone."""
+    if groups is None or not (groups >= 0).any():
+        return list(np.arange(count).reshape(-1, 1))
+    members: dict[int, list[int]] = {}
+    units: list = []
+    for row, group in enumerate(groups.tolist()):
+        if group < 0:
+            units.append([row])
+        elif group in members:
+            members[group].append(row)
+        else:
+            members[group] = [row]
+            units.append(members[group])
+    return [np.asarray(unit) for unit in units]
+
+
+def _pack(units: list[np.ndarray], batch_size: int) -> list[list[np.ndarray]]:
+    """Consecutive units into batches (lists of units) of at most `batch_size` rows (a larger unit
+    is a batch of its own)."""
+    batches, current, size = [], [], 0
+    for unit in units:
+        if current and size + len(unit) > batch_size:
+            batches.append(current)
+            current, size = [], 0
+        current.append(unit)
+        size += len(unit)
+    if current:
+        batches.append(current)
+    return batches
+
+
+def _to_count(batches: list[list[np.ndarray]], count: int) -> list[list[np.ndarray]]:
+    """Merge the two smallest batches, or split the largest between its units, until there are `count`
+    (or no batch has two units left to split)."""
+    batches = list(batches)
+
+    def size(batch):
+        return sum(len(unit) for unit in batch)
+
+    while len(batches) > count > 0:
+        batches.sort(key=size)
+        batches = [batches[0] + batches[1]] + batches[2:]
+    while len(batches) < count:
+        batches.sort(key=size, reverse=True)
+        largest = batches[0]
+        if len(largest) < 2:
+            break
+        half = len(largest) // 2
+        batches = [largest[:half], largest[half:]] + batches[1:]
     return batches
 
 
 class BucketedBatches:
     """(ids, labels) batches cut by `length_batches`, each padded by `padded_width`.
-    Iterating once is one epoch; with a seed every epoch reshuffles."""
+    Iterating once is one epoch; with a seed every epoch reshuffles; `groups` keeps grouped rows
+    together, in the same number of batches every epoch (that of the first packing)."""
 
     def __init__(self, ids: np.ndarray, lengths: np.ndarray, labels: np.ndarray, batch_size: int,
-                 seed: int | None = None):
+                 seed: int | None = None, groups: np.ndarray | None = None):
         self.ids, self.lengths, self.labels, self.batch_size = ids, lengths, labels.astype("float32"), batch_size
         self.rng = None if seed is None else np.random.default_rng(seed)
+        self.groups = None if self.rng is None else groups
         self.count = len(length_batches(lengths, batch_size, None))
+        if self.groups is not None:
+            self.count = len(length_batches(lengths, batch_size, np.random.default_rng(seed), groups=self.groups))
 
     def __len__(self) -> int:
         return self.count
 
     def __iter__(self):
-        for rows in length_batches(self.lengths, self.batch_size, self.rng):
+        for rows in length_batches(self.lengths, self.batch_size, self.rng, groups=self.groups, count=self.count):
             width = padded_width(self.lengths[rows].max(), self.ids.shape[1])
             yield self.ids[rows, :width], self.labels[rows]
 
@@ -151,7 +231,7 @@ def train_classifier(
         metrics=[keras.metrics.MeanMetricWrapper(side_agreement, name="accuracy")]
     )
     train_feed, train_steps = feed(BucketedBatches(train_ids, train_lengths, train.labels,
-                                                   config.batch_size, config.seed))
+                                                   config.batch_size, config.seed, train.groups))
     val_feed, val_steps, callbacks = None, None, []
     if validation is not None:
         val_ids, val_lengths = tokenizer.encode(validation.texts)

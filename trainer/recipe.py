@@ -40,11 +40,13 @@ def load_classifier_data(train_data: str, *, validation_split: float, split_seed
                          extra_train_data: str | Sequence[str] | None = None,
                          extra_validation_data: str | Sequence[str] | None = None, extra_text_column: str | None = None,
                          extra_label_column: str | None = None, extra_train_repeat: Sequence[int] = (),
-                         detreebank_extra: bool = False) -> ClassifierData:
+                         detreebank_extra: bool = False, extra_pair_column: str | None = None) -> ClassifierData:
     """Read the training file, split it (seeded shuffle), add extra rows, read the test file.
     Extra files may be several; `extra_train_repeat` gives each extra training file's copies (default 1:
     e.g. 4 lets 3,414 CAD rows weigh beside 90,000 others); `detreebank_extra` undoes Penn-Treebank
-    tokenization in the extra files (SST-2) so the bundle's tokenizer needs no `join_clitics`."""
+    tokenization in the extra files (SST-2) so the bundle's tokenizer needs no `join_clitics`;
+    `extra_pair_column` (CAD's batch_id) keeps the rows of an extra training file that share a value
+    there in one training batch, each copy's apart from the other copies'."""
     table = dict(text_column=text_column, label_column=label_column,
                  label_map=parse_label_map(label_map), quoting=quoting)
     train, validation = shuffle_split(load_labelled(train_data, **table), validation_split, split_seed, limit)
@@ -52,13 +54,13 @@ def load_classifier_data(train_data: str, *, validation_split: float, split_seed
                    "label_column": extra_label_column or label_column}
     files = {"train": _paths(extra_train_data), "validation": _paths(extra_validation_data)}
     repeats = {"train": _repeats(files["train"], extra_train_repeat), "validation": [1] * len(files["validation"])}
-    parts = {kind: [read_table(path, **extra_table) for path in paths] for kind, paths in files.items()}
+    parts = {kind: [read_table(path, **extra_table, group_column=extra_pair_column if kind == "train" else None)
+                    for path in paths] for kind, paths in files.items()}
     if detreebank_extra:
-        parts = {kind: [LabelledTexts([join_treebank(t) for t in rows.texts], rows.labels, rows.source)
+        parts = {kind: [LabelledTexts([join_treebank(t) for t in rows.texts], rows.labels, rows.source, rows.groups)
                         for rows in group]
                  for kind, group in parts.items()}
-    extra = {kind: _concatenate([rows for rows, n in zip(group, repeats[kind]) for _ in range(n)])
-             for kind, group in parts.items() if group}
+    extra = {kind: _concatenate(_copies(group, repeats[kind])) for kind, group in parts.items() if group}
     provenance = {
         "train": str(train_data),
         "train_sha256": sha256_of(train_data) if Path(train_data).is_file() else None,
@@ -69,6 +71,7 @@ def load_classifier_data(train_data: str, *, validation_split: float, split_seed
         "text_column": text_column, "label_column": label_column, "label_map": label_map, "quoting": quoting,
         **{f"extra_{kind}": _file_records(files[kind], parts[kind], repeats[kind]) for kind in extra},
         **({"extra_detreebanked": True} if detreebank_extra else {}),
+        **({"extra_pair_column": extra_pair_column} if extra_pair_column else {}),
     }
     return ClassifierData(
         train=train + extra["train"] if "train" in extra else train,
@@ -90,6 +93,17 @@ def _repeats(paths: list[str], repeats: Sequence[int]) -> list[int]:
         raise InputError(f"--extra-train-repeat: give one count >= 1 per --extra-train-data file ({len(paths)}), "
                          f"got {list(repeats)}")
     return list(repeats)
+
+
+def _copies(files: list[LabelledTexts], repeats: list[int]) -> list[LabelledTexts]:
+    """Each file `repeat` times, every copy's group ids shifted past all earlier ones (a pair is one
+    pair within one copy; copies of it train apart)."""
+    copies, offset = [], 0
+    for rows, n in zip(files, repeats):
+        for _ in range(n):
+            copies.append(rows.regrouped(offset))
+            offset += int(rows.groups.max()) + 1 if rows.groups is not None and len(rows.groups) else 0
+    return copies
 
 
 def _concatenate(groups: list[LabelledTexts]) -> LabelledTexts:
