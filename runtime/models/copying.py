@@ -167,18 +167,42 @@ def digit_tokens(vocab: list[str]) -> np.ndarray:
     return marks
 
 
+def word_continuing_tokens(vocab: list[str]) -> np.ndarray:
+    """(V,) bool: target pieces that glue letters or digits onto the word before (no word-start mark,
+    first character alphanumeric: "th" in "30" "th"); byte-fallback and punctuation pieces are not."""
+    marks = np.zeros(len(vocab) + 2, dtype=bool)
+    for i, token in enumerate(vocab, 2):
+        marks[i] = bool(token) and not token.startswith(WORD_START) and token[0].isalnum()
+    return marks
+
+
+def number_word_values(vocab: list[str]) -> np.ndarray:
+    """(V,) int: the value of target pieces that are a whole English number word ("▁two", "two": 2), else -1."""
+    values = np.full(len(vocab) + 2, -1, dtype=np.int64)
+    for i, token in enumerate(vocab, 2):
+        values[i] = _NUMBER_WORDS.get(token.removeprefix(WORD_START).lower(), -1)
+    return values
+
+
 class NumberCopier:
     """A search step (runtime.models.search) that writes the source's numbers token for token: when the
     model is about to write a digit, or attends to a number it has not written and a digit is
     plausible, the next tokens are that number's target tokens (each scored as the model's best
-    token at that step). Each number is written once per hypothesis. The state carries, per
-    hypothesis, the number being written, how far, and which are done."""
+    token at that step). Each number is written once per hypothesis, and ends its word: the step after
+    it may not glue a letter or digit piece onto it (`continuing`; "at 14 30th" was the model's suffix
+    on a forced "30"). A number the model writes as a word ("two" for "2", `values`) counts as written.
+    Outside a forced number no digit may be written: a beam cannot invent one. The state carries, per
+    hypothesis, the number being written, how far, which are done, and whether one just ended."""
 
     def __init__(self, step, numbers: list[list[tuple[list[int], list[int], list[int]]]], digits: np.ndarray,
-                 word_start: int, prefixes: list | None = None):
+                 word_start: int, prefixes: list | None = None, continuing: np.ndarray | None = None,
+                 values: np.ndarray | None = None):
         # numbers[sentence] = [(source positions, target ids, target ids after a lone word start, text), ...];
         # prefixes[sentence] = (target ids forced from the first step, the number they end with) or None
         self.step, self.digits, self.word_start = step, digits, word_start
+        self.continuing = np.zeros_like(digits) if continuing is None else continuing
+        self.values = np.full(len(digits), -1) if values is None else values
+        self.texts = [[number[3] if len(number) > 3 else None for number in sentence] for sentence in numbers]
         self.prefixes, self.steps = prefixes or [None] * len(numbers), 0
         self.most = max(1, max(map(len, numbers), default=1))
         self.sources = [[number[0] for number in sentence] for sentence in numbers]
@@ -187,13 +211,13 @@ class NumberCopier:
 
     def initial(self, state: tuple, batch: int) -> tuple:
         return (*state, np.full(batch, -1), np.zeros(batch, dtype=np.int64), np.zeros(batch, dtype=bool),
-                np.zeros((batch, self.most), dtype=bool))
+                np.zeros((batch, self.most), dtype=bool), np.zeros(batch, dtype=bool))
 
     def __call__(self, previous, sentence, state):
-        *model_state, number, position, after_space, done = state
+        *model_state, number, position, after_space, done, ended = state
         log_probs, model_state, weights = self.step(previous, sentence, tuple(model_state))
         log_probs, number, position, done = log_probs.copy(), number.copy(), position.copy(), done.copy()
-        after_space = after_space.copy()
+        after_space, ended = after_space.copy(), ended.copy()
         probabilities = np.exp(log_probs)
         self.steps += 1
         for row in np.flatnonzero(self.has_numbers[sentence]):
@@ -203,13 +227,23 @@ class NumberCopier:
                 forced = prefix[0][self.steps - 1]
                 log_probs[row] = np.where(np.arange(log_probs.shape[1]) == forced, log_probs[row].max(), -np.inf)
                 done[row, prefix[1]] |= self.steps == len(prefix[0])
+                ended[row] = self.steps == len(prefix[0])  # the prefix ends with its number
                 continue
+            value = int(self.values[previous[row]]) if previous[row] < len(self.values) else -1
+            if value >= 0 and number[row] < 0:  # the model wrote a number as a word: that number is written
+                for s, text in enumerate(self.texts[b]):
+                    if not done[row, s] and text == str(value):
+                        done[row, s] = True
+                        break
+            if ended[row]:  # a number was just written: what follows starts a new word or is punctuation
+                log_probs[row, self.continuing[: log_probs.shape[1]]] = -np.inf
+                ended[row] = False
             if number[row] < 0:
                 number[row] = self.start(b, probabilities[row], None if weights is None else weights[row], done[row])
                 position[row] = 0
                 after_space[row] = previous[row] == self.word_start
-            if number[row] < 0 and done[row, : len(self.sources[b])].all():
-                log_probs[row, self.digits[: log_probs.shape[1]]] = -np.inf  # every number written: no invented one
+            if number[row] < 0:  # digits come from the source's numbers only: a beam may not invent one
+                log_probs[row, self.digits[: log_probs.shape[1]]] = -np.inf
             if number[row] >= 0:
                 ids = self.targets[b][number[row]][int(after_space[row])]
                 forced = ids[position[row]]
@@ -220,7 +254,8 @@ class NumberCopier:
                 if position[row] == len(ids):
                     done[row, number[row]] = True
                     number[row] = -1
-        return log_probs, (*model_state, number, position, after_space, done), weights
+                    ended[row] = True
+        return log_probs, (*model_state, number, position, after_space, done, ended), weights
 
     def start(self, b: int, probabilities: np.ndarray, weights, done: np.ndarray) -> int:
         """The number to write now in sentence b's hypothesis, or -1."""

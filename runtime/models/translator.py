@@ -14,7 +14,15 @@ from typing import Sequence
 import numpy as np
 
 from runtime.bundle import Bundle, BundleError, check_vocabulary, tokenizer_from_manifest
-from runtime.models.copying import NumberCopier, copy_spans, digit_tokens, source_spans, target_words
+from runtime.models.copying import (
+    NumberCopier,
+    copy_spans,
+    digit_tokens,
+    number_word_values,
+    source_spans,
+    target_words,
+    word_continuing_tokens,
+)
 from runtime.models.search import search
 from runtime.models.segment import segments
 from runtime.tokenizer import OOV_ID, WORD_START, Tokenizer, detokenize, join_pieces, text_list  # noqa: F401  (detokenize: re-exported)
@@ -93,6 +101,8 @@ class Translator:
         self.max_length = bundle.manifest["max_target_len"]  # validated by the schema, no default here
         self.batch_size = batch_size
         self.digits = digit_tokens(self.target_tokenizer.vocab)
+        self.continuing = word_continuing_tokens(self.target_tokenizer.vocab)
+        self.number_words = number_word_values(self.target_tokenizer.vocab)
         self._encoder, self.provider = bundle.open_session("encoder", provider, threads, session_options)
         check_vocabulary(self._encoder, bundle.graph_path("encoder"), "source", "states",
                          self.source_tokenizer.vocab_size)
@@ -189,7 +199,8 @@ class Translator:
         states, h, c = self._encoder.run(["states", "h", "c"], {"source": source})
         step, state = self.step_function(states, source != 0), (h, c)
         if numbers is not None and any(numbers):
-            copier = NumberCopier(step, numbers, self.digits, self.target_tokenizer.id_of(WORD_START), prefixes)
+            copier = NumberCopier(step, numbers, self.digits, self.target_tokenizer.id_of(WORD_START), prefixes,
+                                  self.continuing, self.number_words)
             step, state = copier, copier.initial(state, len(source))
         return search(step, state, len(source), self.start_id, self.end_id, max_length, beam_size, attention)
 
