@@ -678,7 +678,8 @@ def calibrate(bundle, data_path, text_column, label_column, validation_split, sp
 def _recorded_validation(manifest: dict, bundle: str):
     """The validation rows the bundle's training selected on, carved again exactly as then: its recorded
     `attn-export train/distill` command parsed by that command's own options (split, extra validation
-    files, their columns, detreebanking), then the same data loading (the test file is not read).
+    files, their columns, detreebanking), then the same data loading (the test file and the extra
+    training files are not read).
     Returns (all of them, the training file's own split alone)."""
     import shlex
 
@@ -689,7 +690,9 @@ def _recorded_validation(manifest: dict, bundle: str):
     command = main.commands[words[1]]
     with command.make_context(words[1], words[2:]) as context:
         options = dict(context.params)
-    data = _classifier_data({**options, "test_data": None})
+    # the extra training files are not read: validation rows never come from them (and a derived one,
+    # such as counterfactual-edits' output under runs/, need not exist where the bundle is calibrated)
+    data = _classifier_data({**options, "test_data": None, "extra_train_data": (), "extra_train_repeat": ()})
     return data.validation, data.own_validation
 
 
