@@ -201,7 +201,8 @@ def distill(data: ClassifierData, teacher, config: ClassifierConfig, *, alpha: f
     def soft(rows: LabelledTexts, p: np.ndarray | None = None, desc: str = "") -> LabelledTexts:
         """`rows` with their targets (the teacher scored over them here unless `p` is given)."""
         p = teacher_probabilities(teacher, rows.texts, progress=progress, desc=desc) if p is None else p
-        return LabelledTexts(rows.texts, soft_targets(p, rows.labels, alpha, temperature), rows.source)
+        return LabelledTexts(rows.texts, soft_targets(p, rows.labels, alpha, temperature), rows.source,
+                             rows.groups)  # --extra-pair-column's pairs stay pairs
 
     soft_train, soft_own = soft(data.train, train_p), soft(data.own_validation, own_p)
     if augment:
