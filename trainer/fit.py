@@ -56,8 +56,7 @@ def length_batches(lengths: np.ndarray, batch_size: int, rng: np.random.Generato
     if rng is None:
         order = np.argsort(lengths, kind="stable")
         return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
-    units = _units(groups, len(lengths))
-    if all(len(unit) == 1 for unit in units):  # nothing grouped: rows as before
+    if groups is None or not (groups >= 0).any():  # nothing grouped: rows as before (no per-row units built)
         order = rng.permutation(len(lengths))
         span = batch_size * window
         batches = []
@@ -67,6 +66,7 @@ def length_batches(lengths: np.ndarray, batch_size: int, rng: np.random.Generato
             batches += [chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size)]
         rng.shuffle(batches)
         return batches
+    units = _units(groups)
     order = rng.permutation(len(units))
     longest = np.array([lengths[unit].max() for unit in units])
     span = batch_size * window
@@ -86,10 +86,8 @@ def length_batches(lengths: np.ndarray, batch_size: int, rng: np.random.Generato
     return batches
 
 
-def _units(groups: np.ndarray | None, count: int) -> list[np.ndarray]:
+def _units(groups: np.ndarray) -> list[np.ndarray]:
     """Row indices per unit: each grouped set of rows (first-seen order), each ungrouped row alone."""
-    if groups is None or not (groups >= 0).any():
-        return list(np.arange(count).reshape(-1, 1))
     members: dict[int, list[int]] = {}
     units: list = []
     for row, group in enumerate(groups.tolist()):
