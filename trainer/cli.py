@@ -13,7 +13,7 @@ from pathlib import Path
 import click
 
 from runtime.catalog import version
-from runtime.errors import AttnError
+from runtime.errors import AttnError, InputError
 from runtime.tokenizer import LOWERCASE_MAPPINGS, MODES, Tokenizer, TokenizerSpec
 from trainer.config import KINDS, SCORES, STYLES, TOKENIZER_MODES, ClassifierConfig, Seq2SeqConfig
 from trainer.console import TrainGroup, chance_warning
@@ -179,9 +179,22 @@ _TOKENIZER = click.option("--tokenizer", "tokenizer_path", type=click.Path(dir_o
                                "instead of fitting one, so the new model shares its ids (needed to combine models).")
 
 
+_INIT_FROM = click.option(
+    "--init-from", type=click.Path(exists=True, file_okay=False), default=None,
+    help="Fine-tune the network in this folder's training/ (a bundle's or another run's --out: model.keras and "
+         "tokenizer.json) instead of training a fresh one: its architecture and tokenizer are kept (so architecture "
+         "and tokenizer options are refused), this command's data, --epochs, --learning-rate, --batch-size, "
+         "--patience and --seed are used; Adam starts afresh (model.keras keeps no optimizer state).")
+_SAVED_NETWORK = ("attention", "max_len", "truncation", "tokenizer_mode", "punctuation", "join_clitics",
+                  "split_negation", "lowercase_mapping", "vocab_size", "embedding_dim", "lstm_units", "lstm_layers",
+                  "attention_units", "dense_units", "dropout", "embedding_dropout", "tokenizer_path", "members",
+                  "refit")  # what --init-from takes from the saved run, so may not be given with it
+
+
 @main.command()
-@_options(_CLASSIFIER_OPTIONS, _TOKENIZER, _ENSEMBLE_OPTIONS, _OPSET, _QUANTIZE, _FORCE, _OUT)
-def train(**options) -> None:
+@_options(_CLASSIFIER_OPTIONS, _TOKENIZER, _ENSEMBLE_OPTIONS, _INIT_FROM, _OPSET, _QUANTIZE, _FORCE, _OUT)
+@click.pass_context
+def train(ctx: click.Context, **options) -> None:
     """Train a classifier on labelled text and write an ONNX bundle to --out.
 
     The folder gets model.onnx and manifest.json (the bundle) and training/ with the Keras model,
@@ -190,16 +203,36 @@ def train(**options) -> None:
     from trainer.recipe import train_and_evaluate
 
     started = time.perf_counter()
+    init_model, saved = None, {}
+    if options["init_from"]:
+        fixed = [f"--{name.replace('_path', '').replace('_', '-')}" for name in _SAVED_NETWORK
+                 if ctx.get_parameter_source(name) is click.core.ParameterSource.COMMANDLINE]
+        if fixed:
+            raise InputError(f"--init-from {options['init_from']} keeps its saved network and tokenizer: "
+                             f"drop {', '.join(fixed)}")
+        from trainer.fit import load_classifier_training
+
+        init_model, recovered, given, saved = load_classifier_training(options["init_from"])
+        if recovered.members > 1:
+            raise InputError(f"--init-from {options['init_from']}: an ensemble of {recovered.members} networks; "
+                             "fine-tune one network")
+        options.update({k: v for k, v in recovered.to_dict().items()
+                        if k not in ("learning_rate", "batch_size", "epochs", "seed")}, max_len=given.spec.max_len)
     out = prepare_out_dir(options["out"], options["force"])
     data = _classifier_data(options)
-    given = Tokenizer.load(options["tokenizer_path"]) if options["tokenizer_path"] else None
-    _take_max_len(given, options, "--tokenizer")
+    if not options["init_from"]:
+        given = Tokenizer.load(options["tokenizer_path"]) if options["tokenizer_path"] else None
+        _take_max_len(given, options, "--tokenizer")
     config, spec = _config_and_spec(options)
     result, metrics = train_and_evaluate(data, config, spec, patience=options["patience"], refit=options["refit"],
                                          tokenizer=given, test_name=options["test_data"],
                                          verbose=1 if sys.stderr.isatty() else 2,
-                                         log=lambda line: click.echo(line, err=True))
+                                         log=lambda line: click.echo(line, err=True), init_model=init_model)
     provenance = data.provenance | {"command": "attn-export " + " ".join(sys.argv[1:])}
+    if options["init_from"]:
+        provenance["init_from"] = {"folder": str(options["init_from"]), "best_epoch": saved.get("best_epoch"),
+                                   "validation_accuracy": saved.get("validation_accuracy"),
+                                   "command": saved.get("data", {}).get("command")}
     _save_export_report(result, data, metrics, provenance, options, out, started)
 
 

@@ -207,10 +207,12 @@ def train_classifier(
     verbose: int = 2,
     log: Callable[[str], None] = print,
     tokenizer: Tokenizer | None = None,
+    init_model=None,
 ) -> TrainResult:
     """Fit the tokenizer on `train` (unless one is given), train, keep the weights of the best
     validation epoch. With `validation=None` (a refit on all rows) train exactly `config.epochs`
-    epochs and keep the last."""
+    epochs and keep the last. `init_model` (from `load_classifier_training`, with its `tokenizer`)
+    is trained on instead of a fresh network: a fine-tune, Adam starting afresh."""
     import keras
 
     started = time.perf_counter()
@@ -222,7 +224,7 @@ def train_classifier(
     log(f"data: {len(train)} train / {len(validation) if validation else 0} validation rows, vocabulary "
         f"{tokenizer.vocab_size}, mean length {train_lengths.mean():.0f} tokens (max {config.max_len})")
 
-    model = build_classifier(config)
+    model = build_classifier(config) if init_model is None else init_model
     trainable = keras.Model(model.input, model.output["probability"])
     trainable.compile(
         optimizer=keras.optimizers.Adam(config.learning_rate), loss="binary_crossentropy",
@@ -271,15 +273,18 @@ def train_ensemble(
     verbose: int = 2,
     log: Callable[[str], None] = print,
     tokenizer: Tokenizer | None = None,
+    init_model=None,
 ) -> TrainResult:
     """`config.members` networks (seeds seed, seed+1, …) on one tokenizer fitted on `train`, each
     keeping its own best validation epoch, combined into one model whose outputs are their means.
     With `validation=None` member k trains exactly `epochs[k]` epochs (a refit). With one member this
     is `train_classifier`. The returned validation accuracy is the combined model's. A given
-    `tokenizer` is used as it is instead of fitting one."""
+    `tokenizer` is used as it is instead of fitting one; `init_model` (one network) is fine-tuned."""
     if config.members == 1:
         return train_classifier(train, validation, replace(config, epochs=epochs[0]) if epochs else config, spec,
-                                patience, verbose, log, tokenizer=tokenizer)
+                                patience, verbose, log, tokenizer=tokenizer, init_model=init_model)
+    if init_model is not None:
+        raise ValueError("init_model fine-tunes one network, not an ensemble of new ones")
     started = time.perf_counter()
     results = []
     for k in range(config.members):
@@ -346,10 +351,10 @@ def save_training_outputs(result: TrainResult, folder: str | Path, extra: dict |
     return target
 
 
-def combine_trained(folders) -> tuple[object, ClassifierConfig, Tokenizer, list[dict]]:
-    """Read the training/ folders that `save_training_outputs` wrote (single models or ensembles)
-    and combine every network into one ensemble: (model, config, tokenizer, one summary per folder).
-    All must share one tokenizer and one architecture; ExportError names the folder otherwise."""
+def load_classifier_training(folder: str | Path) -> tuple[object, ClassifierConfig, Tokenizer, dict]:
+    """(model, config, tokenizer, summary) from the training/ folder `save_training_outputs` wrote
+    (a run's --out or a shipped bundle). ExportError names the folder when files are missing or the
+    network is not one this exporter knows; Keras' safe mode refuses a model holding code (ValueError)."""
     import json
 
     import keras
@@ -358,31 +363,41 @@ def combine_trained(folders) -> tuple[object, ClassifierConfig, Tokenizer, list[
     from trainer.errors import ExportError
     from trainer.models.classifier import config_from_model
 
+    training = Path(folder) / "training"
+    if not (training / "model.keras").is_file() or not (training / "tokenizer.json").is_file():
+        raise ExportError(f"{folder}: no training/model.keras and training/tokenizer.json")
+    tokenizer = Tokenizer.load(training / "tokenizer.json")
+    model = keras.saving.load_model(training / "model.keras")
+    try:
+        config = config_from_model(model)
+    except ValueError as error:
+        raise ExportError(f"{folder}: {error}") from None
+    summary = json.loads((training / "history.json").read_text()) if (training / "history.json").is_file() else {}
+    return model, config, tokenizer, summary
+
+
+def combine_trained(folders) -> tuple[object, ClassifierConfig, Tokenizer, list[dict]]:
+    """Read the training/ folders that `save_training_outputs` wrote (single models or ensembles)
+    and combine every network into one ensemble: (model, config, tokenizer, one summary per folder).
+    All must share one tokenizer and one architecture; ExportError names the folder otherwise."""
+    from trainer.errors import ExportError
+
     ignored = ("seed", "epochs", "members", "learning_rate", "batch_size")
     if len(folders) < 2:
         raise ExportError("combine needs at least two bundles")
     members, tokenizer, architecture, sources, config = [], None, None, [], None
     for folder in folders:
-        training = Path(folder) / "training"
-        if not (training / "model.keras").is_file() or not (training / "tokenizer.json").is_file():
-            raise ExportError(f"{folder}: no training/model.keras and training/tokenizer.json to combine")
-        these = Tokenizer.load(training / "tokenizer.json")
+        model, config, these, history = load_classifier_training(folder)
         if tokenizer is not None and these.to_dict() != tokenizer.to_dict():
             raise ExportError(f"{folder}: its tokenizer differs from {folders[0]}'s; train it with "
                              f"--tokenizer {Path(folders[0]) / 'training' / 'tokenizer.json'}")
         tokenizer = tokenizer or these
-        model = keras.saving.load_model(training / "model.keras")
-        try:
-            config = config_from_model(model)
-        except ValueError as error:
-            raise ExportError(f"{folder}: {error}") from None
         shape = {k: v for k, v in config.to_dict().items() if k not in ignored}
         if architecture is not None and shape != architecture:
             raise ExportError(f"{folder}: architecture {shape} differs from {folders[0]}'s {architecture}")
         architecture = architecture or shape
         nested = [model.get_layer(f"member_{k}") for k in range(config.members)] if config.members > 1 else [model]
         members += nested
-        history = json.loads((training / "history.json").read_text()) if (training / "history.json").is_file() else {}
         sources.append({"bundle": str(folder), "networks": len(nested), "data": history.get("data", {}),
                         "metrics": {k: v for k, v in history.get("metrics", {}).items() if k != "history"}})
     # what a saved model cannot tell (max_len of a non-location score) comes from the tokenizer

@@ -120,19 +120,22 @@ def _file_records(paths: list[str], parts: list[LabelledTexts], repeats: list[in
 def train_and_evaluate(data: ClassifierData, config: ClassifierConfig, spec: TokenizerSpec, *,
                        patience: int | None = None, refit: bool = False, tokenizer: Tokenizer | None = None,
                        test_name: str | None = None, verbose: int = 2, log: Callable[[str], None] = print,
-                       refit_rows: LabelledTexts | None = None):
+                       refit_rows: LabelledTexts | None = None, init_model=None):
     """(result, metrics): train `config.members` networks selecting each one's epochs on
     `data.validation`; with `refit`, train again on train + own validation rows for those epochs
     (the extra validation rows stay held out; `refit_rows` replaces those rows, e.g. with soft
-    distillation targets); score `data.test` once, at the end."""
+    distillation targets); score `data.test` once, at the end. `init_model` (one network, with its
+    `tokenizer`) is fine-tuned instead of a fresh one; a refit would start afresh, so it is refused."""
     from trainer.fit import accuracy, predict_probabilities, train_ensemble
 
     def score(model, tokenizer, rows):
         return round(accuracy(predict_probabilities(model, tokenizer, rows.texts), rows.labels), 5)
 
+    if init_model is not None and refit:
+        raise InputError("--init-from fine-tunes the saved network; --refit would train a fresh one: drop one")
     vocab_size = config.vocab_size  # training narrows the config's to the fitted vocabulary; a refit fits afresh
     result = train_ensemble(data.train, data.validation, config, spec, patience=patience, verbose=verbose, log=log,
-                            tokenizer=tokenizer)
+                            tokenizer=tokenizer, init_model=init_model)
     metrics = {"validation_accuracy": round(result.validation_accuracy, 5), "best_epoch": result.best_epoch,
                "train_seconds": round(result.elapsed_s, 1), "history": result.history}
     if result.config.members > 1:
