@@ -67,5 +67,6 @@ def test_init_from_refuses_what_the_saved_network_fixes_in_one_line(base, tmp_pa
 def test_init_from_a_folder_without_a_saved_network_is_one_line(tmp_path):
     (tmp_path / "empty").mkdir()
     result = _finetune(tmp_path / "empty", tmp_path / "out")
-    assert result.exit_code != 0 and "no training/model.keras" in result.output and str(tmp_path / "empty") in result.output
+    assert result.exit_code != 0 and "no training/model.keras" in result.output
+    assert str(tmp_path / "empty") in result.output
     assert len(result.output.strip().splitlines()) == 1

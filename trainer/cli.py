@@ -600,6 +600,32 @@ def counterfactual_edits_command(pairs: str, out: str) -> None:
     click.echo(f"{out}: {counts['rows']:,} changed sentences from {counts['pairs']:,} pairs ({labels})", err=True)
 
 
+@main.command("balance-cue", cls=click.Command)  # reads a table, writes a table: no TensorFlow
+@click.argument("data", type=click.Path(dir_okay=False))
+@click.option("--text-column", default="text", show_default=True)
+@click.option("--label-column", default="label", show_default=True)
+@click.option("--cue", default=None,
+              help="Regular expression (case-insensitive) a row's text must match (default: a negation word or "
+                   "\"n't\").")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the sample that tops up whole copies.")
+@click.option("--out", required=True, type=click.Path(dir_okay=False),
+              help="TSV to write (.gz ok): the label and text columns as read; never overwritten.")
+def balance_cue_command(data: str, text_column: str, label_column: str, cue: str | None, seed: int, out: str) -> None:
+    """Write DATA's rows that hold a cue (a negation, by default) and the rarer label among those rows, copied
+    until both labels are equally many among them: for --extra-train-data, so that the cue alone no longer
+    tells the label ("not" is no longer a negative word) and what it negates has to."""
+    from trainer.balance import NEGATION, balance_cue
+
+    try:
+        counts = balance_cue(data, out, text_column=text_column, label_column=label_column, cue=cue or NEGATION,
+                             seed=seed)
+    except (AttnError, OSError) as error:
+        raise click.ClickException(str(error)) from None
+    matched = " / ".join(f"{n:,} {label}" for label, n in counts["matched"].items())
+    click.echo(f"{out}: {counts['written']:,} rows labelled {counts['label']} (of {counts['rows']:,} rows, {matched} "
+               "match the cue)", err=True)
+
+
 @main.command("ort", cls=click.Command)  # reads and writes bundles: no TensorFlow
 @click.argument("bundle", type=click.Path(file_okay=False))
 def ort_command(bundle: str) -> None:

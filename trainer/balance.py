@@ -1,0 +1,74 @@
+"""Rows that hold a cue (a negation, by default), the minority label's copied until both labels are equally
+many among them: an extra training file that takes away what the cue alone says about the label.
+
+Measured on SST-2's training phrases (2026-12-02): 4,578 of the phrases holding a negation word are negative
+and 2,270 positive, and among those of at most 8 words 1,401 against 412. A network trained on them learns
+"not" as a negative word, so "Not bad at all." reads negative. Adding the positive cue rows again (and in
+CAD's changed sentences, where the cue rows lean the same way) leaves the cue saying nothing about the
+label by itself: what it negates has to decide. The rows are real training rows, copied; nothing is made up.
+
+    attn-export balance-cue ../shared/datasets/sst2/train.tsv.gz --text-column sentence --out runs/sst2-neg.tsv.gz
+"""
+
+from __future__ import annotations
+
+import gzip
+import re
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from runtime.io.tables import InputError, TableReader
+
+# a negation word, or the clitic "n't" (raw "doesn't" and treebank "does n't" alike), any case
+NEGATION = r"\b(?:not|no|never|nothing|nobody|none|nor|neither|nowhere|without|cannot)\b|n't\b"
+
+
+def balance_cue(path: str | Path, out: str | Path, *, text_column: str = "text", label_column: str = "label",
+                cue: str = NEGATION, seed: int = 0) -> dict:
+    """Write (TSV, gzipped if `out` ends in .gz; refuses an existing `out`) the rows of `path` whose text
+    matches `cue` and whose label is the rarer one among those rows, as many times as it takes to make
+    both labels equally many: whole copies, the remainder a seeded sample without repeats. Columns:
+    `label_column`, `text_column`, as read. Returns the counts before and the rows written."""
+    out = Path(out)
+    if out.exists():
+        raise InputError(f"{out}: exists; not overwritten (remove it or choose another --out)")
+    try:
+        pattern = re.compile(cue, re.IGNORECASE)
+    except re.error as error:
+        raise InputError(f"--cue {cue!r}: not a regular expression ({error})") from None
+    reader = TableReader(path)
+    reader.require(text_column, "text column")
+    reader.require(label_column, "label column")
+    matched: dict[str, list[str]] = defaultdict(list)
+    rows = 0
+    for line, record in reader.records():
+        rows += 1
+        text, label = record.get(text_column), record.get(label_column)
+        if label is None or str(label).strip() == "":
+            raise InputError(f"{reader.name}: line {line}: empty {label_column!r}")
+        if text is not None and pattern.search(str(text)):
+            matched[str(label)].append(" ".join(str(text).split()))  # tabs and line breaks become spaces
+    if len(matched) != 2:
+        raise InputError(f"{reader.name}: the rows matching the cue hold {len(matched)} label(s) "
+                         f"({', '.join(sorted(matched)) or 'none'}); balancing needs both of two")
+    (rare, few), (common, many) = sorted(((label, texts) for label, texts in matched.items()),
+                                         key=lambda item: (len(item[1]), item[0]))
+    copies, remainder = divmod(len(many) - len(few), len(few))
+    rng = np.random.default_rng(seed)
+    written = few * copies + [few[k] for k in sorted(rng.choice(len(few), remainder, replace=False))]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    partial = out.with_name(out.name + ".partial")
+    opener = gzip.open if out.suffix == ".gz" else open
+    try:
+        with opener(partial, "wt", encoding="utf-8", newline="") as handle:  # plain TSV, no quoting
+            handle.write(f"{label_column}\t{text_column}\n")
+            for text in written:
+                handle.write(f"{rare}\t{text}\n")
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    partial.replace(out)
+    return {"rows": rows, "matched": {label: len(texts) for label, texts in sorted(matched.items())},
+            "label": rare, "written": len(written)}
