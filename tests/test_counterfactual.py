@@ -113,3 +113,53 @@ def test_pair_column_on_rows_without_an_id_names_the_line(tmp_path):
     pairs.write_text("Sentiment\tText\tbatch_id\nNegative\tbad\t\n", encoding="utf-8")
     with pytest.raises(InputError, match=r"pairs.tsv: line 2: empty 'batch_id'"):
         read_pairs(pairs)
+
+
+def test_batch_partners_pair_only_two_rows_of_opposite_labels():
+    from trainer.fit import batch_partners
+
+    groups = np.array([5, -1, 5, 8, 8, 9, 9, 9, 3, 3])
+    labels = np.array([1, 0, 0, 1, 1, 0, 1, 1, 0.2, 0.9])  # soft targets count by their side of 0.5
+    assert batch_partners(groups, labels).tolist() == [2, -1, 0, -1, -1, -1, -1, -1, 9, 8]
+
+
+def test_paired_loss_is_bce_plus_the_pairwise_term_on_each_pair_once():
+    from trainer.fit import paired_loss
+
+    p = np.array([0.3, 0.6, 0.9, 0.2], np.float32)  # row 0 (positive) and 1 (negative) are a pair, the wrong way
+    labels = np.array([1, 0, 1, 0], np.float32)
+    partner = np.array([1, 0, -1, -1], np.float32)
+    bce = -(labels * np.log(p) + (1 - labels) * np.log(1 - p))
+    logit = np.log(p / (1 - p))
+    term = np.log1p(np.exp(logit[1] - logit[0]))  # softplus(z_negative - z_positive), one pair
+    for weight in (0.0, 2.0):
+        got = np.asarray(paired_loss(weight)(np.stack([labels, partner], 1), p[:, None]))
+        assert np.isclose(got.mean(), bce.mean() + weight * term, rtol=1e-5)
+
+
+def test_pair_loss_trains_through_the_cli_and_needs_pairs(tmp_path):
+    """It changes what is learnt (same seed, other weights), is recorded, and without pairs is refused
+    in one line before anything is written."""
+    cad = tmp_path / "cad.tsv"
+    with gzip.open(CAD_TRAIN, "rt", encoding="utf-8") as handle:
+        cad.write_text("".join(next(handle) for _ in range(41)), encoding="utf-8")  # 20 pairs
+    common = ["train", "--train-data", str(IMDB_TRAIN), "--limit", "200", "--epochs", "1", "--max-len", "30",
+              "--vocab-size", "300", "--embedding-dim", "8", "--lstm-units", "4", "--extra-train-data", str(cad),
+              "--extra-text-column", "Text", "--extra-label-column", "Sentiment"]
+    outs = {}
+    for weight in ("0", "5", "0.0"):  # "0.0": the control, a rerun of "0" (training here is deterministic)
+        outs[weight] = tmp_path / f"w{weight}"
+        result = CliRunner().invoke(export_cli, common + ["--extra-pair-column", "batch_id", "--pair-loss-weight",
+                                                          weight, "--out", str(outs[weight])])
+        assert result.exit_code == 0, result.output
+    import runtime
+    from runtime.bundle import Bundle
+
+    assert Bundle.load(outs["5"]).manifest["model"]["pair_loss_weight"] == 5.0
+    texts = ["a fine film", "a dull film", "not bad"]
+    unpaired = runtime.load(outs["0"]).predict(texts)
+    assert np.array_equal(runtime.load(outs["0.0"]).predict(texts), unpaired)
+    assert np.abs(runtime.load(outs["5"]).predict(texts) - unpaired).max() > 1e-6
+    refused = CliRunner().invoke(export_cli, common + ["--pair-loss-weight", "1", "--out", str(tmp_path / "no")])
+    assert refused.exit_code != 0 and "--pair-loss-weight needs --extra-pair-column" in refused.output
+    assert len(refused.output.strip().splitlines()) == 1 and not (tmp_path / "no").exists()

@@ -93,6 +93,10 @@ _CLASSIFIER_OPTIONS = [  # train and distill: data, split, architecture, tokeniz
                  help="Column of the extra training files whose shared values keep rows in one batch (CAD's "
                       "batch_id: both halves of a counterfactual pair train side by side); files without it are "
                       "batched as before."),
+    click.option("--pair-loss-weight", type=click.FloatRange(0), default=C.pair_loss_weight, show_default=True,
+                 help="With --extra-pair-column: add this × a pairwise term on each counterfactual pair in a batch "
+                      "(two rows of one group, opposite labels): softplus(logit of the negative half − logit of the "
+                      "positive half), so the edit that flips the label must move the score. 0: labels only."),
     click.option("--attention", type=click.Choice(KINDS), default=C.attention, show_default=True,
                  help="Attention score function."),
     click.option("--epochs", type=click.IntRange(1), default=C.epochs, show_default=True,
@@ -203,6 +207,7 @@ def train(ctx: click.Context, **options) -> None:
     from trainer.recipe import train_and_evaluate
 
     started = time.perf_counter()
+    _check_pairs(options)
     init_model, saved = None, {}
     if options["init_from"]:
         fixed = [f"--{name.replace('_path', '').replace('_', '-')}" for name in _SAVED_NETWORK
@@ -217,7 +222,8 @@ def train(ctx: click.Context, **options) -> None:
             raise InputError(f"--init-from {options['init_from']}: an ensemble of {recovered.members} networks; "
                              "fine-tune one network")
         options.update({k: v for k, v in recovered.to_dict().items()
-                        if k not in ("learning_rate", "batch_size", "epochs", "seed")}, max_len=given.spec.max_len)
+                        if k not in ("learning_rate", "batch_size", "epochs", "seed", "pair_loss_weight")},
+                       max_len=given.spec.max_len)
     out = prepare_out_dir(options["out"], options["force"])
     data = _classifier_data(options)
     if not options["init_from"]:
@@ -278,6 +284,12 @@ def _take_max_len(tokenizer: Tokenizer | None, options: dict, what: str) -> None
         options["max_len"] = tokenizer.spec.max_len
 
 
+def _check_pairs(options: dict) -> None:
+    """Refuse, before anything is read or written, a pair loss without pairs."""
+    if options["pair_loss_weight"] > 0 and not options["extra_pair_column"]:
+        raise InputError("--pair-loss-weight needs --extra-pair-column: the pairs are the rows sharing its value")
+
+
 def _config_and_spec(options: dict) -> tuple[ClassifierConfig, TokenizerSpec]:
     config = ClassifierConfig(**{f.name: options[f.name] for f in fields(ClassifierConfig)})
     spec = TokenizerSpec(max_len=options["max_len"], mode=options["tokenizer_mode"], truncation=options["truncation"],
@@ -330,6 +342,7 @@ def distill(ctx: click.Context, **options) -> None:
     from trainer.distill import load_teachers, write_model_card
 
     started = time.perf_counter()
+    _check_pairs(options)
     source = ctx.get_parameter_source
     given_fitting = [f"--{k.replace('_', '-')}" for k in _FITTING
                      if source(k) == click.core.ParameterSource.COMMANDLINE]

@@ -44,6 +44,7 @@ class ClassifierConfig(_Config):
     epochs: int = 3
     seed: int = 0
     members: int = 1  # > 1: an ensemble of this many networks, outputs averaged
+    pair_loss_weight: float = 0.0  # > 0: + this × a pairwise term on counterfactual pairs (needs pair groups)
 
 
 @dataclass

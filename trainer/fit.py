@@ -143,10 +143,11 @@ class BucketedBatches:
     together, in the same number of batches every epoch (that of the first packing)."""
 
     def __init__(self, ids: np.ndarray, lengths: np.ndarray, labels: np.ndarray, batch_size: int,
-                 seed: int | None = None, groups: np.ndarray | None = None):
+                 seed: int | None = None, groups: np.ndarray | None = None, partners: bool = False):
         self.ids, self.lengths, self.labels, self.batch_size = ids, lengths, labels.astype("float32"), batch_size
         self.rng = None if seed is None else np.random.default_rng(seed)
         self.groups = None if self.rng is None else groups
+        self.partners = partners  # labels as (B, 2): [label, the row's counterfactual partner in the batch or -1]
         self.count = len(length_batches(lengths, batch_size, None))
         if self.groups is not None:
             self.count = len(length_batches(lengths, batch_size, np.random.default_rng(seed), groups=self.groups))
@@ -157,7 +158,64 @@ class BucketedBatches:
     def __iter__(self):
         for rows in length_batches(self.lengths, self.batch_size, self.rng, groups=self.groups, count=self.count):
             width = padded_width(self.lengths[rows].max(), self.ids.shape[1])
-            yield self.ids[rows, :width], self.labels[rows]
+            if not self.partners:
+                yield self.ids[rows, :width], self.labels[rows]
+                continue
+            partner = np.full(len(rows), -1.0, np.float32)
+            if self.groups is not None:
+                partner = batch_partners(self.groups[rows], self.labels[rows]).astype(np.float32)
+            yield self.ids[rows, :width], np.stack([self.labels[rows], partner], axis=1)
+
+
+PARTNER_SIGNATURE = (((None, None), "int32"), ((None, 2), "float32"))  # feed() of BucketedBatches(partners=True)
+
+
+def batch_partners(groups: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Per row of one batch, the position of its counterfactual partner there: the other row of a group
+    of exactly two rows whose labels lie on opposite sides of 0.5 (a CAD pair, or a pair's two changed
+    sentences); -1 for every other row (ungrouped, or in a group of another size or of one label)."""
+    partner = np.full(len(groups), -1, np.int64)
+    members: dict[int, list[int]] = {}
+    for position, group in enumerate(groups.tolist()):
+        if group >= 0:
+            members.setdefault(group, []).append(position)
+    for rows in members.values():
+        if len(rows) == 2 and (labels[rows[0]] >= 0.5) != (labels[rows[1]] >= 0.5):
+            partner[rows[0]], partner[rows[1]] = rows[1], rows[0]
+    return partner
+
+
+def paired_loss(weight: float):
+    """Binary cross-entropy plus `weight` × a pairwise logistic term on each counterfactual pair in the
+    batch: softplus(z_negative − z_positive) on the two halves' logits, so the edit that flips the label
+    must move the score, not only each half land on its side. Labels come as (B, 2) [label, partner
+    position or −1] (`BucketedBatches(partners=True)`); per row, so Keras' batch mean is mean BCE +
+    weight × mean over the batch's pairs (each counted once, from its positive half)."""
+    from keras import ops
+
+    def loss(y_true, y_pred):
+        label = y_true[:, 0]
+        partner = ops.cast(y_true[:, 1], "int32")
+        p = ops.clip(ops.reshape(y_pred, (-1,)), 1e-7, 1 - 1e-7)
+        bce = -(label * ops.log(p) + (1 - label) * ops.log(1 - p))
+        logit = ops.log(p) - ops.log(1 - p)
+        positive_half = ops.logical_and(partner >= 0, label >= 0.5)
+        rank = ops.softplus(ops.take(logit, ops.maximum(partner, 0)) - logit)
+        pairs = ops.maximum(ops.sum(ops.cast(positive_half, "float32")), 1.0)
+        rows = ops.cast(ops.shape(label)[0], "float32")
+        return bce + weight * ops.where(positive_half, rank, 0.0) * rows / pairs
+
+    loss.__name__ = "paired_loss"
+    return loss
+
+
+def first_column(metric):
+    """`metric` on the label column of (B, 2) [label, partner] targets."""
+    def wrapped(y_true, y_pred):
+        return metric(y_true[:, 0], y_pred)
+
+    wrapped.__name__ = metric.__name__
+    return wrapped
 
 
 def feed(batches, signature: tuple | None = None):
@@ -226,16 +284,21 @@ def train_classifier(
 
     model = build_classifier(config) if init_model is None else init_model
     trainable = keras.Model(model.input, model.output["probability"])
+    paired = config.pair_loss_weight > 0
     trainable.compile(
-        optimizer=keras.optimizers.Adam(config.learning_rate), loss="binary_crossentropy",
-        metrics=[keras.metrics.MeanMetricWrapper(side_agreement, name="accuracy")]
+        optimizer=keras.optimizers.Adam(config.learning_rate),
+        loss=paired_loss(config.pair_loss_weight) if paired else "binary_crossentropy",
+        metrics=[keras.metrics.MeanMetricWrapper(first_column(side_agreement) if paired else side_agreement,
+                                                 name="accuracy")]
     )
+    signature = PARTNER_SIGNATURE if paired else None
     train_feed, train_steps = feed(BucketedBatches(train_ids, train_lengths, train.labels,
-                                                   config.batch_size, config.seed, train.groups))
+                                                   config.batch_size, config.seed, train.groups, paired), signature)
     val_feed, val_steps, callbacks = None, None, []
     if validation is not None:
         val_ids, val_lengths = tokenizer.encode(validation.texts)
-        val_feed, val_steps = feed(BucketedBatches(val_ids, val_lengths, validation.labels, config.batch_size))
+        val_feed, val_steps = feed(BucketedBatches(val_ids, val_lengths, validation.labels, config.batch_size,
+                                                   partners=paired), signature)
         callbacks.append(keras.callbacks.EarlyStopping(
             monitor="val_accuracy", mode="max", patience=patience or config.epochs, restore_best_weights=True))
     history = trainable.fit(
