@@ -12,13 +12,13 @@ label by itself: what it negates has to decide. The rows are real training rows,
 
 from __future__ import annotations
 
-import gzip
 import re
 from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
 
+from runtime.io.atomic import OutputFile
 from runtime.io.tables import InputError, TableReader
 
 # a negation word, or the clitic "n't" (raw "doesn't" and treebank "does n't" alike), any case
@@ -59,16 +59,9 @@ def balance_cue(path: str | Path, out: str | Path, *, text_column: str = "text",
     rng = np.random.default_rng(seed)
     written = few * copies + [few[k] for k in sorted(rng.choice(len(few), remainder, replace=False))]
     out.parent.mkdir(parents=True, exist_ok=True)
-    partial = out.with_name(out.name + ".partial")
-    opener = gzip.open if out.suffix == ".gz" else open
-    try:
-        with opener(partial, "wt", encoding="utf-8", newline="") as handle:  # plain TSV, no quoting
-            handle.write(f"{label_column}\t{text_column}\n")
-            for text in written:
-                handle.write(f"{rare}\t{text}\n")
-    except BaseException:
-        partial.unlink(missing_ok=True)
-        raise
-    partial.replace(out)
+    with OutputFile(out, [path]) as handle:  # plain TSV, no quoting; complete or absent
+        handle.write(f"{label_column}\t{text_column}\n")
+        for text in written:
+            handle.write(f"{rare}\t{text}\n")
     return {"rows": rows, "matched": {label: len(texts) for label, texts in sorted(matched.items())},
             "label": rare, "written": len(written)}

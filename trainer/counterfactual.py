@@ -13,11 +13,11 @@ sentence-level supervision on exactly the edits (negation among them), from huma
 from __future__ import annotations
 
 import difflib
-import gzip
 import re
 from collections import defaultdict
 from pathlib import Path
 
+from runtime.io.atomic import OutputFile
 from runtime.io.tables import InputError, TableReader
 
 # A sentence ends at . ! ? (closing quotes or brackets may follow, and stay with it) before white space,
@@ -80,17 +80,10 @@ def write_edits(pairs_path: str | Path, out: str | Path) -> dict:
         only_a, only_b = changed_sentences(text_a, text_b)
         rows += [(label_a, s, pair) for s in only_a] + [(label_b, s, pair) for s in only_b]
     out.parent.mkdir(parents=True, exist_ok=True)
-    partial = out.with_name(out.name + ".partial")
-    opener = gzip.open if out.suffix == ".gz" else open
-    try:
-        with opener(partial, "wt", encoding="utf-8", newline="") as handle:  # plain TSV: no quoting, as CAD's
-            handle.write("\t".join(COLUMNS) + "\n")
-            for label, sentence, pair in rows:  # tabs and line breaks inside a sentence become spaces
-                handle.write(f"{label}\t{' '.join(sentence.split())}\t{pair}\n")
-    except BaseException:
-        partial.unlink(missing_ok=True)
-        raise
-    partial.replace(out)
+    with OutputFile(out, [pairs_path]) as handle:  # plain TSV: no quoting, as CAD's; complete or absent
+        handle.write("\t".join(COLUMNS) + "\n")
+        for label, sentence, pair in rows:  # tabs and line breaks inside a sentence become spaces
+            handle.write(f"{label}\t{' '.join(sentence.split())}\t{pair}\n")
     labels = [label for label, _, _ in rows]
     return {"pairs": len(pairs), "rows": len(rows),
             "labels": {name: labels.count(name) for name in sorted(set(labels))}}
