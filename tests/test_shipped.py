@@ -268,7 +268,7 @@ def test_shipped_translator_is_cased_never_says_oov_and_its_attention_aligns(nam
 
 # cased BLEU (beam 4, through Translator.translate) of each shipped translator on the first 1,000 pairs of its
 # own test split, floored 2 points under what the shipped bundle measured there (its card)
-SAMPLE_PAIRS, BLEU_FLOORS = 1000, {"spa-eng": 52.6, "fra-eng": 50.3}
+SAMPLE_PAIRS, BLEU_FLOORS = 1000, {"spa-eng": 52.6, "fra-eng": 52.6}
 
 
 @pytest.mark.slow
