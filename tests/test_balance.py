@@ -1,4 +1,5 @@
-"""attn-export balance-cue: a negation's rows label-balanced, from real SST-2 phrases; bad input in one line."""
+"""attn-export balance-cue (a negation's rows label-balanced) and cue-rows (a negation directly before a word
+the lexicon calls negative, both labels kept), from real SST-2 phrases; bad input in one line."""
 
 import gzip
 import re
@@ -55,3 +56,50 @@ def test_bad_input_is_one_line(tmp_path):
         assert result.exit_code != 0 and named in result.output, result.output
         assert len(result.output.strip().splitlines()) == 1 and "Traceback" not in result.output
     assert not any(tmp_path.glob("[abc].tsv*"))  # nothing written, no partial left
+
+
+def test_negated_negatives_are_real_rows_with_their_own_labels(tmp_path):
+    out = tmp_path / "negneg.tsv.gz"
+    result = CliRunner().invoke(export_cli, ["cue-rows", str(SST2_TRAIN), "--text-column", "sentence",
+                                             "--negated-lexicon", str(SST2_TRAIN), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    source, written = _rows(SST2_TRAIN, "sentence", "label"), _rows(out, "sentence", "label")
+    negative_words = {t.strip() for t, label in source  # one-word rows of a word, not "(" or "--"
+                      if label == "0" and len(t.split()) == 1 and any(c.isalnum() for c in t)}
+    # independently of the command's regular expression: a negation token, then a lexicon word
+    negations = {"not", "no", "never", "nothing", "nobody", "none", "nor", "neither", "nowhere", "without",
+                 "cannot", "n't"}
+
+    def negated(text):
+        tokens = text.lower().split()  # the next word, or its part before a hyphen ("nor demented-funny")
+        return any(a in negations and (b in negative_words or b.split("-")[0] in negative_words)
+                   for a, b in zip(tokens, tokens[1:]))
+
+    expected = Counter((" ".join(t.split()), label) for t, label in source if negated(t))
+    assert Counter(written) == expected  # every such row once, with its own label, nothing else
+    assert ("did n't hate this one", "1") in expected and ("is never dull", "1") in expected
+    assert {"0", "1"} == {label for _, label in written}  # both labels kept: weighed up, not relabelled
+    assert f"{len(written):,} of {len(source):,} rows match" in result.output
+    again = CliRunner().invoke(export_cli, ["cue-rows", str(SST2_TRAIN), "--text-column", "sentence",
+                                            "--cue", "not", "--out", str(out)])
+    assert again.exit_code != 0 and "not overwritten" in again.output
+
+
+def test_cue_rows_bad_input_is_one_line(tmp_path):
+    positive_only = tmp_path / "lexicon.tsv"
+    positive_only.write_text("sentence\tlabel\ngreat\t1\nnot bad at all\t1\n", encoding="utf-8")
+    cases = [
+        (["cue-rows", str(SST2_TRAIN), "--text-column", "sentence", "--out", str(tmp_path / "a.tsv")], "exactly one"),
+        (["cue-rows", str(SST2_TRAIN), "--text-column", "sentence", "--cue", "(", "--out", str(tmp_path / "b.tsv")],
+         "regular expression"),
+        (["cue-rows", str(SST2_TRAIN), "--text-column", "sentence", "--negated-lexicon", str(positive_only),
+          "--out", str(tmp_path / "c.tsv")], "lexicon.tsv"),
+        (["cue-rows", str(SST2_TRAIN), "--text-column", "sentence", "--cue", "zzqqxx",
+          "--out", str(tmp_path / "d.tsv")],
+         "no row matches"),
+    ]
+    for args, named in cases:
+        result = CliRunner().invoke(export_cli, args)
+        assert result.exit_code != 0 and named in result.output, result.output
+        assert "Traceback" not in result.output
+    assert not any(tmp_path.glob("[abcd].tsv*"))

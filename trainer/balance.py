@@ -65,3 +65,66 @@ def balance_cue(path: str | Path, out: str | Path, *, text_column: str = "text",
             handle.write(f"{rare}\t{text}\n")
     return {"rows": rows, "matched": {label: len(texts) for label, texts in sorted(matched.items())},
             "label": rare, "written": len(written)}
+
+
+def lexicon_words(path: str | Path, *, text_column: str = "sentence", label_column: str = "label",
+                  label: str = "0") -> list[str]:
+    """The one-word rows of `path` labelled `label` (SST-2's training phrases hold 1,947 such negative words:
+    "bad", "dull", "hate", …), lower-cased, sorted. Refused in one line when there are none."""
+    reader = TableReader(path)
+    reader.require(text_column, "text column")
+    reader.require(label_column, "label column")
+    words = set()
+    for _, record in reader.records():
+        text = " ".join(str(record.get(text_column) or "").split())
+        if text and " " not in text and str(record.get(label_column)).strip() == label and re.search(r"\w", text):
+            words.add(text.lower())
+    if not words:
+        raise InputError(f"{reader.name}: no one-word row labelled {label!r} in {label_column!r}; "
+                         "nothing to build the lexicon from")
+    return sorted(words)
+
+
+def negated_cue(words: list[str]) -> str:
+    """A regular expression: a negation word or "n't", then, as the next word, one of `words`
+    ("not bad", "didn't hate", treebank "did n't hate", "never dull")."""
+    alternatives = "|".join(re.escape(word) for word in sorted(words, key=len, reverse=True))
+    return rf"(?:{NEGATION})\s+(?:{alternatives})(?![\w'])"
+
+
+def cue_rows(path: str | Path, out: str | Path, *, text_column: str = "text", label_column: str = "label",
+             cue: str = NEGATION) -> dict:
+    """Write (TSV, gzipped if `out` ends in .gz; refuses an existing `out`) every row of `path` whose text
+    matches `cue`, once, with its own label: columns `label_column`, `text_column`, as read. For weighing a
+    phenomenon up with `--extra-train-repeat` while keeping what the data says about it (both labels).
+    Returns the rows read and the rows written per label."""
+    out = Path(out)
+    if out.exists():
+        raise InputError(f"{out}: exists; not overwritten (remove it or choose another --out)")
+    try:
+        pattern = re.compile(cue, re.IGNORECASE)
+    except re.error as error:
+        raise InputError(f"cue: not a regular expression ({error})") from None
+    reader = TableReader(path)
+    reader.require(text_column, "text column")
+    reader.require(label_column, "label column")
+    kept: list[tuple[str, str]] = []
+    rows = 0
+    for line, record in reader.records():
+        rows += 1
+        text, label = record.get(text_column), record.get(label_column)
+        if label is None or str(label).strip() == "":
+            raise InputError(f"{reader.name}: line {line}: empty {label_column!r}")
+        if text is not None and pattern.search(str(text)):
+            kept.append((str(label), " ".join(str(text).split())))
+    if not kept:
+        raise InputError(f"{reader.name}: no row matches the cue; nothing to write")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with OutputFile(out, [path]) as handle:
+        handle.write(f"{label_column}\t{text_column}\n")
+        for label, text in kept:
+            handle.write(f"{label}\t{text}\n")
+    counts: dict[str, int] = defaultdict(int)
+    for label, _ in kept:
+        counts[label] += 1
+    return {"rows": rows, "written": len(kept), "labels": dict(sorted(counts.items()))}

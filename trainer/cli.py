@@ -639,6 +639,41 @@ def balance_cue_command(data: str, text_column: str, label_column: str, cue: str
                "match the cue)", err=True)
 
 
+@main.command("cue-rows", cls=click.Command)  # reads tables, writes a table: no TensorFlow
+@click.argument("data", type=click.Path(dir_okay=False))
+@click.option("--text-column", default="text", show_default=True)
+@click.option("--label-column", default="label", show_default=True)
+@click.option("--cue", default=None, help="Regular expression (case-insensitive) a row's text must match.")
+@click.option("--negated-lexicon", type=click.Path(dir_okay=False), default=None,
+              help="Instead of --cue: a negation word or \"n't\" directly before a word this labelled file's one-word "
+                   "rows give --lexicon-label (SST-2's training phrases: \"bad\", \"dull\", \"hate\", ...).")
+@click.option("--lexicon-text-column", default="sentence", show_default=True)
+@click.option("--lexicon-label-column", default="label", show_default=True)
+@click.option("--lexicon-label", default="0", show_default=True, help="The lexicon's label of its words.")
+@click.option("--out", required=True, type=click.Path(dir_okay=False),
+              help="TSV to write (.gz ok): the label and text columns as read; never overwritten.")
+def cue_rows_command(data: str, text_column: str, label_column: str, cue: str | None, negated_lexicon: str | None,
+                     lexicon_text_column: str, lexicon_label_column: str, lexicon_label: str, out: str) -> None:
+    """Write DATA's rows whose text matches a cue, once each with its own label (both labels kept), for
+    --extra-train-data with --extra-train-repeat: weighs a phenomenon up (negated negatives: "did n't hate
+    this one", "never dull") without changing what the data says about it."""
+    from trainer.balance import cue_rows, lexicon_words, negated_cue
+
+    if (cue is None) == (negated_lexicon is None):
+        raise click.UsageError("give exactly one of --cue and --negated-lexicon")
+    try:
+        if negated_lexicon is not None:
+            words = lexicon_words(negated_lexicon, text_column=lexicon_text_column,
+                                  label_column=lexicon_label_column, label=lexicon_label)
+            cue = negated_cue(words)
+            click.echo(f"{negated_lexicon}: {len(words):,} one-word rows labelled {lexicon_label}", err=True)
+        counts = cue_rows(data, out, text_column=text_column, label_column=label_column, cue=cue)
+    except (AttnError, OSError) as error:
+        raise click.ClickException(str(error)) from None
+    labels = ", ".join(f"{n:,} labelled {label}" for label, n in counts["labels"].items())
+    click.echo(f"{out}: {counts['written']:,} of {counts['rows']:,} rows match the cue ({labels})", err=True)
+
+
 @main.command("ort", cls=click.Command)  # reads and writes bundles: no TensorFlow
 @click.argument("bundle", type=click.Path(file_okay=False))
 def ort_command(bundle: str) -> None:
