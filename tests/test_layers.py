@@ -22,12 +22,13 @@ PACKAGES = ("bench", "trainer", "runtime")  # top to bottom: each may import onl
 # runtime/, top to bottom. A module may import modules of lower layers and of its own group; the
 # groups of one layer are independent of each other (io knows no model, models know no file).
 RUNTIME_LAYERS = (
-    # attn-serve (the `serve` extra): the HTTP command over the library
-    {"serve": ("runtime.serve", "runtime.serve.cli", "runtime.serve.app", "runtime.serve.metrics",
-               "runtime.serve.models", "runtime.serve.batcher", "runtime.serve.limits", "runtime.serve.process")},
-    # the commands: with runtime.serve.cli, the only runtime modules that import Click; nothing imports them
+    # the commands (attn-score, attn-translate, attn-serve): the only runtime modules that import Click;
+    # nothing imports them
     {"cli": ("runtime.cli", "runtime.cli.__main__", "runtime.cli.score", "runtime.cli.translate", "runtime.cli.common",
-             "runtime.cli.options", "runtime.cli.report", "runtime.cli.plots")},
+             "runtime.cli.options", "runtime.cli.report", "runtime.cli.plots", "runtime.cli.serve")},
+    # the HTTP service under attn-serve (the `serve` extra): app, batching, limits, metrics, ServerProcess
+    {"serve": ("runtime.serve", "runtime.serve.app", "runtime.serve.metrics", "runtime.serve.models",
+               "runtime.serve.batcher", "runtime.serve.limits", "runtime.serve.process")},
     # how rows get through a model: the local engine (score_file / translate_file) and Ray Data
     {"engines": ("runtime.engines", "runtime.engines.local", "runtime.engines.ray", "runtime.distributed")},
     {"api": ("runtime",)},  # runtime/__init__.py: load() and the public names
@@ -50,7 +51,7 @@ FORBIDDEN = (
     (IO, ("runtime.bundle", "runtime.session", "runtime.tokenizer"), "io knows no model"),
     (("trainer", "bench"), ("runtime.cli",), "apps and the trainer use the library, not the command"),
 )
-CLICK_IMPORTERS = ("runtime.cli", "runtime.serve.cli", "trainer.cli", "trainer.console", "bench")  # and nothing else
+CLICK_IMPORTERS = ("runtime.cli", "trainer.cli", "trainer.console", "bench")  # and nothing else
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,8 @@
-"""The commands, and the only runtime modules that import Click (with runtime.serve.cli).
+"""The commands, and the only runtime modules that import Click.
 
 attn-score (`runtime.cli:main`, score.py) and attn-translate (`runtime.cli:translate_main`,
-translate.py) parse options and report; runtime.engines does the work. options.py declares the
+translate.py) parse options and report; runtime.engines does the work. attn-serve (serve.py) loads
+the bundles and runs runtime.serve's app on uvicorn. options.py declares the
 options they share once; common.py holds the one error handler and --engine ray's mapping;
 report.py (--report, jinja2) and plots.py (--plot-attention, matplotlib) are their optional outputs.
 Nothing below runtime.cli imports it.

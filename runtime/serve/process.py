@@ -22,7 +22,7 @@ _LISTENING = re.compile(r"attn-serve: serving .* on (http://\S+) with")
 
 
 class ServerProcess:
-    """`python -m runtime.serve.cli ARGS --port 0`; its stderr goes to `log` (a temporary file by default)."""
+    """`python -m runtime.cli.serve ARGS --port 0`; its stderr goes to `log` (a temporary file by default)."""
 
     def __init__(self, args: list[str], log: str | Path | None = None, start_timeout_s: float = 120.0,
                  env: dict | None = None):
@@ -39,7 +39,7 @@ class ServerProcess:
         self.stop()
 
     def start(self) -> ServerProcess:
-        command = [sys.executable, "-m", "runtime.serve.cli", *self.args, "--port", "0"]
+        command = [sys.executable, "-m", "runtime.cli.serve", *self.args, "--port", "0"]
         with open(self.log, "wb") as log:
             self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log,
                                             env=self.env or os.environ.copy())
