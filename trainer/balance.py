@@ -25,13 +25,10 @@ from runtime.io.tables import InputError, TableReader
 NEGATION = r"\b(?:not|no|never|nothing|nobody|none|nor|neither|nowhere|without|cannot)\b|n't\b"
 
 
-def balance_cue(path: str | Path, out: str | Path, *, text_column: str = "text", label_column: str = "label",
-                cue: str = NEGATION, seed: int = 0) -> dict:
-    """Write (TSV, gzipped if `out` ends in .gz; refuses an existing `out`) the rows of `path` whose text
-    matches `cue` and whose label is the rarer one among those rows, as many times as it takes to make
-    both labels equally many: whole copies, the remainder a seeded sample without repeats. Columns:
-    `label_column`, `text_column`, as read. Returns the counts before and the rows written."""
-    out = Path(out)
+def _matching(path: str | Path, out: Path, text_column: str, label_column: str, cue: str) -> tuple[str, int, list]:
+    """(the table's name, rows read, [(label, text)] of the rows whose text matches `cue`, in file order, white
+    space collapsed). Refuses, before reading a row, an existing `out`, a bad expression or a missing column;
+    then a row without a label."""
     if out.exists():
         raise InputError(f"{out}: exists; not overwritten (remove it or choose another --out)")
     try:
@@ -41,7 +38,7 @@ def balance_cue(path: str | Path, out: str | Path, *, text_column: str = "text",
     reader = TableReader(path)
     reader.require(text_column, "text column")
     reader.require(label_column, "label column")
-    matched: dict[str, list[str]] = defaultdict(list)
+    kept: list[tuple[str, str]] = []
     rows = 0
     for line, record in reader.records():
         rows += 1
@@ -49,20 +46,39 @@ def balance_cue(path: str | Path, out: str | Path, *, text_column: str = "text",
         if label is None or str(label).strip() == "":
             raise InputError(f"{reader.name}: line {line}: empty {label_column!r}")
         if text is not None and pattern.search(str(text)):
-            matched[str(label)].append(" ".join(str(text).split()))  # tabs and line breaks become spaces
+            kept.append((str(label), " ".join(str(text).split())))  # tabs and line breaks become spaces
+    return reader.name, rows, kept
+
+
+def _write(out: Path, source: str | Path, label_column: str, text_column: str, rows: list[tuple[str, str]]) -> None:
+    """`rows` as a plain TSV (no quoting; gzipped if `out` ends in .gz), complete or absent."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with OutputFile(out, [source]) as handle:
+        handle.write(f"{label_column}\t{text_column}\n")
+        for label, text in rows:
+            handle.write(f"{label}\t{text}\n")
+
+
+def balance_cue(path: str | Path, out: str | Path, *, text_column: str = "text", label_column: str = "label",
+                cue: str = NEGATION, seed: int = 0) -> dict:
+    """Write (TSV, gzipped if `out` ends in .gz; refuses an existing `out`) the rows of `path` whose text
+    matches `cue` and whose label is the rarer one among those rows, as many times as it takes to make
+    both labels equally many: whole copies, the remainder a seeded sample without repeats. Columns:
+    `label_column`, `text_column`, as read. Returns the counts before and the rows written."""
+    out = Path(out)
+    name, rows, kept = _matching(path, out, text_column, label_column, cue)
+    matched: dict[str, list[str]] = defaultdict(list)
+    for label, text in kept:
+        matched[label].append(text)
     if len(matched) != 2:
-        raise InputError(f"{reader.name}: the rows matching the cue hold {len(matched)} label(s) "
+        raise InputError(f"{name}: the rows matching the cue hold {len(matched)} label(s) "
                          f"({', '.join(sorted(matched)) or 'none'}); balancing needs both of two")
     (rare, few), (_, many) = sorted(((label, texts) for label, texts in matched.items()),
                                          key=lambda item: (len(item[1]), item[0]))
     copies, remainder = divmod(len(many) - len(few), len(few))
     rng = np.random.default_rng(seed)
     written = few * copies + [few[k] for k in sorted(rng.choice(len(few), remainder, replace=False))]
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with OutputFile(out, [path]) as handle:  # plain TSV, no quoting; complete or absent
-        handle.write(f"{label_column}\t{text_column}\n")
-        for text in written:
-            handle.write(f"{rare}\t{text}\n")
+    _write(out, path, label_column, text_column, [(rare, text) for text in written])
     return {"rows": rows, "matched": {label: len(texts) for label, texts in sorted(matched.items())},
             "label": rare, "written": len(written)}
 
@@ -99,31 +115,10 @@ def cue_rows(path: str | Path, out: str | Path, *, text_column: str = "text", la
     phenomenon up with `--extra-train-repeat` while keeping what the data says about it (both labels).
     Returns the rows read and the rows written per label."""
     out = Path(out)
-    if out.exists():
-        raise InputError(f"{out}: exists; not overwritten (remove it or choose another --out)")
-    try:
-        pattern = re.compile(cue, re.IGNORECASE)
-    except re.error as error:
-        raise InputError(f"cue: not a regular expression ({error})") from None
-    reader = TableReader(path)
-    reader.require(text_column, "text column")
-    reader.require(label_column, "label column")
-    kept: list[tuple[str, str]] = []
-    rows = 0
-    for line, record in reader.records():
-        rows += 1
-        text, label = record.get(text_column), record.get(label_column)
-        if label is None or str(label).strip() == "":
-            raise InputError(f"{reader.name}: line {line}: empty {label_column!r}")
-        if text is not None and pattern.search(str(text)):
-            kept.append((str(label), " ".join(str(text).split())))
+    name, rows, kept = _matching(path, out, text_column, label_column, cue)
     if not kept:
-        raise InputError(f"{reader.name}: no row matches the cue; nothing to write")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with OutputFile(out, [path]) as handle:
-        handle.write(f"{label_column}\t{text_column}\n")
-        for label, text in kept:
-            handle.write(f"{label}\t{text}\n")
+        raise InputError(f"{name}: no row matches the cue; nothing to write")
+    _write(out, path, label_column, text_column, kept)
     counts: dict[str, int] = defaultdict(int)
     for label, _ in kept:
         counts[label] += 1
