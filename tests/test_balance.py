@@ -102,4 +102,5 @@ def test_cue_rows_bad_input_is_one_line(tmp_path):
         result = CliRunner().invoke(export_cli, args)
         assert result.exit_code != 0 and named in result.output, result.output
         assert "Traceback" not in result.output
+        assert len([line for line in result.output.splitlines() if line.startswith("Error")]) == 1
     assert not any(tmp_path.glob("[abcd].tsv*"))

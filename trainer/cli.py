@@ -660,7 +660,7 @@ def cue_rows_command(data: str, text_column: str, label_column: str, cue: str | 
     from trainer.balance import cue_rows, lexicon_words, negated_cue
 
     if (cue is None) == (negated_lexicon is None):
-        raise click.UsageError("give exactly one of --cue and --negated-lexicon")
+        raise click.ClickException("give exactly one of --cue and --negated-lexicon")
     try:
         if negated_lexicon is not None:
             words = lexicon_words(negated_lexicon, text_column=lexicon_text_column,
