@@ -13,7 +13,7 @@ label by itself: what it negates has to decide. The rows are real training rows,
 from __future__ import annotations
 
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 
 import numpy as np
@@ -85,7 +85,7 @@ def balance_cue(path: str | Path, out: str | Path, *, text_column: str = "text",
 
 def lexicon_words(path: str | Path, *, text_column: str = "sentence", label_column: str = "label",
                   label: str = "0") -> list[str]:
-    """The one-word rows of `path` labelled `label` (SST-2's training phrases hold 1,947 such negative words:
+    """The one-word rows of `path` labelled `label` (SST-2's training phrases hold 1,946 such negative words:
     "bad", "dull", "hate", …), lower-cased, sorted. Refused in one line when there are none."""
     reader = TableReader(path)
     reader.require(text_column, "text column")
@@ -119,7 +119,4 @@ def cue_rows(path: str | Path, out: str | Path, *, text_column: str = "text", la
     if not kept:
         raise InputError(f"{name}: no row matches the cue; nothing to write")
     _write(out, path, label_column, text_column, kept)
-    counts: dict[str, int] = defaultdict(int)
-    for label, _ in kept:
-        counts[label] += 1
-    return {"rows": rows, "written": len(kept), "labels": dict(sorted(counts.items()))}
+    return {"rows": rows, "written": len(kept), "labels": dict(sorted(Counter(label for label, _ in kept).items()))}
