@@ -151,6 +151,25 @@ def text_bundle(tiny_bundle, tmp_path_factory):
     return out
 
 
+@pytest.fixture(scope="session")
+def negating_text_bundle(tiny_bundle, tmp_path_factory):
+    """`tiny_bundle` declared with a split_negation tokenizer ("didn't" -> "did n't"), and its text graph:
+    the compiled negation split, for the runtimes that load it (onnxruntime-web under Node, Chromium)."""
+    import json
+    import shutil
+
+    from trainer.text_graph import add_text_graph
+
+    out = tmp_path_factory.mktemp("negating_text_bundle") / "tiny-negating"
+    shutil.copytree(tiny_bundle, out)
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    manifest["tokenizer"]["spec"] |= {"split_negation": True, "lowercase_mapping": "simple"}
+    (out / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
+    add_text_graph(out, texts=["I didn't like it.", "It wasn’t bad<br />n't've", "Shouldn't've x'n't"],
+                   log=lambda _: None)
+    return out
+
+
 # pytest-xdist hands whole test files to the workers in collection order (--dist loadfile): the longest
 # files go first, so no worker starts a long one while the other has nothing left (--durations, 2026-12-01)
 LONGEST_FIRST = ("test_train_export.py", "test_translator.py", "test_web.py", "test_distill.py",

@@ -9,6 +9,7 @@ the token graph fed by the Python tokenizer within 1e-6, fp32 and int8, on 1,000
 
 from __future__ import annotations
 
+import itertools
 import json
 import shutil
 import subprocess
@@ -34,7 +35,7 @@ from trainer.text_graph import (
     check_text_parity,
     refusal,
 )
-from web_corpus import ADVERSARIAL, code_point_texts
+from web_corpus import ADVERSARIAL, clitic_case_texts, code_point_texts, negation_neighbour_texts
 
 REPO = Path(__file__).resolve().parents[1]
 SHIPPED = REPO / "artifacts" / "imdb-bilstm-attention"
@@ -47,7 +48,10 @@ COMPILABLE = [  # every branch of the compiled tokenizer
     replace(BASE, lowercase=False, html_breaks=False),
     replace(BASE, lowercase=False, punctuation="keep", truncation="post", max_len=300),
     replace(BASE, lowercase=False, lowercase_mapping="full"),  # the mapping is moot without lowercasing
+    replace(BASE, split_negation=True),
+    replace(BASE, split_negation=True, lowercase=False, html_breaks=False, truncation="post", max_len=300),
 ]
+NEGATING = [spec for spec in COMPILABLE if spec.split_negation]
 
 
 @pytest.fixture(scope="module")
@@ -74,8 +78,9 @@ def assert_conforms(tokenizer: Tokenizer, texts: list[str], what: str) -> None:
 
 
 @pytest.mark.slow
-def test_compiled_tokenizer_equals_python_on_25000_imdb_reviews(imdb_test, vocab):
-    assert_conforms(Tokenizer(BASE, vocab), list(imdb_test.texts), "IMDB test")
+@pytest.mark.parametrize("spec", [BASE, replace(BASE, split_negation=True)], ids=["base", "negating"])
+def test_compiled_tokenizer_equals_python_on_25000_imdb_reviews(spec, imdb_test, vocab):
+    assert_conforms(Tokenizer(spec, vocab), list(imdb_test.texts), "IMDB test")
 
 
 @pytest.mark.parametrize("spec", COMPILABLE, ids=[f"spec{i}" for i in range(len(COMPILABLE))])
@@ -85,6 +90,41 @@ def test_compiled_tokenizer_equals_python_on_adversarial_texts_and_every_code_po
     tokenizer = Tokenizer(spec, vocab)
     assert_conforms(tokenizer, [text for _, text in ADVERSARIAL], "adversarial")
     assert_conforms(tokenizer, [text for _, text in code_point_texts()], "code points")
+
+
+# Every string of up to five of these symbols: the characters _NEGATION looks at (n, t, both cases, straight and
+# curly apostrophes, and "ʼ", a letter), a word character that is neither, a space, another mark and an HTML break.
+NEGATION_SYMBOLS = ["n", "t", "N", "T", "7", "'", "\u2019", "\u02bc", " ", "-", "<br>"]
+
+
+def negation_strings(longest: int = 5) -> list[str]:
+    return ["".join(p) for n in range(longest + 1) for p in itertools.product(NEGATION_SYMBOLS, repeat=n)]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("spec", NEGATING, ids=[f"negating{i}" for i in range(len(NEGATING))])
+def test_compiled_negation_split_equals_python_on_every_short_string_and_beside_every_code_point(spec, vocab):
+    """split_negation compiled (two find-all passes, no regex replace) against runtime.tokenizer's
+    `_NEGATION.sub`: every string of up to five symbols (177,156), each with a word before and after
+    it, "n't" beside every code point of the BMP, and the clitic case folds."""
+    tokenizer = Tokenizer(spec, [t for t in vocab if t not in ("n't", "do", "ca")] + ["n't", "do", "ca"])
+    short = negation_strings()
+    assert_conforms(tokenizer, short, "short strings")
+    assert_conforms(tokenizer, [f"I{text}didn't{text}x" for text in short[::7]], "short strings inside words")
+    assert_conforms(tokenizer, [text for _, text in negation_neighbour_texts()], "n't beside every code point")
+    assert_conforms(tokenizer, [text for _, text in clitic_case_texts()], "clitic case folds")
+
+
+def test_compiled_negation_split_cuts_n_t_off_as_python_does(vocab):
+    """Hand-picked cases of the lookarounds, each as runtime/tokenizer.py splits it."""
+    tokenizer = Tokenizer(replace(BASE, split_negation=True), vocab)
+    session = ort.InferenceSession(build_tokenizer_graph(tokenizer).SerializeToString())
+    texts = ["I didn't like it.", "It wasn’t bad<br />n't've", "Shouldn't've", "x'n't -n’t", "don'tx"]
+    tokens, lengths = session.run(["tokens", "lengths"], {"text": np.array(texts, dtype=object)})
+    got = [tokens[i, : lengths[i]].tolist() for i in range(len(texts))]
+    assert got == [tokenizer.tokenize(text) for text in texts] == [
+        ["i", "did", "n't", "like", "it"], ["it", "was", "n't", "bad", "n't", "ve"], ["should", "n't", "ve"],
+        ["x'n't", "n", "t"], ["don'tx"]]
 
 
 def test_a_difference_is_reported_with_its_text(vocab):
@@ -100,7 +140,7 @@ def test_a_difference_is_reported_with_its_text(vocab):
 
 @pytest.mark.parametrize("spec, feature", [
     (replace(BASE, join_clitics=True), "join_clitics"),
-    (replace(BASE, split_negation=True), "split_negation"),
+    (replace(BASE, split_negation=True, punctuation="keep"), "split_negation"),
     (replace(BASE, lowercase_mapping="full"), "lowercase_mapping 'full'"),
     (replace(BASE, mode="sentencepiece"), "mode 'sentencepiece'"),
 ])
@@ -274,9 +314,12 @@ def test_node_example_scores_a_file_of_lines(text_bundle, review_texts, tmp_path
         assert [weight for _, weight in row["top"]] == pytest.approx([weight for _, weight in top], abs=1e-5)
 
 
-def test_web_library_scores_with_the_text_graph_under_node(text_bundle, review_texts, tmp_path):
-    """web/src (onnxruntime-web WASM) with model_text.onnx: the graph tokenizes, not the JS tokenizer."""
-    texts = review_texts[:100] + [text for _, text in ADVERSARIAL][:30]
+@pytest.mark.parametrize("which", ["text_bundle", "negating_text_bundle"])
+def test_web_library_scores_with_the_text_graph_under_node(which, request, review_texts, tmp_path):
+    """web/src (onnxruntime-web WASM) with model_text.onnx: the graph tokenizes, not the JS tokenizer;
+    also with the compiled negation split (its string ops in WASM)."""
+    text_bundle = request.getfixturevalue(which)
+    texts = review_texts[:100] + [text for _, text in ADVERSARIAL][:30] + negation_strings(3)
     (tmp_path / "texts.json").write_text(json.dumps(texts), encoding="utf-8")
     out = tmp_path / "out.json"
     forced = '{"force": true}'  # the model's numbers also where the status is not ok (test_screening checks statuses)
@@ -302,14 +345,16 @@ const [bundle, texts, done] = arguments;
 """
 
 
-def test_chromium_web_library_uses_the_text_graph(chromium, serve, text_bundle, review_texts, tmp_path):
+@pytest.mark.parametrize("which", ["text_bundle", "negating_text_bundle"])
+def test_chromium_web_library_uses_the_text_graph(which, request, chromium, serve, review_texts, tmp_path):
     """In headless Chromium, loadBundle picks model_text.onnx when the manifest declares it and scores
-    as Python does (tokens exactly, outputs within 1e-5)."""
+    as Python does (tokens exactly, outputs within 1e-5), the compiled negation split included."""
+    text_bundle = request.getfixturevalue(which)
     site = tmp_path / "site"
     site.mkdir()
     (site / "web").symlink_to(REPO / "web")
     (site / "bundle").symlink_to(text_bundle)
-    texts = review_texts[:50] + ["", "İstanbul ΟΔΟΣ <BR>Great!"]
+    texts = review_texts[:50] + ["", "İstanbul ΟΔΟΣ <BR>Great!", "I DIDN’T hate it<br>n't've, shouldn't've"]
     chromium.get(serve(site) + "web/demo/")
     page = chromium.execute_async_script(_LOAD_IN_PAGE, "/bundle/", texts)
     assert "error" not in page, page

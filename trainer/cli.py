@@ -124,7 +124,7 @@ _CLASSIFIER_OPTIONS = [  # train and distill: data, split, architecture, tokeniz
                  help="Tokenizer splits the negation \"n't\" off its word the treebank way "
                       "(\"doesn't\" -> \"does n't\", \"can't\" -> \"ca n't\"), so negation is one shared token, "
                       "not one word per negated verb; raw and treebank text agree with or without --join-clitics; "
-                      "recorded in the bundle's tokenizer."),
+                      "recorded in the bundle's tokenizer (compiles into the text graph with --punctuation strip)."),
     click.option("--lowercase-mapping", type=click.Choice(LOWERCASE_MAPPINGS), default="simple", show_default=True,
                  help="simple: one code point to one, as ONNX Runtime lowercases, so the bundle gets a text graph "
                       "(model_text.onnx); full: Python's str.lower() (\"İ\" -> two code points, final \"ς\"; "

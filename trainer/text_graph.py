@@ -66,10 +66,10 @@ def refusal(spec: TokenizerSpec) -> str | None:
             "tokenizer feature join_clitics: rewriting treebank clitics, brackets and curly apostrophes needs a "
             "regex replace, which ONNX Runtime's built-in string ops lack"
         )
-    if spec.split_negation:
+    if spec.split_negation and spec.punctuation != "strip":
         return (
-            'tokenizer feature split_negation: splitting "n\'t" off its word needs a regex replace with '
-            "lookarounds, which ONNX Runtime's built-in string ops lack"
+            "tokenizer feature split_negation with punctuation 'keep': the compiled negation split reads the "
+            "character before each word as its context, which 'keep' needs as a token of its own"
         )
     if spec.lowercase and spec.lowercase_mapping != "simple":
         return (
@@ -136,11 +136,134 @@ def _find(g: _Nodes, text: str, output: str, **mode) -> str:
     return g.add("Tokenizer", [text], output, domain="com.microsoft", mark=0, mincharnum=1, pad_value="", **mode)
 
 
+# === split_negation: Python's _NEGATION.sub, rebuilt from find-alls (see _split_negation) ===
+_APOSTROPHES = "'\u2019\u2018\u02bc"  # what _NEGATION takes for an apostrophe
+
+
+def _negation_patterns(spec: TokenizerSpec) -> dict[str, str]:
+    """The RE2 patterns of `_split_negation`. ONNX Runtime's Tokenizer takes the leftmost-longest match
+    (RE2's longest_match), so each pattern is written as the set of strings it accepts."""
+    word = re2_class_body(code_point_ranges(lambda ch: ch.isalnum() or ch == "_"))
+    space = re2_class_body(code_point_ranges(str.isspace))
+    hexes = {c: f"\\x{{{ord(c):x}}}" for c in _APOSTROPHES}
+    a, seps, mod = "[" + "".join(hexes.values()) + "]", "".join(hexes[c] for c in _APOSTROPHES[:3]), hexes["\u02bc"]
+    curly = hexes["\u2019"] + hexes["\u2018"]
+    # "ʼ" (U+02BC) is a letter, so a word character: a unit spelt with it lies inside one word.
+    brk = f"<[bB][rR][{space}]*/?>" if spec.html_breaks else None
+    unit = f"[nN]{a}[tT]"  # what _NEGATION replaces, before its lookarounds
+    after = f"(?:[{seps}]|$)"  # no word character after the unit: inside a chunk, an apostrophe or the end
+    # Inside a chunk's body every character is a word character or one of the three apostrophes that are
+    # not, so there a word character is anything but those: the patterns below stay small.
+    w, not_n, not_nt, not_mod = f"[^{seps}]", f"[^nN{seps}]", f"[^nNtT{seps}]", f"[^{mod}{seps}]"
+    # A straight run (w+('w+)*) as parts (words). Nn: a part of two or more characters ending in n (a
+    # part "t" after it makes a unit: its n follows a word character). Um: a part ending in a unit
+    # spelt "nʼt" after a word character. O: any other part; O2: any other part but "t". Q: runs with
+    # no Um part and no part "t" after an Nn part: no unit inside and none at the end.
+    nn = f"{w}+[nN]"
+    o2 = f"(?:{w}*{not_nt}|[nN]|{w}*{not_mod}[tT]|{w}*{not_n}{mod}[tT]|{mod}[tT]|[nN]{mod}[tT])"
+    o = f"(?:{o2}|[tT])"
+    g = f"(?:{o}|(?:{nn}')+{o2})"
+    q = f"(?:{g}(?:'{g})*(?:'{nn}(?:'{nn})*)?|{nn}(?:'{nn})*)"
+    # the stem before a unit: Q, then any last part (whatever it ends in, the unit's n follows it)
+    stem = f"(?:{q}')?{w}+"
+    lead = f"{brk}|[^{word}]" if brk else f"[^{word}]"
+    return {
+        # pass 1: words joined by apostrophes, with the character (or HTML break) before them
+        "chunk": f"(?:{lead})?[{word}]+(?:{a}[{word}]+)*" + (f"|{brk}" if brk else ""),
+        "lead": f"^(?:{lead})",  # cut off, leaving the body
+        # a unit may open the body when a space, a break or the text's start comes before it
+        "start_like": f"^(?:{brk}|[{word}{space}])" if brk else f"^[{word}{space}]",
+        "opening": f"^{unit}{after}",
+        "opening_unit": f"^{unit}",
+        # pass 2, in a body: a stem with the unit after it (and the apostrophe after that), or a
+        # straight run holding no unit
+        "tokens": f"{stem}{unit}{after}|{q}",
+        "stem_unit": f"^[^{curly}]*{w}{unit}[{seps}]?$",  # no curly apostrophe before the unit
+        "unit_at_end": f"{unit}[{seps}]?$",
+    }
+
+
+def _first(g: _Nodes, strings: str, output: str, **mode) -> str:
+    """com.microsoft.Tokenizer on a 1-D string tensor, one result per string ("" when it finds none)."""
+    found = _find(g, strings, output + "_all", **mode)  # (N, K), K >= 0
+    return g.add("Reshape", [g.add("Slice", [_pad_column(g, found, output), g.const(output + "_s", [0]),
+                                             g.const(output + "_e", [1]), g.const(output + "_axis", [1])],
+                                   output + "_first"), g.const(output + "_flat", [-1])], output)
+
+
+def _pad_column(g: _Nodes, strings: str, output: str) -> str:
+    """string (N, K) -> (N, K + 1), a column of "" appended (so K + 1 >= 1)."""
+    rows = g.add("Slice", [g.add("Shape", [strings], output + "_shape"), g.const(output + "_r0", [0]),
+                           g.const(output + "_r1", [1])], output + "_rows")
+    pad = g.add("Expand", [g.const(output + "_empty", [""], TensorProto.STRING, [1, 1]),
+                           g.add("Concat", [rows, g.const(output + "_one", [1])], output + "_pad_shape", axis=0)],
+                output + "_pad")
+    return g.add("Concat", [strings, pad], output + "_padded", axis=1)
+
+
+def _matches(g: _Nodes, strings: str, pattern: str, output: str) -> str:
+    """bool [N]: `pattern` (anchored with ^) matches at the string's start."""
+    hit = _first(g, strings, output + "_hit", tokenexp=pattern)
+    return g.add("Cast", [g.add("LabelEncoder", [hit], output + "_code", domain="ai.onnx.ml", keys_strings=[""],
+                                values_int64s=[0], default_int64=1)], output, to=TensorProto.BOOL)
+
+
+def _split_negation(g: _Nodes, text: str, spec: TokenizerSpec) -> str:
+    """Python's `_NEGATION.sub(r" \\1'\\2 ")` and then the word find-all, from find-alls alone (ONNX
+    Runtime has no regex replace): string [batch, T] padded with "".
+
+    A unit ("n't", any apostrophe) is split off when a word character, a space, a break or the text's
+    start comes before it and no word character after it. Pass 1 cuts the text into chunks: words
+    joined by apostrophes, each with the character (or HTML break) before it. A chunk is never followed
+    by a word character, so inside it both sides of every unit are known. A unit opening the chunk's
+    body is cut off first when a space, a break or nothing comes before it. Pass 2 finds the body's
+    tokens: a stem with the unit after it, or a straight run holding no unit. A unit is written with a
+    straight apostrophe (LabelEncoder), a stem is cut from its unit (Tokenizer separators)."""
+    p = _negation_patterns(spec)
+    chunks = _find(g, text, "neg_chunks", tokenexp=p["chunk"])  # (B, T)
+    batch = g.add("Slice", [g.add("Shape", [chunks], "neg_b_shape"), g.const("neg_b0", [0]), g.const("neg_b1", [1])],
+                  "neg_batch")
+    chunks = g.add("Reshape", [_pad_column(g, chunks, "neg_chunks"), g.const("neg_flat", [-1])], "neg_flat_chunks")
+    canon = {n + a + t + after: n + "'" + t for n in "nN" for a in _APOSTROPHES for t in "tT"
+             for after in ("",) + tuple(_APOSTROPHES[:3])}
+
+    def written(strings: str, output: str) -> str:  # a unit as _NEGATION writes it
+        return g.add("LabelEncoder", [strings], output, domain="ai.onnx.ml", keys_strings=list(canon),
+                     values_strings=list(canon.values()), default_string="")
+
+    empty = g.const("neg_empty", [""], TensorProto.STRING, [])
+    body = _first(g, chunks, "neg_body", separators=[p["lead"]])
+    opening = g.add("And", [_matches(g, chunks, p["start_like"], "neg_start_like"),
+                            _matches(g, body, p["opening"], "neg_opens")], "neg_opening")
+    head = g.add("Where", [opening, written(_first(g, body, "neg_head_unit", tokenexp=p["opening_unit"]),
+                                            "neg_head_written"), empty], "neg_head")
+    body = g.add("Where", [opening, _first(g, body, "neg_rest", separators=[p["opening_unit"]]), body], "neg_rest_body")
+    found = _pad_column(g, _find(g, body, "neg_found", tokenexp=p["tokens"]), "neg_found")  # (N, K + 1)
+    matches = g.add("Reshape", [found, g.const("neg_flat2", [-1])], "neg_matches")  # (M,), M >= 1
+    stem_unit = _matches(g, matches, p["stem_unit"], "neg_is_stem_unit")
+    first = g.add("Where", [stem_unit, _first(g, matches, "neg_stem", separators=[p["unit_at_end"]]), matches],
+                  "neg_first")
+    second = g.add("Where", [stem_unit, written(_first(g, matches, "neg_unit", tokenexp=p["unit_at_end"]),
+                                                "neg_unit_written"), empty], "neg_second")
+    column = g.const("neg_axis1", [1])
+    pairs = g.add("Concat", [g.add("Unsqueeze", [first, column], "neg_first_2d"),
+                             g.add("Unsqueeze", [second, column], "neg_second_2d")], "neg_pairs", axis=1)  # (M, 2)
+    chunk_rows = g.add("Slice", [g.add("Shape", [found], "neg_n_shape"), g.const("neg_n0", [0]),
+                                 g.const("neg_n1", [1])], "neg_chunk_rows")
+    minus_one = g.const("neg_minus_one", [-1])
+    per_chunk = g.add("Reshape", [pairs, g.add("Concat", [chunk_rows, minus_one], "neg_chunk_shape", axis=0)],
+                      "neg_per_chunk")  # (N, 2 (K + 1))
+    tokens = g.add("Concat", [g.add("Unsqueeze", [head, column], "neg_head_2d"), per_chunk], "neg_tokens", axis=1)
+    return g.add("Reshape", [tokens, g.add("Concat", [batch, minus_one], "neg_row_shape", axis=0)], "found")
+
+
 def _split(g: _Nodes, text: str, spec: TokenizerSpec) -> str:
     """Lowercase, find the tokens, drop the HTML breaks: string [batch, T], padded with ""."""
     breaks, token = patterns(spec)
     if spec.lowercase:
         text = g.add("StringNormalizer", [text], "lowercased", case_change_action="LOWER", locale=LOCALE)
+    if spec.split_negation:
+        return _split_negation(g, text, spec)
     if not spec.html_breaks:
         return _find(g, text, "found", tokenexp=token)
     # A break is a token of its own (it starts with "<", which no word holds, and outlasts a "<" mark),
