@@ -178,6 +178,8 @@ def _negation_patterns(spec: TokenizerSpec) -> dict[str, str]:
         # pass 2, in a body: a stem with the unit after it (and the apostrophe after that), or a
         # straight run holding no unit
         "tokens": f"{stem}{unit}{after}|{q}",
+        "candidate": unit,  # a body without one is split as runs alone
+        "plain": f"{w}+(?:'{w}+)*",
         "stem_unit": f"^[^{curly}]*{w}{unit}[{seps}]?$",  # no curly apostrophe before the unit
         "unit_at_end": f"{unit}[{seps}]?$",
     }
@@ -215,15 +217,61 @@ def _split_negation(g: _Nodes, text: str, spec: TokenizerSpec) -> str:
     A unit ("n't", any apostrophe) is split off when a word character, a space, a break or the text's
     start comes before it and no word character after it. Pass 1 cuts the text into chunks: words
     joined by apostrophes, each with the character (or HTML break) before it. A chunk is never followed
-    by a word character, so inside it both sides of every unit are known. A unit opening the chunk's
-    body is cut off first when a space, a break or nothing comes before it. Pass 2 finds the body's
-    tokens: a stem with the unit after it, or a straight run holding no unit. A unit is written with a
-    straight apostrophe (LabelEncoder), a stem is cut from its unit (Tokenizer separators)."""
+    by a word character, so inside it both sides of every unit are known. A chunk's body (the chunk
+    without that character) without "n't" is split into straight runs; the few that hold one
+    (gathered apart, so the work is paid for them alone) go through `_negation_tokens`."""
     p = _negation_patterns(spec)
     chunks = _find(g, text, "neg_chunks", tokenexp=p["chunk"])  # (B, T)
     batch = g.add("Slice", [g.add("Shape", [chunks], "neg_b_shape"), g.const("neg_b0", [0]), g.const("neg_b1", [1])],
                   "neg_batch")
     chunks = g.add("Reshape", [_pad_column(g, chunks, "neg_chunks"), g.const("neg_flat", [-1])], "neg_flat_chunks")
+    body = _first(g, chunks, "neg_body", separators=[p["lead"]])  # (N,), N >= batch
+    plain = _find(g, body, "neg_plain", tokenexp=p["plain"])  # (N, K1)
+    candidate = _matches(g, body, p["candidate"], "neg_candidate")
+    picked = g.add("Squeeze", [g.add("NonZero", [candidate], "neg_nonzero"), g.const("neg_axis0", [0])], "neg_picked")
+    dummy = g.const("neg_dummy", ["n't"], TensorProto.STRING, [1])  # so that no tensor below is empty
+
+    def gathered(strings: str, output: str) -> str:
+        # GatherElements, not Gather: onnxruntime 1.32's Gather on strings copied one string per row of 2-D data
+        return g.add("Concat", [g.add("GatherElements", [strings, picked], output + "_gathered", axis=0), dummy],
+                     output, axis=0)
+
+    found = _negation_tokens(g, gathered(chunks, "neg_c_chunks"), gathered(body, "neg_c_body"), p)  # (C + 1, K2)
+    # one table of both: row i is chunk i's plain runs, row N + j the j-th candidate's tokens
+    widths = [g.add("Slice", [g.add("Shape", [t], t + "_shape2"), g.const(t + "_w0", [1]), g.const(t + "_w1", [2])],
+                    t + "_width") for t in (plain, found)]
+    width = g.add("Max", widths, "neg_width")
+
+    def widened(strings: str, own: str, output: str) -> str:
+        rows = g.add("Slice", [g.add("Shape", [strings], output + "_shape"), g.const(output + "_r0", [0]),
+                               g.const(output + "_r1", [1])], output + "_rows")
+        pad = g.add("Expand", [g.const(output + "_empty", [""], TensorProto.STRING, [1, 1]),
+                               g.add("Concat", [rows, g.add("Sub", [width, own], output + "_missing")],
+                                     output + "_pad_shape", axis=0)], output + "_pad")
+        return g.add("Concat", [strings, pad], output, axis=1)
+
+    table = g.add("Concat", [widened(plain, widths[0], "neg_plain_w"), widened(found, widths[1], "neg_found_w")],
+                  "neg_table", axis=0)
+    count = g.add("Shape", [chunks], "neg_count")  # [N]
+    rank = g.add("Sub", [g.add("CumSum", [g.add("Cast", [candidate], "neg_candidate_i", to=TensorProto.INT64),
+                                          g.const("neg_axis0s", 0, dims=[])], "neg_cumsum"),
+                         g.const("neg_one_i", 1, dims=[])], "neg_rank")
+    own_row = g.add("Range", [g.const("neg_r_start", 0, dims=[]),
+                              g.add("Squeeze", [count, g.const("neg_axis0q", [0])], "neg_count0"),
+                              g.const("neg_r_step", 1, dims=[])], "neg_own_row")
+    row = g.add("Where", [candidate, g.add("Add", [rank, count], "neg_found_row"), own_row], "neg_row")
+    rows = g.add("Expand", [g.add("Unsqueeze", [row, g.const("neg_axis1r", [1])], "neg_row_2d"),
+                            g.add("Concat", [count, width], "neg_merged_shape", axis=0)], "neg_rows")
+    merged = g.add("GatherElements", [table, rows], "neg_merged", axis=0)  # (N, width)
+    return g.add("Reshape", [merged, g.add("Concat", [batch, g.const("neg_minus", [-1])], "neg_row_shape", axis=0)],
+                 "found")  # (B, chunks x width)
+
+
+def _negation_tokens(g: _Nodes, chunks: str, body: str, p: dict[str, str]) -> str:
+    """The tokens of chunks holding "n't": string (C, K), moved left, padded with "". A unit opening the
+    body is cut off first when a space, a break or the text's start comes before it. Pass 2 finds the
+    rest's tokens: a stem with the unit after it, or a straight run holding no unit. A unit is written
+    with a straight apostrophe (LabelEncoder), a stem is cut from its unit (Tokenizer separators)."""
     canon = {n + a + t + after: n + "'" + t for n in "nN" for a in _APOSTROPHES for t in "tT"
              for after in ("",) + tuple(_APOSTROPHES[:3])}
 
@@ -232,13 +280,12 @@ def _split_negation(g: _Nodes, text: str, spec: TokenizerSpec) -> str:
                      values_strings=list(canon.values()), default_string="")
 
     empty = g.const("neg_empty", [""], TensorProto.STRING, [])
-    body = _first(g, chunks, "neg_body", separators=[p["lead"]])
     opening = g.add("And", [_matches(g, chunks, p["start_like"], "neg_start_like"),
                             _matches(g, body, p["opening"], "neg_opens")], "neg_opening")
     head = g.add("Where", [opening, written(_first(g, body, "neg_head_unit", tokenexp=p["opening_unit"]),
                                             "neg_head_written"), empty], "neg_head")
     body = g.add("Where", [opening, _first(g, body, "neg_rest", separators=[p["opening_unit"]]), body], "neg_rest_body")
-    found = _pad_column(g, _find(g, body, "neg_found", tokenexp=p["tokens"]), "neg_found")  # (N, K + 1)
+    found = _pad_column(g, _find(g, body, "neg_found", tokenexp=p["tokens"]), "neg_found")  # (C, K + 1)
     matches = g.add("Reshape", [found, g.const("neg_flat2", [-1])], "neg_matches")  # (M,), M >= 1
     stem_unit = _matches(g, matches, p["stem_unit"], "neg_is_stem_unit")
     first = g.add("Where", [stem_unit, _first(g, matches, "neg_stem", separators=[p["unit_at_end"]]), matches],
@@ -250,11 +297,34 @@ def _split_negation(g: _Nodes, text: str, spec: TokenizerSpec) -> str:
                              g.add("Unsqueeze", [second, column], "neg_second_2d")], "neg_pairs", axis=1)  # (M, 2)
     chunk_rows = g.add("Slice", [g.add("Shape", [found], "neg_n_shape"), g.const("neg_n0", [0]),
                                  g.const("neg_n1", [1])], "neg_chunk_rows")
-    minus_one = g.const("neg_minus_one", [-1])
-    per_chunk = g.add("Reshape", [pairs, g.add("Concat", [chunk_rows, minus_one], "neg_chunk_shape", axis=0)],
-                      "neg_per_chunk")  # (N, 2 (K + 1))
+    per_chunk = g.add("Reshape", [pairs, g.add("Concat", [chunk_rows, g.const("neg_minus_one", [-1])],
+                                               "neg_chunk_shape", axis=0)], "neg_per_chunk")  # (C, 2 (K + 1))
     tokens = g.add("Concat", [g.add("Unsqueeze", [head, column], "neg_head_2d"), per_chunk], "neg_tokens", axis=1)
-    return g.add("Reshape", [tokens, g.add("Concat", [batch, minus_one], "neg_row_shape", axis=0)], "found")
+    return _left(g, tokens, "neg_left")
+
+
+def _left(g: _Nodes, strings: str, output: str) -> str:
+    """string (R, K) -> (R, K'): the non-empty strings of each row moved left in order, K' = the most a
+    row holds (at least 1)."""
+    real = g.add("Cast", [g.add("LabelEncoder", [strings], output + "_code", domain="ai.onnx.ml", keys_strings=[""],
+                                values_int64s=[0], default_int64=1)], output + "_real", to=TensorProto.INT64)
+    width = g.add("Gather", [g.add("Shape", [strings], output + "_shape"), g.const(output + "_one", 1, dims=[])],
+                  output + "_k")
+    columns = g.add("Range", [g.const(output + "_start", 0, dims=[]), width, g.const(output + "_step", 1, dims=[])],
+                    output + "_columns")
+    position = g.add("Sub", [g.add("CumSum", [real, g.const(output + "_axis", 1, dims=[])], output + "_cumsum"),
+                             g.const(output + "_one_i", 1, dims=[])], output + "_position")
+    key = g.add("Where", [g.add("Cast", [real], output + "_bool", to=TensorProto.BOOL), position,
+                          g.add("Add", [columns, width], output + "_later")], output + "_key")
+    g.add("TopK", [key, g.add("Unsqueeze", [width, g.const(output + "_axis0", [0])], output + "_k1")],
+          output + "_sorted", axis=1, largest=0, sorted=1)
+    order = PREFIX + output + "_order"
+    g.nodes[-1].output.append(order)
+    kept = g.add("Max", [g.add("ReduceMax", [g.add("ReduceSum", [real, g.const(output + "_axes", [1])],
+                                                   output + "_count", keepdims=0)], output + "_most", keepdims=1),
+                         g.const(output + "_least", [1])], output + "_kept")
+    return g.add("Slice", [g.add("GatherElements", [strings, order], output + "_moved", axis=1),
+                           g.const(output + "_s0", [0]), kept, g.const(output + "_s1", [1])], output)
 
 
 def _split(g: _Nodes, text: str, spec: TokenizerSpec) -> str:
