@@ -8,6 +8,7 @@ the C/C++/C#/Java/Objective-C packages, the .ort mobile format):
       -> StringNormalizer (LOWER, locale C.UTF-8)                     spec.lowercase (simple mapping)
       -> com.microsoft.Tokenizer, tokenexp = <br\\s*/?> | the word find-all   [batch, T]
       -> com.microsoft.Tokenizer, separators = <br\\s*/?>: breaks become padding   spec.html_breaks
+         (spec.split_negation: two find-all passes instead, see `_split_negation`)
       -> ai.onnx.ml.LabelEncoder: vocabulary -> id, "" (padding) -> 0, anything else -> the OOV id
       -> compaction (CumSum, TopK, GatherElements): tokens to the left, truncation side and max_len
       -> the token graph (model.onnx, fused LSTM with in-graph sequence_lens)
@@ -204,7 +205,7 @@ def _pad_column(g: _Nodes, strings: str, output: str) -> str:
 
 
 def _matches(g: _Nodes, strings: str, pattern: str, output: str) -> str:
-    """bool [N]: `pattern` (anchored with ^) matches at the string's start."""
+    """bool [N]: `pattern` is found in the string (anchored with ^ / $ where a pattern says so)."""
     hit = _first(g, strings, output + "_hit", tokenexp=pattern)
     return g.add("Cast", [g.add("LabelEncoder", [hit], output + "_code", domain="ai.onnx.ml", keys_strings=[""],
                                 values_int64s=[0], default_int64=1)], output, to=TensorProto.BOOL)
