@@ -194,13 +194,13 @@ def _first(g: _Nodes, strings: str, output: str, **mode) -> str:
                                    output + "_first"), g.const(output + "_flat", [-1])], output)
 
 
-def _pad_column(g: _Nodes, strings: str, output: str) -> str:
-    """string (N, K) -> (N, K + 1), a column of "" appended (so K + 1 >= 1)."""
+def _pad_column(g: _Nodes, strings: str, output: str, columns: str | None = None) -> str:
+    """string (N, K) -> (N, K + c), c columns of "" appended: `columns` (int64 [1]) or one (so K + 1 >= 1)."""
     rows = g.add("Slice", [g.add("Shape", [strings], output + "_shape"), g.const(output + "_r0", [0]),
                            g.const(output + "_r1", [1])], output + "_rows")
+    columns = columns or g.const(output + "_one", [1])
     pad = g.add("Expand", [g.const(output + "_empty", [""], TensorProto.STRING, [1, 1]),
-                           g.add("Concat", [rows, g.const(output + "_one", [1])], output + "_pad_shape", axis=0)],
-                output + "_pad")
+                           g.add("Concat", [rows, columns], output + "_pad_shape", axis=0)], output + "_pad")
     return g.add("Concat", [strings, pad], output + "_padded", axis=1)
 
 
@@ -239,20 +239,12 @@ def _split_negation(g: _Nodes, text: str, spec: TokenizerSpec) -> str:
 
     found = _negation_tokens(g, gathered(chunks, "neg_c_chunks"), gathered(body, "neg_c_body"), p)  # (C + 1, K2)
     # one table of both: row i is chunk i's plain runs, row N + j the j-th candidate's tokens
-    widths = [g.add("Slice", [g.add("Shape", [t], t + "_shape2"), g.const(t + "_w0", [1]), g.const(t + "_w1", [2])],
-                    t + "_width") for t in (plain, found)]
+    names = [t[len(PREFIX):] for t in (plain, found)]
+    widths = [g.add("Slice", [g.add("Shape", [t], n + "_shape2"), g.const(n + "_w0", [1]), g.const(n + "_w1", [2])],
+                    n + "_width") for t, n in zip((plain, found), names)]
     width = g.add("Max", widths, "neg_width")
-
-    def widened(strings: str, own: str, output: str) -> str:
-        rows = g.add("Slice", [g.add("Shape", [strings], output + "_shape"), g.const(output + "_r0", [0]),
-                               g.const(output + "_r1", [1])], output + "_rows")
-        pad = g.add("Expand", [g.const(output + "_empty", [""], TensorProto.STRING, [1, 1]),
-                               g.add("Concat", [rows, g.add("Sub", [width, own], output + "_missing")],
-                                     output + "_pad_shape", axis=0)], output + "_pad")
-        return g.add("Concat", [strings, pad], output, axis=1)
-
-    table = g.add("Concat", [widened(plain, widths[0], "neg_plain_w"), widened(found, widths[1], "neg_found_w")],
-                  "neg_table", axis=0)
+    table = g.add("Concat", [_pad_column(g, t, n + "_w", g.add("Sub", [width, own], n + "_missing"))
+                             for t, n, own in zip((plain, found), names, widths)], "neg_table", axis=0)
     count = g.add("Shape", [chunks], "neg_count")  # [N]
     rank = g.add("Sub", [g.add("CumSum", [g.add("Cast", [candidate], "neg_candidate_i", to=TensorProto.INT64),
                                           g.const("neg_axis0s", 0, dims=[])], "neg_cumsum"),
@@ -349,21 +341,7 @@ def _compact(g: _Nodes, found: str, tokenizer: Tokenizer) -> tuple[str, str, str
     """(ids int32 [B, W], tokens string [B, W], lengths int32 [B]): the kept tokens moved left, in order,
     truncated to max_len on the spec's side, W = max(longest row, 1) as `Tokenizer.encode`."""
     spec = tokenizer.spec
-    batch = g.add("Gather", [g.add("Shape", [found], "found_shape"), g.const("zero", 0, dims=[])], "batch")
-    pad_column = g.add(
-        "Expand",
-        [
-            g.const("empty", [""], TensorProto.STRING, [1, 1]),
-            g.add(
-                "Concat",
-                [g.add("Unsqueeze", [batch, g.const("axis0", [0])], "batch_1d"), g.const("one", [1])],
-                "pad_shape",
-                axis=0,
-            ),
-        ],
-        "pad_column",
-    )
-    tokens = g.add("Concat", [found, pad_column], "padded", axis=1)  # (B, T1), T1 >= 1
+    tokens = _pad_column(g, found, "found")  # (B, T1), T1 >= 1
     ids = g.add(
         "LabelEncoder",
         [tokens],
