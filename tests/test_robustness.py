@@ -51,7 +51,8 @@ def test_bench_robustness_prints_the_table_through_attn_score(tmp_path):
 def test_shipped_default_keeps_its_cad_dev_robustness():
     """The English default (distilled from five networks trained with CAD's train pairs, their changed sentences
     and negated-negative rows, selected on CAD dev among others) measured 96.7 % / 87.8 % / 84.5 % (originals /
-    revisions / both of a pair) on all 245 dev pairs; the defaults before it 97.1 / 87.3 / 84.5, 93.9 / 89.0 / 82.9, 97.1 / 83.3 / 80.4 and 97.6 / 69.8 / 67.3.
+    revisions / both of a pair) on all 245 dev pairs; the defaults before it 97.1 / 87.3 / 84.5, 93.9 / 89.0 / 82.9,
+    97.1 / 83.3 / 80.4 and 97.6 / 69.8 / 67.3.
     Floors 3 points below: a
     retrain that forgets the minimal edits fails here."""
     from bench.robustness import attn_score_labels
