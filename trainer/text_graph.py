@@ -296,6 +296,17 @@ def _negation_tokens(g: _Nodes, chunks: str, body: str, p: dict[str, str]) -> st
     return _left(g, tokens, "neg_left")
 
 
+def _kept_first(g: _Nodes, keep: str, position: str, width: str, output: str) -> str:
+    """int64 (R, W): per row, the columns where `keep` holds, ordered by `position`, then the others."""
+    columns = g.add("Range", [g.const(output + "_start", 0, dims=[]), width, g.const(output + "_step", 1, dims=[])],
+                    output + "_columns")
+    key = g.add("Where", [keep, position, g.add("Add", [columns, width], output + "_later")], output + "_key")
+    g.add("TopK", [key, g.add("Unsqueeze", [width, g.const(output + "_axis0", [0])], output + "_k1")],
+          output + "_sorted", axis=1, largest=0, sorted=1)
+    g.nodes[-1].output.append(PREFIX + output + "_order")
+    return PREFIX + output + "_order"
+
+
 def _left(g: _Nodes, strings: str, output: str) -> str:
     """string (R, K) -> (R, K'): the non-empty strings of each row moved left in order, K' = the most a
     row holds (at least 1)."""
@@ -303,16 +314,9 @@ def _left(g: _Nodes, strings: str, output: str) -> str:
                                 values_int64s=[0], default_int64=1)], output + "_real", to=TensorProto.INT64)
     width = g.add("Gather", [g.add("Shape", [strings], output + "_shape"), g.const(output + "_one", 1, dims=[])],
                   output + "_k")
-    columns = g.add("Range", [g.const(output + "_start", 0, dims=[]), width, g.const(output + "_step", 1, dims=[])],
-                    output + "_columns")
     position = g.add("Sub", [g.add("CumSum", [real, g.const(output + "_axis", 1, dims=[])], output + "_cumsum"),
                              g.const(output + "_one_i", 1, dims=[])], output + "_position")
-    key = g.add("Where", [g.add("Cast", [real], output + "_bool", to=TensorProto.BOOL), position,
-                          g.add("Add", [columns, width], output + "_later")], output + "_key")
-    g.add("TopK", [key, g.add("Unsqueeze", [width, g.const(output + "_axis0", [0])], output + "_k1")],
-          output + "_sorted", axis=1, largest=0, sorted=1)
-    order = PREFIX + output + "_order"
-    g.nodes[-1].output.append(order)
+    order = _kept_first(g, g.add("Cast", [real], output + "_bool", to=TensorProto.BOOL), position, width, output)
     kept = g.add("Max", [g.add("ReduceMax", [g.add("ReduceSum", [real, g.const(output + "_axes", [1])],
                                                    output + "_count", keepdims=0)], output + "_most", keepdims=1),
                          g.const(output + "_least", [1])], output + "_kept")
@@ -369,12 +373,7 @@ def _compact(g: _Nodes, found: str, tokenizer: Tokenizer) -> tuple[str, str, str
     else:  # keep the first max_len tokens
         inside = g.add("Less", [position, max_len], "inside")
     keep = g.add("And", [g.add("Cast", [real], "real_bool", to=TensorProto.BOOL), inside], "keep")
-    columns = g.add("Range", [g.const("start", 0, dims=[]), width, g.const("step", 1, dims=[])], "columns")
-    key = g.add("Where", [keep, position, g.add("Add", [columns, width], "dropped_key")], "key")  # kept first, in order
-    width_1d = g.add("Unsqueeze", [width, g.const("axis0_k", [0])], "width_1d")
-    g.add("TopK", [key, width_1d], "sorted_key", axis=1, largest=0, sorted=1)
-    order = PREFIX + "order"  # (B, T1): the columns of the kept tokens first, in order
-    g.nodes[-1].output.append(order)
+    order = _kept_first(g, keep, position, width, "compact")  # (B, T1): the kept tokens' columns first, in order
     lengths = g.add("Min", [g.add("Squeeze", [count, g.const("axis1_s", [1])], "count_1d"), max_len], "lengths64")
     out_width = g.add(
         "Max", [g.add("ReduceMax", [lengths], "longest", keepdims=0), g.const("one_w", 1, dims=[])], "out_width"
