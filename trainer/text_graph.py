@@ -206,9 +206,14 @@ def _pad_column(g: _Nodes, strings: str, output: str, columns: str | None = None
 
 def _matches(g: _Nodes, strings: str, pattern: str, output: str) -> str:
     """bool [N]: `pattern` is found in the string (anchored with ^ / $ where a pattern says so)."""
-    hit = _first(g, strings, output + "_hit", tokenexp=pattern)
-    return g.add("Cast", [g.add("LabelEncoder", [hit], output + "_code", domain="ai.onnx.ml", keys_strings=[""],
-                                values_int64s=[0], default_int64=1)], output, to=TensorProto.BOOL)
+    return _non_empty(g, _first(g, strings, output + "_hit", tokenexp=pattern), output, TensorProto.BOOL)
+
+
+def _non_empty(g: _Nodes, strings: str, output: str, to: int) -> str:
+    """`strings` != "" elementwise, as `to` (bool or int64): a LabelEncoder, as ONNX's Equal takes no strings
+    before opset 19."""
+    return g.add("Cast", [g.add("LabelEncoder", [strings], output + "_code", domain="ai.onnx.ml", keys_strings=[""],
+                                values_int64s=[0], default_int64=1)], output, to=to)
 
 
 def _split_negation(g: _Nodes, text: str, spec: TokenizerSpec) -> str:
@@ -310,8 +315,7 @@ def _kept_first(g: _Nodes, keep: str, position: str, width: str, output: str) ->
 def _left(g: _Nodes, strings: str, output: str) -> str:
     """string (R, K) -> (R, K'): the non-empty strings of each row moved left in order, K' = the most a
     row holds (at least 1)."""
-    real = g.add("Cast", [g.add("LabelEncoder", [strings], output + "_code", domain="ai.onnx.ml", keys_strings=[""],
-                                values_int64s=[0], default_int64=1)], output + "_real", to=TensorProto.INT64)
+    real = _non_empty(g, strings, output + "_real", TensorProto.INT64)
     width = g.add("Gather", [g.add("Shape", [strings], output + "_shape"), g.const(output + "_one", 1, dims=[])],
                   output + "_k")
     position = g.add("Sub", [g.add("CumSum", [real, g.const(output + "_axis", 1, dims=[])], output + "_cumsum"),
