@@ -60,6 +60,7 @@ _PTB_BRACKET = re.compile("|".join(map(re.escape, _PTB_BRACKETS)), re.IGNORECASE
 # space after keeps "n't" whole before a further clitic ("shouldn't've" -> "should n't 've").
 # Case spelled out, not IGNORECASE: case folding would also bend the classes around it (the JS copy
 # of this pattern would then depend on the browser's Unicode version).
+NEGATION_TOKEN = "n't"  # what split_negation writes (lower-cased); negation_as_not reads it as "not"
 _NEGATION = re.compile(r"(?<![^\w\s])([nN])['\u2019\u2018\u02bc]([tT])(?!\w)")
 # Words keep inner apostrophes ("don't"); \w is Unicode-aware (accents, Hangul, digits).
 _WORD = r"\w+(?:'\w+)*"
@@ -80,7 +81,10 @@ class TokenizerSpec:
     treebank text then give the same tokens (off by default, for the same reason). `lowercase_mapping`
     says how `lowercase` works: "full" is Python's str.lower() (the default: older bundles keep their
     tokens), "simple" maps each code point to one (what a text graph computes in ONNX Runtime; it
-    differs from "full" only on "İ" and a word-final "Σ")."""
+    differs from "full" only on "İ" and a word-final "Σ"). `negation_as_not` (needs `split_negation`) looks
+    the token "n't" up as "not": the two spellings of the negation share one id and one embedding, so
+    "didn't hate" reads as "did not hate"; the tokens themselves stay as written ("n't" is shown, and
+    a fitted vocabulary counts it as "not")."""
 
     max_len: int = 500
     mode: str = "word"
@@ -93,6 +97,7 @@ class TokenizerSpec:
     join_clitics: bool = False
     split_negation: bool = False
     lowercase_mapping: str = "full"
+    negation_as_not: bool = False
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -108,6 +113,9 @@ class TokenizerSpec:
                                  f"got {self.lowercase_mapping!r}")
         if (self.pad_id, self.oov_id) != (PAD_ID, OOV_ID):
             raise TokenizerError(f"tokenizer pad/oov ids must be {PAD_ID}/{OOV_ID}")
+        if self.negation_as_not and not (self.split_negation and self.mode == "word"):
+            raise TokenizerError("tokenizer negation_as_not needs split_negation in word mode (it looks the "
+                                 "split-off \"n't\" up as \"not\")")
 
     @classmethod
     def from_dict(cls, data: dict) -> "TokenizerSpec":
@@ -134,7 +142,14 @@ class Tokenizer:
         self._index = {token: i + 2 for i, token in enumerate(self.vocab)}
         if len(self._index) != len(self.vocab):
             raise TokenizerError("tokenizer vocabulary holds duplicate tokens")
+        if spec.negation_as_not:  # "n't" takes the id of "not" (OOV where "not" is not in the vocabulary)
+            self._index[NEGATION_TOKEN] = self._index.get("not", OOV_ID)
         self._pattern = _PATTERNS[spec.punctuation]
+
+    def lookup(self) -> dict[str, int]:
+        """Every token with an id and its id: the vocabulary (id = position + 2), plus "n't" -> the id of
+        "not" under `negation_as_not`. What another implementation's token-to-id table must hold."""
+        return dict(self._index)
 
     def id_of(self, token: str) -> int:
         """The id of a vocabulary token (OOV id if absent)."""

@@ -50,8 +50,9 @@ COMPILABLE = [  # every branch of the compiled tokenizer
     replace(BASE, lowercase=False, lowercase_mapping="full"),  # the mapping is moot without lowercasing
     replace(BASE, split_negation=True),
     replace(BASE, split_negation=True, lowercase=False, html_breaks=False, truncation="post", max_len=300),
+    replace(BASE, split_negation=True, negation_as_not=True),  # only the lookup differs: "n't" -> "not"'s id
 ]
-NEGATING = [spec for spec in COMPILABLE if spec.split_negation]
+NEGATING = [spec for spec in COMPILABLE if spec.split_negation and not spec.negation_as_not]
 
 
 @pytest.fixture(scope="module")
@@ -125,6 +126,22 @@ def test_compiled_negation_split_cuts_n_t_off_as_python_does(vocab):
     assert got == [tokenizer.tokenize(text) for text in texts] == [
         ["i", "did", "n't", "like", "it"], ["it", "was", "n't", "bad", "n't", "ve"], ["should", "n't", "ve"],
         ["x'n't", "n", "t"], ["don'tx"]]
+
+
+def test_compiled_lookup_reads_n_t_as_not_under_negation_as_not(vocab):
+    """negation_as_not: the graph shows "n't" as written and gives it the id of "not", as Python does;
+    without it "n't" keeps its own id."""
+    texts = ["I didn't hate it.", "I did not hate it."]
+    got = {}
+    for as_not in (False, True):
+        tokenizer = Tokenizer(replace(BASE, split_negation=True, negation_as_not=as_not), vocab)
+        session = ort.InferenceSession(build_tokenizer_graph(tokenizer).SerializeToString())
+        ids, tokens, lengths = session.run(["ids", "tokens", "lengths"], {"text": np.array(texts, dtype=object)})
+        assert tokens[0, : lengths[0]].tolist() == ["i", "did", "n't", "hate", "it"]
+        assert ids.tolist() == tokenizer.encode(texts)[0].tolist()
+        got[as_not] = ids
+    assert "n't" in vocab and got[False][0, 2] == vocab.index("n't") + 2 != got[False][1, 2]
+    assert got[True][0].tolist() == got[True][1].tolist()  # "didn't" reads exactly as "did not"
 
 
 def test_a_difference_is_reported_with_its_text(vocab):

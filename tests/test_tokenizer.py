@@ -193,6 +193,24 @@ def test_split_negation_makes_nt_one_shared_token_for_raw_and_treebank_text():
     assert keep.tokenize("(isn’t) !n’t") == ["(", "is", "n't", ")", "!", "n", "’", "t"]  # only after a word or space
 
 
+def test_negation_as_not_looks_n_t_up_as_not_and_fits_no_slot_for_it():
+    texts = ["it doesn't work", "it does not work", "not bad", "i can't say"]
+    tokenizer = fit_tokenizer(texts, vocab_size=50, spec=TokenizerSpec(split_negation=True, negation_as_not=True))
+    assert "n't" not in tokenizer.vocab and tokenizer.vocab[0] == "not"  # counted as "not": 2 + 2 uses
+    assert tokenizer.tokenize("It doesn't work") == ["it", "does", "n't", "work"]  # shown as written
+    ids, _ = tokenizer.encode(["It doesn't work", "it does not work", "It DOESN’T work"])
+    assert (ids == ids[1]).all() and tokenizer.id_of("n't") == tokenizer.id_of("not") == 2
+    assert tokenizer.lookup()["n't"] == 2 and len(tokenizer.lookup()) == len(tokenizer.vocab) + 1
+    # a vocabulary fitted without it (its "n't" slot is then never used) and one without "not" (OOV)
+    old = Tokenizer(TokenizerSpec(split_negation=True, negation_as_not=True), ["n't", "not"])
+    assert old.encode(["didn't"])[0].tolist() == [[1, 3]]
+    assert Tokenizer(TokenizerSpec(split_negation=True, negation_as_not=True), ["did"]).id_of("n't") == 1
+    assert Tokenizer.from_dict(json.loads(json.dumps(tokenizer.to_dict()))).spec == tokenizer.spec
+    for spec in ({"negation_as_not": True}, {"negation_as_not": True, "split_negation": True, "mode": "sentencepiece"}):
+        with pytest.raises(TokenizerError, match="negation_as_not needs split_negation"):
+            TokenizerSpec(**spec)
+
+
 def test_specs_without_split_negation_load_and_encode_as_before():
     # a tokenizer JSON as bundles wrote it before the field existed (the shipped IMDB bundle's spec)
     spec = {"max_len": 500, "mode": "word", "lowercase": True, "html_breaks": True, "punctuation": "strip",

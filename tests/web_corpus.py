@@ -96,7 +96,9 @@ def spec_variants(tokenizer: Tokenizer) -> list[Tokenizer]:
         replace(spec, join_clitics=True, lowercase=False, punctuation="keep"),
         replace(spec, join_clitics=True, split_negation=True),
         replace(spec, split_negation=True, lowercase=False, punctuation="keep"),
-        replace(spec, lowercase_mapping="simple", join_clitics=False, split_negation=False),  # text-graph spec
+        replace(spec, lowercase_mapping="simple", join_clitics=False, split_negation=False,
+                negation_as_not=False),  # text-graph spec
+        replace(spec, split_negation=True, negation_as_not=True),  # "n't" looked up as "not"
     ]
     return [Tokenizer(variant, tokenizer.vocab) for variant in variants]
 

@@ -125,6 +125,10 @@ _CLASSIFIER_OPTIONS = [  # train and distill: data, split, architecture, tokeniz
                       "(\"doesn't\" -> \"does n't\", \"can't\" -> \"ca n't\"), so negation is one shared token, "
                       "not one word per negated verb; raw and treebank text agree with or without --join-clitics; "
                       "recorded in the bundle's tokenizer (compiles into the text graph with --punctuation strip)."),
+    click.option("--negation-as-not", is_flag=True,
+                 help="With --split-negation: the split-off \"n't\" is looked up as \"not\" (one id, one embedding "
+                      "for both spellings of the negation: \"didn't hate\" reads as \"did not hate\"); the tokens "
+                      "stay as written; recorded in the bundle's tokenizer."),
     click.option("--lowercase-mapping", type=click.Choice(LOWERCASE_MAPPINGS), default="simple", show_default=True,
                  help="simple: one code point to one, as ONNX Runtime lowercases, so the bundle gets a text graph "
                       "(model_text.onnx); full: Python's str.lower() (\"İ\" -> two code points, final \"ς\"; "
@@ -190,9 +194,10 @@ _INIT_FROM = click.option(
          "and tokenizer options are refused), this command's data, --epochs, --learning-rate, --batch-size, "
          "--patience and --seed are used; Adam starts afresh (model.keras keeps no optimizer state).")
 _SAVED_NETWORK = ("attention", "max_len", "truncation", "tokenizer_mode", "punctuation", "join_clitics",
-                  "split_negation", "lowercase_mapping", "vocab_size", "embedding_dim", "lstm_units", "lstm_layers",
-                  "attention_units", "dense_units", "dropout", "embedding_dropout", "tokenizer_path", "members",
-                  "refit")  # what --init-from takes from the saved run, so may not be given with it
+                  "split_negation", "negation_as_not", "lowercase_mapping", "vocab_size", "embedding_dim",
+                  "lstm_units", "lstm_layers", "attention_units", "dense_units", "dropout", "embedding_dropout",
+                  "tokenizer_path", "members", "refit")
+# (what --init-from takes from the saved run, so may not be given with it)
 
 
 @main.command()
@@ -294,12 +299,13 @@ def _config_and_spec(options: dict) -> tuple[ClassifierConfig, TokenizerSpec]:
     config = ClassifierConfig(**{f.name: options[f.name] for f in fields(ClassifierConfig)})
     spec = TokenizerSpec(max_len=options["max_len"], mode=options["tokenizer_mode"], truncation=options["truncation"],
                          punctuation=options["punctuation"], join_clitics=options["join_clitics"],
-                         split_negation=options["split_negation"], lowercase_mapping=options["lowercase_mapping"])
+                         split_negation=options["split_negation"], negation_as_not=options["negation_as_not"],
+                         lowercase_mapping=options["lowercase_mapping"])
     return config, spec
 
 
 _FITTING = ("tokenizer_mode", "vocab_size", "truncation", "punctuation", "join_clitics", "split_negation",
-            "lowercase_mapping")  # what only a fitted tokenizer uses
+            "negation_as_not", "lowercase_mapping")  # what only a fitted tokenizer uses
 
 
 @main.command()

@@ -9,7 +9,8 @@ the C/C++/C#/Java/Objective-C packages, the .ort mobile format):
       -> com.microsoft.Tokenizer, tokenexp = <br\\s*/?> | the word find-all   [batch, T]
       -> com.microsoft.Tokenizer, separators = <br\\s*/?>: breaks become padding   spec.html_breaks
          (spec.split_negation: two find-all passes instead, see `_split_negation`)
-      -> ai.onnx.ml.LabelEncoder: vocabulary -> id, "" (padding) -> 0, anything else -> the OOV id
+      -> ai.onnx.ml.LabelEncoder: vocabulary -> id ("n't" -> the id of "not" under spec.negation_as_not),
+         "" (padding) -> 0, anything else -> the OOV id
       -> compaction (CumSum, TopK, GatherElements): tokens to the left, truncation side and max_len
       -> the token graph (model.onnx, fused LSTM with in-graph sequence_lens)
     -> probability [batch], attention [batch, time], tokens [batch, time] string, lengths [batch] int32
@@ -350,13 +351,14 @@ def _compact(g: _Nodes, found: str, tokenizer: Tokenizer) -> tuple[str, str, str
     truncated to max_len on the spec's side, W = max(longest row, 1) as `Tokenizer.encode`."""
     spec = tokenizer.spec
     tokens = _pad_column(g, found, "found")  # (B, T1), T1 >= 1
+    lookup = tokenizer.lookup()  # the vocabulary, and "n't" -> "not"'s id under negation_as_not
     ids = g.add(
         "LabelEncoder",
         [tokens],
         "ids64",
         domain="ai.onnx.ml",
-        keys_strings=list(tokenizer.vocab) + [""],
-        values_int64s=list(range(2, tokenizer.vocab_size)) + [PAD_ID],
+        keys_strings=list(lookup) + [""],
+        values_int64s=list(lookup.values()) + [PAD_ID],
         default_int64=OOV_ID,
     )
     real = g.add(

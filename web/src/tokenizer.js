@@ -13,7 +13,7 @@ export const OOV_ID = 1;
 const WORD_START = "\u2581";
 const SPEC_DEFAULTS = {
   max_len: 500, mode: "word", lowercase: true, html_breaks: true, punctuation: "strip", truncation: "pre", pad_id: 0, oov_id: 1,
-  join_clitics: false, split_negation: false, lowercase_mapping: "full",
+  join_clitics: false, split_negation: false, lowercase_mapping: "full", negation_as_not: false,
 };
 const LOWERCASE_MAPPINGS = ["full", "simple"];
 
@@ -116,6 +116,13 @@ export class Tokenizer {
     this.vocab = data.vocab; // vocab[i] has id i + 2
     this.index = new Map(this.vocab.map((token, i) => [token, i + 2]));
     if (this.index.size !== this.vocab.length) throw new Error("tokenizer vocabulary holds duplicate tokens");
+    if (this.spec.negation_as_not) {
+      // as runtime/tokenizer.py: the split-off "n't" is looked up as "not" (OOV where "not" is not in the vocabulary)
+      if (!(this.spec.split_negation && this.spec.mode === "word")) {
+        throw new Error("tokenizer negation_as_not needs split_negation in word mode");
+      }
+      this.index.set("n't", this.index.get("not") ?? OOV_ID);
+    }
     this.pattern = PATTERNS[this.spec.punctuation];
   }
 
