@@ -2,7 +2,7 @@
 // classify texts with onnxruntime-web (WASM), with each token's attention weight.
 // A bundle with a text graph (manifest graphs.text, model_text.onnx) is scored with it: the graph
 // tokenizes the raw strings itself (trainer/text_graph.py); the JS tokenizer is then not used. It
-// remains the fallback for bundles without one (e.g. join_clitics / split_negation specs).
+// remains the fallback for bundles without one (e.g. join_clitics specs, or split_negation with punctuation keep).
 //
 //   import { loadBundle } from "./src/index.js";
 //   const model = await loadBundle("../../artifacts/imdb-bilstm-attention-int8/");
