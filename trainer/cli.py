@@ -193,11 +193,11 @@ _INIT_FROM = click.option(
          "tokenizer.json) instead of training a fresh one: its architecture and tokenizer are kept (so architecture "
          "and tokenizer options are refused), this command's data, --epochs, --learning-rate, --batch-size, "
          "--patience and --seed are used; Adam starts afresh (model.keras keeps no optimizer state).")
+# what --init-from takes from the saved run, so may not be given with it
 _SAVED_NETWORK = ("attention", "max_len", "truncation", "tokenizer_mode", "punctuation", "join_clitics",
                   "split_negation", "negation_as_not", "lowercase_mapping", "vocab_size", "embedding_dim",
                   "lstm_units", "lstm_layers", "attention_units", "dense_units", "dropout", "embedding_dropout",
                   "tokenizer_path", "members", "refit")
-# (what --init-from takes from the saved run, so may not be given with it)
 
 
 @main.command()
