@@ -206,6 +206,8 @@ def test_negation_as_not_looks_n_t_up_as_not_and_fits_no_slot_for_it():
     assert old.encode(["didn't"])[0].tolist() == [[1, 3]]
     assert Tokenizer(TokenizerSpec(split_negation=True, negation_as_not=True), ["did"]).id_of("n't") == 1
     assert Tokenizer.from_dict(json.loads(json.dumps(tokenizer.to_dict()))).spec == tokenizer.spec
+    unnegated = fit_tokenizer(["a fine film"], vocab_size=50, spec=tokenizer.spec)
+    assert unnegated.vocab == ["a", "film", "fine"]  # no "not" of zero uses where neither spelling occurs
     for spec in ({"negation_as_not": True}, {"negation_as_not": True, "split_negation": True, "mode": "sentencepiece"}):
         with pytest.raises(TokenizerError, match="negation_as_not needs split_negation"):
             TokenizerSpec(**spec)

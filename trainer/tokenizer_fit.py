@@ -33,8 +33,8 @@ def fit_tokenizer(texts: Iterable[str], vocab_size: int, spec: TokenizerSpec | N
         return Tokenizer(spec, [], train_sentencepiece(texts, vocab_size, spec, reserved, byte_fallback))
     probe = Tokenizer(spec, [])
     counts = Counter(chain.from_iterable(probe.split(text) for text in texts))
-    if spec.negation_as_not:  # "n't" is looked up as "not": it counts as one and takes no slot of its own
-        counts["not"] += counts.pop(NEGATION_TOKEN, 0)
+    if spec.negation_as_not and NEGATION_TOKEN in counts:  # looked up as "not": counts as one, takes no slot
+        counts["not"] += counts.pop(NEGATION_TOKEN)
     ranked = [token for token, _ in sorted(counts.items(), key=lambda item: (-item[1], item[0]))
               if token not in reserved]
     return Tokenizer(spec, list(reserved) + ranked[: vocab_size - 2 - len(reserved)])

@@ -118,9 +118,7 @@ export class Tokenizer {
     if (this.index.size !== this.vocab.length) throw new Error("tokenizer vocabulary holds duplicate tokens");
     if (this.spec.negation_as_not) {
       // as runtime/tokenizer.py: the split-off "n't" is looked up as "not" (OOV where "not" is not in the vocabulary)
-      if (!(this.spec.split_negation && this.spec.mode === "word")) {
-        throw new Error("tokenizer negation_as_not needs split_negation in word mode");
-      }
+      if (!this.spec.split_negation) throw new Error("tokenizer negation_as_not needs split_negation");
       this.index.set("n't", this.index.get("not") ?? OOV_ID);
     }
     this.pattern = PATTERNS[this.spec.punctuation];
