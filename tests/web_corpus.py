@@ -11,6 +11,7 @@ File format (JSON lines): a header {"tokenizers": [tokenizer JSON, ...]}, then o
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import sys
@@ -187,3 +188,12 @@ if __name__ == "__main__":
     reader = TableReader(here.parent / "shared" / "datasets" / "imdb" / "test.csv.gz")
     texts = [record["text"] for _, record in reader.records()]
     print(write_corpus(sys.argv[1], variants, corpus_rows(variants, texts)), "rows")
+
+
+# Every string of up to five of these symbols: the characters _NEGATION looks at (n, t, both cases, straight and
+# curly apostrophes, and "ʼ", a letter), a word character that is neither, a space, another mark and an HTML break.
+NEGATION_SYMBOLS = ["n", "t", "N", "T", "7", "'", "\u2019", "\u02bc", " ", "-", "<br>"]
+
+
+def negation_strings(longest: int = 5) -> list[str]:
+    return ["".join(p) for n in range(longest + 1) for p in itertools.product(NEGATION_SYMBOLS, repeat=n)]

@@ -17,7 +17,7 @@ the C/C++/C#/Java/Objective-C packages, the .ort mobile format):
 
 Python's `\\w` and `\\s` are written out as the code point ranges the running Python computes (RE2's
 `\\p{L}` follows a newer Unicode: 5,010 code points differ from Python 3.11's `\\w`), so the splitting
-is Python's by construction; `tests/test_text_graph.py` proves it on every code point. What the
+is Python's by construction; `tests/test_tokenizer_graph.py` proves it on every code point. What the
 built-in ops cannot do is refused by `refusal(spec)`, with the feature named.
 """
 
