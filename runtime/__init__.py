@@ -7,7 +7,7 @@
     >>> model.predict_labels("A wonderful, moving film.")  # a bare str is one text: one answer
     'positive'
     >>> model.explain(["A wonderful, moving film."], top_k=2)  # the most attended words
-    [[('wonderful', 0.3...), ('moving', 0.3...)]]
+    [[('wonderful', 0.4...), ('moving', 0.3...)]]
     >>> runtime.load("spa-eng").translate("¿Dónde está la estación?").text  # spa-eng: from a checkout
     "Where's the station?"
 

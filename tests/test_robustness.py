@@ -50,13 +50,13 @@ def test_bench_robustness_prints_the_table_through_attn_score(tmp_path):
 @pytest.mark.slow
 def test_shipped_default_keeps_its_cad_dev_robustness():
     """The English default (distilled from five networks trained with CAD's train pairs, their changed sentences
-    and negated-negative rows, selected on CAD dev among others) measured 96.7 % / 87.8 % / 84.5 % (originals /
-    revisions / both of a pair) on all 245 dev pairs; the defaults before it 97.1 / 87.3 / 84.5, 93.9 / 89.0 / 82.9,
-    97.1 / 83.3 / 80.4 and 97.6 / 69.8 / 67.3.
+    and negated-negative rows, one word-drop copy of each, selected on CAD dev among others) measured 98.4 % /
+    89.0 % / 87.3 % (originals / revisions / both of a pair) on all 245 dev pairs; the defaults before it
+    96.7 / 87.8 / 84.5, 97.1 / 87.3 / 84.5, 93.9 / 89.0 / 82.9, 97.1 / 83.3 / 80.4 and 97.6 / 69.8 / 67.3.
     Floors 3 points below: a
     retrain that forgets the minimal edits fails here."""
     from bench.robustness import attn_score_labels
 
     texts, labels, pair_of = read_pairs(str(CAD_DEV))
     scores = pair_scores(attn_score_labels("imdb", texts), labels, pair_of)
-    assert scores.originals >= 0.94 and scores.revisions >= 0.84 and scores.both >= 0.81, scores
+    assert scores.originals >= 0.95 and scores.revisions >= 0.86 and scores.both >= 0.84, scores

@@ -160,9 +160,9 @@ def _attn_score_accuracy(rows: list[tuple[str, int]], tmp_path: Path, model: str
 
 def test_default_model_recomputes_its_imdb_accuracy(imdb_test, tmp_path):
     """Scored here, not read from the manifest: 2,000 seeded IMDB test reviews through attn-score.
-    The shipped default gives 89.98 % on all 25,000 (the ones before it 89.87 %, 89.76 % and 89.82 %; the distilled
-    default 89.30 % on this slice and 89.50 % on all; the IMDB-only default 87.45 % / 88.50 %); the floor
-    catches a regression."""
+    The shipped default gives 90.43 % on all 25,000 (the ones before it 89.98 %, 89.87 %, 89.76 % and
+    89.82 %; the distilled default 89.30 % on this slice and 89.50 % on all; the IMDB-only default 87.45 % /
+    88.50 %); the floor catches a regression."""
     bundle = Bundle.load(ARTIFACTS / "imdb-bilstm-attention", verify=True)  # checksums verified
     assert runtime.shipped_bundles()["imdb"] == bundle.path and (bundle.path / "MODEL_CARD.md").is_file()
     order = np.random.default_rng(0).permutation(len(imdb_test))[:2000]
@@ -174,7 +174,8 @@ def test_default_model_recomputes_its_sst2_accuracy(tmp_path):
     """All 1,821 SST-2 test sentences (short, lower-cased) through attn-score, their treebank tokenization
     undone as people write ("it 's" -> "it's"; the default's tokenizer no longer joins clitics itself, issue
     34). The default (distilled from five networks trained on IMDB + SST-2 + CAD + CAD's changed sentences +
-    negated-negative rows, tokenizer splitting "n't") gives 85.17 %, the one before it (one of those five) 84.79 %,
+    negated-negative rows, one word-drop copy of each, tokenizer reading "n't" as "not") gives 86.44 %, the one
+    before it (distilled too, tokenizer splitting "n't") 85.17 %, the one before that (one of its five) 84.79 %,
     the one before that (without the negated-negative rows) 85.12 %, the IMDB + SST-2 + CAD one 84.46 %, the distilled
     default before them 84.79 %, the IMDB-only
     default 74.41 % (issue 19)."""
@@ -184,7 +185,7 @@ def test_default_model_recomputes_its_sst2_accuracy(tmp_path):
     sst2 = read_table(DATASETS / "sst2" / "test.tsv.gz", text_column="sentence")
     assert len(sst2) == 1821
     rows = [(join_treebank(text), int(label)) for text, label in zip(sst2.texts, sst2.labels)]
-    assert _attn_score_accuracy(rows, tmp_path, "imdb") >= 0.83
+    assert _attn_score_accuracy(rows, tmp_path, "imdb") >= 0.84
 
 
 def test_default_model_classifies_obvious_reviews():
