@@ -33,6 +33,7 @@ from runtime.errors import TokenizerError
 PAD_ID = 0
 OOV_ID = 1
 FORMAT = "attn-tokenizer/1"
+_TOKENIZER_FIELDS = {"format", "spec", "vocab", "sentencepiece_model"}  # a tokenizer JSON's top level
 
 MODES = ("word", "sentencepiece")
 WORD_START = "\u2581"  # SentencePiece's word-start marker
@@ -266,6 +267,11 @@ class Tokenizer:
         if not isinstance(data, dict) or data.get("format") != FORMAT:
             found = data.get("format") if isinstance(data, dict) else type(data).__name__
             raise TokenizerError(f"not a tokenizer: expected format {FORMAT!r}, found {found!r}")
+        unknown = sorted(set(data) - _TOKENIZER_FIELDS)
+        if unknown:  # e.g. a spec option written beside "spec" instead of in it: refused, never ignored
+            misplaced = [key for key in unknown if key in {f.name for f in fields(TokenizerSpec)}]
+            hint = f" ({', '.join(misplaced)} belong(s) in \"spec\")" if misplaced else ""
+            raise TokenizerError(f"tokenizer has unknown field(s) {unknown}{hint}; known: {sorted(_TOKENIZER_FIELDS)}")
         model = data.get("sentencepiece_model")
         return cls(TokenizerSpec.from_dict(data["spec"]), data["vocab"], base64.b64decode(model) if model else None)
 

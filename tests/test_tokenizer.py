@@ -92,6 +92,14 @@ def test_load_errors_name_the_file(tmp_path):
     wrong.write_text(json.dumps({"format": "attn-tokenizer/1", "spec": {"max_len": 5, "colour": 1}, "vocab": []}))
     with pytest.raises(ValueError, match="colour"):
         Tokenizer.load(wrong)
+    # a spec option written beside "spec" (as a one-line edit of a tokenizer JSON easily does) is refused,
+    # not ignored: ignoring it gave a tokenizer without the option
+    stray = tmp_path / "stray.json"
+    stray.write_text(json.dumps({"format": "attn-tokenizer/1", "spec": {"max_len": 5}, "vocab": [],
+                                 "negation_as_not": True}))
+    with pytest.raises(TokenizerError, match=r"stray.json: tokenizer has unknown field\(s\) \['negation_as_not'\] "
+                                             r"\(negation_as_not belong\(s\) in \"spec\"\)"):
+        Tokenizer.load(stray)
 
 
 def test_non_string_input_is_refused():

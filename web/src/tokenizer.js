@@ -8,6 +8,7 @@
 import { CASED, CASE_IGNORABLE, LOWER, SPACE, WORD } from "./unicode-tables.js";
 
 export const FORMAT = "attn-tokenizer/1";
+const TOKENIZER_FIELDS = ["format", "spec", "vocab", "sentencepiece_model"];
 export const PAD_ID = 0;
 export const OOV_ID = 1;
 const WORD_START = "\u2581";
@@ -99,6 +100,9 @@ export class Tokenizer {
     if (!data || typeof data !== "object" || data.format !== FORMAT) {
       throw new Error(`not a tokenizer: expected format ${JSON.stringify(FORMAT)}, found ${JSON.stringify(data && data.format)}`);
     }
+    // a field beside "spec" (a spec option put at the top level, say) is refused, as in Python, never ignored
+    const stray = Object.keys(data).filter((key) => !TOKENIZER_FIELDS.includes(key));
+    if (stray.length) throw new Error(`tokenizer has unknown field(s) ${stray.join(", ")}`);
     const unknown = Object.keys(data.spec || {}).filter((key) => !(key in SPEC_DEFAULTS));
     if (unknown.length) throw new Error(`tokenizer spec has unknown field(s) ${unknown.join(", ")}`);
     this.spec = { ...SPEC_DEFAULTS, ...data.spec };

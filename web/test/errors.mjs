@@ -1,5 +1,5 @@
 // Refusals of the JS library, each one clear message:  node web/test/errors.mjs
-// A tampered graph (sha256), a sentencepiece (Korean) bundle, a translator bundle.
+// A tampered graph (sha256), a sentencepiece (Korean) bundle, a translator bundle, a stray tokenizer field.
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import { classifierFromBytes } from "../src/index.js";
@@ -23,4 +23,10 @@ await refuses(korean, new Uint8Array(0), /sentencepiece tokenizers \(the Korean 
 
 await refuses(read("spa-eng-attention"), new Uint8Array(0), /^B: task is "translation"; the browser library runs 'sentiment' bundles/);
 await refuses({ format: "something" }, new Uint8Array(0), /^B: not an attn-onnx bundle/);
+
+// a spec option beside "spec" in the tokenizer is refused, not ignored (Python's Tokenizer.from_dict does the same)
+const stray = read("imdb-bilstm-attention-int8");
+stray.tokenizer.negation_as_not = true;
+await refuses(stray, fs.readFileSync("artifacts/imdb-bilstm-attention-int8/model.onnx"),
+  /tokenizer has unknown field\(s\) negation_as_not/);
 console.log("ok");
