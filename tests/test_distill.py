@@ -230,3 +230,38 @@ def test_cli_the_same_teacher_twice_is_one_line(rule_teacher, rule_file, tmp_pat
                                              "--train-data", str(rule_file), "--out", str(out)])
     assert result.exit_code == 1 and "the same bundle as --teacher" in result.output, result.output
     assert len(result.output.strip().splitlines()) == 1 and not out.exists()
+
+
+def test_cli_distill_init_from_continues_the_saved_student(cli_student, rule_teacher, rule_file, tmp_path):
+    """--init-from: the student's network and tokenizer are trained on, not a fresh one. At a learning rate of
+    1e-9 one more epoch is the saved network, and the same command without --init-from (a fresh network of the
+    same shape) is not; the manifest says which run it continued. What the saved network fixes is refused in one
+    line, before anything is written."""
+    import runtime
+    from trainer.fit import load_classifier_training, predict_probabilities
+
+    student, _ = cli_student
+    out = tmp_path / "continued"
+    same = ["distill", "--teacher", str(rule_teacher), "--train-data", str(rule_file), "--epochs", "1",
+            "--learning-rate", "1e-9", "--batch-size", "32", "--alpha", "0.7"]
+    result = CliRunner().invoke(export_cli, [*same, "--init-from", str(student), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    shape = ["--embedding-dim", "8", "--lstm-units", "4", "--lstm-layers", "1", "--attention-units", "8",
+             "--dense-units", "8"]
+    fresh = CliRunner().invoke(export_cli, [*same, *shape, "--out", str(tmp_path / "f")])
+    assert fresh.exit_code == 0, fresh.output
+    texts = rule_rows(40, 11)[0]
+    model, _, tokenizer, _ = load_classifier_training(student)
+    before = predict_probabilities(model, tokenizer, texts)
+    np.testing.assert_allclose(runtime.load(out, provider="cpu").predict(texts), before, atol=1e-4)
+    assert np.abs(runtime.load(tmp_path / "f", provider="cpu").predict(texts) - before).max() > 1e-2
+    manifest = Bundle.load(out).manifest
+    assert manifest["tokenizer"] == Bundle.load(student).manifest["tokenizer"]
+    assert manifest["data"]["init_from"]["folder"] == str(student)
+    assert manifest["data"]["distillation"]["tokenizer"] == f"the --init-from network's: {student}"
+    for extra, named in ((["--lstm-units", "8"], "--lstm-units"), (["--fit-tokenizer"], "--fit-tokenizer")):
+        refused = CliRunner().invoke(export_cli, [
+            "distill", "--teacher", str(rule_teacher), "--train-data", str(rule_file), "--init-from", str(student),
+            *extra, "--out", str(tmp_path / "never")])
+        assert refused.exit_code != 0 and named in refused.output, refused.output
+        assert len(refused.output.strip().splitlines()) == 1 and not (tmp_path / "never").exists()

@@ -213,22 +213,7 @@ def train(ctx: click.Context, **options) -> None:
 
     started = time.perf_counter()
     _check_pairs(options)
-    init_model, saved = None, {}
-    if options["init_from"]:
-        fixed = [f"--{name.replace('_path', '').replace('_', '-')}" for name in _SAVED_NETWORK
-                 if ctx.get_parameter_source(name) is click.core.ParameterSource.COMMANDLINE]
-        if fixed:
-            raise InputError(f"--init-from {options['init_from']} keeps its saved network and tokenizer: "
-                             f"drop {', '.join(fixed)}")
-        from trainer.fit import load_classifier_training
-
-        init_model, recovered, given, saved = load_classifier_training(options["init_from"])
-        if recovered.members > 1:
-            raise InputError(f"--init-from {options['init_from']}: an ensemble of {recovered.members} networks; "
-                             "fine-tune one network")
-        options.update({k: v for k, v in recovered.to_dict().items()
-                        if k not in ("learning_rate", "batch_size", "epochs", "seed", "pair_loss_weight")},
-                       max_len=given.spec.max_len)
+    init_model, given, saved = _init_from(ctx, options)
     out = prepare_out_dir(options["out"], options["force"])
     data = _classifier_data(options)
     if not options["init_from"]:
@@ -239,12 +224,41 @@ def train(ctx: click.Context, **options) -> None:
                                          tokenizer=given, test_name=options["test_data"],
                                          verbose=1 if sys.stderr.isatty() else 2,
                                          log=lambda line: click.echo(line, err=True), init_model=init_model)
-    provenance = data.provenance | {"command": "attn-export " + " ".join(sys.argv[1:])}
-    if options["init_from"]:
-        provenance["init_from"] = {"folder": str(options["init_from"]), "best_epoch": saved.get("best_epoch"),
-                                   "validation_accuracy": saved.get("validation_accuracy"),
-                                   "command": saved.get("data", {}).get("command")}
+    provenance = data.provenance | {"command": "attn-export " + " ".join(sys.argv[1:])} | _init_record(options, saved)
     _save_export_report(result, data, metrics, provenance, options, out, started)
+
+
+def _init_from(ctx: click.Context, options: dict) -> tuple[object, Tokenizer | None, dict]:
+    """--init-from (train, distill): (saved network, its tokenizer, its summary), or (None, None, {}).
+    The options the saved network fixes are refused when given, and set in `options` from it."""
+    if not options["init_from"]:
+        return None, None, {}
+    fixed = [f"--{name.replace('_path', '').replace('_', '-')}" for name in _SAVED_NETWORK
+             if name in options and ctx.get_parameter_source(name) is click.core.ParameterSource.COMMANDLINE]
+    if options.get("fit_tokenizer"):
+        fixed.append("--fit-tokenizer")
+    if fixed:
+        raise InputError(f"--init-from {options['init_from']} keeps its saved network and tokenizer: "
+                         f"drop {', '.join(fixed)}")
+    from trainer.fit import load_classifier_training
+
+    init_model, recovered, given, saved = load_classifier_training(options["init_from"])
+    if recovered.members > 1:
+        raise InputError(f"--init-from {options['init_from']}: an ensemble of {recovered.members} networks; "
+                         "fine-tune one network")
+    options.update({k: v for k, v in recovered.to_dict().items()
+                    if k not in ("learning_rate", "batch_size", "epochs", "seed", "pair_loss_weight")},
+                   max_len=given.spec.max_len)
+    return init_model, given, saved
+
+
+def _init_record(options: dict, saved: dict) -> dict:
+    """The manifest's data.init_from: which run the network continued (empty without --init-from)."""
+    if not options["init_from"]:
+        return {}
+    return {"init_from": {"folder": str(options["init_from"]), "best_epoch": saved.get("best_epoch"),
+                          "validation_accuracy": saved.get("validation_accuracy"),
+                          "command": saved.get("data", {}).get("command")}}
 
 
 def _save_export_report(result, data, metrics: dict, provenance: dict, options: dict, out, started: float,
@@ -334,7 +348,7 @@ _FITTING = ("tokenizer_mode", "vocab_size", "truncation", "punctuation", "join_c
 @click.option("--fit-tokenizer", is_flag=True,
               help="Fit a new tokenizer on the training rows with --tokenizer-mode, --vocab-size, --max-len, "
                    "--punctuation, --truncation, --join-clitics instead of using the teacher's.")
-@_options(_ENSEMBLE_OPTIONS, _OPSET, _QUANTIZE, _FORCE, _OUT)
+@_options(_ENSEMBLE_OPTIONS, _INIT_FROM, _OPSET, _QUANTIZE, _FORCE, _OUT)
 @click.pass_context
 def distill(ctx: click.Context, **options) -> None:
     """Train a student classifier on a teacher bundle's probabilities mixed with the true labels
@@ -342,7 +356,8 @@ def distill(ctx: click.Context, **options) -> None:
 
     The split, architecture and training options are those of `train` (same defaults); the
     manifest records the teacher (name, sha256 of its model.onnx), alpha, temperature and the
-    command, and a MODEL_CARD.md stub is written beside it."""
+    command, and a MODEL_CARD.md stub is written beside it. --init-from continues a saved student
+    (its network and tokenizer) on this command's targets, e.g. for more epochs."""
     from trainer.converter import prepare_out_dir
     from trainer.distill import distill as run_distill
     from trainer.distill import load_teachers, write_model_card
@@ -357,10 +372,12 @@ def distill(ctx: click.Context, **options) -> None:
                                f"(the default student tokenizer is the teacher's)")
     if options["fit_tokenizer"] and options["tokenizer_path"]:
         raise click.UsageError("--fit-tokenizer and --tokenizer exclude each other")
+    init_model, given, saved = _init_from(ctx, options)
     teacher, teacher_record = load_teachers(options["teacher"])
-    given = None if options["fit_tokenizer"] else (
-        Tokenizer.load(options["tokenizer_path"]) if options["tokenizer_path"] else teacher.tokenizer)
-    _take_max_len(given, options, "--tokenizer" if options["tokenizer_path"] else "the teacher's tokenizer")
+    if init_model is None:
+        given = None if options["fit_tokenizer"] else (
+            Tokenizer.load(options["tokenizer_path"]) if options["tokenizer_path"] else teacher.tokenizer)
+        _take_max_len(given, options, "--tokenizer" if options["tokenizer_path"] else "the teacher's tokenizer")
     out = prepare_out_dir(options["out"], options["force"])
     data = _classifier_data(options)
     config, spec = _config_and_spec(options)
@@ -368,11 +385,13 @@ def distill(ctx: click.Context, **options) -> None:
         data, teacher, config, alpha=options["alpha"], temperature=options["temperature"], spec=spec, tokenizer=given,
         patience=options["patience"], refit=options["refit"], test_name=options["test_data"],
         augment=options["augment"], augment_drop=options["augment_drop"], verbose=1 if sys.stderr.isatty() else 2,
-        log=lambda line: click.echo(line, err=True))
+        log=lambda line: click.echo(line, err=True), init_model=init_model)
     if options["tokenizer_path"]:
         record["tokenizer"] = f"given: {options['tokenizer_path']}"
+    elif init_model is not None:
+        record["tokenizer"] = f"the --init-from network's: {options['init_from']}"
     provenance = data.provenance | {"teacher": teacher_record, "distillation": record,
-                                    "command": "attn-export " + " ".join(sys.argv[1:])}
+                                    "command": "attn-export " + " ".join(sys.argv[1:])} | _init_record(options, saved)
     teacher_note = f"teacher validation accuracy {metrics['distillation']['teacher_validation_accuracy']:.4f}, student "
     manifest = _save_export_report(result, data, metrics, provenance, options, out, started, prefix=teacher_note)
     write_model_card(out, manifest)

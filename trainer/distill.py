@@ -182,13 +182,15 @@ def distill(data: ClassifierData, teacher, config: ClassifierConfig, *, alpha: f
             temperature: float = DEFAULT_TEMPERATURE, spec: TokenizerSpec | None = None,
             tokenizer: Tokenizer | None = None, patience: int | None = None, refit: bool = False,
             test_name: str | None = None, progress: bool | None = None, augment: int = 0,
-            augment_drop: float = DEFAULT_AUGMENT_DROP, verbose: int = 2, log: Callable[[str], None] = print):
+            augment_drop: float = DEFAULT_AUGMENT_DROP, verbose: int = 2, log: Callable[[str], None] = print,
+            init_model=None):
     """(result, metrics, distillation record). Scores the teacher over the training rows (and the
     split's own validation rows, which a refit trains on), trains on the soft targets, selects on
     validation accuracy against the true labels. `augment=k`: k perturbed copies of every training row
     (and, for a refit, of the split's own validation rows) join them, labelled by the teacher; the
     validation rows that select stay as they are. `tokenizer=None` and `spec=None`: the teacher's
-    tokenizer (the student sees the same tokens); a `spec` fits a new tokenizer on the training rows."""
+    tokenizer (the student sees the same tokens); a `spec` fits a new tokenizer on the training rows.
+    `init_model` (one network, with its `tokenizer`) is trained on instead of a fresh one."""
     if tokenizer is None and spec is None:
         tokenizer = teacher.tokenizer
     if tokenizer is not None and tokenizer.spec.max_len != config.max_len:
@@ -221,7 +223,7 @@ def distill(data: ClassifierData, teacher, config: ClassifierConfig, *, alpha: f
     result, metrics = train_and_evaluate(student_data, config,
                                          spec or TokenizerSpec(max_len=config.max_len), patience=patience,
                                          refit=refit, tokenizer=tokenizer, test_name=test_name, verbose=verbose,
-                                         log=log, refit_rows=refit_rows)
+                                         log=log, refit_rows=refit_rows, init_model=init_model)
     from trainer.fit import predict_probabilities
 
     student_p = predict_probabilities(result.model, result.tokenizer, data.validation.texts)
