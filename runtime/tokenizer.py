@@ -269,7 +269,7 @@ class Tokenizer:
             raise TokenizerError(f"not a tokenizer: expected format {FORMAT!r}, found {found!r}")
         unknown = sorted(set(data) - _TOKENIZER_FIELDS)
         if unknown:  # e.g. a spec option written beside "spec" instead of in it: refused, never ignored
-            misplaced = [key for key in unknown if key in {f.name for f in fields(TokenizerSpec)}]
+            misplaced = sorted(set(unknown) & {f.name for f in fields(TokenizerSpec)})
             hint = f" ({', '.join(misplaced)} belong(s) in \"spec\")" if misplaced else ""
             raise TokenizerError(f"tokenizer has unknown field(s) {unknown}{hint}; known: {sorted(_TOKENIZER_FIELDS)}")
         model = data.get("sentencepiece_model")

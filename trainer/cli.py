@@ -234,7 +234,7 @@ def _init_from(ctx: click.Context, options: dict) -> tuple[object, Tokenizer | N
     if not options["init_from"]:
         return None, None, {}
     fixed = [f"--{name.replace('_path', '').replace('_', '-')}" for name in _SAVED_NETWORK
-             if name in options and ctx.get_parameter_source(name) is click.core.ParameterSource.COMMANDLINE]
+             if ctx.get_parameter_source(name) is click.core.ParameterSource.COMMANDLINE]
     if options.get("fit_tokenizer"):
         fixed.append("--fit-tokenizer")
     if fixed:
